@@ -1,0 +1,274 @@
+/* The op table: every kernel grove runs, declared once (GROVE_OP_LIST).
+ *
+ * The X-macro generates the `gv_ops` struct of function pointers, the op names and the checklist the
+ * test harness walks (tests/ops/). Models, samplers and the trainer call kernels only through a
+ * `const gv_ops *`; backends (kernels/cpu, kernels/cuda) fill the struct.
+ *
+ * Conventions (STYLE.md 7):
+ *   forward  (ctx, out..., saved..., in..., params..., const dims *)
+ *   backward (ctx, d_in..., d_params..., d_out, saved/in..., params..., const dims *)
+ * - Every pointer is backend memory. Shapes are given in the comments; letters as STYLE.md 8.
+ * - Backward kernels ADD into every gradient buffer (+=). Any gradient output may be NULL: that
+ *   gradient is not wanted and is not computed.
+ * - Per-sample ops never reduce across the batch dimension N, and a sample's result must not
+ *   depend on the other rows of the call (DESIGN.md §3, micro-batches).
+ * - Reductions (losses, sumsq) are deterministic: the result does not depend on the thread count.
+ * - Scalar outputs (losses, sumsq) are one float in backend memory; the host reads them with an
+ *   explicit copy. Scalars that the host already knows (lr, alpha) are passed by value.
+ *
+ * Adding an op: add it to GROVE_OP_LIST, write its CPU reference kernel, and its harness spec in
+ * tests/ops/ (the harness refuses to build without one). */
+#ifndef GROVE_OPS_H
+#define GROVE_OPS_H
+
+#include <stdint.h>
+
+#include "grove/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gv_ctx gv_ctx;
+
+/* ---- dims structs ---------------------------------------------------------------------------- */
+
+typedef struct gv_conv2d_dims {
+    int N, C, H, W;  /* input (N, C, H, W)                     */
+    int K;           /* output channels                        */
+    int R, S;        /* kernel height, width                   */
+    int stride, pad; /* same in both spatial dims              */
+    int P, Q;        /* output height, width: gv_conv2d_dims_set */
+} gv_conv2d_dims;
+
+/* Fill P and Q from the rest; returns 0 if the geometry is invalid. */
+static inline int gv_conv2d_dims_set(gv_conv2d_dims *d) {
+    if (d->stride <= 0 || d->pad < 0) return 0;
+    int hp = d->H + 2 * d->pad - d->R, wp = d->W + 2 * d->pad - d->S;
+    if (hp < 0 || wp < 0) return 0;
+    d->P = hp / d->stride + 1;
+    d->Q = wp / d->stride + 1;
+    return 1;
+}
+
+typedef struct gv_linear_dims {
+    int N;    /* rows                 */
+    int Din;  /* input features       */
+    int Dout; /* output features      */
+} gv_linear_dims;
+
+typedef struct gv_matmul_dims {
+    int B;       /* batch of independent products */
+    int M, K, N; /* (M, K) x (K, N) -> (M, N)       */
+} gv_matmul_dims;
+
+typedef struct gv_groupnorm_dims {
+    int N, C;
+    int64_t HW; /* spatial size per channel          */
+    int G;      /* groups; C % G need not be 0: group g holds channels [g*C/G, (g+1)*C/G) with
+                   integer division of the boundaries, i.e. floor(g*C/G) .. floor((g+1)*C/G)  */
+    float eps;
+} gv_groupnorm_dims;
+
+typedef struct gv_layernorm_dims {
+    int64_t N; /* rows */
+    int D;     /* normalized width */
+    float eps;
+} gv_layernorm_dims;
+
+typedef struct gv_ew_dims {
+    int64_t n; /* elements */
+} gv_ew_dims;
+
+typedef struct gv_rows_dims {
+    int64_t R; /* rows    */
+    int D;     /* columns */
+} gv_rows_dims;
+
+typedef struct gv_attention_dims {
+    int N, T; /* batch, tokens                   */
+    int D;    /* model width = H * (D / H)       */
+    int H;    /* heads; D % H == 0               */
+} gv_attention_dims;
+
+typedef struct gv_embedding_dims {
+    int N; /* rows looked up                */
+    int L; /* ids per row (bag); 1 for embedding */
+    int V; /* vocabulary                    */
+    int D; /* width                         */
+} gv_embedding_dims;
+
+typedef struct gv_time_embedding_dims {
+    int N;       /* samples                                    */
+    int D;       /* width, even                                */
+    float scale; /* argument multiplier: sinusoidal(scale * t) */
+} gv_time_embedding_dims;
+
+typedef struct gv_upsample_dims {
+    int N, C, H, W; /* input; output (N, C, H*f, W*f) */
+    int f;          /* integer factor */
+} gv_upsample_dims;
+
+typedef struct gv_concat_dims {
+    int N;
+    int Ca, Cb; /* channels of the two parts */
+    int64_t HW; /* trailing size per channel */
+} gv_concat_dims;
+
+typedef struct gv_channel_dims {
+    int N, C;
+    int64_t HW;
+} gv_channel_dims;
+
+typedef struct gv_xent_dims {
+    int64_t R;  /* rows (tokens) */
+    int V;      /* classes       */
+    float norm; /* loss = sum_r w_r * CE_r / norm */
+} gv_xent_dims;
+
+typedef struct gv_adamw_args {
+    int64_t n;
+    float lr, beta1, beta2, eps, weight_decay;
+    float bias_corr1; /* 1 - beta1^t, computed on the host */
+    float bias_corr2; /* 1 - beta2^t                       */
+} gv_adamw_args;
+
+typedef struct gv_philox_args {
+    int64_t n;          /* normals to write                                      */
+    uint32_t key[2];    /* (seed, stream)                                        */
+    uint32_t ctr_hi[3]; /* counter words 1..3 (see rng.h for the address layout) */
+    uint64_t offset;    /* element index of out[0] within this counter address   */
+} gv_philox_args;
+
+/* ---- the list -------------------------------------------------------------------------------- */
+
+#define GROVE_OP_LIST(X)                                                                           \
+    /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K) [b may be NULL] */                     \
+    X(conv2d_forward, (gv_ctx * c, float *y, const float *x, const float *w, const float *b,      \
+                       const gv_conv2d_dims *d))                                                   \
+    X(conv2d_backward, (gv_ctx * c, float *dx, float *dw, float *db, const float *dy,             \
+                        const float *x, const float *w, const gv_conv2d_dims *d))                  \
+    /* y (N,Dout) = x (N,Din) . w^T (w: (Dout,Din)) + b (Dout) [b may be NULL] */                 \
+    X(linear_forward, (gv_ctx * c, float *y, const float *x, const float *w, const float *b,      \
+                       const gv_linear_dims *d))                                                   \
+    X(linear_backward, (gv_ctx * c, float *dx, float *dw, float *db, const float *dy,             \
+                        const float *x, const float *w, const gv_linear_dims *d))                  \
+    /* y (B,M,N) = a (B,M,K) . b (B,K,N) */                                                        \
+    X(matmul_forward, (gv_ctx * c, float *y, const float *a, const float *b,                      \
+                       const gv_matmul_dims *d))                                                   \
+    X(matmul_backward, (gv_ctx * c, float *da, float *db, const float *dy, const float *a,        \
+                        const float *b, const gv_matmul_dims *d))                                  \
+    /* y (N,C,HW) = groupnorm(x) * gamma (C) + beta (C); saves mean, rstd (N,G) */                 \
+    X(groupnorm_forward, (gv_ctx * c, float *y, float *mean, float *rstd, const float *x,         \
+                          const float *gamma, const float *beta, const gv_groupnorm_dims *d))      \
+    X(groupnorm_backward, (gv_ctx * c, float *dx, float *dgamma, float *dbeta, const float *dy,   \
+                           const float *x, const float *mean, const float *rstd,                  \
+                           const float *gamma, const gv_groupnorm_dims *d))                        \
+    /* y (N,D) = layernorm(x) * gamma (D) + beta (D); saves mean, rstd (N) */                      \
+    X(layernorm_forward, (gv_ctx * c, float *y, float *mean, float *rstd, const float *x,         \
+                          const float *gamma, const float *beta, const gv_layernorm_dims *d))      \
+    X(layernorm_backward, (gv_ctx * c, float *dx, float *dgamma, float *dbeta, const float *dy,   \
+                           const float *x, const float *mean, const float *rstd,                  \
+                           const float *gamma, const gv_layernorm_dims *d))                        \
+    /* y (n) = x * sigmoid(x) */                                                                   \
+    X(silu_forward, (gv_ctx * c, float *y, const float *x, const gv_ew_dims *d))                  \
+    X(silu_backward, (gv_ctx * c, float *dx, const float *dy, const float *x, const gv_ew_dims *d)) \
+    /* y (n) = gelu(x), tanh approximation */                                                      \
+    X(gelu_forward, (gv_ctx * c, float *y, const float *x, const gv_ew_dims *d))                  \
+    X(gelu_backward, (gv_ctx * c, float *dx, const float *dy, const float *x, const gv_ew_dims *d)) \
+    /* y (R,D) = softmax over D of x (R,D); backward uses the saved output y */                   \
+    X(softmax_forward, (gv_ctx * c, float *y, const float *x, const gv_rows_dims *d))             \
+    X(softmax_backward, (gv_ctx * c, float *dx, const float *dy, const float *y,                  \
+                         const gv_rows_dims *d))                                                   \
+    X(log_softmax_forward, (gv_ctx * c, float *y, const float *x, const gv_rows_dims *d))         \
+    X(log_softmax_backward, (gv_ctx * c, float *dx, const float *dy, const float *y,              \
+                             const gv_rows_dims *d))                                               \
+    /* multi-head self-attention core: y (N,T,D) = softmax(q k^T / sqrt(D/H)) v per head;        \
+       q, k, v (N,T,D), head h uses columns [h*D/H, (h+1)*D/H); probs (N,H,T,T) saved;             \
+       key_mask (N,T) uint8, 1 = attend, 0 = masked key, may be NULL. A query whose keys are all   \
+       masked gets zero output. */                                                                 \
+    X(attention_forward, (gv_ctx * c, float *y, float *probs, const float *q, const float *k,     \
+                          const float *v, const uint8_t *key_mask, const gv_attention_dims *d))    \
+    X(attention_backward, (gv_ctx * c, float *dq, float *dk, float *dv, const float *dy,          \
+                           const float *q, const float *k, const float *v, const float *probs,    \
+                           const uint8_t *key_mask, const gv_attention_dims *d))                   \
+    /* y (N,D) = table (V,D)[ids (N)]  (L must be 1) */                                            \
+    X(embedding_forward, (gv_ctx * c, float *y, const int32_t *ids, const float *table,           \
+                          const gv_embedding_dims *d))                                             \
+    X(embedding_backward, (gv_ctx * c, float *dtable, const float *dy, const int32_t *ids,        \
+                           const gv_embedding_dims *d))                                            \
+    /* y (N,D) = mean over the valid ids (>= 0) of ids (N,L) of table rows; -1 pads; no valid id   \
+       gives a zero row */                                                                         \
+    X(embedding_bag_forward, (gv_ctx * c, float *y, const int32_t *ids, const float *table,       \
+                              const gv_embedding_dims *d))                                         \
+    X(embedding_bag_backward, (gv_ctx * c, float *dtable, const float *dy, const int32_t *ids,    \
+                               const gv_embedding_dims *d))                                        \
+    /* y (N,D): y[n,j] = sin(a), y[n,D/2+j] = cos(a), a = scale*t[n]*exp(-ln(10000)*j/(D/2)),     \
+       j < D/2; t (N). No backward (t is not differentiated). */                                   \
+    X(time_embedding_forward, (gv_ctx * c, float *y, const float *t,                              \
+                               const gv_time_embedding_dims *d))                                   \
+    /* y (N,C,H*f,W*f) = nearest upsample of x (N,C,H,W) */                                        \
+    X(upsample_nearest_forward, (gv_ctx * c, float *y, const float *x,                            \
+                                 const gv_upsample_dims *d))                                       \
+    X(upsample_nearest_backward, (gv_ctx * c, float *dx, const float *dy,                         \
+                                  const gv_upsample_dims *d))                                      \
+    /* y (N,Ca+Cb,HW) = concat over channels of a (N,Ca,HW), b (N,Cb,HW); backward = split */      \
+    X(concat_forward, (gv_ctx * c, float *y, const float *a, const float *b,                      \
+                       const gv_concat_dims *d))                                                   \
+    X(concat_backward, (gv_ctx * c, float *da, float *db, const float *dy,                        \
+                        const gv_concat_dims *d))                                                  \
+    /* y (N,C,HW) = x (N,C,HW) + e (N,C) broadcast over HW (time/prompt embedding into a block) */ \
+    X(add_channel_forward, (gv_ctx * c, float *y, const float *x, const float *e,                 \
+                            const gv_channel_dims *d))                                             \
+    X(add_channel_backward, (gv_ctx * c, float *dx, float *de, const float *dy,                   \
+                             const gv_channel_dims *d))                                            \
+    /* elementwise, n elements; outputs may alias inputs */                                        \
+    X(add, (gv_ctx * c, float *y, const float *a, const float *b, const gv_ew_dims *d))           \
+    X(scale, (gv_ctx * c, float *y, const float *x, float alpha, const gv_ew_dims *d))            \
+    X(axpby, (gv_ctx * c, float *y, const float *x, float alpha, float beta,                      \
+              const gv_ew_dims *d)) /* y = alpha*x + beta*y */                                     \
+    /* loss (1) = mean((a - b)^2) over n; backward: da += dloss*2(a-b)/n, db -= the same */       \
+    X(mse_forward, (gv_ctx * c, float *loss, const float *a, const float *b, const gv_ew_dims *d)) \
+    X(mse_backward, (gv_ctx * c, float *da, float *db, const float *dloss, const float *a,        \
+                     const float *b, const gv_ew_dims *d))                                         \
+    /* loss (1) = sum_r w_r * (-log softmax(logits_r)[target_r]) / norm; logits (R,V), targets (R) \
+       int32, w (R) (0 masks a row); saves lse (R) = logsumexp of each row */                      \
+    X(cross_entropy_forward, (gv_ctx * c, float *loss, float *lse, const float *logits,           \
+                              const int32_t *targets, const float *w, const gv_xent_dims *d))      \
+    X(cross_entropy_backward, (gv_ctx * c, float *dlogits, const float *dloss,                    \
+                               const float *logits, const float *lse, const int32_t *targets,     \
+                               const float *w, const gv_xent_dims *d))                             \
+    /* decoupled AdamW over n elements of p, g, m, v (see gv_adamw_args) */                        \
+    X(adamw_step, (gv_ctx * c, float *p, float *m, float *v, const float *g,                      \
+                   const gv_adamw_args *a))                                                        \
+    /* out (1) = sum of x^2 over n, accumulated in fp64 in fixed blocks */                         \
+    X(sumsq, (gv_ctx * c, float *out, const float *x, const gv_ew_dims *d))                       \
+    /* out (n) = standard normals at Philox address (key, ctr_hi, offset + i), bitwise equal to    \
+       gv_rng_normal_at() on the host */                                                           \
+    X(philox_normal_fill, (gv_ctx * c, float *out, const gv_philox_args *a))
+
+/* The struct of function pointers. */
+typedef struct gv_ops {
+#define GV_OP_FIELD_(name, args) gv_status(*name) args;
+    GROVE_OP_LIST(GV_OP_FIELD_)
+#undef GV_OP_FIELD_
+} gv_ops;
+
+/* Op indices, in list order, and the count. */
+enum {
+#define GV_OP_ENUM_(name, args) GV_OP_##name,
+    GROVE_OP_LIST(GV_OP_ENUM_)
+#undef GV_OP_ENUM_
+    GV_OP_COUNT
+};
+
+/* Op names in list order (gv_op_names[GV_OP_conv2d_forward] == "conv2d_forward"). */
+extern const char *const gv_op_names[GV_OP_COUNT];
+
+/* 1 when the table has op i (checklists, gv_backend_validate). */
+int gv_ops_has(const gv_ops *ops, int i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
