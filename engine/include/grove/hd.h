@@ -7,7 +7,7 @@
 #define GROVE_HD_H
 
 #if defined(__CUDACC__)
-#define GV_HD __host__ __device__ __forceinline__
+#define GV_HD static __host__ __device__ __forceinline__
 #else
 #define GV_HD static inline
 #endif
