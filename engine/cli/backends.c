@@ -1,0 +1,25 @@
+/* Backend registration for the CLI: the CPU backend always, the CUDA module when asked for and
+ * present (DESIGN.md §3: engine/core knows no backend; main registers them). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "grove/backend.h"
+#include "grove/kernels_cpu.h"
+#include "grove/module.h"
+
+void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len) {
+    if (cuda_note && note_len) cuda_note[0] = '\0';
+    if (gv_backend_register(grove_backend_cpu()) != GV_OK) {
+        /* The CPU backend is built in; failing validation is a bug worth shouting about. */
+        fprintf(stderr, "grove: internal error: %s\n", gv_last_error());
+    }
+    if (!want_cuda) return;
+    char path[4096];
+    const gv_backend *cuda = NULL;
+    gv_status s = gv_cuda_module_path(path, sizeof path);
+    if (s == GV_OK) s = gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &cuda);
+    if (s == GV_OK) s = gv_backend_register(cuda);
+    if (s != GV_OK && cuda_note) snprintf(cuda_note, note_len, "%s", gv_last_error());
+    gv_clear_error();
+}

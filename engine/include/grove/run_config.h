@@ -1,0 +1,177 @@
+/* The task config of `grove train / eval / config` (DESIGN.md §11) as C structs, and its loader.
+ *
+ * The schema tables live in engine/train/run_config.c; this header is what the CLI and trainer
+ * use. Algorithm keys (group.size, group.same_latent, sampler.noise, kl, train.clip_range,
+ * train.adv_clip, train.global_std, train.timestep_fraction) are owned by the preset named in
+ * algorithm.preset (configs/algorithms/<preset>.yaml, ALGORITHMS.md §9): a task file changes them
+ * only under algorithm.overrides, or with --set.
+ *
+ * Typical CLI use (`grove config FILE [--set k=v]...`):
+ *     gv_run_config cfg;  gv_config_result res;  char *text;
+ *     GV_TRY(gv_run_config_load(path, args->sets, args->nsets, NULL, &cfg, &res));
+ *     GV_TRY(gv_run_config_dump(&cfg, &res, &text));      // values + "# origin" comments
+ *     fputs(text, stdout);  free(text);
+ *     gv_run_config_free(&cfg);  gv_config_result_free(&res);
+ * Every path in the struct is absolute (resolved at load, not checked for existence). */
+#ifndef GROVE_RUN_CONFIG_H
+#define GROVE_RUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "grove/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gv_device_kind { GV_DEVICE_AUTO, GV_DEVICE_CPU, GV_DEVICE_CUDA } gv_device_kind;
+
+/* ALGORITHMS.md §2 noise schedules. */
+typedef enum gv_noise_kind {
+    GV_NOISE_FLOW_GRPO, GV_NOISE_CONSTANT, GV_NOISE_CALIBRATED, GV_NOISE_CPS, GV_NOISE_EXACT,
+    GV_NOISE_ODE
+} gv_noise_kind;
+
+/* ALGORITHMS.md §3 KL kinds. */
+typedef enum gv_kl_kind { GV_KL_NONE, GV_KL_FLOW_GRPO, GV_KL_GAUSSIAN, GV_KL_VELOCITY } gv_kl_kind;
+
+typedef enum gv_lr_schedule_kind { GV_LR_CONSTANT, GV_LR_WARMUP_COSINE } gv_lr_schedule_kind;
+
+typedef enum gv_rewards_mode {
+    GV_REWARDS_SUM_THEN_NORMALIZE, GV_REWARDS_NORMALIZE_THEN_SUM
+} gv_rewards_mode;
+
+typedef struct gv_run_section {
+    char *name;
+    char *dir;         /* path; "" = runs/<name> under the current directory (the trainer decides) */
+    int64_t seed;
+    int device;        /* gv_device_kind */
+    int threads;       /* 0 = GROVE_THREADS or all cores */
+    int micro_batch;
+} gv_run_section;
+
+typedef struct gv_model_section { char *checkpoint; } gv_model_section;
+
+typedef struct gv_data_section {
+    char *prompts;
+    char *eval_prompts;
+} gv_data_section;
+
+typedef struct gv_noise_section {
+    int kind;          /* gv_noise_kind */
+    double level;      /* a (flow_grpo, cps, exact) or eta (constant) */
+} gv_noise_section;
+
+typedef struct gv_sampler_section {
+    int steps;
+    double shift;
+    double guidance;   /* 1 = no CFG */
+    gv_noise_section noise;               /* preset-owned */
+} gv_sampler_section;
+
+typedef struct gv_algorithm_section {
+    char *preset;
+    gv_cfg_map overrides;                 /* as written; already applied to the owned fields */
+} gv_algorithm_section;
+
+typedef struct gv_group_section {
+    int prompts_per_iteration;
+    int size;                             /* preset-owned */
+    bool same_latent;                     /* preset-owned */
+} gv_group_section;
+
+typedef struct gv_kl_section {
+    int kind;          /* gv_kl_kind */
+    double beta;
+} gv_kl_section;                          /* preset-owned */
+
+typedef struct gv_lr_schedule_section {
+    int kind;          /* gv_lr_schedule_kind */
+    int warmup_steps;
+    int total_steps;   /* horizon of the schedule; 0 = train.iterations at run creation */
+    double min_lr;
+} gv_lr_schedule_section;
+
+typedef struct gv_ema_section {
+    double decay;
+    int every;
+} gv_ema_section;
+
+typedef struct gv_train_section {
+    int iterations;
+    double lr;
+    gv_lr_schedule_section lr_schedule;
+    int minibatch;
+    int inner_epochs;
+    double grad_clip;  /* 0 = off */
+    double weight_decay;
+    double adam_beta1, adam_beta2;
+    gv_ema_section ema;
+    int max_skips;
+    double clip_range;                    /* preset-owned */
+    double adv_clip;                      /* preset-owned */
+    bool global_std;                      /* preset-owned */
+    double timestep_fraction;             /* preset-owned */
+} gv_train_section;
+
+typedef struct gv_reward_spec {
+    char *builtin;     /* registry name, or "" */
+    char *plugin;      /* path to a .so, or "" (exactly one of builtin / plugin) */
+    char *model;       /* optional model name or checkpoint for the reward */
+    double weight;
+    gv_cfg_map config; /* handed to the reward as flattened "key=value" lines */
+} gv_reward_spec;
+
+typedef struct gv_reward_failures_section { int max_consecutive; } gv_reward_failures_section;
+typedef struct gv_eval_section { int every, seeds; } gv_eval_section;
+typedef struct gv_checkpoint_section { int every, keep; } gv_checkpoint_section;
+typedef struct gv_dump_section { int every, keep; } gv_dump_section;
+
+typedef struct gv_run_config {
+    gv_run_section run;
+    gv_model_section model;
+    gv_data_section data;
+    gv_sampler_section sampler;
+    gv_algorithm_section algorithm;
+    gv_group_section group;
+    gv_kl_section kl;
+    gv_train_section train;
+    int rewards_mode;  /* gv_rewards_mode */
+    gv_reward_spec *rewards;
+    int n_rewards;
+    gv_reward_spec *eval_rewards;
+    int n_eval_rewards;
+    gv_reward_failures_section reward_failures;
+    gv_eval_section eval;
+    gv_checkpoint_section checkpoint;
+    gv_dump_section dump;
+} gv_run_config;
+
+/* The schema table of gv_run_config (config.h), for generic tools (help listings). */
+extern const gv_schema gv_run_config_schema;
+
+/* Load a task config: file + preset + algorithm.overrides + --set ("key.path=value" each).
+ * `preset_dir` NULL: $GROVE_PRESET_DIR, else <config file dir>/../algorithms. `res` may be NULL
+ * (it receives the preset used and every value's origin). On failure `out` is zeroed and
+ * gv_last_error() has the one-line cause. */
+gv_status gv_run_config_load(const char *path, const char *const *sets, int nsets,
+                             const char *preset_dir, gv_run_config *out, gv_config_result *res);
+
+/* Load a resolved dump (a checkpoint's /config, a run's config.yaml): no preset layering.
+ * `label` names it in messages. */
+gv_status gv_run_config_load_resolved(const char *text, const char *label, gv_run_config *out);
+
+/* The resolved config as YAML; with `res`, each value gets a trailing "# <origin>" comment.
+ * `*out` is malloc'd. Without `res` the text is canonical and reloads to an identical struct. */
+gv_status gv_run_config_dump(const gv_run_config *cfg, const gv_config_result *res, char **out);
+
+/* Hash of the canonical dump (resume refuses a changed config). */
+gv_status gv_run_config_hash(const gv_run_config *cfg, uint64_t *hash);
+
+void gv_run_config_free(gv_run_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,275 @@
+/* The task config schema (DESIGN.md §11): one gv_schema table per struct of run_config.h, and the
+ * loader that layers the algorithm preset under the task file (ALGORITHMS.md §9). The tables are
+ * the single source of keys, defaults, ranges and help; the binder (engine/core/config*.c) does
+ * the rest. Schema defaults of preset-owned keys equal the flow_grpo preset. */
+#include "grove/run_config.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INF INFINITY
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Field builders: struct S, member k. */
+#define F_INT(S, k, d_, lo_, hi_, fl_, h_)                                                         \
+    {.key = #k, .type = GV_CFG_INT, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_,   \
+     .flags = fl_, .help = h_}
+#define F_I64(S, k, d_, lo_, hi_, h_)                                                              \
+    {.key = #k, .type = GV_CFG_I64, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_,   \
+     .help = h_}
+#define F_FLOAT(S, k, d_, lo_, hi_, fl_, h_)                                                       \
+    {.key = #k, .type = GV_CFG_FLOAT, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_, \
+     .flags = fl_, .help = h_}
+#define F_BOOL(S, k, d_, fl_, h_)                                                                  \
+    {.key = #k, .type = GV_CFG_BOOL, .offset = offsetof(S, k), .def = d_, .flags = fl_,            \
+     .help = h_}
+#define F_STR(S, k, d_, fl_, h_)                                                                   \
+    {.key = #k, .type = GV_CFG_STRING, .offset = offsetof(S, k), .def = d_, .flags = fl_,          \
+     .help = h_}
+#define F_PATH(S, k, fl_, h_)                                                                      \
+    {.key = #k, .type = GV_CFG_PATH, .offset = offsetof(S, k), .flags = fl_, .help = h_}
+#define F_ENUM(S, k, nm_, d_, h_)                                                                  \
+    {.key = #k, .type = GV_CFG_ENUM, .offset = offsetof(S, k), .names = nm_, .def = d_,            \
+     .help = h_}
+#define F_STRUCT(S, k, sb_, fl_, h_)                                                               \
+    {.key = #k, .type = GV_CFG_STRUCT, .offset = offsetof(S, k), .sub = &sb_, .flags = fl_,        \
+     .help = h_}
+#define F_LIST(S, k, cnt_, sb_, fl_, h_)                                                           \
+    {.key = #k, .type = GV_CFG_LIST, .offset = offsetof(S, k), .count_offset = offsetof(S, cnt_),  \
+     .sub = &sb_, .flags = fl_, .help = h_}
+#define F_MAP(S, k, h_) {.key = #k, .type = GV_CFG_MAP, .offset = offsetof(S, k), .help = h_}
+#define SCHEMA(name, S, fields, check) {#S, sizeof(S), fields, COUNT(fields), check}
+
+static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
+static const char *const noise_names[] = {"flow_grpo", "constant", "calibrated", "cps",
+                                          "exact",     "ode",      NULL};
+static const char *const kl_names[] = {"none", "flow_grpo", "gaussian", "velocity", NULL};
+static const char *const lr_schedule_names[] = {"constant", "warmup_cosine", NULL};
+static const char *const rewards_mode_names[] = {"sum_then_normalize", "normalize_then_sum", NULL};
+
+/* ---- run, model, data ------------------------------------------------------------------------ */
+
+static const gv_field run_fields[] = {
+    F_STR(gv_run_section, name, "run", 0, "run name (metrics, gallery titles)"),
+    F_PATH(gv_run_section, dir, 0, "run directory; empty = runs/<name> in the current directory"),
+    F_I64(gv_run_section, seed, "1", 0, 9.2e18, "Philox key of every random stream"),
+    F_ENUM(gv_run_section, device, device_names, "auto", "auto | cpu | cuda"),
+    F_INT(gv_run_section, threads, "0", 0, 4096, 0, "CPU threads; 0 = GROVE_THREADS or all cores"),
+    F_INT(gv_run_section, micro_batch, "32", 1, 4096, 0,
+          "fixed rows per denoiser call, rollouts and training alike"),
+};
+static const gv_schema run_schema = SCHEMA(run, gv_run_section, run_fields, NULL);
+
+static const gv_field model_fields[] = {
+    F_PATH(gv_model_section, checkpoint, GV_CFG_REQUIRED, "base model checkpoint (.h5)"),
+};
+static const gv_schema model_schema = SCHEMA(model, gv_model_section, model_fields, NULL);
+
+static const gv_field data_fields[] = {
+    F_PATH(gv_data_section, prompts, GV_CFG_REQUIRED, "training prompts, one per line"),
+    F_PATH(gv_data_section, eval_prompts, 0, "held-out eval prompts; empty = no eval prompts"),
+};
+static const gv_schema data_schema = SCHEMA(data, gv_data_section, data_fields, NULL);
+
+/* ---- sampler, algorithm, group, kl ----------------------------------------------------------- */
+
+static const gv_field noise_fields[] = {
+    F_ENUM(gv_noise_section, kind, noise_names, "flow_grpo",
+           "flow_grpo | constant | calibrated | cps | exact | ode (ALGORITHMS.md §2)"),
+    F_FLOAT(gv_noise_section, level, "0.7", 0, 10, 0, "noise level a (or eta for constant)"),
+};
+static const gv_schema noise_schema = SCHEMA(noise, gv_noise_section, noise_fields, NULL);
+
+static const gv_field sampler_fields[] = {
+    F_INT(gv_sampler_section, steps, "10", 2, 10000, 0, "sampling steps N"),
+    F_FLOAT(gv_sampler_section, shift, "3.0", 0.01, 100, 0, "schedule shift S"),
+    F_FLOAT(gv_sampler_section, guidance, "1.0", 0, 100, 0, "CFG scale; 1 = no CFG"),
+    F_STRUCT(gv_sampler_section, noise, noise_schema, GV_CFG_OWNED, "SDE noise (preset)"),
+};
+static const gv_schema sampler_schema = SCHEMA(sampler, gv_sampler_section, sampler_fields, NULL);
+
+static const gv_field algorithm_fields[] = {
+    F_STR(gv_algorithm_section, preset, "flow_grpo", 0,
+          "configs/algorithms/<preset>.yaml, or a path to a preset file"),
+    F_MAP(gv_algorithm_section, overrides, "changes to preset-owned keys, e.g. {group: {size: 4}}"),
+};
+static const gv_schema algorithm_schema =
+    SCHEMA(algorithm, gv_algorithm_section, algorithm_fields, NULL);
+
+static const gv_field group_fields[] = {
+    F_INT(gv_group_section, prompts_per_iteration, "8", 1, 65536, 0, "prompts per iteration"),
+    F_INT(gv_group_section, size, "8", 1, 4096, GV_CFG_OWNED, "roots per prompt (preset)"),
+    F_BOOL(gv_group_section, same_latent, "false", GV_CFG_OWNED,
+           "share x_T within a group (preset)"),
+};
+static const gv_schema group_schema = SCHEMA(group, gv_group_section, group_fields, NULL);
+
+static const gv_field kl_fields[] = {
+    F_ENUM(gv_kl_section, kind, kl_names, "flow_grpo", "none | flow_grpo | gaussian | velocity"),
+    F_FLOAT(gv_kl_section, beta, "0.04", 0, 1000, 0, "KL weight"),
+};
+static const gv_schema kl_schema = SCHEMA(kl, gv_kl_section, kl_fields, NULL);
+
+/* ---- train ----------------------------------------------------------------------------------- */
+
+static const char *check_lr_schedule(const void *obj) {
+    const gv_lr_schedule_section *s = obj;
+    if (s->total_steps > 0 && s->warmup_steps > s->total_steps)
+        return "warmup_steps exceeds total_steps";
+    return NULL;
+}
+
+static const gv_field lr_schedule_fields[] = {
+    F_ENUM(gv_lr_schedule_section, kind, lr_schedule_names, "constant",
+           "constant | warmup_cosine"),
+    F_INT(gv_lr_schedule_section, warmup_steps, "0", 0, 1e9, 0, "linear warm-up optimizer steps"),
+    F_INT(gv_lr_schedule_section, total_steps, "0", 0, 1e9, 0,
+          "schedule horizon in optimizer steps; 0 = fixed from train.iterations at run creation"),
+    F_FLOAT(gv_lr_schedule_section, min_lr, "0", 0, 1, 0, "floor of the cosine"),
+};
+static const gv_schema lr_schedule_schema =
+    SCHEMA(lr_schedule, gv_lr_schedule_section, lr_schedule_fields, check_lr_schedule);
+
+static const gv_field ema_fields[] = {
+    F_FLOAT(gv_ema_section, decay, "0.9", 0, 1, 0, "EMA decay cap: min((1+k)/(10+k), decay)"),
+    F_INT(gv_ema_section, every, "8", 1, 1e9, 0, "EMA update every N optimizer steps"),
+};
+static const gv_schema ema_schema = SCHEMA(ema, gv_ema_section, ema_fields, NULL);
+
+static const gv_field train_fields[] = {
+    F_INT(gv_train_section, iterations, "100", 0, 1e9, 0, "GRPO iterations"),
+    F_FLOAT(gv_train_section, lr, "3e-4", 0, 1, 0, "AdamW learning rate"),
+    F_STRUCT(gv_train_section, lr_schedule, lr_schedule_schema, 0, "learning-rate schedule"),
+    F_INT(gv_train_section, minibatch, "4", 1, 4096, 0, "roots per optimizer step"),
+    F_INT(gv_train_section, inner_epochs, "1", 1, 1000, 0, "passes over each iteration's rollouts"),
+    F_FLOAT(gv_train_section, grad_clip, "1.0", 0, 1e6, 0, "global grad-norm clip; 0 = off"),
+    F_FLOAT(gv_train_section, weight_decay, "1e-4", 0, 10, 0, "AdamW weight decay"),
+    F_FLOAT(gv_train_section, adam_beta1, "0.9", 0, 1, 0, "AdamW beta1"),
+    F_FLOAT(gv_train_section, adam_beta2, "0.999", 0, 1, 0, "AdamW beta2"),
+    F_STRUCT(gv_train_section, ema, ema_schema, 0, "EMA of the weights"),
+    F_INT(gv_train_section, max_skips, "3", 0, 1000000, 0,
+          "consecutive non-finite steps skipped before stopping"),
+    F_FLOAT(gv_train_section, clip_range, "1e-4", 0, 1, GV_CFG_OWNED, "PPO clip epsilon (preset)"),
+    F_FLOAT(gv_train_section, adv_clip, "5", 0, 1e6, GV_CFG_OWNED, "advantage clamp (preset)"),
+    F_BOOL(gv_train_section, global_std, "true", GV_CFG_OWNED,
+           "advantage std over the whole batch, else per group (preset)"),
+    F_FLOAT(gv_train_section, timestep_fraction, "1.0", 0, 1, GV_CFG_OWNED,
+            "fraction of stochastic steps trained (preset)"),
+};
+static const gv_schema train_schema = SCHEMA(train, gv_train_section, train_fields, NULL);
+
+/* ---- rewards and the rest -------------------------------------------------------------------- */
+
+static const char *check_reward(const void *obj) {
+    const gv_reward_spec *r = obj;
+    bool builtin = r->builtin && *r->builtin, plugin = r->plugin && *r->plugin;
+    if (builtin == plugin) return "give exactly one of 'builtin' and 'plugin'";
+    return NULL;
+}
+
+static const gv_field reward_fields[] = {
+    F_STR(gv_reward_spec, builtin, NULL, 0, "built-in reward name"),
+    F_PATH(gv_reward_spec, plugin, 0, "reward plugin shared object"),
+    F_STR(gv_reward_spec, model, NULL, 0, "model the reward uses (name or checkpoint)"),
+    F_FLOAT(gv_reward_spec, weight, "1.0", -1e6, 1e6, 0, "weight w_k in r = sum_k w_k r_k"),
+    F_MAP(gv_reward_spec, config, "passed to the reward as key=value lines"),
+};
+static const gv_schema reward_schema = SCHEMA(reward, gv_reward_spec, reward_fields, check_reward);
+
+static const gv_field reward_failures_fields[] = {
+    F_INT(gv_reward_failures_section, max_consecutive, "3", 0, 1000000, 0,
+          "consecutive failed reward batches before stopping"),
+};
+static const gv_schema reward_failures_schema =
+    SCHEMA(reward_failures, gv_reward_failures_section, reward_failures_fields, NULL);
+
+static const gv_field eval_fields[] = {
+    F_INT(gv_eval_section, every, "10", 0, 1e9, 0, "eval every N iterations; 0 = off"),
+    F_INT(gv_eval_section, seeds, "64", 1, 1000000, 0, "seeds per eval prompt"),
+};
+static const gv_schema eval_schema = SCHEMA(eval, gv_eval_section, eval_fields, NULL);
+
+static const gv_field checkpoint_fields[] = {
+    F_INT(gv_checkpoint_section, every, "10", 0, 1e9, 0, "iter-<k>.h5 every N iterations; 0 = off"),
+    F_INT(gv_checkpoint_section, keep, "0", 0, 1e9, 0, "iter-<k>.h5 kept; 0 = all"),
+};
+static const gv_schema checkpoint_schema =
+    SCHEMA(checkpoint, gv_checkpoint_section, checkpoint_fields, NULL);
+
+static const gv_field dump_fields[] = {
+    F_INT(gv_dump_section, every, "0", 0, 1e9, 0, "rollouts.h5 every N iterations; 0 = off"),
+    F_INT(gv_dump_section, keep, "2", 0, 1e9, 0, "rollout dumps kept"),
+};
+static const gv_schema dump_schema = SCHEMA(dump, gv_dump_section, dump_fields, NULL);
+
+static const gv_field run_config_fields[] = {
+    F_STRUCT(gv_run_config, run, run_schema, 0, "run identity and resources"),
+    F_STRUCT(gv_run_config, model, model_schema, 0, "base model"),
+    F_STRUCT(gv_run_config, data, data_schema, 0, "prompts"),
+    F_STRUCT(gv_run_config, sampler, sampler_schema, 0, "sampling schedule"),
+    F_STRUCT(gv_run_config, algorithm, algorithm_schema, 0, "algorithm preset"),
+    F_STRUCT(gv_run_config, group, group_schema, 0, "grouping of rollouts"),
+    F_STRUCT(gv_run_config, kl, kl_schema, GV_CFG_OWNED, "KL to the frozen base (preset)"),
+    F_STRUCT(gv_run_config, train, train_schema, 0, "optimization"),
+    F_ENUM(gv_run_config, rewards_mode, rewards_mode_names, "sum_then_normalize",
+           "sum_then_normalize | normalize_then_sum"),
+    F_LIST(gv_run_config, rewards, n_rewards, reward_schema, GV_CFG_REQUIRED, "training rewards"),
+    F_LIST(gv_run_config, eval_rewards, n_eval_rewards, reward_schema, 0, "eval-only rewards"),
+    F_STRUCT(gv_run_config, reward_failures, reward_failures_schema, 0, "reward failure policy"),
+    F_STRUCT(gv_run_config, eval, eval_schema, 0, "held-out evaluation"),
+    F_STRUCT(gv_run_config, checkpoint, checkpoint_schema, 0, "checkpoint cadence"),
+    F_STRUCT(gv_run_config, dump, dump_schema, 0, "rollout dumps"),
+};
+const gv_schema gv_run_config_schema = SCHEMA(run_config, gv_run_config, run_config_fields, NULL);
+
+/* ---- API ------------------------------------------------------------------------------------- */
+
+gv_status gv_run_config_load(const char *path, const char *const *sets, int nsets,
+                             const char *preset_dir, gv_run_config *out, gv_config_result *res) {
+    /* First existing of: the argument, $GROVE_PRESET_DIR, <config dir>/../algorithms,
+       ./configs/algorithms. */
+    char next_to_file[4096];
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (slash) snprintf(next_to_file, sizeof next_to_file, "%.*s/../algorithms",
+                        (int)(slash - path), path);
+    else snprintf(next_to_file, sizeof next_to_file, "../algorithms");
+    const char *candidates[] = {preset_dir, getenv("GROVE_PRESET_DIR"), next_to_file,
+                                "configs/algorithms"};
+    const char *chosen = NULL;
+    for (int i = 0; i < COUNT(candidates) && !chosen; ++i) {
+        struct stat sb;
+        if (candidates[i] && *candidates[i] && stat(candidates[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+            chosen = candidates[i];
+    }
+    if (!chosen) chosen = preset_dir ? preset_dir : next_to_file; /* the error names it */
+    gv_config_request req = {.schema = &gv_run_config_schema,
+                             .path = path,
+                             .sets = sets,
+                             .nsets = nsets,
+                             .preset_key = "algorithm.preset",
+                             .overrides_key = "algorithm.overrides",
+                             .preset_dir = chosen};
+    return gv_config_load(&req, out, res);
+}
+
+gv_status gv_run_config_load_resolved(const char *text, const char *label, gv_run_config *out) {
+    gv_config_request req = {.schema = &gv_run_config_schema,
+                             .path = label ? label : "resolved config",
+                             .text = text,
+                             .resolved = true};
+    return gv_config_load(&req, out, NULL);
+}
+
+gv_status gv_run_config_dump(const gv_run_config *cfg, const gv_config_result *res, char **out) {
+    return gv_config_dump(&gv_run_config_schema, cfg, res, out);
+}
+
+gv_status gv_run_config_hash(const gv_run_config *cfg, uint64_t *hash) {
+    return gv_config_hash(&gv_run_config_schema, cfg, hash);
+}
+
+void gv_run_config_free(gv_run_config *cfg) { gv_config_free(&gv_run_config_schema, cfg); }

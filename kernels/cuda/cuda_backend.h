@@ -1,0 +1,72 @@
+/* CUDA module internals shared by the .cu files of kernels/cuda (not a public header).
+ *
+ * The module has ONE stream (created by the init function) on which memory operations and every
+ * kernel run, so the backend's context-free memory calls and the ops are ordered without events.
+ * Each gv_ctx holds a cuBLAS and a cuDNN handle bound to that stream. Every CUDA, cuBLAS and cuDNN
+ * call goes through a GV_*_CHECK macro, which turns a failure into a one-line GV_ERR_BACKEND naming
+ * the call. Deliberately not here: kernels (elementwise_cuda.cu, philox_cuda.cu). */
+#ifndef GROVE_CUDA_BACKEND_H
+#define GROVE_CUDA_BACKEND_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "grove/backend.h"
+
+#define GV_CHECK_FAIL_(call, why)                                                                  \
+    GV_ERROR(GV_ERR_BACKEND, "cuda: %s failed: %s", call, why)
+
+#define GV_CUDA_CHECK(call)                                                                        \
+    do {                                                                                           \
+        cudaError_t gv_e_ = (call);                                                                \
+        if (gv_e_ != cudaSuccess) return GV_CHECK_FAIL_(#call, cudaGetErrorString(gv_e_));         \
+    } while (0)
+
+#define GV_CUBLAS_CHECK(call)                                                                      \
+    do {                                                                                           \
+        cublasStatus_t gv_e_ = (call);                                                             \
+        if (gv_e_ != CUBLAS_STATUS_SUCCESS)                                                        \
+            return GV_CHECK_FAIL_(#call, cublasGetStatusString(gv_e_));                            \
+    } while (0)
+
+#define GV_CUDNN_CHECK(call)                                                                       \
+    do {                                                                                           \
+        cudnnStatus_t gv_e_ = (call);                                                              \
+        if (gv_e_ != CUDNN_STATUS_SUCCESS) return GV_CHECK_FAIL_(#call, cudnnGetErrorString(gv_e_)); \
+    } while (0)
+
+/* After a kernel launch: configuration errors surface here, execution errors at the next sync. */
+#define GV_CUDA_CHECK_LAUNCH(kernel_name)                                                          \
+    do {                                                                                           \
+        cudaError_t gv_e_ = cudaGetLastError();                                                    \
+        if (gv_e_ != cudaSuccess) return GV_CHECK_FAIL_("launch " kernel_name, cudaGetErrorString(gv_e_)); \
+    } while (0)
+
+/* Backend-private part of a gv_ctx. */
+typedef struct gv_cuda_impl {
+    cudaStream_t stream; /* the module stream (not owned) */
+    cublasHandle_t cublas;
+    cudnnHandle_t cudnn;
+} gv_cuda_impl;
+
+static inline gv_cuda_impl *gv_cuda_impl_of(gv_ctx *c) { return (gv_cuda_impl *)c->impl; }
+
+/* The module stream (backend_cuda.cu). */
+cudaStream_t gv_cuda_stream(void);
+
+/* Grid for a grid-stride loop over n elements: 256 threads, at most 64 blocks per SM. */
+#define GV_CUDA_BLOCK 256
+unsigned gv_cuda_grid_for(int64_t n);
+
+/* Ops implemented so far (the foundation stage); backend_cuda.cu puts them into the table. */
+gv_status gv_cuda_silu_forward(gv_ctx *c, float *y, const float *x, const gv_ew_dims *d);
+gv_status gv_cuda_silu_backward(gv_ctx *c, float *dx, const float *dy, const float *x,
+                                const gv_ew_dims *d);
+gv_status gv_cuda_add(gv_ctx *c, float *y, const float *a, const float *b, const gv_ew_dims *d);
+gv_status gv_cuda_scale(gv_ctx *c, float *y, const float *x, float alpha, const gv_ew_dims *d);
+gv_status gv_cuda_axpby(gv_ctx *c, float *y, const float *x, float alpha, float beta,
+                        const gv_ew_dims *d);
+gv_status gv_cuda_philox_normal_fill(gv_ctx *c, float *out, const gv_philox_args *a);
+
+#endif

