@@ -10,6 +10,7 @@ debian_packages=(
   cmake make gcc pkg-config            # toolchain
   libhdf5-dev                          # checkpoints, datasets
   libpng-dev                           # sample grids, gallery images
+  zlib1g-dev                           # reads the gzipped Fashion-MNIST IDX files
   libstb-dev                           # JPEG encoder for the compressibility reward
   librandom123-dev                     # independent Philox oracle for the RNG tests
   libcriterion-dev                     # the test framework
@@ -18,6 +19,7 @@ debian_packages=(
   libopenmpi-dev openmpi-bin           # data-parallel training
   dataset-fashion-mnist                # Fashion-MNIST (gzipped IDX)
   shellcheck                           # lints scripts/gpu-check.sh in the tests
+  python3-h5py                         # checks that checkpoints read back with h5py
 )
 
 missing=()

@@ -200,7 +200,7 @@ Test(config, defaults_are_filled) {
     cr_assert_eq(cfg.sampler.steps, 10);
     cr_assert_eq(cfg.sampler.shift, 3.0);
     cr_assert_eq(cfg.train.lr, 3e-4);
-    cr_assert_eq(cfg.train.lr_schedule.kind, GV_LR_CONSTANT);
+    cr_assert_eq(cfg.train.lr_schedule.kind, GV_LR_SCHED_CONSTANT);
     cr_assert_eq(cfg.train.ema.every, 8);
     cr_assert_eq(cfg.rewards_mode, GV_REWARDS_SUM_THEN_NORMALIZE);
     cr_assert_eq(cfg.n_eval_rewards, 0);

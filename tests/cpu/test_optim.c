@@ -14,8 +14,6 @@
 #include "grove/run_config.h"
 
 /* the config's schedule kinds convert to optim.h's by value */
-_Static_assert(GV_LR_SCHED_CONSTANT == (int)GV_LR_CONSTANT, "lr kind values");
-_Static_assert(GV_LR_SCHED_WARMUP_COSINE == (int)GV_LR_WARMUP_COSINE, "lr kind values");
 
 static gv_ctx *make_ctx(int threads) {
     gv_ctx *ctx = NULL;

@@ -59,8 +59,7 @@ gv_status gv_ema_update(gv_ctx *c, gv_params *ps, float decay);
 
 /* ---- learning-rate schedules ----------------------------------------------------------------- */
 
-/* Values equal run_config.h's gv_lr_schedule_kind (GV_LR_CONSTANT, GV_LR_WARMUP_COSINE), so a
-   configured kind converts by value (tests/cpu/test_optim.c asserts it). */
+/* The config's train.lr_schedule.kind stores these values (run_config.c names them in this order). */
 typedef enum gv_lr_kind {
     GV_LR_SCHED_CONSTANT = 0,
     GV_LR_SCHED_WARMUP_COSINE = 1 /* linear warmup from 0, cosine to min_lr at total_steps, flat after */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "grove/config.h"
+#include "grove/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,7 +37,6 @@ typedef enum gv_noise_kind {
 /* ALGORITHMS.md §3 KL kinds. */
 typedef enum gv_kl_kind { GV_KL_NONE, GV_KL_FLOW_GRPO, GV_KL_GAUSSIAN, GV_KL_VELOCITY } gv_kl_kind;
 
-typedef enum gv_lr_schedule_kind { GV_LR_CONSTANT, GV_LR_WARMUP_COSINE } gv_lr_schedule_kind;
 
 typedef enum gv_rewards_mode {
     GV_REWARDS_SUM_THEN_NORMALIZE, GV_REWARDS_NORMALIZE_THEN_SUM
@@ -87,7 +87,7 @@ typedef struct gv_kl_section {
 } gv_kl_section;                          /* preset-owned */
 
 typedef struct gv_lr_schedule_section {
-    int kind;          /* gv_lr_schedule_kind */
+    int kind;          /* gv_lr_kind (optim.h), by schema name order */
     int warmup_steps;
     int total_steps;   /* horizon of the schedule; 0 = train.iterations at run creation */
     double min_lr;
