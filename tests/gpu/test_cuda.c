@@ -2,7 +2,8 @@
  * against the CPU reference op on the same inputs.
  *
  * Skips (cr_skip_test, with the reason) when no module was built or the module finds no GPU; any
- * other load failure (a module that exists but cannot be dlopen()ed) fails. Criterion runs each test
+ * other load failure (a module that exists but cannot be dlopen()ed) fails. The loader's own error
+ * paths (engine/core/module.c) need no device and run everywhere. Criterion runs each test
  * in its own process, so every test loads the module and initialises CUDA itself.
  * Tolerances: philox, add, scale, axpby bitwise vs the CPU op; silu and its backward bitwise vs the
  * host-compiled GV_HD function (the arithmetic the kernel runs), and vs the CPU op (libm expf) with
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Without $GROVE_CUDA_MODULE the module is looked for in the build root this test belongs to. */
 #define GROVE_CUDA_MODULE_DIR GROVE_BINARY_DIR
@@ -27,7 +29,7 @@
 static const gv_backend *cuda_or_skip(void) {
     char path[4096];
     if (gv_cuda_module_path(path, sizeof path) != GV_OK)
-        cr_skip_test("no CUDA module built: %s", gv_last_error());
+        cr_skip_test("%s", gv_last_error());
     const gv_backend *be = NULL;
     gv_status s = gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &be);
     if (s == GV_ERR_UNSUPPORTED) cr_skip_test("CUDA module cannot run here: %s", gv_last_error());
@@ -99,6 +101,29 @@ static void compare_silu_backward(const float *got, const float *want, const flo
                   "silu_backward gpu vs cpu op: i=%lld x=%a gpu=%a reference=%a: |diff| %g > %g",
                   (long long)i, x[i], got[i], want[i], diff, bound);
     }
+}
+
+Test(cuda, loader_errors_are_one_line_and_named) {
+    const gv_backend *be = NULL;
+    cr_assert_eq(gv_backend_load_module("/nonexistent/libgrove_cuda.so", GROVE_CUDA_INIT_SYMBOL,
+                                        &be), GV_ERR_IO);
+    cr_assert(strstr(gv_last_error(), "/nonexistent/libgrove_cuda.so"), "%s", gv_last_error());
+    /* a file that is not a shared object: dlerror() verbatim */
+    char path[] = "/tmp/grove-not-a-module-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "not ELF\n", 8), 8);
+    close(fd);
+    cr_assert_eq(gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &be), GV_ERR_BACKEND);
+    cr_assert(strstr(gv_last_error(), "dlopen") && strstr(gv_last_error(), path), "%s",
+              gv_last_error());
+    unlink(path);
+    /* a real shared object without the symbol */
+    cr_assert_eq(gv_backend_load_module(GROVE_BINARY_DIR "/libgrove.so", GROVE_CUDA_INIT_SYMBOL,
+                                        &be), GV_ERR_BACKEND);
+    cr_assert(strstr(gv_last_error(), "does not export " GROVE_CUDA_INIT_SYMBOL), "%s",
+              gv_last_error());
+    cr_assert_null(be);
 }
 
 Test(cuda, describe_and_validation_state) {

@@ -1,0 +1,113 @@
+/* The grove CLI as a user meets it: runs the real binary and checks exit codes and the one-line
+ * messages (DESIGN.md §1: --help everywhere, `grove config`, `grove version`, honest
+ * not-implemented subcommands, usage errors). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+typedef struct {
+    int rc;
+    char out[65536];
+} run_result;
+
+/* Runs `grove <args>` from the source tree with stdout+stderr captured. */
+static run_result run_grove(const char *args) {
+    run_result r;
+    memset(&r, 0, sizeof r);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/grove' %s 2>&1", GROVE_SOURCE_DIR, GROVE_BINARY_DIR,
+             args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen failed");
+    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
+    r.out[n] = '\0';
+    int st = pclose(p);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; ++s) n += *s == '\n';
+    return n;
+}
+
+Test(cli, overview_lists_every_command) {
+    run_result r = run_grove("--help");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    const char *commands[] = {"pretrain", "train", "sample", "gallery", "eval", "reward-check",
+                              "config", "version"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
+        cr_expect(strstr(r.out, commands[i]) != NULL, "missing %s in:\n%s", commands[i], r.out);
+}
+
+Test(cli, every_command_has_help) {
+    const char *commands[] = {"pretrain", "train", "sample", "gallery", "eval", "reward-check",
+                              "config", "version"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
+        char args[128];
+        snprintf(args, sizeof args, "%s --help", commands[i]);
+        run_result r = run_grove(args);
+        cr_expect_eq(r.rc, 0, "%s: rc %d", commands[i], r.rc);
+        cr_expect(strncmp(r.out, "usage: grove ", 13) == 0, "%s:\n%s", commands[i], r.out);
+    }
+}
+
+Test(cli, no_arguments_is_a_usage_error) {
+    run_result r = run_grove("");
+    cr_assert_eq(r.rc, 2);
+}
+
+Test(cli, unknown_command_and_option) {
+    run_result r = run_grove("frobnicate");
+    cr_assert_eq(r.rc, 2);
+    cr_assert_str_eq(r.out, "grove: unknown command 'frobnicate' (see grove --help)\n");
+    r = run_grove("config configs/align/mnist-flowgrpo.yaml --bogus");
+    cr_assert_eq(r.rc, 2);
+    cr_assert_str_eq(r.out, "grove config: unknown option '--bogus' (see grove config --help)\n");
+}
+
+Test(cli, unimplemented_commands_say_so_and_fail) {
+    run_result r = run_grove("train configs/align/mnist-flowgrpo.yaml");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.out, "grove train: not implemented yet in this build (issue 4") == r.out,
+              "%s", r.out);
+    cr_assert_eq(count_lines(r.out), 1);
+}
+
+Test(cli, version_names_commit_and_cpu_backend) {
+    run_result r = run_grove("version");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strncmp(r.out, "grove 0.", 8) == 0, "%s", r.out);
+    cr_assert(strstr(r.out, "(commit ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "\n  cpu   reference C kernels + oneDNN") != NULL, "%s", r.out);
+    /* Without a GPU the CUDA line says why, instead of failing. */
+    cr_assert(strstr(r.out, "  cuda  ") != NULL, "%s", r.out);
+}
+
+Test(cli, config_prints_resolved_values_with_origins) {
+    run_result r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr=1e-4");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_expect(strstr(r.out, "  lr: 0.0001  # --set\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  size: 8  # preset\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  weight_decay: 0.0001  # default\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  iterations: 100  # config\n") != NULL, "%s", r.out);
+}
+
+Test(cli, config_error_names_file_line_and_key) {
+    run_result r = run_grove("config tests/data/config/unknown_key.yaml");
+    cr_assert_eq(r.rc, 1);
+    cr_assert_str_eq(r.out, "grove config: tests/data/config/unknown_key.yaml:7: train.lrr: "
+                            "unknown key (did you mean 'lr'?)\n");
+    r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr=abc");
+    cr_assert_eq(r.rc, 1);
+    cr_assert_str_eq(r.out, "grove config: --set train.lr: expected a number, got 'abc'\n");
+}
+
+Test(cli, set_needs_key_and_value) {
+    run_result r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr");
+    cr_assert_eq(r.rc, 2);
+    cr_assert_str_eq(r.out, "grove config: --set 'train.lr': expected KEY.PATH=VALUE\n");
+}
