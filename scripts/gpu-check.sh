@@ -30,6 +30,9 @@ t0=$SECONDS
 budget=270 # seconds for everything; steps that would not fit are skipped
 
 log() { echo "gpu-check: $*" | tee -a "$logs/gpu-check.log" >&2; }
+first_line() { # file extended-regex: the first matching line, else the file's last line
+  grep -m1 -E "$2" "$1" 2>/dev/null || tail -1 "$1" 2>/dev/null || true
+}
 left() { echo $((budget - (SECONDS - t0))); }
 
 # ---- results: one entry per step, in order --------------------------------------------------------
@@ -103,8 +106,9 @@ fact host "$(uname -srm)"
 fact glibc "$(ldd --version 2>/dev/null | head -1 || echo unknown)"
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi >"$logs/nvidia-smi.txt" 2>&1 || true
-  fact gpu "$(nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,temperature.gpu,utilization.gpu \
-    --format=csv,noheader 2>/dev/null | head -1 || echo 'nvidia-smi query failed')"
+  query=name,driver_version,memory.total,memory.used,temperature.gpu,utilization.gpu
+  fact gpu "$(nvidia-smi --query-gpu="$query" --format=csv,noheader 2>/dev/null | head -1 ||
+    echo 'nvidia-smi query failed')"
 else
   fact gpu "nvidia-smi not found"
 fi
@@ -120,7 +124,8 @@ cand_dirs+=(/usr/lib/x86_64-linux-gnu /usr/lib64)
 if command -v python3 >/dev/null; then
   while IFS= read -r sp; do
     for d in "$sp"/nvidia/*/lib; do [[ -d "$d" ]] && cand_dirs+=("$d"); done
-  done < <(python3 -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null || true)
+  done < <(python3 -c 'import site
+print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null || true)
 fi
 cuda_ld=""
 cudnn_root=""
@@ -161,7 +166,7 @@ if [[ -n "$bin_dir" ]]; then
     [[ "$(basename "$f")" == test_hd_arith ]] || gpu_tests+=("$(basename "$f")")
   done
   if ((${#gpu_tests[@]})) && starts "$bin_dir/${gpu_tests[0]}"; then
-    record binaries passed "carried binaries start ($(grep -m1 '^built:' "$logs/carry-MANIFEST.txt" 2>/dev/null || echo loose))"
+    record binaries passed "carried binaries start ($(first_line "$logs/carry-MANIFEST.txt" '^built:'))"
   else
     LD_LIBRARY_PATH="$lib_dir${cuda_ld:+:$cuda_ld}" ldd "$bin_dir"/* "$lib_dir"/libgrove_cuda.so \
       >"$logs/ldd-carried.txt" 2>&1 || true
@@ -181,7 +186,8 @@ if [[ -z "$bin_dir" ]]; then
     exit 1
   fi
   if ! timeout 120 cmake -S "$root" -B "$build" "${cfg[@]}" >"$logs/build-configure.txt" 2>&1; then
-    record build failed "cmake configure failed here (CPU-only dependencies missing?): $(grep -m1 -iE 'error|could not' "$logs/build-configure.txt" || tail -1 "$logs/build-configure.txt")"
+    record build failed "cmake configure failed here (CPU-only dependencies missing?): \
+$(first_line "$logs/build-configure.txt" '[Ee]rror|[Cc]ould not')"
     exit 1
   fi
   gpu_tests=()
@@ -190,7 +196,7 @@ if [[ -z "$bin_dir" ]]; then
   ((quick)) || targets+=(test_hd_arith)
   if ! timeout "$(($(left) - 90))" cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" \
     >"$logs/build.txt" 2>&1; then
-    record build failed "build failed here: $(grep -m1 -E 'error' "$logs/build.txt" || tail -1 "$logs/build.txt")"
+    record build failed "build failed here: $(first_line "$logs/build.txt" 'error')"
     exit 1
   fi
   mkdir -p "$work/bin"
@@ -207,7 +213,9 @@ fact LD_LIBRARY_PATH "$LD_LIBRARY_PATH"
 # ---- tests ----------------------------------------------------------------------------------------
 # Criterion's "Synthesis: Tested: N | Passing: N | Failing: N | Crashing: N" line, as JSON fields.
 counts_of() {
-  sed -nE 's/.*Tested: ([0-9]+) \| Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/"tested": \1, "passing": \2, "failing": \3, "crashing": \4/p' "$1" | tail -1
+  local n='([0-9]+)'
+  sed -nE "s/.*Tested: $n \\| Passing: $n \\| Failing: $n \\| Crashing: $n.*/\
+\"tested\": \\1, \"passing\": \\2, \"failing\": \\3, \"crashing\": \\4/p" "$1" | tail -1
 }
 run_test() { # step binary timeout [criterion args...]
   local step=$1 bin=$2 limit=$3 rc=0
@@ -222,9 +230,10 @@ run_test() { # step binary timeout [criterion args...]
   if ((rc == 124)); then
     record "$step" failed "timed out after ${limit}s" "$counts"
   elif ((rc != 0)); then
-    record "$step" failed "exit $rc: $(grep -m1 -E 'Assertion Failed|FAIL|CRASH|error' "$logs/$step.txt" || tail -1 "$logs/$step.txt")" "$counts"
-  elif [[ -n "$skip" && "${tested:-0}" == 0 ]]; then
-    record "$step" skipped "${skip#*: }" "$counts"
+    record "$step" failed "exit $rc: $(first_line "$logs/$step.txt" 'Assertion Failed|FAIL|CRASH|error')" \
+      "$counts"
+  elif [[ -n "$skip" ]]; then # a skipped gpu test saw no device (or no module): not a pass
+    record "$step" skipped "${passing:-0} passed, $(grep -c '\[SKIP\]' "$logs/$step.txt") skipped: ${skip#*: }" "$counts"
   elif [[ -n "$tested" && "$tested" == "$passing" ]]; then
     record "$step" passed "$tested tests" "$counts"
   else
@@ -241,7 +250,7 @@ if ((!quick)); then
   if [[ -n "$grove_bin" ]]; then
     rc=0
     timeout 30 "$grove_bin" version >"$logs/grove-version.txt" 2>&1 || rc=$?
-    record grove_version info "exit $rc: $(grep -m1 -i cuda "$logs/grove-version.txt" || tail -1 "$logs/grove-version.txt")"
+    record grove_version info "exit $rc: $(first_line "$logs/grove-version.txt" 'cuda')"
   fi
 fi
 
@@ -274,7 +283,8 @@ else
   elif [[ -z "$summary_line" ]]; then
     record memcheck skipped "compute-sanitizer refused or could not attach: $(tail -1 "$logs/memcheck.txt")"
   elif ((errors > 0 || rc == 99)); then
-    record memcheck failed "$errors memcheck error(s): $(grep -m1 -E '^========= (Invalid|Program hit|Uninitialized|Leaked)' "$logs/memcheck.txt" || echo "$summary_line")"
+    record memcheck failed "$errors memcheck error(s): \
+$(first_line "$logs/memcheck.txt" '^========= (Invalid|Program hit|Uninitialized|Leaked)')"
   elif ((rc != 0)); then
     record memcheck failed "test failed under memcheck (exit $rc)"
   else

@@ -36,7 +36,7 @@ static gv_status cuda_alloc(size_t bytes, void **out) {
     *out = NULL;
     cudaError_t e = cudaMalloc(out, bytes ? bytes : GV_ARENA_ALIGN);
     if (e != cudaSuccess) {
-        (void)cudaGetLastError(); /* not sticky: clear it so the next launch check is not confused */
+        (void)cudaGetLastError(); /* not sticky: clear it, or the next launch check reports it */
         *out = NULL;
         return GV_ERROR(GV_ERR_OOM, "cuda: cudaMalloc of %zu bytes failed: %s", bytes,
                         cudaGetErrorString(e));
@@ -228,7 +228,8 @@ grove_backend_cuda_init(char *err, size_t err_len) {
                      CUDNN_PATCHLEVEL);
         return NULL;
     }
-    if ((e = cudaSetDevice(0)) != cudaSuccess) return init_fail(err, err_len, "cudaSetDevice(0)", e);
+    if ((e = cudaSetDevice(0)) != cudaSuccess)
+        return init_fail(err, err_len, "cudaSetDevice(0)", e);
     if ((e = cudaDeviceGetAttribute(&module_sm_count, cudaDevAttrMultiProcessorCount, 0)) !=
         cudaSuccess)
         return init_fail(err, err_len, "cudaDeviceGetAttribute(multiProcessorCount)", e);

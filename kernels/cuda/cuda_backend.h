@@ -33,14 +33,16 @@
 #define GV_CUDNN_CHECK(call)                                                                       \
     do {                                                                                           \
         cudnnStatus_t gv_e_ = (call);                                                              \
-        if (gv_e_ != CUDNN_STATUS_SUCCESS) return GV_CHECK_FAIL_(#call, cudnnGetErrorString(gv_e_)); \
+        if (gv_e_ != CUDNN_STATUS_SUCCESS)                                                        \
+            return GV_CHECK_FAIL_(#call, cudnnGetErrorString(gv_e_));                              \
     } while (0)
 
 /* After a kernel launch: configuration errors surface here, execution errors at the next sync. */
 #define GV_CUDA_CHECK_LAUNCH(kernel_name)                                                          \
     do {                                                                                           \
         cudaError_t gv_e_ = cudaGetLastError();                                                    \
-        if (gv_e_ != cudaSuccess) return GV_CHECK_FAIL_("launch " kernel_name, cudaGetErrorString(gv_e_)); \
+        if (gv_e_ != cudaSuccess)                                                                  \
+            return GV_CHECK_FAIL_("launch " kernel_name, cudaGetErrorString(gv_e_));               \
     } while (0)
 
 /* Backend-private part of a gv_ctx. */

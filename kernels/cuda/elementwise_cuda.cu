@@ -40,7 +40,8 @@ static gv_status check_n(const char *op, const gv_ew_dims *d) {
 
 #define GV_LAUNCH_EW(kernel, c, n, ...)                                                            \
     do {                                                                                           \
-        kernel<<<gv_cuda_grid_for(n), GV_CUDA_BLOCK, 0, gv_cuda_impl_of(c)->stream>>>(__VA_ARGS__); \
+        cudaStream_t gv_stream_ = gv_cuda_impl_of(c)->stream;                                     \
+        kernel<<<gv_cuda_grid_for(n), GV_CUDA_BLOCK, 0, gv_stream_>>>(__VA_ARGS__);                \
         GV_CUDA_CHECK_LAUNCH(#kernel);                                                             \
     } while (0)
 

@@ -25,7 +25,9 @@ GV_HD float gv_hd_silu_grad(float x) {
 }
 
 /* silu_backward's per-element update (the += gradient rule): dx + dy * silu'(x). */
-GV_HD float gv_hd_silu_backward(float dx, float dy, float x) { return dx + dy * gv_hd_silu_grad(x); }
+GV_HD float gv_hd_silu_backward(float dx, float dy, float x) {
+    return dx + dy * gv_hd_silu_grad(x);
+}
 
 /* y = alpha * x + beta * y: two roundings for the products, one for the sum. beta == 0 still reads
  * y (0 * NaN is NaN), exactly as the formula in ops.h says. */

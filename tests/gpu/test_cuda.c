@@ -7,11 +7,14 @@
  * in its own process, so every test loads the module and initialises CUDA itself.
  * Tolerances: philox, add, scale, axpby bitwise vs the CPU op; silu and its backward bitwise vs the
  * host-compiled GV_HD function (the arithmetic the kernel runs), and vs the CPU op (libm expf) with
- * the bounds tests/cpu/test_hd_arith.c explains: silu 4 ulp; backward 8 eps (|dx| + |dy| (1 + |x|)).
+ * the bounds tests/cpu/test_hd_arith.c explains: silu 4 ulp; backward
+ * 8 eps (|dx| + |dy| (1 + |x|)).
  * What only this test can find is therefore launch and memory glue, and device arithmetic that is
  * not the host's (a contraction or flush-to-zero the build flags should have ruled out). */
+#define _GNU_SOURCE /* dladdr */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,9 +121,11 @@ Test(cuda, loader_errors_are_one_line_and_named) {
     cr_assert(strstr(gv_last_error(), "dlopen") && strstr(gv_last_error(), path), "%s",
               gv_last_error());
     unlink(path);
-    /* a real shared object without the symbol */
-    cr_assert_eq(gv_backend_load_module(GROVE_BINARY_DIR "/libgrove.so", GROVE_CUDA_INIT_SYMBOL,
-                                        &be), GV_ERR_BACKEND);
+    /* a real shared object without the symbol: the libgrove this test runs with */
+    Dl_info info;
+    cr_assert(dladdr((void *)gv_backend_validate, &info) && info.dli_fname, "dladdr failed");
+    cr_assert_eq(gv_backend_load_module(info.dli_fname, GROVE_CUDA_INIT_SYMBOL, &be),
+                 GV_ERR_BACKEND, "%s: %s", info.dli_fname, gv_last_error());
     cr_assert(strstr(gv_last_error(), "does not export " GROVE_CUDA_INIT_SYMBOL), "%s",
               gv_last_error());
     cr_assert_null(be);
