@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "grove/backend.h"
 #include "grove/kernels_cpu.h"
-#include "grove/module.h"
+#include "grove/kernels_cuda.h"
 
 void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len) {
     if (cuda_note && note_len) cuda_note[0] = '\0';

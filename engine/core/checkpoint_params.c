@@ -27,6 +27,10 @@ static const struct {
 };
 #define NPARTS ((int)(sizeof parts / sizeof parts[0]))
 
+/* The flat buffer of gv_params behind each part, in the order of `parts`. */
+static const size_t flat_offset[] = {offsetof(gv_params, values), offsetof(gv_params, adam_m),
+                                     offsetof(gv_params, adam_v), offsetof(gv_params, ema)};
+
 static int part_selected(int i, int with_optim, int with_ema) {
     return parts[i].kind == PART_VALUES || (parts[i].kind == PART_OPTIM && with_optim) ||
            (parts[i].kind == PART_EMA && with_ema);
@@ -131,12 +135,13 @@ static gv_status validate_group(gv_ckpt_reader *r, const gv_params *ps, const ch
     return GV_OK;
 }
 
-static gv_status check_hash(gv_ckpt_reader *r, const gv_params *ps) {
+/* `values` is a host copy of the /params flat buffer as it would be loaded. */
+static gv_status check_hash(gv_ckpt_reader *r, const gv_params *ps, const float *values) {
     if (!gv_ckpt_has_key(r, GV_CKPT_META, "model_hash")) return GV_OK;
     char *stored;
     GV_TRY(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &stored));
     uint64_t hash;
-    gv_status s = gv_params_hash(ps, &hash);
+    gv_status s = gv_params_hash_host(ps, values, &hash);
     char hex[17];
     snprintf(hex, sizeof hex, "%016" PRIx64, hash);
     if (s == GV_OK && strcmp(stored, hex) != 0)
@@ -153,18 +158,32 @@ gv_status gv_params_load(gv_ckpt_reader *r, gv_params *ps, int with_optim, int w
             GV_TRY(validate_group(r, ps, parts[part].group));
     float *buf;
     GV_TRY(prepare(ps, with_ema, "loading into", gv_ckpt_path(r), &buf));
+    free(buf);
+    /* Stage every selected group as a host copy of its flat buffer, check the model hash, and only
+       then overwrite the table: a read error or a hash mismatch leaves it untouched. */
+    float *staged[NPARTS] = {0};
+    size_t bytes = (size_t)ps->total * sizeof(float);
     gv_status s = GV_OK;
     for (int part = 0; part < NPARTS && s == GV_OK; ++part) {
         if (!part_selected(part, with_optim, with_ema)) continue;
+        staged[part] = calloc(ps->total > 0 ? (size_t)ps->total : 1, sizeof(float));
+        if (!staged[part]) {
+            s = GV_ERROR(GV_ERR_OOM, "%s: cannot allocate %zu bytes of host staging",
+                         gv_ckpt_path(r), bytes);
+            break;
+        }
         for (int i = 0; i < ps->count && s == GV_OK; ++i) {
-            gv_param *p = &ps->items[i];
-            s = gv_ckpt_read_tensor(r, parts[part].group, p->name, &p->shape, buf);
-            if (s == GV_OK)
-                s = ps->backend->copy_from_host(param_view(p, part), buf,
-                                                (size_t)p->numel * sizeof(float));
+            const gv_param *p = &ps->items[i];
+            s = gv_ckpt_read_tensor(r, parts[part].group, p->name, &p->shape,
+                                    staged[part] + p->offset);
         }
     }
-    free(buf);
-    GV_TRY(s);
-    return check_hash(r, ps);
+    if (s == GV_OK) s = check_hash(r, ps, staged[0]);
+    for (int part = 0; part < NPARTS && s == GV_OK; ++part) {
+        if (!staged[part]) continue;
+        float *dst = *(float **)((char *)ps + flat_offset[part]);
+        s = ps->backend->copy_from_host(dst, staged[part], bytes);
+    }
+    for (int part = 0; part < NPARTS; ++part) free(staged[part]);
+    return s;
 }

@@ -2,6 +2,7 @@
  * and freeing what a load allocated. The canonical dump (no comments) reloads to the same struct:
  * floats are written with the fewest digits that round-trip. */
 #include "config_tree.h"
+#include "grove/hash.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -110,13 +111,8 @@ gv_status gv_config_dump(const gv_schema *schema, const void *cfg, const gv_conf
 gv_status gv_config_hash(const gv_schema *schema, const void *cfg, uint64_t *hash) {
     char *text;
     GV_TRY(gv_config_dump(schema, cfg, NULL, &text));
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)text; *p; ++p) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-    }
+    *hash = gv_fnv1a64(GV_FNV1A64_INIT, text, strlen(text));
     free(text);
-    *hash = h;
     return GV_OK;
 }
 

@@ -32,16 +32,25 @@ void gv_sb_put(gv_sb *sb, const char *s, size_t len) {
 void gv_sb_puts(gv_sb *sb, const char *s) { gv_sb_put(sb, s, strlen(s)); }
 
 void gv_sb_printf(gv_sb *sb, const char *fmt, ...) {
-    char buf[512];
+    /* Measure first, then format into the buffer itself: no length limit. */
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(buf, sizeof buf, fmt, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (len < 0) {
         sb->oom = true;
         return;
     }
-    gv_sb_put(sb, buf, (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1);
+    char *buf = malloc((size_t)len + 1);
+    if (!buf) {
+        sb->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    gv_sb_put(sb, buf, (size_t)len);
+    free(buf);
 }
 
 char *gv_sb_take(gv_sb *sb) {

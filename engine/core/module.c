@@ -1,4 +1,4 @@
-/* Backend modules: dlopen, init-symbol lookup, and the CUDA module's search path (see module.h). */
+/* Backend modules: dlopen, init-symbol lookup, and the search for a module file (see module.h). */
 #include "grove/module.h"
 
 #include <dlfcn.h>
@@ -56,14 +56,14 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-gv_status gv_cuda_module_path_in(char *buf, size_t n, const char *compiled_dir) {
-    if (!buf || n == 0) return GV_ERROR(GV_ERR_INVALID, "gv_cuda_module_path: no buffer");
+gv_status gv_module_find(const char *file, const char *env_var, const char *compiled_dir,
+                         char *buf, size_t n) {
+    if (!buf || n == 0) return GV_ERROR(GV_ERR_INVALID, "gv_module_find: no buffer");
     buf[0] = '\0';
-    const char *env = getenv("GROVE_CUDA_MODULE");
+    const char *env = env_var ? getenv(env_var) : NULL;
     if (env && *env) {
         if ((size_t)snprintf(buf, n, "%s", env) >= n)
-            return GV_ERROR(GV_ERR_INVALID, "GROVE_CUDA_MODULE is too long (%zu bytes)",
-                            strlen(env));
+            return GV_ERROR(GV_ERR_INVALID, "%s is too long (%zu bytes)", env_var, strlen(env));
         return GV_OK;
     }
     char exe_cand[4096] = "";
@@ -74,26 +74,24 @@ gv_status gv_cuda_module_path_in(char *buf, size_t n, const char *compiled_dir) 
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            join_path(exe_cand, sizeof exe_cand, exe, GROVE_CUDA_MODULE_FILE);
+            join_path(exe_cand, sizeof exe_cand, exe, file);
         }
     }
     if (exe_cand[0] && file_exists(exe_cand)) {
         if ((size_t)snprintf(buf, n, "%s", exe_cand) >= n)
-            return GV_ERROR(GV_ERR_INVALID, "CUDA module path too long: %s", exe_cand);
+            return GV_ERROR(GV_ERR_INVALID, "module path too long: %s", exe_cand);
         return GV_OK;
     }
     char dir_cand[4096] = "";
     if (compiled_dir && *compiled_dir) {
-        if (join_path(dir_cand, sizeof dir_cand, compiled_dir, GROVE_CUDA_MODULE_FILE) &&
-            file_exists(dir_cand)) {
+        if (join_path(dir_cand, sizeof dir_cand, compiled_dir, file) && file_exists(dir_cand)) {
             if ((size_t)snprintf(buf, n, "%s", dir_cand) >= n)
-                return GV_ERROR(GV_ERR_INVALID, "CUDA module path too long: %s", dir_cand);
+                return GV_ERROR(GV_ERR_INVALID, "module path too long: %s", dir_cand);
             return GV_OK;
         }
     }
     return GV_ERROR(GV_ERR_UNSUPPORTED,
-                    "no CUDA module: GROVE_CUDA_MODULE is unset; not found at %s%s%s "
-                    "(this build has no CUDA module)",
-                    exe_cand[0] ? exe_cand : GROVE_CUDA_MODULE_FILE " next to the executable",
-                    dir_cand[0] ? " or " : "", dir_cand);
+                    "no module %s: %s is unset; not found %s%s%s%s (this build has none)", file,
+                    env_var ? env_var : "no variable", exe_cand[0] ? "at " : "next to the executable",
+                    exe_cand, dir_cand[0] ? " or " : "", dir_cand);
 }

@@ -43,7 +43,7 @@ gv_status gv_optim_step(gv_ctx *c, gv_params *ps, const gv_adamw_config *cfg, fl
         a.weight_decay = p->decay ? cfg->weight_decay : 0.0f;
         gv_status s = ops->adamw_step(c, p->value, p->adam_m, p->adam_v, p->grad, &a);
         if (s != GV_OK) {
-            gv_error_prefix("optimizer step on '%s': ", p->name);
+            gv_error_prefix("optimizer step on '%s'", p->name);
             return s;
         }
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/hash.h"
 #include "grove/rng.h"
 
 #define GV_PARAM_ALIGN_FLOATS 16 /* offsets are multiples of 16 floats = 64 bytes */
@@ -103,7 +104,7 @@ gv_status gv_params_allocate(gv_params *ps, int with_ema) {
         gv_status s = ps->backend->alloc(bytes, (void **)bufs[i]);
         if (s == GV_OK) s = ps->backend->memset_zero(*bufs[i], bytes);
         if (s != GV_OK) {
-            gv_error_prefix("allocating parameter %s (%lld floats): ", what[i],
+            gv_error_prefix("allocating parameter %s (%lld floats)", what[i],
                             (long long)ps->total);
             free_buffers(ps);
             return s;
@@ -126,7 +127,7 @@ static gv_status init_values_host(const gv_param *p, int index, uint32_t seed, f
     gv_philox_args args;
     gv_status s = gv_rng_args(seed, GV_RNG_STREAM_INIT, &addr, 0, n, &args);
     if (s != GV_OK) {
-        gv_error_prefix("initialising parameter '%s' (index %d): ", p->name, index);
+        gv_error_prefix("initialising parameter '%s' (index %d)", p->name, index);
         return s;
     }
     float bound = 0.0f; /* U(-b, b), b = scale / sqrt(fan_in), fan_in = numel / d[0] */
@@ -211,54 +212,35 @@ gv_status gv_params_zero_grads(gv_params *ps) {
 
 /* ---- model hash: FNV-1a 64 ------------------------------------------------------------------- */
 
-#define GV_FNV_OFFSET 0xcbf29ce484222325ull
-#define GV_FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv_bytes(uint64_t h, const unsigned char *b, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        h ^= b[i];
-        h *= GV_FNV_PRIME;
-    }
-    return h;
-}
-
-/* Integers are hashed as little-endian bytes, so the hash does not depend on the host's order. */
-static uint64_t fnv_u64(uint64_t h, uint64_t v, int nbytes) {
-    unsigned char b[8];
-    for (int i = 0; i < nbytes; ++i) b[i] = (unsigned char)(v >> (8 * i));
-    return fnv_bytes(h, b, (size_t)nbytes);
-}
-
 /* Per parameter, in index order: name bytes and a 0 byte, rank (4 bytes), each dim (8 bytes),
    then every value's IEEE bits (4 bytes each, little-endian). */
-gv_status gv_params_hash(const gv_params *ps, uint64_t *out) {
-    if (!ps->allocated) return GV_ERROR(GV_ERR_INVALID, "hashing an unallocated parameter table");
-    int64_t max_numel = 0;
-    for (int i = 0; i < ps->count; ++i)
-        if (ps->items[i].numel > max_numel) max_numel = ps->items[i].numel;
-    float *host = malloc((size_t)(max_numel > 0 ? max_numel : 1) * sizeof(float));
-    if (!host)
-        return GV_ERROR(GV_ERR_OOM, "parameter hash: cannot allocate a %lld-float host buffer",
-                        (long long)max_numel);
-    uint64_t h = GV_FNV_OFFSET;
+gv_status gv_params_hash_host(const gv_params *ps, const float *host_values, uint64_t *out) {
+    uint64_t h = GV_FNV1A64_INIT;
     for (int i = 0; i < ps->count; ++i) {
         const gv_param *p = &ps->items[i];
-        h = fnv_bytes(h, (const unsigned char *)p->name, strlen(p->name) + 1);
-        h = fnv_u64(h, (uint64_t)(uint32_t)p->shape.rank, 4);
-        for (int k = 0; k < p->shape.rank; ++k) h = fnv_u64(h, (uint64_t)p->shape.d[k], 8);
-        gv_status s = ps->backend->copy_to_host(host, p->value, (size_t)p->numel * sizeof(float));
-        if (s != GV_OK) {
-            free(host);
-            gv_error_prefix("hashing parameter '%s': ", p->name);
-            return s;
-        }
+        h = gv_fnv1a64(h, p->name, strlen(p->name) + 1);
+        h = gv_fnv1a64_le(h, (uint64_t)(uint32_t)p->shape.rank, 4);
+        for (int k = 0; k < p->shape.rank; ++k) h = gv_fnv1a64_le(h, (uint64_t)p->shape.d[k], 8);
+        const float *v = host_values + p->offset;
         for (int64_t j = 0; j < p->numel; ++j) {
             uint32_t bits;
-            memcpy(&bits, &host[j], sizeof bits);
-            h = fnv_u64(h, bits, 4);
+            memcpy(&bits, &v[j], sizeof bits);
+            h = gv_fnv1a64_le(h, bits, 4);
         }
     }
-    free(host);
     *out = h;
     return GV_OK;
+}
+
+gv_status gv_params_hash(const gv_params *ps, uint64_t *out) {
+    if (!ps->allocated) return GV_ERROR(GV_ERR_INVALID, "hashing an unallocated parameter table");
+    size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
+    float *host = malloc(bytes);
+    if (!host)
+        return GV_ERROR(GV_ERR_OOM, "parameter hash: cannot allocate %zu bytes of host staging",
+                        bytes);
+    gv_status s = ps->backend->copy_to_host(host, ps->values, (size_t)ps->total * sizeof(float));
+    if (s == GV_OK) s = gv_params_hash_host(ps, host, out);
+    free(host);
+    return s;
 }

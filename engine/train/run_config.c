@@ -56,7 +56,7 @@ static const char *const rewards_mode_names[] = {"sum_then_normalize", "normaliz
 static const gv_field run_fields[] = {
     F_STR(gv_run_section, name, "run", 0, "run name (metrics, gallery titles)"),
     F_PATH(gv_run_section, dir, 0, "run directory; empty = runs/<name> in the current directory"),
-    F_I64(gv_run_section, seed, "1", 0, 9.2e18, "Philox key of every random stream"),
+    F_I64(gv_run_section, seed, "1", 0, 4294967295.0, "Philox key word of every random stream (32 bits)"),
     F_ENUM(gv_run_section, device, device_names, "auto", "auto | cpu | cuda"),
     F_INT(gv_run_section, threads, "0", 0, 4096, 0, "CPU threads; 0 = GROVE_THREADS or all cores"),
     F_INT(gv_run_section, micro_batch, "32", 1, 4096, 0,
@@ -85,7 +85,7 @@ static const gv_field noise_fields[] = {
 static const gv_schema noise_schema = SCHEMA(noise, gv_noise_section, noise_fields, NULL);
 
 static const gv_field sampler_fields[] = {
-    F_INT(gv_sampler_section, steps, "10", 2, 10000, 0, "sampling steps N"),
+    F_INT(gv_sampler_section, steps, "10", 2, 255, 0, "sampling steps N (the RNG address holds 8 bits of step)"),
     F_FLOAT(gv_sampler_section, shift, "3.0", 0.01, 100, 0, "schedule shift S"),
     F_FLOAT(gv_sampler_section, guidance, "1.0", 0, 100, 0, "CFG scale; 1 = no CFG"),
     F_STRUCT(gv_sampler_section, noise, noise_schema, GV_CFG_OWNED, "SDE noise (preset)"),
@@ -116,12 +116,6 @@ static const gv_schema kl_schema = SCHEMA(kl, gv_kl_section, kl_fields, NULL);
 
 /* ---- train ----------------------------------------------------------------------------------- */
 
-static const char *check_lr_schedule(const void *obj) {
-    const gv_lr_schedule_section *s = obj;
-    if (s->total_steps > 0 && s->warmup_steps > s->total_steps)
-        return "warmup_steps exceeds total_steps";
-    return NULL;
-}
 
 static const gv_field lr_schedule_fields[] = {
     F_ENUM(gv_lr_schedule_section, kind, lr_schedule_names, "constant",
@@ -132,7 +126,7 @@ static const gv_field lr_schedule_fields[] = {
     F_FLOAT(gv_lr_schedule_section, min_lr, "0", 0, 1, 0, "floor of the cosine"),
 };
 static const gv_schema lr_schedule_schema =
-    SCHEMA(lr_schedule, gv_lr_schedule_section, lr_schedule_fields, check_lr_schedule);
+    SCHEMA(lr_schedule, gv_lr_schedule_section, lr_schedule_fields, NULL);
 
 static const gv_field ema_fields[] = {
     F_FLOAT(gv_ema_section, decay, "0.9", 0, 1, 0, "EMA decay cap: min((1+k)/(10+k), decay)"),
@@ -148,8 +142,8 @@ static const gv_field train_fields[] = {
     F_INT(gv_train_section, inner_epochs, "1", 1, 1000, 0, "passes over each iteration's rollouts"),
     F_FLOAT(gv_train_section, grad_clip, "1.0", 0, 1e6, 0, "global grad-norm clip; 0 = off"),
     F_FLOAT(gv_train_section, weight_decay, "1e-4", 0, 10, 0, "AdamW weight decay"),
-    F_FLOAT(gv_train_section, adam_beta1, "0.9", 0, 1, 0, "AdamW beta1"),
-    F_FLOAT(gv_train_section, adam_beta2, "0.999", 0, 1, 0, "AdamW beta2"),
+    F_FLOAT(gv_train_section, adam_beta1, "0.9", 0, 0.999999, 0, "AdamW beta1, < 1"),
+    F_FLOAT(gv_train_section, adam_beta2, "0.999", 0, 0.999999, 0, "AdamW beta2, < 1"),
     F_STRUCT(gv_train_section, ema, ema_schema, 0, "EMA of the weights"),
     F_INT(gv_train_section, max_skips, "3", 0, 1000000, 0,
           "consecutive non-finite steps skipped before stopping"),
@@ -160,7 +154,21 @@ static const gv_field train_fields[] = {
     F_FLOAT(gv_train_section, timestep_fraction, "1.0", 0, 1, GV_CFG_OWNED,
             "fraction of stochastic steps trained (preset)"),
 };
-static const gv_schema train_schema = SCHEMA(train, gv_train_section, train_fields, NULL);
+/* The optimizer's own check decides what a valid schedule is (one rule, optim.c); a horizon of 0
+   is filled in at run creation, so it is checked here with the shortest horizon it can get. */
+static const char *check_train(const void *obj) {
+    const gv_train_section *t = obj;
+    gv_lr_schedule s = {.kind = (gv_lr_kind)t->lr_schedule.kind,
+                        .lr = (float)t->lr,
+                        .warmup_steps = t->lr_schedule.warmup_steps,
+                        .total_steps = t->lr_schedule.total_steps,
+                        .min_lr = (float)t->lr_schedule.min_lr};
+    if (s.total_steps == 0) s.total_steps = s.warmup_steps + 1;
+    if (gv_lr_schedule_check(&s) != GV_OK) return gv_last_error();
+    return NULL;
+}
+
+static const gv_schema train_schema = SCHEMA(train, gv_train_section, train_fields, check_train);
 
 /* ---- rewards and the rest -------------------------------------------------------------------- */
 
@@ -231,14 +239,14 @@ const gv_schema gv_run_config_schema = SCHEMA(run_config, gv_run_config, run_con
 gv_status gv_run_config_load(const char *path, const char *const *sets, int nsets,
                              const char *preset_dir, gv_run_config *out, gv_config_result *res) {
     /* First existing of: the argument, $GROVE_PRESET_DIR, <config dir>/../algorithms,
-       ./configs/algorithms. */
+       ./configs/algorithms, and the configs/algorithms of the tree grove was built from. */
     char next_to_file[4096];
     const char *slash = path ? strrchr(path, '/') : NULL;
     if (slash) snprintf(next_to_file, sizeof next_to_file, "%.*s/../algorithms",
                         (int)(slash - path), path);
     else snprintf(next_to_file, sizeof next_to_file, "../algorithms");
     const char *candidates[] = {preset_dir, getenv("GROVE_PRESET_DIR"), next_to_file,
-                                "configs/algorithms"};
+                                "configs/algorithms", GROVE_SOURCE_DIR "/configs/algorithms"};
     const char *chosen = NULL;
     for (int i = 0; i < COUNT(candidates) && !chosen; ++i) {
         struct stat sb;

@@ -630,10 +630,14 @@ Test(checkpoint, params_load_detects_changed_values_by_model_hash) {
 
     gv_ckpt_reader *r;
     cr_assert_eq(gv_ckpt_open(path, &r), GV_OK);
-    gv_params dst;
+    gv_params dst, before;
     make_table(&dst, 4, -1, -1, NULL);
+    make_table(&before, 4, -1, -1, NULL);
     cr_assert_eq(gv_params_load(r, &dst, 0, 0), GV_ERR_FORMAT);
     cr_assert(strstr(gv_last_error(), "but /meta model_hash is"), "%s", gv_last_error());
+    /* The rejected file overwrote nothing. */
+    expect_same_buffer(&before, &dst, before.values, dst.values, "value");
+    gv_params_free(&before);
     gv_params_free(&dst);
     gv_ckpt_close(r);
 }

@@ -70,11 +70,23 @@ Test(cli, unknown_command_and_option) {
 }
 
 Test(cli, unimplemented_commands_say_so_and_fail) {
-    run_result r = run_grove("train configs/align/mnist-flowgrpo.yaml");
-    cr_assert_eq(r.rc, 1);
-    cr_assert(strstr(r.out, "grove train: not implemented yet in this build (issue 4") == r.out,
-              "%s", r.out);
-    cr_assert_eq(count_lines(r.out), 1);
+    const struct {
+        const char *args, *expect;
+    } cases[] = {
+        {"pretrain x.yaml", "grove pretrain: not implemented yet in this build (issue 3"},
+        {"train configs/align/mnist-flowgrpo.yaml",
+         "grove train: not implemented yet in this build (issue 4"},
+        {"sample --ckpt x.h5", "grove sample: not implemented yet in this build (issue 3"},
+        {"gallery", "grove gallery: not implemented yet in this build (issue 6"},
+        {"eval x.yaml", "grove eval: not implemented yet in this build (issue 3"},
+        {"reward-check x.so", "grove reward-check: not implemented yet in this build (issue 5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        run_result r = run_grove(cases[i].args);
+        cr_expect_eq(r.rc, 1, "%s: rc %d", cases[i].args, r.rc);
+        cr_expect(strstr(r.out, cases[i].expect) == r.out, "%s:\n%s", cases[i].args, r.out);
+        cr_expect_eq(count_lines(r.out), 1, "%s:\n%s", cases[i].args, r.out);
+    }
 }
 
 Test(cli, version_names_commit_and_cpu_backend) {

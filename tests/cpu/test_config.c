@@ -466,3 +466,26 @@ Test(config, generic_strict_scalars) {
     cr_assert_eq(t.n_items, 0);
     gv_config_free(&toy_schema, &t);
 }
+
+/* A plugin config longer than any fixed formatting buffer survives the dump and reload whole. */
+Test(config, long_map_round_trips) {
+    char set[4096] = "rewards.0.config={";
+    size_t at = strlen(set);
+    for (int k = 0; k < 120; ++k)
+        at += (size_t)snprintf(set + at, sizeof set - at, "%sk%d: %d", k ? ", " : "", k, k);
+    snprintf(set + at, sizeof set - at, "}");
+    const char *sets[] = {set};
+    char path[3 * PATH_MAX];
+    snprintf(path, sizeof path, "%s/configs/align/mnist-flowgrpo.yaml", src_dir);
+    gv_run_config a, b;
+    cr_assert_eq(gv_run_config_load(path, sets, 1, NULL, &a, NULL), GV_OK, "%s", gv_last_error());
+    char *text = NULL;
+    cr_assert_eq(gv_run_config_dump(&a, NULL, &text), GV_OK);
+    cr_assert(strstr(text, "k119: 119}") != NULL, "map cut short in the dump");
+    cr_assert_eq(gv_run_config_load_resolved(text, "dump.yaml", &b), GV_OK, "%s", gv_last_error());
+    cr_assert_str_eq(b.rewards[0].config.flat, a.rewards[0].config.flat);
+    cr_assert(strstr(b.rewards[0].config.flat, "k119=119\n") != NULL);
+    free(text);
+    gv_run_config_free(&a);
+    gv_run_config_free(&b);
+}

@@ -25,7 +25,7 @@
 #define GROVE_CUDA_MODULE_DIR GROVE_BINARY_DIR
 #include "grove/backend.h"
 #include "grove/kernels_cpu.h"
-#include "grove/module.h"
+#include "grove/kernels_cuda.h"
 #include "gv_elementwise.h"
 #include "gv_math.h"
 

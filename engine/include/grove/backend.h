@@ -1,8 +1,8 @@
 /* Backends and the registry that knows none of them.
  *
  * A backend is a vtable: memory (alloc/free/copies), an execution context factory and an op table.
- * `kernels/cpu` exposes grove_backend_cpu(); the CUDA module (libgrove_cuda.so) exports
- * GROVE_CUDA_INIT_SYMBOL; the CLI's main registers whatever is present (DESIGN.md §3). engine/core
+ * `kernels/cpu` exposes grove_backend_cpu() (kernels_cpu.h); the CUDA module exports the symbol
+ * named in kernels_cuda.h; the CLI's main registers whatever is present (DESIGN.md §3). engine/core
  * only stores and looks backends up; it never names one. */
 #ifndef GROVE_BACKEND_H
 #define GROVE_BACKEND_H
@@ -59,9 +59,8 @@ struct gv_backend {
     gv_status (*synchronize)(void);
 };
 
-/* The CUDA module's one exported entry point (DESIGN.md §3). Returns NULL + message when the
-   module cannot run here. */
-#define GROVE_CUDA_INIT_SYMBOL "grove_backend_cuda_init"
+/* A backend module's one exported entry point (DESIGN.md §3; the CUDA module's is named in
+   grove/kernels_cuda.h). Returns NULL + message when the module cannot run here. */
 typedef const gv_backend *(*gv_backend_init_fn)(char *err, size_t err_len);
 
 /* ---- registry -------------------------------------------------------------------------------- */

@@ -16,8 +16,6 @@
 extern "C" {
 #endif
 
-#define GROVE_CUDA_MODULE_FILE "libgrove_cuda.so"
-
 /* dlopen(path, RTLD_NOW | RTLD_LOCAL), look up `symbol` (a gv_backend_init_fn) and call it.
    Errors, one line each:
      GV_ERR_IO           the file does not exist (named)
@@ -26,21 +24,11 @@ extern "C" {
    On success *out is the backend, not yet validated or registered. */
 gv_status gv_backend_load_module(const char *path, const char *symbol, const gv_backend **out);
 
-/* Where the CUDA module is: $GROVE_CUDA_MODULE if set (used as given, even if missing, so the load
-   names it), else libgrove_cuda.so next to the running executable (/proc/self/exe), else
-   libgrove_cuda.so in `compiled_dir` (may be NULL). GV_ERR_UNSUPPORTED naming the places looked at
-   when none exists. */
-gv_status gv_cuda_module_path_in(char *buf, size_t n, const char *compiled_dir);
-
-/* The same, with the directory compiled into the including program (the CLI is built with
-   GROVE_CUDA_MODULE_DIR pointing at the build root; tests may define it before including). */
-static inline gv_status gv_cuda_module_path(char *buf, size_t n) {
-#ifdef GROVE_CUDA_MODULE_DIR
-    return gv_cuda_module_path_in(buf, n, GROVE_CUDA_MODULE_DIR);
-#else
-    return gv_cuda_module_path_in(buf, n, NULL);
-#endif
-}
+/* Where module `file` is: $<env_var> if set (used as given, even if missing, so the load names
+   it), else `file` next to the running executable (/proc/self/exe), else in `compiled_dir` (may be
+   NULL). GV_ERR_UNSUPPORTED naming the places looked at when none exists. */
+gv_status gv_module_find(const char *file, const char *env_var, const char *compiled_dir,
+                         char *buf, size_t n);
 
 #ifdef __cplusplus
 }

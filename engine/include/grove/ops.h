@@ -140,6 +140,20 @@ typedef struct gv_philox_args {
     uint64_t offset;    /* element index of out[0] within this counter address   */
 } gv_philox_args;
 
+/* One sampler step (ALGORITHMS.md §2): every Gaussian schedule's mean is linear in x and v,
+   mu = cx*x + cv*v, with host-computed scalars (samplers/schedule.c, gv_step_coeffs). */
+enum { GV_LOGP_GAUSSIAN = 0, /* mean_d[-(x'-mu)^2/(2 std^2) - log std - log(2 pi)/2] */
+       GV_LOGP_CPS = 1 };    /* mean_d[-(x'-mu)^2] (no constants)                    */
+
+typedef struct gv_step_args {
+    int N;          /* samples                                      */
+    int64_t D;      /* elements per sample                          */
+    float cx, cv;   /* mean coefficients: mu = cx*x + cv*v          */
+    float std;      /* noise std (> 0 for a stochastic step)        */
+    float delta;    /* sigma_{i+1} - sigma_i (< 0): euler_step       */
+    int logp_kind;  /* GV_LOGP_*                                    */
+} gv_step_args;
+
 /* ---- the list -------------------------------------------------------------------------------- */
 
 #define GROVE_OP_LIST(X)                                                                           \
@@ -245,7 +259,24 @@ typedef struct gv_philox_args {
     X(sumsq, (gv_ctx * c, float *out, const float *x, const gv_ew_dims *d))                       \
     /* out (n) = standard normals at Philox address (key, ctr_hi, offset + i), bitwise equal to    \
        gv_rng_normal_at() on the host */                                                           \
-    X(philox_normal_fill, (gv_ctx * c, float *out, const gv_philox_args *a))
+    X(philox_normal_fill, (gv_ctx * c, float *out, const gv_philox_args *a))                      \
+    /* sampler step (ALGORITHMS.md §2), x, v, eps, x_next (N,D), logp (N): mu = cx*x + cv*v;       \
+       eps != NULL: x_next = mu + std*eps (may alias x); eps == NULL: x_next is the stored sample  \
+       (an input) and only logp is written. logp = per-sample mean over D of the log-density     \
+       (logp_kind), accumulated in fp64 in element order; logp may be NULL. Both modes give the  \
+       same logp bits for the same x_next. Backward: dv += dlogp * d logp / dv through mu only. */ \
+    X(gaussian_step_forward, (gv_ctx * c, float *x_next, float *logp, const float *x,             \
+                              const float *v, const float *eps, const gv_step_args *a))           \
+    X(gaussian_step_backward, (gv_ctx * c, float *dv, const float *dlogp, const float *x,         \
+                               const float *v, const float *x_next, const gv_step_args *a))       \
+    /* ODE (Euler) step: x_next (N,D) = x + delta*v; x_next may alias x. Forward only. */          \
+    X(euler_step, (gv_ctx * c, float *x_next, const float *x, const float *v,                     \
+                   const gv_step_args *a))                                                         \
+    /* CFG: v (n) = v_null + w*(v_cond - v_null); backward adds (w, 1-w) times dv */               \
+    X(cfg_combine, (gv_ctx * c, float *v, const float *v_cond, const float *v_null, float w,      \
+                    const gv_ew_dims *d))                                                          \
+    X(cfg_combine_backward, (gv_ctx * c, float *dv_cond, float *dv_null, const float *dv,         \
+                             float w, const gv_ew_dims *d))
 
 /* The struct of function pointers. */
 typedef struct gv_ops {

@@ -65,6 +65,8 @@ gv_param *gv_params_find(gv_params *ps, const char *name);
 gv_status gv_params_zero_grads(gv_params *ps);
 /* 64-bit FNV-1a over names, shapes and value bytes (host copy): the "model hash". */
 gv_status gv_params_hash(const gv_params *ps, uint64_t *out);
+/* The same hash over a host copy of the values flat buffer (ps->total floats, same offsets). */
+gv_status gv_params_hash_host(const gv_params *ps, const float *host_values, uint64_t *out);
 
 #ifdef __cplusplus
 }

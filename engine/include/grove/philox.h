@@ -237,27 +237,9 @@ GV_HD void gv_sincos_2pi(float u, float *s, float *c) {
 
 /* ---- normals --------------------------------------------------------------------------------- */
 
-/* The standard normal at `element` of the address (key, ctr_hi); see the header comment. */
-GV_HD float gv_philox_normal_at(const uint32_t key[2], const uint32_t ctr_hi[3],
-                                uint64_t element) {
-    uint32_t ctr[4] = {(uint32_t)(element >> 2), ctr_hi[0], ctr_hi[1], ctr_hi[2]};
-    uint32_t out[4];
-    gv_philox4x32_10(ctr, key, out);
-    int lane = (int)(element & 3u);
-    int pair = lane >> 1; /* 0: lanes (0,1), 1: lanes (2,3) */
-    float u_r = gv_philox_uniform(out[2 * pair]);
-    float u_t = gv_philox_uniform(out[2 * pair + 1]);
-    float l = gv_logf(u_r);
-    float m2l = -2.0f * l;
-    float radius = sqrtf(m2l);
-    float s, c;
-    gv_sincos_2pi(u_t, &s, &c);
-    float trig = (lane & 1) ? s : c;
-    return radius * trig;
-}
-
-/* All four normals of Philox block `block` (elements 4·block .. 4·block+3), bitwise equal to four
-   gv_philox_normal_at calls; fills use it to run Philox once per block. */
+/* All four normals of Philox block `block` (elements 4·block .. 4·block+3): Box–Muller on lanes
+   (0,1) and (2,3), radius from the first lane of a pair, angle from the second. The one place the
+   transform is written; gv_philox_normal_at and every fill (CPU, CUDA) go through it. */
 GV_HD void gv_philox_normal_block(const uint32_t key[2], const uint32_t ctr_hi[3],
                                   uint32_t block, float z[4]) {
     uint32_t ctr[4] = {block, ctr_hi[0], ctr_hi[1], ctr_hi[2]};
@@ -274,6 +256,14 @@ GV_HD void gv_philox_normal_block(const uint32_t key[2], const uint32_t ctr_hi[3
         z[2 * pair] = radius * c;
         z[2 * pair + 1] = radius * s;
     }
+}
+
+/* The standard normal at `element` of the address (key, ctr_hi): lane element % 4 of its block. */
+GV_HD float gv_philox_normal_at(const uint32_t key[2], const uint32_t ctr_hi[3],
+                                uint64_t element) {
+    float z[4];
+    gv_philox_normal_block(key, ctr_hi, (uint32_t)(element >> 2), z);
+    return z[element & 3u];
 }
 
 /* The uniform at `element`: lane element % 4 of block element / 4, no transform. */
