@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "grove/kernels_cpu.h"
-#include "../../kernels/cpu/dnnl_glue.h"
+#include "kernels/cpu/dnnl_glue.h"
 
 #define REL_TOL 1e-4
 
