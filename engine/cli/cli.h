@@ -64,5 +64,6 @@ void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len);
 /* Subcommand entry points. */
 int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_config(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_data(const gv_command *cmd, const gv_cli_args *args);
 
 #endif

@@ -1,0 +1,474 @@
+/* Tests of models/layers, models/unet and models/classifier: end-to-end central finite-difference
+ * gradient checks of tiny configurations (reference kernels and oneDNN), the unet-s preset's size,
+ * FLOPs and zero-initialised output, batch invariance of a fixed micro-batch (bitwise), and the
+ * measure pass that sizes the activation arena exactly. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/classifier/classifier.h"
+#include "models/unet/unet.h"
+#include "grove/kernels_cpu.h"
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+static const gv_backend *be(void) { return grove_backend_cpu(); }
+
+static gv_ctx *make_ctx(int use_fast) {
+    gv_ctx *ctx = NULL;
+    cr_assert_eq(be()->ctx_create(&(gv_ctx_options){.threads = 2, .use_fast = use_fast}, &ctx),
+                 GV_OK, "%s", gv_last_error());
+    return ctx;
+}
+
+static uint64_t lcg_state = 0x9E3779B97F4A7C15ull;
+static float rand_sym(void) { /* uniform in [-1, 1) */
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static float *dev_alloc(int64_t n) {
+    void *p = NULL;
+    cr_assert_eq(be()->alloc((size_t)n * sizeof(float), &p), GV_OK);
+    cr_assert_eq(be()->memset_zero(p, (size_t)n * sizeof(float)), GV_OK);
+    return p;
+}
+static void put(void *dst, const void *src, size_t bytes) {
+    cr_assert_eq(be()->copy_from_host(dst, src, bytes), GV_OK);
+}
+static void get(void *dst, const void *src, size_t bytes) {
+    cr_assert_eq(be()->copy_to_host(dst, src, bytes), GV_OK);
+}
+static void put_random(float *dst, int64_t n, float scale, float offset) {
+    float *h = malloc((size_t)n * sizeof(float));
+    cr_assert(h);
+    for (int64_t i = 0; i < n; ++i) h[i] = offset + scale * rand_sym();
+    put(dst, h, (size_t)n * sizeof(float));
+    free(h);
+}
+
+/* Initialise, then perturb every parameter (so biases, norms and a zero-initialised output layer
+   carry gradient signal everywhere): value += 0.2 * U(-1, 1). */
+static void params_randomize(gv_params *ps, uint32_t seed) {
+    cr_assert_eq(gv_params_initialize(ps, seed), GV_OK, "%s", gv_last_error());
+    float *h = malloc((size_t)ps->total * sizeof(float));
+    cr_assert(h);
+    get(h, ps->values, (size_t)ps->total * sizeof(float));
+    for (int64_t i = 0; i < ps->total; ++i) h[i] += 0.2f * rand_sym();
+    put(ps->values, h, (size_t)ps->total * sizeof(float));
+    free(h);
+}
+
+/* ---- finite differences ---------------------------------------------------------------------- */
+
+/* A model under test: loss(fix) = <r, out> in fp64 after a forward at the current values. */
+typedef double (*loss_fn)(void *fix);
+
+typedef struct fd_stats {
+    int checked, bad;
+    double worst_rel;
+} fd_stats;
+
+#define FD_EPS 1e-2f
+#define FD_REL 2e-2
+#define FD_ABS 2e-4
+
+/* Central difference at one element of backend memory `at`, against `analytic`. */
+static void fd_one(fd_stats *st, void *fix, loss_fn loss, float *at, double analytic,
+                   const char *what, int64_t idx) {
+    float v0;
+    get(&v0, at, sizeof v0);
+    float vp = v0 + FD_EPS, vm = v0 - FD_EPS;
+    put(at, &vp, sizeof vp);
+    double lp = loss(fix);
+    put(at, &vm, sizeof vm);
+    double lm = loss(fix);
+    put(at, &v0, sizeof v0);
+    double fd = (lp - lm) / ((double)vp - (double)vm);
+    double err = fabs(fd - analytic), mag = fmax(fabs(fd), fabs(analytic));
+    st->checked++;
+    if (mag > 0 && err / mag > st->worst_rel && err > FD_ABS) st->worst_rel = err / mag;
+    if (err > FD_REL * mag + FD_ABS) {
+        st->bad++;
+        cr_log_error("%s[%lld]: analytic %.6g, finite difference %.6g", what, (long long)idx,
+                     analytic, fd);
+    }
+}
+
+/* k random elements of parameter `name` (host copy of all gradients in `grads`). */
+static void fd_param(fd_stats *st, gv_params *ps, void *fix, loss_fn loss, const float *grads,
+                     const char *name, int k, int64_t row_lo, int64_t row_hi) {
+    gv_param *p = gv_params_find(ps, name);
+    cr_assert(p, "parameter '%s' not declared", name);
+    /* rows [row_lo, row_hi) of the first dimension; row_hi 0 = all */
+    int64_t row = p->numel / p->shape.d[0];
+    if (row_hi == 0) row_hi = p->shape.d[0];
+    for (int i = 0; i < k; ++i) {
+        int64_t span = (row_hi - row_lo) * row;
+        int64_t e = row_lo * row + (int64_t)((rand_sym() * 0.5f + 0.5f) * (float)span) % span;
+        fd_one(st, fix, loss, p->value + e, grads[p->offset + e], name, e);
+    }
+}
+
+static void fd_input(fd_stats *st, void *fix, loss_fn loss, float *x, const float *dx_host,
+                     int64_t n, int k) {
+    for (int i = 0; i < k; ++i) {
+        int64_t e = (int64_t)((rand_sym() * 0.5f + 0.5f) * (float)n) % n;
+        fd_one(st, fix, loss, x + e, dx_host[e], "dx", e);
+    }
+}
+
+static double dot_host(const float *dev, const float *r, int64_t n) {
+    float *h = malloc((size_t)n * sizeof(float));
+    cr_assert(h);
+    get(h, dev, (size_t)n * sizeof(float));
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += (double)r[i] * (double)h[i];
+    free(h);
+    return s;
+}
+
+/* ---- UNet fixture ---------------------------------------------------------------------------- */
+
+typedef struct unet_fix {
+    gv_ctx *ctx;
+    gv_params ps;
+    gv_unet m;
+    gv_unet_saved saved;
+    gv_arena arena;
+    int N;
+    int64_t nx;       /* N * C * H * W */
+    float *x, *sigma; /* (N, C, H, W), (N) */
+    int32_t *ids;     /* (N, L) */
+    float *v, *dv, *dx;
+    float *r; /* host (nx): the loss weights */
+} unet_fix;
+
+static gv_unet_config tiny_unet_config(void) {
+    gv_unet_config c = gv_unet_config_s(7, 3);
+    c.height = c.width = 8;
+    c.channels[0] = 8;
+    c.channels[1] = 16;
+    c.mid_blocks = 1;
+    c.emb_dim = 16;
+    c.time_dim = 8;
+    c.groups = 4;
+    c.zero_init_out = 0;
+    return c;
+}
+
+static gv_status unet_fwd(unet_fix *f) {
+    gv_arena_reset(&f->arena);
+    return gv_unet_forward(&f->m, f->ctx, &f->arena, f->ps.values, f->N, f->x, f->sigma, f->ids,
+                           f->v, &f->saved);
+}
+static gv_status unet_bwd(unet_fix *f) {
+    return gv_unet_backward(&f->m, f->ctx, &f->arena, f->ps.values, f->ps.grads, &f->saved, f->dv,
+                            f->dx);
+}
+
+static double unet_loss(void *p) {
+    unet_fix *f = p;
+    cr_assert_eq(unet_fwd(f), GV_OK, "%s", gv_last_error());
+    return dot_host(f->v, f->r, f->nx);
+}
+
+/* Declares, randomises and sizes the arena by a measure pass of forward + backward. */
+static void unet_setup(unet_fix *f, const gv_unet_config *cfg, int N, int use_fast,
+                       const int32_t *ids_host) {
+    memset(f, 0, sizeof *f);
+    f->ctx = make_ctx(use_fast);
+    f->N = N;
+    gv_params_init(&f->ps, be());
+    cr_assert_eq(gv_unet_declare(&f->m, cfg, &f->ps, "unet"), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_params_allocate(&f->ps, 0), GV_OK);
+    f->nx = (int64_t)N * cfg->in_channels * cfg->height * cfg->width;
+    f->x = dev_alloc(f->nx);
+    f->v = dev_alloc(f->nx);
+    f->dv = dev_alloc(f->nx);
+    f->dx = dev_alloc(f->nx);
+    f->sigma = dev_alloc(N);
+    f->ids = (int32_t *)dev_alloc((int64_t)N * cfg->max_prompt_len);
+    put(f->ids, ids_host, (size_t)N * cfg->max_prompt_len * sizeof(int32_t));
+    put_random(f->x, f->nx, 1.0f, 0.0f);
+    put_random(f->sigma, N, 0.45f, 0.5f);
+    f->r = malloc((size_t)f->nx * sizeof(float));
+    cr_assert(f->r);
+    for (int64_t i = 0; i < f->nx; ++i) f->r[i] = rand_sym();
+    put(f->dv, f->r, (size_t)f->nx * sizeof(float));
+    gv_arena_init(&f->arena, be(), "activations");
+    gv_arena_measure_begin(&f->arena);
+    cr_assert_eq(unet_fwd(f), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(unet_bwd(f), GV_OK, "%s", gv_last_error());
+    size_t peak = gv_arena_measure_end(&f->arena);
+    cr_assert_eq(gv_arena_reserve(&f->arena, peak), GV_OK);
+}
+
+static void unet_teardown(unet_fix *f) {
+    float *bufs[] = {f->x, f->v, f->dv, f->dx, f->sigma, (float *)f->ids};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) be()->free(bufs[i]);
+    free(f->r);
+    gv_arena_release(&f->arena);
+    gv_params_free(&f->ps);
+    be()->ctx_destroy(f->ctx);
+}
+
+static void unet_gradcheck(int use_fast) {
+    gv_unet_config cfg = tiny_unet_config();
+    /* row 0 uses words 1, 4, 2; row 1 is the null prompt (word 6); words 0, 3, 5 are unused */
+    const int32_t ids[2 * 3] = {1, 4, 2, 6, -1, -1};
+    unet_fix f;
+    unet_setup(&f, &cfg, 2, use_fast, ids);
+    params_randomize(&f.ps, 11);
+    cr_assert_eq(gv_params_zero_grads(&f.ps), GV_OK);
+    cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(unet_bwd(&f), GV_OK, "%s", gv_last_error());
+    float *grads = malloc((size_t)f.ps.total * sizeof(float));
+    float *dx = malloc((size_t)f.nx * sizeof(float));
+    cr_assert(grads && dx);
+    get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
+    get(dx, f.dx, (size_t)f.nx * sizeof(float));
+    /* unused vocabulary rows get exactly zero gradient */
+    gv_param *table = gv_params_find(&f.ps, "unet.prompt.weight");
+    cr_assert(table);
+    const int D = cfg.emb_dim;
+    for (int e = 0; e < D; ++e) {
+        cr_assert_eq(grads[table->offset + 0 * D + e], 0.0f, "unused word 0 has a gradient");
+        cr_assert_eq(grads[table->offset + 3 * D + e], 0.0f, "unused word 3 has a gradient");
+    }
+    fd_stats st = {0};
+    const char *names[] = {"unet.in.conv.weight",         "unet.in.conv.bias",
+                           "unet.down.0.res.norm1.weight", "unet.down.0.res.conv1.weight",
+                           "unet.down.0.res.emb.weight",   "unet.down.1.res.skip.weight",
+                           "unet.down.1.downsample.weight", "unet.mid.0.res.conv2.weight",
+                           "unet.up.1.res.conv1.weight",   "unet.up.0.res.norm2.bias",
+                           "unet.up.0.res.skip.weight",    "unet.time.lin1.weight",
+                           "unet.time.lin2.bias",          "unet.out.norm.weight",
+                           "unet.out.conv.weight",         "unet.out.conv.bias"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i)
+        fd_param(&st, &f.ps, &f, unet_loss, grads, names[i], 3, 0, 0);
+    /* prompt rows actually used: 1, 2, 4 (row 0 of the batch) and 6 (<null>, row 1) */
+    fd_param(&st, &f.ps, &f, unet_loss, grads, "unet.prompt.weight", 2, 1, 3);
+    fd_param(&st, &f.ps, &f, unet_loss, grads, "unet.prompt.weight", 2, 4, 5);
+    fd_param(&st, &f.ps, &f, unet_loss, grads, "unet.prompt.weight", 2, 6, 7);
+    fd_input(&st, &f, unet_loss, f.x, dx, f.nx, 8);
+    cr_log_info("unet gradcheck (use_fast %d): %d checked, %d bad, worst rel %.3g", use_fast,
+                st.checked, st.bad, st.worst_rel);
+    cr_assert_geq(st.checked, 40);
+    cr_assert_eq(st.bad, 0, "%d of %d gradient entries disagree with finite differences", st.bad,
+                 st.checked);
+    free(grads);
+    free(dx);
+    unet_teardown(&f);
+}
+
+Test(unet, finite_difference_gradients_reference) { unet_gradcheck(0); }
+Test(unet, finite_difference_gradients_onednn) { unet_gradcheck(1); }
+
+/* ---- classifier ------------------------------------------------------------------------------ */
+
+typedef struct clf_fix {
+    gv_ctx *ctx;
+    gv_params ps;
+    gv_classifier m;
+    gv_classifier_saved saved;
+    gv_arena arena;
+    int N;
+    int64_t nx, nl;
+    float *x, *logits, *dlogits, *dx;
+    float *r; /* host (nl) */
+} clf_fix;
+
+static double clf_loss(void *p) {
+    clf_fix *f = p;
+    gv_arena_reset(&f->arena);
+    cr_assert_eq(gv_classifier_forward(&f->m, f->ctx, &f->arena, f->ps.values, f->N, f->x,
+                                       f->logits, &f->saved),
+                 GV_OK, "%s", gv_last_error());
+    return dot_host(f->logits, f->r, f->nl);
+}
+
+Test(classifier, finite_difference_gradients) {
+    clf_fix f = {0};
+    f.ctx = make_ctx(0);
+    f.N = 2;
+    gv_classifier_config cfg = gv_classifier_config_default(4);
+    cfg.height = cfg.width = 8;
+    cfg.features = 8;
+    cfg.classes = 3;
+    cfg.groups = 2;
+    gv_params_init(&f.ps, be());
+    cr_assert_eq(gv_classifier_declare(&f.m, &cfg, &f.ps, "classifier"), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(gv_params_allocate(&f.ps, 0), GV_OK);
+    params_randomize(&f.ps, 5);
+    f.nx = (int64_t)f.N * 8 * 8;
+    f.nl = (int64_t)f.N * cfg.classes;
+    f.x = dev_alloc(f.nx);
+    f.dx = dev_alloc(f.nx);
+    f.logits = dev_alloc(f.nl);
+    f.dlogits = dev_alloc(f.nl);
+    put_random(f.x, f.nx, 1.0f, 0.0f);
+    f.r = malloc((size_t)f.nl * sizeof(float));
+    for (int64_t i = 0; i < f.nl; ++i) f.r[i] = rand_sym();
+    put(f.dlogits, f.r, (size_t)f.nl * sizeof(float));
+    gv_arena_init(&f.arena, be(), "classifier");
+    gv_arena_measure_begin(&f.arena);
+    cr_assert_eq(gv_classifier_forward(&f.m, f.ctx, &f.arena, f.ps.values, f.N, f.x, f.logits,
+                                       &f.saved),
+                 GV_OK);
+    cr_assert_eq(gv_classifier_backward(&f.m, f.ctx, &f.arena, f.ps.values, f.ps.grads, &f.saved,
+                                        f.dlogits, f.dx),
+                 GV_OK);
+    cr_assert_eq(gv_arena_reserve(&f.arena, gv_arena_measure_end(&f.arena)), GV_OK);
+    clf_loss(&f);
+    cr_assert_eq(gv_classifier_backward(&f.m, f.ctx, &f.arena, f.ps.values, f.ps.grads, &f.saved,
+                                        f.dlogits, f.dx),
+                 GV_OK, "%s", gv_last_error());
+    float *grads = malloc((size_t)f.ps.total * sizeof(float));
+    float *dx = malloc((size_t)f.nx * sizeof(float));
+    get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
+    get(dx, f.dx, (size_t)f.nx * sizeof(float));
+    fd_stats st = {0};
+    const char *names[] = {"classifier.conv0.weight", "classifier.norm0.bias",
+                           "classifier.conv1.weight", "classifier.norm1.weight",
+                           "classifier.conv2.weight", "classifier.conv2.bias",
+                           "classifier.fc.weight",    "classifier.head.weight",
+                           "classifier.head.bias"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i)
+        fd_param(&st, &f.ps, &f, clf_loss, grads, names[i], 4, 0, 0);
+    fd_input(&st, &f, clf_loss, f.x, dx, f.nx, 8);
+    cr_log_info("classifier gradcheck: %d checked, %d bad, worst rel %.3g", st.checked, st.bad,
+                st.worst_rel);
+    cr_assert_geq(st.checked, 40);
+    cr_assert_eq(st.bad, 0, "%d of %d gradient entries disagree", st.bad, st.checked);
+    /* the penultimate features are exposed and have the declared width */
+    cr_assert_eq(f.m.fc.Dout, 8);
+    cr_assert(f.saved.features != NULL);
+    free(grads);
+    free(dx);
+    free(f.r);
+    float *bufs[] = {f.x, f.dx, f.logits, f.dlogits};
+    for (int i = 0; i < 4; ++i) be()->free(bufs[i]);
+    gv_arena_release(&f.arena);
+    gv_params_free(&f.ps);
+    be()->ctx_destroy(f.ctx);
+}
+
+/* ---- unet-s ---------------------------------------------------------------------------------- */
+
+#define S_VOCAB 12
+#define S_LEN 4
+
+static void randomize_out_conv(gv_params *ps) {
+    gv_param *w = gv_params_find(ps, "unet.out.conv.weight");
+    cr_assert(w);
+    put_random(w->value, w->numel, 0.05f, 0.0f);
+}
+
+Test(unet, preset_s_size_flops_and_forward) {
+    gv_unet_config cfg = gv_unet_config_s(S_VOCAB, S_LEN);
+    const int32_t ids[2 * S_LEN] = {3, 7, -1, -1, 11, -1, -1, -1};
+    unet_fix f;
+    unet_setup(&f, &cfg, 2, 1, ids);
+    cr_assert_eq(gv_params_initialize(&f.ps, 1), GV_OK);
+    const int64_t flops = gv_unet_flops(&f.m);
+    cr_log_info("unet-s: %lld parameters (V = %d), %.2f MFLOP per 28x28 forward",
+                (long long)f.m.n_params, S_VOCAB, (double)flops / 1e6);
+    printf("unet-s: %lld parameters (V = %d: %lld + 128 V), %lld FLOP per 28x28 forward\n",
+           (long long)f.m.n_params, S_VOCAB, (long long)(f.m.n_params - 128 * S_VOCAB),
+           (long long)flops);
+    cr_assert_eq(f.m.n_params - 128 * S_VOCAB, 497185, "architecture drifted from DESIGN.md §5");
+    /* by hand from the conv and linear shapes of DESIGN.md §5 (multiply-add = 2) */
+    cr_assert_eq(flops, 183273472, "FLOPs %lld", (long long)flops);
+    /* zero-initialised output conv: a fresh model predicts exactly v = 0 */
+    cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+    float v[2 * 28 * 28];
+    get(v, f.v, sizeof v);
+    for (int i = 0; i < 2 * 28 * 28; ++i) cr_assert_eq(v[i], 0.0f, "v[%d] = %g", i, (double)v[i]);
+    randomize_out_conv(&f.ps);
+    cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+    get(v, f.v, sizeof v);
+    int nonzero = 0;
+    for (int i = 0; i < 2 * 28 * 28; ++i) {
+        cr_assert(isfinite(v[i]), "v[%d] = %g", i, (double)v[i]);
+        nonzero += v[i] != 0.0f;
+    }
+    cr_assert_gt(nonzero, 2 * 28 * 28 / 2);
+    unet_teardown(&f);
+}
+
+/* A sample's output does not depend on its neighbours or its position in the micro-batch. */
+Test(unet, batch_invariance_bitwise) {
+    enum { N = 4, L = S_LEN, PIX = 28 * 28 };
+    gv_unet_config cfg = gv_unet_config_s(S_VOCAB, S_LEN);
+    int32_t ids[N * L];
+    for (int i = 0; i < N * L; ++i) ids[i] = -1;
+    unet_fix f;
+    unet_setup(&f, &cfg, N, 1, ids);
+    params_randomize(&f.ps, 3);
+    /* the sample: image, sigma, prompt */
+    float xs[PIX], sig = 0.37f;
+    for (int i = 0; i < PIX; ++i) xs[i] = rand_sym();
+    const int32_t ps_ids[L] = {2, 9, 5, -1};
+    float x_host[N * PIX], s_host[N], out[3][PIX], vh[N * PIX];
+    int32_t id_host[N * L];
+    /* placements: {position, neighbours random?} */
+    const int pos[3] = {0, 0, 2}, full[3] = {0, 1, 1};
+    for (int k = 0; k < 3; ++k) {
+        for (int n = 0; n < N; ++n) {
+            for (int i = 0; i < PIX; ++i) x_host[n * PIX + i] = full[k] ? rand_sym() : 0.0f;
+            s_host[n] = full[k] ? 0.5f + 0.45f * rand_sym() : 0.0f;
+            for (int l = 0; l < L; ++l) /* neighbours: two words each, else padding */
+                id_host[n * L + l] =
+                    full[k] && l < 2 ? (int32_t)((n * 5 + l * 3 + k) % S_VOCAB) : -1;
+        }
+        memcpy(x_host + pos[k] * PIX, xs, sizeof xs);
+        s_host[pos[k]] = sig;
+        memcpy(id_host + pos[k] * L, ps_ids, sizeof ps_ids);
+        put(f.x, x_host, sizeof x_host);
+        put(f.sigma, s_host, sizeof s_host);
+        put(f.ids, id_host, sizeof id_host);
+        cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+        get(vh, f.v, sizeof vh);
+        memcpy(out[k], vh + pos[k] * PIX, sizeof out[k]);
+    }
+    cr_assert(memcmp(out[0], out[1], sizeof out[0]) == 0, "alone vs in a full batch differ");
+    cr_assert(memcmp(out[0], out[2], sizeof out[0]) == 0, "position 0 vs position 2 differ");
+    int nonzero = 0;
+    for (int i = 0; i < PIX; ++i) nonzero += out[0][i] != 0.0f;
+    cr_assert_gt(nonzero, PIX / 2, "the output is trivially zero");
+    unet_teardown(&f);
+}
+
+/* The measure pass of forward + backward sizes the arena exactly, and runs nothing. */
+Test(unet, measure_pass_sizes_the_arena_exactly) {
+    gv_unet_config cfg = gv_unet_config_s(S_VOCAB, S_LEN);
+    const int32_t ids[2 * S_LEN] = {1, -1, -1, -1, 4, 5, 6, -1};
+    unet_fix f;
+    unet_setup(&f, &cfg, 2, 1, ids);
+    params_randomize(&f.ps, 9);
+    const float nan = NAN;
+    put(f.v, &nan, sizeof nan);
+    gv_arena_measure_begin(&f.arena);
+    cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(unet_bwd(&f), GV_OK, "%s", gv_last_error());
+    const size_t peak = gv_arena_measure_end(&f.arena);
+    float v0;
+    get(&v0, f.v, sizeof v0);
+    cr_assert(isnan(v0), "the measure pass ran an op");
+    cr_log_info("unet-s N=2 forward+backward arena peak: %zu bytes", peak);
+    cr_assert_gt(peak, 0);
+    cr_assert_eq(gv_arena_reserve(&f.arena, peak), GV_OK);
+    cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(unet_bwd(&f), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(f.arena.peak, peak, "real peak %zu vs measured %zu", f.arena.peak, peak);
+    cr_assert_eq(gv_arena_reserve(&f.arena, peak - 64), GV_OK);
+    gv_status s = unet_fwd(&f);
+    if (s == GV_OK) s = unet_bwd(&f);
+    cr_assert_eq(s, GV_ERR_OOM, "64 bytes short: status %s", gv_status_name(s));
+    unet_teardown(&f);
+}
