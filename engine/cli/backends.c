@@ -23,3 +23,22 @@ void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len) {
     if (s != GV_OK && cuda_note) snprintf(cuda_note, note_len, "%s", gv_last_error());
     gv_clear_error();
 }
+
+gv_status gv_cli_open_device(const char *device, int threads, gv_ctx **out) {
+    const char *kind = device ? device : "cpu";
+    if (strcmp(kind, "cpu") && strcmp(kind, "cuda") && strcmp(kind, "auto"))
+        return GV_ERROR(GV_ERR_INVALID, "--device %s: expected cpu, cuda or auto", kind);
+    char note[512] = "";
+    if (gv_backend_count() == 0) gv_cli_register_backends(strcmp(kind, "cpu") != 0, note,
+                                                          sizeof note);
+    const gv_backend *be = NULL;
+    if (strcmp(kind, "cpu") && gv_backend_find("cuda", &be) != GV_OK) {
+        be = NULL;
+        if (!strcmp(kind, "cuda"))
+            return GV_ERROR(GV_ERR_UNSUPPORTED, "--device cuda: %s",
+                            note[0] ? note : "the CUDA module is not available");
+        gv_clear_error();
+    }
+    if (!be) GV_TRY(gv_backend_find("cpu", &be));
+    return be->ctx_create(&(gv_ctx_options){.threads = threads, .use_fast = 1}, out);
+}

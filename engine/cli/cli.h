@@ -65,5 +65,17 @@ void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len);
 int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_config(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_data(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_sample(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_eval(const gv_command *cmd, const gv_cli_args *args);
+
+/* Helpers of the model commands (cmd_sample.c). Numbers: "--<opt> <text>: expected ..." errors. */
+gv_status gv_cli_parse_long(const char *opt, const char *text, long lo, long hi, long *out);
+gv_status gv_cli_parse_double(const char *opt, const char *text, double lo, double hi,
+                              double *out);
+struct gv_ctx;
+/* Register the backends (once) and create a context on `device` ("cpu" | "cuda" | "auto"; NULL =
+   cpu; auto falls back to the CPU), with `threads` as gv_ctx_options.threads. */
+gv_status gv_cli_open_device(const char *device, int threads, struct gv_ctx **out);
 
 #endif

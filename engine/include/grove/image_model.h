@@ -37,6 +37,7 @@ typedef struct gv_image_model {
     gv_unet unet;                /* kind == GV_MODEL_UNET                                      */
     gv_classifier classifier;    /* kind == GV_MODEL_CLASSIFIER                                */
     gv_vocab vocab;              /* UNet: words -> labels (dataset.h); empty for a classifier  */
+    char *vocab_text;            /* UNet: the vocabulary file's text (malloc'd), else NULL      */
     int null_id;                 /* UNet: the <null> prompt's word id (== vocab.n)             */
     char dataset[16];            /* "mnist" | "fashion"                                        */
     char hash[17];               /* /meta model_hash, hex                                      */
@@ -49,6 +50,26 @@ typedef struct gv_image_model {
 gv_status gv_image_model_load(const char *path, const gv_backend *backend, int use_ema,
                               gv_image_model *m);
 void gv_image_model_free(gv_image_model *m);
+
+/* "unet" / "classifier". */
+const char *gv_model_kind_name(gv_model_kind k);
+
+/* Declare a fresh model of `kind` from its config (gv_unet_config* or gv_classifier_config*) and
+   allocate its parameters on `backend` (plus an EMA copy when with_ema); values are zero until
+   gv_params_initialize or a load. The caller sets m->dataset and, for a UNet, the vocabulary. */
+gv_status gv_image_model_create(gv_image_model *m, gv_model_kind kind, const void *config,
+                                const gv_backend *backend, int with_ema);
+/* UNet: parse a vocabulary file's text ("word label" lines) into m->vocab, keep the text, and set
+   null_id = words; the UNet's vocab_size must be words + 1. `label` names the source in errors.
+   No-op for a classifier. */
+gv_status gv_image_model_set_vocab(gv_image_model *m, const char *vocab_text, const char *label);
+/* The /meta attributes that describe the model (model_kind, model_config, dataset, vocab). */
+gv_status gv_image_model_put_meta(gv_ckpt_writer *w, const gv_image_model *m);
+/* Write an exported model atomically: /params = `weights` (a flat buffer of m->params' layout in
+   backend memory, e.g. params.ema), no /optim or /ema, /meta (above + model_hash of `weights`,
+   param_count), /config = config_yaml (may be NULL). */
+gv_status gv_image_model_save_export(const gv_image_model *m, const float *weights,
+                                     const char *config_yaml, const char *path);
 
 /* The flat parameter buffer to pass as `theta` to the model's forward. */
 static inline const float *gv_image_model_theta(const gv_image_model *m) { return m->params.values; }

@@ -1,0 +1,503 @@
+/* The pretraining loop shared by every model kind (pretrain.h): run directory and resume
+ * (DESIGN.md §1), the epoch-shuffled data cursor, AdamW with grad clip, LR schedule and EMA
+ * (ALGORITHMS.md §3, optim.h), non-finite skips, checkpoints, metrics, progress and the final
+ * export. A kind (pretrain_unet.c, pretrain_classifier.c) only fills its buffers and computes one
+ * micro-batch's loss and gradient, and its eval.
+ *
+ * Run directory: config.yaml (canonical resolved dump, lr_schedule.total_steps fixed at creation),
+ * metrics.jsonl (one record per step and per eval), last.h5 (atomic, every checkpoint.every steps
+ * and at the end or a stop). Resuming refuses a config that differs in anything but train.steps,
+ * naming the first differing key, unless `force`. Resume is bit-identical: every random number is
+ * addressed by (seed, step, row), the data cursor (epoch, position) is checkpoint state, and the
+ * optimizer, EMA and their counters come back from last.h5. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "grove/checkpoint.h"
+#include "grove/optim.h"
+#include "grove/paths.h"
+#include "grove/pretrain.h"
+#include "grove/rng.h"
+
+#define MAX_SKIPS 3 /* consecutive non-finite steps before the run stops */
+static const char *const device_names[] = {"cpu", "cuda"};
+
+/* ---- buffers shared with the kinds ------------------------------------------------------------ */
+
+gv_status gv_pretrain_dev_alloc(gv_pretrain_job *j, size_t bytes, void **out) {
+    GV_TRY(j->be->alloc(bytes, out));
+    return j->be->memset_zero(*out, bytes);
+}
+
+gv_status gv_pretrain_host_alloc(size_t bytes, void **out) {
+    *out = calloc(1, bytes ? bytes : 1);
+    return *out ? GV_OK : GV_ERROR(GV_ERR_OOM, "pretrain: host allocation of %zu bytes failed", bytes);
+}
+
+void gv_pretrain_job_free_buffers(gv_pretrain_job *j) {
+    void *dev[] = {j->x, j->target, j->out, j->dout, j->sigma, j->ids, j->w, j->scalars, j->lse};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
+        if (dev[i]) j->be->free(dev[i]);
+    void *host[] = {j->hx, j->htarget, j->hsigma, j->hout, j->hids, j->hrows, j->class_prompts,
+                    j->class_prompt_count, j->vocab_text};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
+}
+
+gv_status gv_pretrain_measure_arena(gv_pretrain_job *j, gv_status (*pass)(gv_pretrain_job *j)) {
+    gv_arena_measure_begin(&j->arena);
+    gv_status s = pass(j);
+    size_t peak = gv_arena_measure_end(&j->arena);
+    GV_TRY(s);
+    return gv_arena_reserve(&j->arena, peak);
+}
+
+/* ---- small file helpers ----------------------------------------------------------------------- */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static gv_status mkdir_p(const char *dir) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1;; ++p) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return GV_ERROR(GV_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return GV_OK;
+}
+
+static gv_status slurp(const char *path, char **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
+    size_t got = s && n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!s) return GV_ERROR(GV_ERR_OOM, "%s: out of memory", path);
+    s[got] = 0;
+    *out = s;
+    return GV_OK;
+}
+
+/* Write `text` to `path` through a temp file and rename. */
+static gv_status write_atomic(const char *path, const char *text) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return GV_ERROR(GV_ERR_IO, "%s: write failed", path);
+    }
+    return GV_OK;
+}
+
+/* Keep only the metrics records of steps <= `step` (a resumed run rewrites what came after). */
+static gv_status metrics_truncate(const char *path, int64_t step) {
+    if (!file_exists(path)) return GV_OK;
+    char *text = NULL;
+    GV_TRY(slurp(path, &text));
+    size_t keep = 0;
+    for (char *p = text; *p;) {
+        char *eol = strchr(p, '\n');
+        const char *tag = "{\"step\":";
+        if (!eol || strncmp(p, tag, strlen(tag)) != 0 || strtoll(p + strlen(tag), NULL, 10) > step)
+            break;
+        keep = (size_t)(eol + 1 - text);
+        p = eol + 1;
+    }
+    text[keep] = 0;
+    gv_status s = write_atomic(path, text);
+    free(text);
+    return s;
+}
+
+/* First key whose line differs between two canonical dumps: "train.lr: 0.001 (run) vs 0.002". */
+static void dump_difference(const char *a, const char *b, char *out, size_t len) {
+    char stack[8][64] = {{0}};
+    snprintf(out, len, "(layout differs)");
+    while (*a && *b) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        int ind = 0;
+        while (a[ind] == ' ') ++ind;
+        int depth = ind / 2 < 7 ? ind / 2 : 7;
+        const char *colon = memchr(a, ':', la);
+        if (colon) snprintf(stack[depth], sizeof stack[depth], "%.*s", (int)(colon - a - ind), a + ind);
+        if (la != lb || memcmp(a, b, la) != 0) {
+            char key[512] = "";
+            for (int d = 0; d <= depth; ++d)
+                snprintf(key + strlen(key), sizeof key - strlen(key), "%s%s", d ? "." : "", stack[d]);
+            const char *cb = memchr(b, ':', lb);
+            int va = colon ? (int)(la - (size_t)(colon + 1 - a)) : 0;
+            int vb = cb ? (int)(lb - (size_t)(cb + 1 - b)) : 0;
+            snprintf(out, len, "%s:%.*s (run) vs%.*s (now)", key, va, colon ? colon + 1 : "", vb,
+                     cb ? cb + 1 : "");
+            return;
+        }
+        a += la + (ea ? 1 : 0);
+        b += lb + (eb ? 1 : 0);
+    }
+}
+
+/* ---- the data cursor -------------------------------------------------------------------------- */
+
+typedef struct data_cursor {
+    int64_t lo, n;   /* the selected rows of the train split: [lo, lo + n) */
+    int64_t *perm;   /* (n) this epoch's order                              */
+    int64_t epoch, pos;
+} data_cursor;
+
+/* Fisher–Yates over Philox words at (seed, DATA, iteration = epoch, node 1, SHUFFLE). */
+static gv_status cursor_shuffle(data_cursor *c, uint32_t seed) {
+    uint32_t key[2], hi[3];
+    gv_rng_key(seed, GV_RNG_STREAM_DATA, key);
+    gv_rng_addr a = {.iteration = (uint32_t)c->epoch, .node = 1, .purpose = GV_RNG_PURPOSE_SHUFFLE};
+    GV_TRY(gv_rng_addr_pack(&a, hi));
+    for (int64_t i = 0; i < c->n; ++i) c->perm[i] = i;
+    for (int64_t i = c->n - 1; i > 0; --i) {
+        int64_t k = (int64_t)(gv_rng_u32_at(key, hi, (uint64_t)i) % (uint64_t)(i + 1));
+        int64_t t = c->perm[i];
+        c->perm[i] = c->perm[k];
+        c->perm[k] = t;
+    }
+    return GV_OK;
+}
+
+static gv_status cursor_next(data_cursor *c, uint32_t seed, int B, int64_t *rows) {
+    for (int b = 0; b < B; ++b) {
+        if (c->pos == c->n) {
+            c->epoch++;
+            c->pos = 0;
+            GV_TRY(cursor_shuffle(c, seed));
+        }
+        rows[b] = c->lo + c->perm[c->pos++];
+    }
+    return GV_OK;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+typedef struct loop_state {
+    int64_t step, opt_step, ema_updates, skips;
+    data_cursor cur;
+} loop_state;
+
+static gv_status save_checkpoint(const gv_pretrain_job *j, const loop_state *st, const char *yaml,
+                                 const char *path) {
+    gv_ckpt_writer *w = NULL;
+    GV_TRY(gv_ckpt_writer_begin(path, &w));
+    gv_status s = gv_params_save(w, &j->model.params, 1, 1);
+    const struct { const char *k; int64_t v; } kv[] = {
+        {"step", st->step}, {"optimizer_step", st->opt_step}, {"ema_updates", st->ema_updates},
+        {"data_epoch", st->cur.epoch}, {"data_position", st->cur.pos}, {"seed", j->seed},
+        {"skips_in_a_row", st->skips}};
+    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
+        s = gv_ckpt_put_i64(w, GV_CKPT_STATE, kv[i].k, kv[i].v);
+    if (s == GV_OK) s = gv_image_model_put_meta(w, &j->model);
+    if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_META, "threads", j->ctx->threads);
+    if (s == GV_OK) s = gv_ckpt_put_config(w, yaml);
+    if (s != GV_OK) {
+        gv_ckpt_writer_abort(w);
+        return s;
+    }
+    return gv_ckpt_writer_commit(w);
+}
+
+static gv_status load_checkpoint(gv_pretrain_job *j, loop_state *st, const char *path) {
+    gv_ckpt_reader *r = NULL;
+    GV_TRY(gv_ckpt_open(path, &r));
+    gv_status s = gv_params_load(r, &j->model.params, 1, 1);
+    int64_t seed = 0;
+    struct { const char *k; int64_t *v; } kv[] = {
+        {"step", &st->step}, {"optimizer_step", &st->opt_step}, {"ema_updates", &st->ema_updates},
+        {"data_epoch", &st->cur.epoch}, {"data_position", &st->cur.pos}, {"seed", &seed},
+        {"skips_in_a_row", &st->skips}};
+    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
+        s = gv_ckpt_get_i64(r, GV_CKPT_STATE, kv[i].k, kv[i].v);
+    gv_ckpt_close(r);
+    GV_TRY(s);
+    if ((uint32_t)seed != j->seed || st->cur.pos < 0 || st->cur.pos > st->cur.n)
+        return GV_ERROR(GV_ERR_FORMAT, "%s: /state does not match this run (seed %lld, data "
+                        "position %lld of %lld)", path, (long long)seed, (long long)st->cur.pos,
+                        (long long)st->cur.n);
+    return cursor_shuffle(&st->cur, j->seed);
+}
+
+/* ---- metrics ---------------------------------------------------------------------------------- */
+
+static gv_status log_eval(gv_metrics *m, int64_t step, const gv_pretrain_eval *e, int final,
+                          double wall) {
+    gv_metrics_begin(m);
+    gv_metrics_i64(m, "step", step);
+    gv_metrics_object(m, "eval");
+    gv_metrics_str(m, "weights", "ema");
+    gv_metrics_i64(m, "images", e->images);
+    gv_metrics_f32(m, "loss", e->loss);
+    if (!isnan(e->accuracy)) gv_metrics_f32(m, "accuracy", e->accuracy);
+    gv_metrics_end_object(m);
+    if (final) gv_metrics_bool(m, "final", 1);
+    gv_metrics_f64(m, "wall_s", wall);
+    return gv_metrics_end(m);
+}
+
+/* ---- the loop --------------------------------------------------------------------------------- */
+
+typedef struct run_files {
+    char dir[4096], config[4200], metrics[4200], last[4200];
+} run_files;
+
+/* The config this run uses: lr_schedule.total_steps fixed from the run's creation (or from
+   train.steps for a new run); compared against config.yaml with train.steps set equal. */
+static gv_status prepare_run_config(const gv_pretrain_config *cfg, const run_files *rf, int force,
+                                    gv_pretrain_config *eff, int *existing) {
+    *eff = *cfg; /* shallow: strings stay owned by cfg */
+    *existing = file_exists(rf->config);
+    if (!*existing) {
+        if (!eff->train.lr_schedule.total_steps) eff->train.lr_schedule.total_steps = cfg->train.steps;
+        return GV_OK;
+    }
+    char *text = NULL, *a = NULL, *b = NULL;
+    GV_TRY(slurp(rf->config, &text));
+    gv_pretrain_config stored;
+    gv_status s = gv_pretrain_config_load_resolved(text, rf->config, &stored);
+    free(text);
+    GV_TRY(s);
+    if (!eff->train.lr_schedule.total_steps)
+        eff->train.lr_schedule.total_steps = stored.train.lr_schedule.total_steps;
+    stored.train.steps = eff->train.steps;
+    s = gv_pretrain_config_dump(&stored, NULL, &a);
+    if (s == GV_OK) s = gv_pretrain_config_dump(eff, NULL, &b);
+    if (s == GV_OK && strcmp(a, b) != 0 && !force) {
+        char diff[1024];
+        dump_difference(a, b, diff, sizeof diff);
+        s = GV_ERROR(GV_ERR_CONFIG, "%s: the run was created with a different config: %s; "
+                     "use --force to resume anyway", rf->dir, diff);
+    }
+    free(a);
+    free(b);
+    gv_pretrain_config_free(&stored);
+    return s;
+}
+
+static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop_state *st,
+                          const gv_pretrain_options *opt, const run_files *rf, const char *yaml,
+                          gv_metrics *m, gv_pretrain_result *res) {
+    const gv_pretrain_config *cfg = j->cfg;
+    gv_params *ps = &j->model.params;
+    const gv_lr_schedule sched = {.kind = (gv_lr_kind)cfg->train.lr_schedule.kind,
+                                  .lr = (float)cfg->train.lr,
+                                  .warmup_steps = cfg->train.lr_schedule.warmup_steps,
+                                  .total_steps = cfg->train.lr_schedule.total_steps,
+                                  .min_lr = (float)cfg->train.lr_schedule.min_lr};
+    GV_TRY(gv_lr_schedule_check(&sched));
+    gv_adamw_config adam = GV_ADAMW_CONFIG_DEFAULT;
+    adam.lr = sched.lr;
+    adam.weight_decay = (float)cfg->train.weight_decay;
+    int64_t *rows = NULL;
+    GV_TRY(gv_pretrain_host_alloc((size_t)j->B * sizeof(int64_t), (void **)&rows));
+    gv_progress bar;
+    if (opt->progress)
+        gv_progress_begin(&bar, "pretrain", cfg->train.steps,
+                          &(gv_progress_options){.out = opt->progress, .unit = "step"});
+    const double t0 = now_s();
+    int64_t done_now = 0, saved_at = st->step;
+    float loss = NAN;
+    gv_status s = GV_OK;
+    while (s == GV_OK && st->step < cfg->train.steps && !(opt->stop_after && done_now >= opt->stop_after)) {
+        const double ts = now_s();
+        s = cursor_next(&st->cur, j->seed, j->B, rows);
+        if (s == GV_OK) s = gv_params_zero_grads(ps);
+        if (s == GV_OK) s = kind->loss_and_grad(j, st->step, rows, &loss);
+        if (s != GV_OK) break;
+        float norm = NAN, lr = NAN;
+        int finite = isfinite(loss);
+        if (finite && cfg->train.grad_clip > 0) {
+            s = gv_grad_clip(j->ctx, ps, (float)cfg->train.grad_clip, &norm);
+            if (s == GV_ERR_NUMERIC) finite = 0, s = GV_OK, gv_clear_error();
+        } else if (finite) {
+            s = gv_grad_norm(j->ctx, ps, &norm);
+            finite = isfinite(norm);
+        }
+        if (s != GV_OK) break;
+        if (finite) { /* ALGORITHMS.md §3: AdamW at the scheduled lr, then the EMA */
+            st->opt_step++;
+            st->skips = 0;
+            lr = gv_lr_at(&sched, st->opt_step);
+            s = gv_optim_step(j->ctx, ps, &adam, lr, st->opt_step);
+            if (s == GV_OK && st->opt_step % cfg->train.ema.every == 0)
+                s = gv_ema_update(j->ctx, ps, gv_ema_decay_at(st->ema_updates++, (float)cfg->train.ema.decay));
+        } else {
+            st->skips++;
+        }
+        st->step++;
+        done_now++;
+        const double te = now_s();
+        gv_metrics_begin(m);
+        gv_metrics_i64(m, "step", st->step);
+        gv_metrics_f32(m, "loss", loss);
+        gv_metrics_f32(m, "lr", lr);
+        gv_metrics_f32(m, "grad_norm", norm);
+        gv_metrics_i64(m, "optimizer_step", st->opt_step);
+        gv_metrics_i64(m, "epoch", st->cur.epoch);
+        if (!finite) gv_metrics_bool(m, "skipped", 1);
+        gv_metrics_f64(m, "samples_per_s", te > ts ? j->B / (te - ts) : 0.0);
+        gv_metrics_f64(m, "wall_s", te - t0);
+        if (s == GV_OK) s = gv_metrics_end(m);
+        if (s == GV_OK && st->skips >= MAX_SKIPS)
+            s = GV_ERROR(GV_ERR_NUMERIC, "non-finite loss or gradient in %d consecutive steps (last "
+                         "at step %lld); stopped, %s left as it was", MAX_SKIPS,
+                         (long long)st->step, rf->last);
+        if (s != GV_OK) break;
+        if (opt->progress) gv_progress_update(&bar, st->step, "loss %.4f", (double)loss);
+        if (cfg->eval.every && st->step % cfg->eval.every == 0 && st->step < cfg->train.steps) {
+            gv_pretrain_eval e;
+            s = kind->eval(j, ps->ema, &e);
+            if (s == GV_OK) s = log_eval(m, st->step, &e, 0, now_s() - t0);
+            if (s == GV_OK && kind == &gv_pretrain_unet_kind && gv_pretrain_unet_sample_grid)
+                s = gv_pretrain_unet_sample_grid(j, st->step, rf->dir);
+        }
+        if (s == GV_OK && st->step % cfg->checkpoint.every == 0) {
+            s = save_checkpoint(j, st, yaml, rf->last);
+            saved_at = st->step;
+        }
+    }
+    free(rows);
+    if (opt->progress) gv_progress_finish(&bar);
+    GV_TRY(s);
+    if (saved_at != st->step || !file_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+    res->step = st->step;
+    res->last_loss = loss;
+    if (st->step < cfg->train.steps) return GV_OK; /* stopped: --stop-after */
+    gv_pretrain_eval e;
+    GV_TRY(kind->eval(j, ps->ema, &e));
+    GV_TRY(log_eval(m, st->step, &e, 1, now_s() - t0));
+    res->eval_accuracy = e.accuracy;
+    res->eval_loss = e.loss;
+    if (*cfg->export_path) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", cfg->export_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) *slash = 0, s = mkdir_p(dir);
+        GV_TRY(s);
+        GV_TRY(gv_image_model_save_export(&j->model, ps->ema, yaml, cfg->export_path));
+    }
+    res->finished = 1;
+    return GV_OK;
+}
+
+static gv_status setup_and_run(gv_pretrain_job *j, const gv_pretrain_options *opt,
+                               const run_files *rf, int existing, gv_pretrain_result *res) {
+    const gv_pretrain_config *cfg = j->cfg;
+    const gv_pretrain_kind *kind =
+        cfg->model.kind == GV_MODEL_UNET ? &gv_pretrain_unet_kind : &gv_pretrain_classifier_kind;
+    /* data */
+    const gv_dataset_kind dk = (gv_dataset_kind)cfg->data.dataset;
+    char data_path[4096];
+    if (*cfg->data.path) snprintf(data_path, sizeof data_path, "%s", cfg->data.path);
+    else GV_TRY(gv_root_path(gv_dataset_kind_get(dk)->default_path, data_path, sizeof data_path));
+    GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
+    GV_TRY(gv_dataset_load_as(data_path, dk, &j->data));
+    j->D = (int64_t)j->data.c * j->data.h * j->data.w;
+    /* model, buffers, arena */
+    GV_TRY(j->be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
+                                               .use_fast = 1}, &j->ctx));
+    gv_arena_init(&j->arena, j->be, "pretrain activations");
+    GV_TRY(gv_pretrain_dev_alloc(j, 2 * sizeof(float), (void **)&j->scalars));
+    const float one = 1.0f;
+    GV_TRY(j->be->copy_from_host(j->scalars + 1, &one, sizeof one));
+    GV_TRY(gv_pretrain_host_alloc((size_t)j->B * sizeof(int64_t), (void **)&j->hrows));
+    GV_TRY(kind->setup(j));
+    snprintf(j->model.dataset, sizeof j->model.dataset, "%s", gv_dataset_kind_get(dk)->name);
+    GV_TRY(gv_params_initialize(&j->model.params, j->seed));
+    /* the data selection and the cursor */
+    loop_state st = {0};
+    const int64_t nt = j->data.train.n, half = nt / 2;
+    st.cur.lo = cfg->train.split == GV_SPLIT_SECOND_HALF ? half : 0;
+    st.cur.n = cfg->train.split == GV_SPLIT_ALL ? nt : cfg->train.split == GV_SPLIT_FIRST_HALF ? half : nt - half;
+    if (st.cur.n < 1) return GV_ERROR(GV_ERR_CONFIG, "%s: no training images in the split", data_path);
+    GV_TRY(gv_pretrain_host_alloc((size_t)st.cur.n * sizeof(int64_t), (void **)&st.cur.perm));
+    gv_status s = GV_OK;
+    char *yaml = NULL;
+    gv_metrics m;
+    memset(&m, 0, sizeof m);
+    if (file_exists(rf->last) && existing) {
+        s = load_checkpoint(j, &st, rf->last);
+        if (s == GV_OK) s = metrics_truncate(rf->metrics, st.step);
+        res->resumed = 1;
+    } else {
+        s = cursor_shuffle(&st.cur, j->seed);
+    }
+    if (s == GV_OK) s = gv_pretrain_config_dump(cfg, NULL, &yaml);
+    if (s == GV_OK) s = write_atomic(rf->config, yaml);
+    if (s == GV_OK) s = gv_metrics_open(&m, rf->metrics, res->resumed);
+    if (s == GV_OK) {
+        s = run_loop(j, kind, &st, opt, rf, yaml, &m, res);
+        gv_status c = gv_metrics_close(&m);
+        if (s == GV_OK) s = c;
+    }
+    free(yaml);
+    free(st.cur.perm);
+    return s;
+}
+
+gv_status gv_pretrain_run(const gv_pretrain_config *cfg, const gv_pretrain_options *opt) {
+    gv_pretrain_result local;
+    gv_pretrain_result *res = opt->result ? opt->result : &local;
+    memset(res, 0, sizeof *res);
+    res->eval_accuracy = res->eval_loss = res->last_loss = NAN;
+    if (cfg->train.steps >= ((int64_t)1 << 32))
+        return GV_ERROR(GV_ERR_CONFIG, "train.steps = %lld: at most 2^32 - 1 (the RNG iteration field)",
+                        (long long)cfg->train.steps);
+    run_files rf;
+    if (*cfg->run.dir) snprintf(rf.dir, sizeof rf.dir, "%s", cfg->run.dir);
+    else snprintf(rf.dir, sizeof rf.dir, "runs/%s", cfg->run.name);
+    snprintf(rf.config, sizeof rf.config, "%s/config.yaml", rf.dir);
+    snprintf(rf.metrics, sizeof rf.metrics, "%s/metrics.jsonl", rf.dir);
+    snprintf(rf.last, sizeof rf.last, "%s/last.h5", rf.dir);
+    snprintf(res->run_dir, sizeof res->run_dir, "%s", rf.dir);
+    snprintf(res->export_path, sizeof res->export_path, "%s", cfg->export_path);
+    gv_pretrain_job j;
+    memset(&j, 0, sizeof j);
+    j.be = opt->backend;
+    if (!j.be) GV_TRY(gv_backend_find(device_names[cfg->run.device], &j.be));
+    GV_TRY(mkdir_p(rf.dir));
+    gv_pretrain_config eff;
+    int existing = 0;
+    GV_TRY(prepare_run_config(cfg, &rf, opt->force, &eff, &existing));
+    j.cfg = &eff;
+    j.B = cfg->train.batch;
+    j.seed = (uint32_t)cfg->run.seed;
+    gv_status s = setup_and_run(&j, opt, &rf, existing, res);
+    gv_pretrain_job_free_buffers(&j);
+    gv_image_model_free(&j.model);
+    gv_prompts_free(&j.prompts);
+    gv_dataset_free(&j.data);
+    gv_arena_release(&j.arena);
+    if (j.ctx) j.be->ctx_destroy(j.ctx);
+    return s;
+}
