@@ -154,6 +154,39 @@ typedef struct gv_step_args {
     int logp_kind;  /* GV_LOGP_*                                    */
 } gv_step_args;
 
+/* The clipped GRPO objective (ALGORITHMS.md §3, Loss). Every per-unit array has U entries: the
+   trainer fills adv and weight (host-known A_u, omega_u) and passes the recomputed logp. */
+typedef struct gv_grpo_args {
+    int U;          /* trained units ((sample, step) pairs / kept edges) in this call    */
+    float clip_eps; /* epsilon of clip(rho, 1 - eps, 1 + eps)                              */
+    float norm;     /* loss divisor (> 0), e.g. the minibatch's unit count                */
+    float beta;     /* KL coefficient; used only when kl != NULL                          */
+} gv_grpo_args;
+
+/* stats (GV_GRPO_STATS floats) of grpo_objective_forward, each over the U units. */
+enum {
+    GV_GRPO_STAT_RATIO_MEAN = 0,
+    GV_GRPO_STAT_RATIO_MIN,
+    GV_GRPO_STAT_RATIO_MAX,
+    GV_GRPO_STAT_CLIP_ABOVE,  /* fraction of units with rho > 1 + eps                  */
+    GV_GRPO_STAT_CLIP_BELOW,  /* fraction of units with rho < 1 - eps                  */
+    GV_GRPO_STAT_APPROX_KL,   /* 1/2 mean_u (logp - logp_old)^2                        */
+    GV_GRPO_STAT_KL_MEAN,     /* mean_u kl_u (0 without kl)                            */
+    GV_GRPO_STAT_POLICY_LOSS, /* sum_u w_u L_u / norm (the loss without the KL term)   */
+    GV_GRPO_STATS
+};
+
+/* Per-unit KL (ALGORITHMS.md §3, kl.kind): flow_grpo and gaussian share one formula and differ
+   only in the variance the trainer passes (s^2 vs std^2); velocity has none. */
+enum { GV_KL_OP_SCALED = 0, GV_KL_OP_VELOCITY = 1 };
+
+typedef struct gv_kl_args {
+    int U;      /* units                                                 */
+    int64_t D;  /* elements per unit                                     */
+    int kind;   /* GV_KL_OP_*                                            */
+    float var;  /* variance for every unit when the var array is NULL    */
+} gv_kl_args;
+
 /* ---- the list -------------------------------------------------------------------------------- */
 
 #define GROVE_OP_LIST(X)                                                                           \
@@ -276,7 +309,28 @@ typedef struct gv_step_args {
     X(cfg_combine, (gv_ctx * c, float *v, const float *v_cond, const float *v_null, float w,      \
                     const gv_ew_dims *d))                                                          \
     X(cfg_combine_backward, (gv_ctx * c, float *dv_cond, float *dv_null, const float *dv,         \
-                             float w, const gv_ew_dims *d))
+                             float w, const gv_ew_dims *d))                                        \
+    /* clipped GRPO objective (ALGORITHMS.md §3, Loss) over U units, see gv_grpo_args:            \
+       ratio (U) saved = exp(logp - logp_old); loss (1) = (sum_u w_u L_u + beta sum_u kl_u) / norm,\
+       L_u = max(-A rho, -A clip(rho, 1-eps, 1+eps)); stats (GV_GRPO_STATS) as GV_GRPO_STAT_*;   \
+       logp, logp_old, adv, weight (U); kl (U) per-unit KL or NULL (no KL term). Reduces over U in \
+       fp64, in unit order. Backward: dlogp += dloss w_u (-A rho)/norm where the unclipped term   \
+       is active (0 where the clip is), dkl += dloss beta / norm; either may be NULL. */          \
+    X(grpo_objective_forward, (gv_ctx * c, float *loss, float *stats, float *ratio,               \
+                               const float *logp, const float *logp_old, const float *adv,        \
+                               const float *weight, const float *kl, const gv_grpo_args *a))      \
+    X(grpo_objective_backward, (gv_ctx * c, float *dlogp, float *dkl, const float *dloss,         \
+                                const float *ratio, const float *adv, const float *weight,        \
+                                const gv_grpo_args *a))                                            \
+    /* per-unit KL to the reference model (ALGORITHMS.md §3, KL), mu_theta, mu_ref (U,D), kl (U): \
+       GV_KL_OP_SCALED: kl_u = mean_d (mu_theta - mu_ref)^2 / (2 var_u)  [flow_grpo: var = s^2;   \
+       gaussian: var = std^2]; GV_KL_OP_VELOCITY: kl_u = mean_d (v_theta - v_ref)^2. var (U) per   \
+       unit, or NULL: a->var for every unit. fp64 sum over D in element order per unit.           \
+       Backward: dmu_theta += dkl_u * d kl_u / d mu_theta (the reference is frozen). */           \
+    X(kl_forward, (gv_ctx * c, float *kl, const float *mu_theta, const float *mu_ref,             \
+                   const float *var, const gv_kl_args *a))                                         \
+    X(kl_backward, (gv_ctx * c, float *dmu_theta, const float *dkl, const float *mu_theta,        \
+                    const float *mu_ref, const float *var, const gv_kl_args *a))
 
 /* The struct of function pointers. */
 typedef struct gv_ops {

@@ -1,0 +1,104 @@
+/* Built-in rewards (DESIGN.md §7): a registry table resolved by name, and reward instances.
+ *
+ * Built in (gv_builtin_rewards, one row per gv_builtin_reward_id):
+ *   ink                     mean(p)
+ *   contrast                std(p) (population)
+ *   symmetry                1 - mean |p - mirror_lr(p)|
+ *   jpeg_compressibility    -kB of the image as 8-bit gray JPEG at quality 95 (stb_image_write;
+ *                           1 kB = 1000 bytes, as DDPO / Flow-GRPO)
+ *   jpeg_incompressibility  +kB of the same JPEG
+ *   classifier              softmax probability of the sample's label under a classifier model
+ *                           (gv_image_model of kind classifier), run through ops in fixed
+ *                           micro-batches (tail padded), on x = 2p - 1 (ALGORITHMS.md §1)
+ * Images come on the host, (n, c, h, w) with p in [0, 1]; statistics rewards are over all
+ * elements; a multi-channel image is made gray for JPEG by the channel mean. A per-item status of
+ * GV_REWARD_ITEM_FAILED (JPEG encoder failure, a missing or out-of-range label, non-finite logits)
+ * masks the sample in the advantage (advantage.h); it is never a silent zero.
+ * Deliberately not here: plugins and the subprocess bridge (rewards/include/grove/reward.h,
+ * rewards/plugins), reward weighting and normalization (advantage.h), sudoku. */
+#ifndef GROVE_REWARDS_H
+#define GROVE_REWARDS_H
+
+#include <stdint.h>
+
+#include "grove/arena.h"
+#include "grove/backend.h"
+#include "grove/image_model.h"
+#include "grove/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { GV_REWARD_ITEM_OK = 0, GV_REWARD_ITEM_FAILED = 1 };
+
+typedef enum gv_builtin_reward_id {
+    GV_REWARD_INK = 0,
+    GV_REWARD_CONTRAST,
+    GV_REWARD_SYMMETRY,
+    GV_REWARD_JPEG_COMPRESSIBILITY,
+    GV_REWARD_JPEG_INCOMPRESSIBILITY,
+    GV_REWARD_CLASSIFIER,
+    GV_BUILTIN_REWARD_COUNT
+} gv_builtin_reward_id;
+
+/* A batch of host images to score. */
+typedef struct gv_reward_images {
+    int n, channels, height, width;
+    const float *pixels;   /* host (n, c, h, w), p in [0, 1]                       */
+    const int32_t *labels; /* host (n), class of each sample's prompt; NULL if none */
+} gv_reward_images;
+
+typedef struct gv_reward gv_reward;
+
+/* Fill scores (n) and status (n, GV_REWARD_ITEM_*). A non-OK return fails the whole batch. */
+typedef gv_status (*gv_reward_score_fn)(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
+                                        float *scores, uint8_t *status);
+
+typedef struct gv_builtin_reward {
+    const char *name;       /* config name (`builtin:` in rewards)          */
+    const char *help;       /* one line for listings                       */
+    int needs_classifier;   /* 1: created with a classifier model          */
+    gv_reward_score_fn score;
+} gv_builtin_reward;
+
+/* The registry, indexed by gv_builtin_reward_id (rewards/builtin.c). */
+extern const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT];
+
+/* Resolve a name by scanning the table; GV_ERR_CONFIG naming the known rewards when absent. */
+gv_status gv_builtin_reward_find(const char *name, gv_builtin_reward_id *id);
+
+/* Classifier state of a `classifier` reward (backend buffers in its own arena). */
+typedef struct gv_reward_classifier {
+    const gv_image_model *model; /* borrowed; kind GV_MODEL_CLASSIFIER       */
+    int micro_batch;             /* rows per forward (tail padded)           */
+    gv_arena arena;              /* input, logits and activations            */
+    float *x, *logits;           /* backend (micro_batch, c, h, w), (micro_batch, classes) */
+    size_t mark;                 /* arena mark after x and logits            */
+    float *host_x, *host_logits; /* host copies of one micro-batch           */
+} gv_reward_classifier;
+
+struct gv_reward {
+    gv_builtin_reward_id id;
+    const char *name;            /* gv_builtin_rewards[id].name              */
+    double weight;
+    gv_reward_classifier clf;    /* used by `classifier` only                */
+};
+
+/* An instance of built-in `name` with `weight`. `classifier` needs `model` (a loaded classifier)
+   and micro_batch > 0; it sizes its arena with a measure pass on ctx. The others ignore model. */
+gv_status gv_reward_create(gv_reward *r, const char *name, double weight,
+                           const gv_image_model *model, int micro_batch, gv_ctx *ctx);
+void gv_reward_destroy(gv_reward *r);
+/* scores (b->n), status (b->n): see gv_reward_score_fn. Checks the batch geometry. */
+gv_status gv_reward_score(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, float *scores,
+                          uint8_t *status);
+
+/* JPEG size in bytes of image i of `b` as 8-bit gray at `quality` (exposed for tests and the
+   gallery); GV_ERR_BACKEND when the encoder fails. */
+gv_status gv_reward_jpeg_bytes(const gv_reward_images *b, int i, int quality, int64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,142 @@
+/* Tests of the built-in rewards (rewards/builtin.c, rewards/registry.c; DESIGN.md §7): the
+ * registry, image statistics on hand-made images, JPEG size ordering / sign / determinism, and the
+ * classifier reward against a hand-computed softmax. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "grove/kernels_cpu.h"
+#include "grove/rewards.h"
+
+static const gv_backend *be;
+static gv_ctx *ctx;
+
+static void setup(void) {
+    be = grove_backend_cpu();
+    gv_ctx_options o = {1, 0, 0};
+    cr_assert_eq(be->ctx_create(&o, &ctx), GV_OK, "%s", gv_last_error());
+}
+static void teardown(void) { be->ctx_destroy(ctx); }
+
+TestSuite(rewards, .init = setup, .fini = teardown);
+
+#define NEAR(got, want) \
+    cr_expect(fabs((double)(got) - (want)) <= 1e-6, "got %.8f, want %.8f", (double)(got), (double)(want))
+
+static void score(const char *name, const gv_reward_images *b, float *s, uint8_t *st) {
+    gv_reward r;
+    cr_assert_eq(gv_reward_create(&r, name, 1.0, NULL, 0, ctx), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_reward_score(&r, ctx, b, s, st), GV_OK, "%s", gv_last_error());
+    gv_reward_destroy(&r);
+}
+
+Test(rewards, registry_resolves_every_name) {
+    for (int i = 0; i < GV_BUILTIN_REWARD_COUNT; ++i) {
+        cr_assert_not_null(gv_builtin_rewards[i].name, "entry %d", i);
+        cr_assert_not_null(gv_builtin_rewards[i].score, "entry %d", i);
+        gv_builtin_reward_id id;
+        cr_expect_eq(gv_builtin_reward_find(gv_builtin_rewards[i].name, &id), GV_OK);
+        cr_expect_eq((int)id, i);
+    }
+    gv_builtin_reward_id id;
+    cr_expect_eq(gv_builtin_reward_find("aesthetic", &id), GV_ERR_CONFIG);
+    cr_expect(strstr(gv_last_error(), "jpeg_compressibility") != NULL, "%s", gv_last_error());
+    gv_reward r;
+    cr_expect_eq(gv_reward_create(&r, "classifier", 1.0, NULL, 4, ctx), GV_ERR_CONFIG);
+}
+
+Test(rewards, image_statistics_by_hand) {
+    /* image 0 (2x2): [0 1; 0.5 0.5]; image 1 (3x3): symmetric rows. */
+    const float p0[4] = {0, 1, 0.5f, 0.5f};
+    gv_reward_images b0 = {1, 1, 2, 2, p0, NULL};
+    float s[2];
+    uint8_t st[2];
+    score("ink", &b0, s, st);
+    NEAR(s[0], 0.5);
+    cr_expect_eq(st[0], GV_REWARD_ITEM_OK);
+    score("contrast", &b0, s, st);
+    NEAR(s[0], sqrt(0.125)); /* deviations .5 .5 0 0 -> var 0.125 */
+    score("symmetry", &b0, s, st);
+    NEAR(s[0], 0.5); /* |0-1| twice over 4 elements */
+    const float p1[18] = {0.2f, 0.9f, 0.2f, 0, 0, 0, 1, 0.3f, 1,  /* symmetric */
+                          1, 0, 0, 0, 0, 0, 0, 0, 0};             /* one corner */
+    gv_reward_images b1 = {2, 1, 3, 3, p1, NULL};
+    score("symmetry", &b1, s, st);
+    NEAR(s[0], 1.0);
+    NEAR(s[1], 1.0 - 2.0 / 9.0);
+    score("ink", &b1, s, st);
+    NEAR(s[0], 3.6 / 9.0);
+    NEAR(s[1], 1.0 / 9.0);
+}
+
+Test(rewards, jpeg_flat_smaller_than_noise_and_signs) {
+    enum { H = 28, W = 28 };
+    static float px[2 * H * W];
+    unsigned state = 12345u;
+    for (int e = 0; e < H * W; ++e) {
+        px[e] = 0.5f;
+        state = state * 1664525u + 1013904223u;
+        px[H * W + e] = (float)(state >> 8) / 16777216.0f;
+    }
+    gv_reward_images b = {2, 1, H, W, px, NULL};
+    int64_t flat, noise;
+    cr_assert_eq(gv_reward_jpeg_bytes(&b, 0, 95, &flat), GV_OK);
+    cr_assert_eq(gv_reward_jpeg_bytes(&b, 1, 95, &noise), GV_OK);
+    cr_expect_lt(flat, noise, "flat %lld, noise %lld", (long long)flat, (long long)noise);
+    float c[2], inc[2], again[2];
+    uint8_t st[2];
+    score("jpeg_compressibility", &b, c, st);
+    cr_expect_eq(st[0] | st[1], 0);
+    score("jpeg_incompressibility", &b, inc, st);
+    score("jpeg_incompressibility", &b, again, st);
+    NEAR(c[0], -(double)flat / 1000.0);
+    NEAR(inc[1], (double)noise / 1000.0);
+    cr_expect_gt(c[0], c[1]);   /* the flat image is more compressible */
+    cr_expect_lt(inc[0], inc[1]);
+    cr_expect_eq(c[1], -inc[1]);
+    cr_expect_eq(memcmp(inc, again, sizeof inc), 0); /* deterministic */
+    px[3] = NAN;                                       /* a broken sample is FAILED, not 0 */
+    score("jpeg_incompressibility", &b, inc, st);
+    cr_expect_eq(st[0], GV_REWARD_ITEM_FAILED);
+    cr_expect_eq(st[1], GV_REWARD_ITEM_OK);
+}
+
+/* A classifier with all weights zero except the head bias: logits == bias for every image. */
+Test(rewards, classifier_probability_is_softmax_of_known_logits) {
+    gv_image_model m;
+    memset(&m, 0, sizeof m);
+    m.kind = GV_MODEL_CLASSIFIER;
+    gv_classifier_config cfg = gv_classifier_config_default(4);
+    cfg.features = 8;
+    cfg.classes = 3;
+    gv_params_init(&m.params, be);
+    cr_assert_eq(gv_classifier_declare(&m.classifier, &cfg, &m.params, "classifier"), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(gv_params_allocate(&m.params, 0), GV_OK); /* zeroed */
+    const float bias[3] = {0.5f, -1.0f, 2.0f};
+    gv_param *hb = gv_params_find(&m.params, "classifier.head.bias");
+    cr_assert_not_null(hb);
+    cr_assert_eq(be->copy_from_host(hb->value, bias, sizeof bias), GV_OK);
+
+    gv_reward r;
+    cr_assert_eq(gv_reward_create(&r, "classifier", 2.0, &m, 2, ctx), GV_OK, "%s", gv_last_error());
+    enum { N = 5 };
+    static float px[N * 28 * 28];
+    for (int e = 0; e < N * 28 * 28; ++e) px[e] = (float)(e % 7) / 7.0f;
+    const int32_t labels[N] = {0, 1, 2, 2, 3}; /* 3 is out of range: FAILED */
+    gv_reward_images b = {N, 1, 28, 28, px, labels};
+    float s[N];
+    uint8_t st[N];
+    cr_assert_eq(gv_reward_score(&r, ctx, &b, s, st), GV_OK, "%s", gv_last_error());
+    const double z = exp(0.5) + exp(-1.0) + exp(2.0);
+    NEAR(s[0], exp(0.5) / z);
+    NEAR(s[1], exp(-1.0) / z);
+    NEAR(s[2], exp(2.0) / z);
+    NEAR(s[3], exp(2.0) / z); /* the padded tail micro-batch */
+    for (int i = 0; i < 4; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
+    cr_expect_eq(st[4], GV_REWARD_ITEM_FAILED);
+    gv_reward_images wrong = {1, 1, 14, 14, px, labels};
+    cr_expect_eq(gv_reward_score(&r, ctx, &wrong, s, st), GV_ERR_INVALID);
+    gv_reward_destroy(&r);
+    gv_params_free(&m.params);
+}
