@@ -2,7 +2,9 @@
  * The only place in grove that exits (DESIGN.md §1): library code returns gv_status and main maps
  * it to an exit code (0 ok, 1 failure, 2 usage). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -200,4 +202,17 @@ int gv_cli_main(int argc, char **argv) {
     return cmd->run(cmd, &args);
 }
 
-int main(int argc, char **argv) { return gv_cli_main(argc, argv); }
+/* OpenMP threads that spin at barriers starve each other as soon as the machine is shared (two
+   cores running a build, a test and a training): unet-s ran 3.4x slower under active waiting
+   (bench/bench_unet). libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so main
+   re-executes itself once with the passive policy unless the user chose a policy. */
+static void prefer_passive_openmp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv); /* returns only on failure: then run as we are */
+}
+
+int main(int argc, char **argv) {
+    prefer_passive_openmp(argv);
+    return gv_cli_main(argc, argv);
+}
