@@ -66,6 +66,7 @@ int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_config(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_data(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_sample(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_eval(const gv_command *cmd, const gv_cli_args *args);
 

@@ -23,7 +23,7 @@ const gv_command gv_commands[] = {
                  {"force", 0, NULL, "resume even though the resolved config changed"},
                  {NULL, 0, NULL, NULL}},
      .takes_set = 1, .min_positional = 1, .max_positional = 1,
-     .pending = "issue 4: Flow-GRPO end to end"},
+     .run = gv_cmd_train},
     {.name = "sample",
      .summary = "sample a PNG grid from a checkpoint",
      .usage = "grove sample --ckpt FILE --prompt TEXT [-n N] --out FILE [options]",

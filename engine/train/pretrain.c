@@ -23,6 +23,7 @@
 #include "grove/paths.h"
 #include "grove/pretrain.h"
 #include "grove/rng.h"
+#include "grove/rundir.h"
 
 #define MAX_SKIPS 3 /* consecutive non-finite steps before the run stops */
 static const char *const device_names[] = {"cpu", "cuda"};
@@ -56,155 +57,11 @@ gv_status gv_pretrain_measure_arena(gv_pretrain_job *j, gv_status (*pass)(gv_pre
     return gv_arena_reserve(&j->arena, peak);
 }
 
-/* ---- small file helpers ----------------------------------------------------------------------- */
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int file_exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
-
-static gv_status mkdir_p(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1;; ++p) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return GV_ERROR(GV_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return GV_OK;
-}
-
-static gv_status slurp(const char *path, char **out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s && n > 0 ? fread(s, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (!s) return GV_ERROR(GV_ERR_OOM, "%s: out of memory", path);
-    s[got] = 0;
-    *out = s;
-    return GV_OK;
-}
-
-/* Write `text` to `path` through a temp file and rename. */
-static gv_status write_atomic(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-    size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return GV_ERROR(GV_ERR_IO, "%s: write failed", path);
-    }
-    return GV_OK;
-}
-
-/* Keep only the metrics records of steps <= `step` (a resumed run rewrites what came after). */
-static gv_status metrics_truncate(const char *path, int64_t step) {
-    if (!file_exists(path)) return GV_OK;
-    char *text = NULL;
-    GV_TRY(slurp(path, &text));
-    size_t keep = 0;
-    for (char *p = text; *p;) {
-        char *eol = strchr(p, '\n');
-        const char *tag = "{\"step\":";
-        if (!eol || strncmp(p, tag, strlen(tag)) != 0 || strtoll(p + strlen(tag), NULL, 10) > step)
-            break;
-        keep = (size_t)(eol + 1 - text);
-        p = eol + 1;
-    }
-    text[keep] = 0;
-    gv_status s = write_atomic(path, text);
-    free(text);
-    return s;
-}
-
-/* First key whose line differs between two canonical dumps: "train.lr: 0.001 (run) vs 0.002". */
-static void dump_difference(const char *a, const char *b, char *out, size_t len) {
-    char stack[8][64] = {{0}};
-    snprintf(out, len, "(layout differs)");
-    while (*a && *b) {
-        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-        int ind = 0;
-        while (a[ind] == ' ') ++ind;
-        int depth = ind / 2 < 7 ? ind / 2 : 7;
-        const char *colon = memchr(a, ':', la);
-        if (colon) snprintf(stack[depth], sizeof stack[depth], "%.*s", (int)(colon - a - ind), a + ind);
-        if (la != lb || memcmp(a, b, la) != 0) {
-            char key[512] = "";
-            for (int d = 0; d <= depth; ++d)
-                snprintf(key + strlen(key), sizeof key - strlen(key), "%s%s", d ? "." : "", stack[d]);
-            const char *cb = memchr(b, ':', lb);
-            int va = colon ? (int)(la - (size_t)(colon + 1 - a)) : 0;
-            int vb = cb ? (int)(lb - (size_t)(cb + 1 - b)) : 0;
-            snprintf(out, len, "%s:%.*s (run) vs%.*s (now)", key, va, colon ? colon + 1 : "", vb,
-                     cb ? cb + 1 : "");
-            return;
-        }
-        a += la + (ea ? 1 : 0);
-        b += lb + (eb ? 1 : 0);
-    }
-}
-
-/* ---- the data cursor -------------------------------------------------------------------------- */
-
-typedef struct data_cursor {
-    int64_t lo, n;   /* the selected rows of the train split: [lo, lo + n) */
-    int64_t *perm;   /* (n) this epoch's order                              */
-    int64_t epoch, pos;
-} data_cursor;
-
-/* Fisher–Yates over Philox words at (seed, DATA, iteration = epoch, node 1, SHUFFLE). */
-static gv_status cursor_shuffle(data_cursor *c, uint32_t seed) {
-    uint32_t key[2], hi[3];
-    gv_rng_key(seed, GV_RNG_STREAM_DATA, key);
-    gv_rng_addr a = {.iteration = (uint32_t)c->epoch, .node = 1, .purpose = GV_RNG_PURPOSE_SHUFFLE};
-    GV_TRY(gv_rng_addr_pack(&a, hi));
-    for (int64_t i = 0; i < c->n; ++i) c->perm[i] = i;
-    for (int64_t i = c->n - 1; i > 0; --i) {
-        int64_t k = (int64_t)(gv_rng_u32_at(key, hi, (uint64_t)i) % (uint64_t)(i + 1));
-        int64_t t = c->perm[i];
-        c->perm[i] = c->perm[k];
-        c->perm[k] = t;
-    }
-    return GV_OK;
-}
-
-static gv_status cursor_next(data_cursor *c, uint32_t seed, int B, int64_t *rows) {
-    for (int b = 0; b < B; ++b) {
-        if (c->pos == c->n) {
-            c->epoch++;
-            c->pos = 0;
-            GV_TRY(cursor_shuffle(c, seed));
-        }
-        rows[b] = c->lo + c->perm[c->pos++];
-    }
-    return GV_OK;
-}
-
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 typedef struct loop_state {
     int64_t step, opt_step, ema_updates, skips;
-    data_cursor cur;
+    gv_data_cursor cur;
 } loop_state;
 
 static gv_status save_checkpoint(const gv_pretrain_job *j, const loop_state *st, const char *yaml,
@@ -245,7 +102,7 @@ static gv_status load_checkpoint(gv_pretrain_job *j, loop_state *st, const char 
         return GV_ERROR(GV_ERR_FORMAT, "%s: /state does not match this run (seed %lld, data "
                         "position %lld of %lld)", path, (long long)seed, (long long)st->cur.pos,
                         (long long)st->cur.n);
-    return cursor_shuffle(&st->cur, j->seed);
+    return gv_data_cursor_shuffle(&st->cur, j->seed);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------------- */
@@ -276,13 +133,13 @@ typedef struct run_files {
 static gv_status prepare_run_config(const gv_pretrain_config *cfg, const run_files *rf, int force,
                                     gv_pretrain_config *eff, int *existing) {
     *eff = *cfg; /* shallow: strings stay owned by cfg */
-    *existing = file_exists(rf->config);
+    *existing = gv_rundir_exists(rf->config);
     if (!*existing) {
         if (!eff->train.lr_schedule.total_steps) eff->train.lr_schedule.total_steps = cfg->train.steps;
         return GV_OK;
     }
     char *text = NULL, *a = NULL, *b = NULL;
-    GV_TRY(slurp(rf->config, &text));
+    GV_TRY(gv_rundir_slurp(rf->config, &text));
     gv_pretrain_config stored;
     gv_status s = gv_pretrain_config_load_resolved(text, rf->config, &stored);
     free(text);
@@ -294,7 +151,7 @@ static gv_status prepare_run_config(const gv_pretrain_config *cfg, const run_fil
     if (s == GV_OK) s = gv_pretrain_config_dump(eff, NULL, &b);
     if (s == GV_OK && strcmp(a, b) != 0 && !force) {
         char diff[1024];
-        dump_difference(a, b, diff, sizeof diff);
+        gv_rundir_dump_difference(a, b, diff, sizeof diff);
         s = GV_ERROR(GV_ERR_CONFIG, "%s: the run was created with a different config: %s; "
                      "use --force to resume anyway", rf->dir, diff);
     }
@@ -324,13 +181,13 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     if (opt->progress)
         gv_progress_begin(&bar, "pretrain", cfg->train.steps,
                           &(gv_progress_options){.out = opt->progress, .unit = "step"});
-    const double t0 = now_s();
+    const double t0 = gv_rundir_now();
     int64_t done_now = 0, saved_at = st->step;
     float loss = NAN;
     gv_status s = GV_OK;
     while (s == GV_OK && st->step < cfg->train.steps && !(opt->stop_after && done_now >= opt->stop_after)) {
-        const double ts = now_s();
-        s = cursor_next(&st->cur, j->seed, j->B, rows);
+        const double ts = gv_rundir_now();
+        s = gv_data_cursor_next(&st->cur, j->seed, j->B, rows);
         if (s == GV_OK) s = gv_params_zero_grads(ps);
         if (s == GV_OK) s = kind->loss_and_grad(j, st->step, rows, &loss);
         if (s != GV_OK) break;
@@ -356,7 +213,7 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         }
         st->step++;
         done_now++;
-        const double te = now_s();
+        const double te = gv_rundir_now();
         gv_metrics_begin(m);
         gv_metrics_i64(m, "step", st->step);
         gv_metrics_f32(m, "loss", loss);
@@ -377,7 +234,7 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         if (cfg->eval.every && st->step % cfg->eval.every == 0 && st->step < cfg->train.steps) {
             gv_pretrain_eval e;
             s = kind->eval(j, ps->ema, &e);
-            if (s == GV_OK) s = log_eval(m, st->step, &e, 0, now_s() - t0);
+            if (s == GV_OK) s = log_eval(m, st->step, &e, 0, gv_rundir_now() - t0);
             if (s == GV_OK && kind == &gv_pretrain_unet_kind && gv_pretrain_unet_sample_grid)
                 s = gv_pretrain_unet_sample_grid(j, st->step, rf->dir);
         }
@@ -389,20 +246,20 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     free(rows);
     if (opt->progress) gv_progress_finish(&bar);
     GV_TRY(s);
-    if (saved_at != st->step || !file_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+    if (saved_at != st->step || !gv_rundir_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
     res->step = st->step;
     res->last_loss = loss;
     if (st->step < cfg->train.steps) return GV_OK; /* stopped: --stop-after */
     gv_pretrain_eval e;
     GV_TRY(kind->eval(j, ps->ema, &e));
-    GV_TRY(log_eval(m, st->step, &e, 1, now_s() - t0));
+    GV_TRY(log_eval(m, st->step, &e, 1, gv_rundir_now() - t0));
     res->eval_accuracy = e.accuracy;
     res->eval_loss = e.loss;
     if (*cfg->export_path) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", cfg->export_path);
         char *slash = strrchr(dir, '/');
-        if (slash && slash != dir) *slash = 0, s = mkdir_p(dir);
+        if (slash && slash != dir) *slash = 0, s = gv_rundir_mkdir_p(dir);
         GV_TRY(s);
         GV_TRY(gv_image_model_save_export(&j->model, ps->ema, yaml, cfg->export_path));
     }
@@ -445,15 +302,15 @@ static gv_status setup_and_run(gv_pretrain_job *j, const gv_pretrain_options *op
     char *yaml = NULL;
     gv_metrics m;
     memset(&m, 0, sizeof m);
-    if (file_exists(rf->last) && existing) {
+    if (gv_rundir_exists(rf->last) && existing) {
         s = load_checkpoint(j, &st, rf->last);
-        if (s == GV_OK) s = metrics_truncate(rf->metrics, st.step);
+        if (s == GV_OK) s = gv_rundir_metrics_truncate(rf->metrics, "step", st.step);
         res->resumed = 1;
     } else {
-        s = cursor_shuffle(&st.cur, j->seed);
+        s = gv_data_cursor_shuffle(&st.cur, j->seed);
     }
     if (s == GV_OK) s = gv_pretrain_config_dump(cfg, NULL, &yaml);
-    if (s == GV_OK) s = write_atomic(rf->config, yaml);
+    if (s == GV_OK) s = gv_rundir_write_atomic(rf->config, yaml);
     if (s == GV_OK) s = gv_metrics_open(&m, rf->metrics, res->resumed);
     if (s == GV_OK) {
         s = run_loop(j, kind, &st, opt, rf, yaml, &m, res);
@@ -485,7 +342,7 @@ gv_status gv_pretrain_run(const gv_pretrain_config *cfg, const gv_pretrain_optio
     memset(&j, 0, sizeof j);
     j.be = opt->backend;
     if (!j.be) GV_TRY(gv_backend_find(device_names[cfg->run.device], &j.be));
-    GV_TRY(mkdir_p(rf.dir));
+    GV_TRY(gv_rundir_mkdir_p(rf.dir));
     gv_pretrain_config eff;
     int existing = 0;
     GV_TRY(prepare_run_config(cfg, &rf, opt->force, &eff, &existing));

@@ -49,6 +49,7 @@ static const char *const noise_names[] = {"flow_grpo", "constant", "calibrated",
                                           "exact",     "ode",      NULL};
 static const char *const kl_names[] = {"none", "flow_grpo", "gaussian", "velocity", NULL};
 static const char *const lr_schedule_names[] = {"constant", "warmup_cosine", NULL};
+static const char *const train_cfg_names[] = {"auto", "true", "false", NULL};
 static const char *const rewards_mode_names[] = {"sum_then_normalize", "normalize_then_sum", NULL};
 
 /* ---- run, model, data ------------------------------------------------------------------------ */
@@ -147,6 +148,8 @@ static const gv_field train_fields[] = {
     F_STRUCT(gv_train_section, ema, ema_schema, 0, "EMA of the weights"),
     F_INT(gv_train_section, max_skips, "3", 0, 1000000, 0,
           "consecutive non-finite steps skipped before stopping"),
+    F_ENUM(gv_train_section, train_cfg, train_cfg_names, "auto",
+           "CFG rows in the training forward: auto (= sampler.guidance != 1) | true | false"),
     F_FLOAT(gv_train_section, clip_range, "1e-4", 0, 1, GV_CFG_OWNED, "PPO clip epsilon (preset)"),
     F_FLOAT(gv_train_section, adv_clip, "5", 0, 1e6, GV_CFG_OWNED, "advantage clamp (preset)"),
     F_BOOL(gv_train_section, global_std, "true", GV_CFG_OWNED,

@@ -38,6 +38,9 @@ typedef enum gv_noise_kind {
 typedef enum gv_kl_kind { GV_KL_NONE, GV_KL_FLOW_GRPO, GV_KL_GAUSSIAN, GV_KL_VELOCITY } gv_kl_kind;
 
 
+/* train.train_cfg: CFG rows in the training forward (ALGORITHMS.md §3); auto = guidance != 1. */
+typedef enum gv_train_cfg_mode { GV_TRAIN_CFG_AUTO, GV_TRAIN_CFG_TRUE, GV_TRAIN_CFG_FALSE } gv_train_cfg_mode;
+
 typedef enum gv_rewards_mode {
     GV_REWARDS_SUM_THEN_NORMALIZE, GV_REWARDS_NORMALIZE_THEN_SUM
 } gv_rewards_mode;
@@ -109,6 +112,7 @@ typedef struct gv_train_section {
     double adam_beta1, adam_beta2;
     gv_ema_section ema;
     int max_skips;
+    int train_cfg;     /* gv_train_cfg_mode */
     double clip_range;                    /* preset-owned */
     double adv_clip;                      /* preset-owned */
     bool global_std;                      /* preset-owned */

@@ -1,0 +1,88 @@
+/* grove train CONFIG [--set k=v]... [--stop-after N] [--force] [--dry-run] [--device KIND]:
+ * Flow-GRPO alignment into runs/<name>/ (grpo.h). SIGINT stops at the next iteration boundary
+ * (last.h5 is then the state after the last completed iteration; a second SIGINT is the default
+ * action). --dry-run prints the plan — prompts, group size, nodes, edges, trained units, NFE and
+ * fixed-shape forwards per iteration, parameter / latent / activation memory — and exits 0. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "grove/backend.h"
+#include "grove/grpo.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    stop_requested = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process */
+}
+
+static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
+    printf("grove train --dry-run: %s\n", cfg->run.name);
+    printf("  prompts/iteration %d, group size %d -> %d samples; N = %d steps (%d stochastic, "
+           "%d trained)\n", p->prompts, p->group_size, p->samples, p->steps, p->sde_steps,
+           p->trained_steps);
+    printf("  pool: %lld nodes, %lld edges (%lld SDE); trained units <= %lld; %d minibatches x %d "
+           "inner epochs\n", (long long)p->nodes, (long long)p->edges, (long long)p->sde_edges,
+           (long long)p->trained_units, p->minibatches, cfg->train.inner_epochs);
+    printf("  micro-batch %d (%d rows per forward); train_cfg %s; KL reference forwards %s\n",
+           p->micro_batch, p->rows, p->train_cfg ? "on" : "off", p->kl_forwards ? "on" : "off");
+    printf("  NFE/iteration: rollout %lld, training %lld (incl. reference); forwards: rollout %lld, "
+           "training %lld\n", (long long)p->nfe_rollout, (long long)p->nfe_train,
+           (long long)p->forwards_rollout, (long long)p->forwards_train);
+    printf("  memory: %lld parameters, %.1f MiB parameter buffers, %.1f MiB latents, %.1f MiB "
+           "activation arenas\n", (long long)p->param_count, p->param_bytes / 1048576.0,
+           p->latent_bytes / 1048576.0, p->activation_bytes / 1048576.0);
+}
+
+int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
+    const char *stop = gv_cli_option_value(cmd, args, "stop-after");
+    const char *device = gv_cli_option_value(cmd, args, "device");
+    gv_grpo_result res;
+    gv_grpo_options opt = {.force = gv_cli_option_value(cmd, args, "force") != NULL,
+                           .dry_run = gv_cli_option_value(cmd, args, "dry-run") != NULL,
+                           .progress = stderr, .stop_flag = &stop_requested, .result = &res};
+    if (stop) {
+        long n = 0;
+        if (gv_cli_parse_long("stop-after", stop, 1, 2147483647L, &n) != GV_OK) return gv_cli_fail(cmd);
+        opt.stop_after = n;
+    }
+    gv_run_config cfg;
+    if (gv_run_config_load(args->positional[0], args->sets, args->nsets, NULL, &cfg, NULL) != GV_OK)
+        return gv_cli_fail(cmd);
+    const char *kind = device ? device
+                              : cfg.run.device == GV_DEVICE_CPU ? "cpu"
+                              : cfg.run.device == GV_DEVICE_CUDA ? "cuda" : "auto";
+    if (strcmp(kind, "cpu") != 0 && strcmp(kind, "cuda") != 0 && strcmp(kind, "auto") != 0) {
+        gv_run_config_free(&cfg);
+        GV_ERROR(GV_ERR_INVALID, "--device %s: expected cpu, cuda or auto", kind);
+        return gv_cli_fail(cmd);
+    }
+    char note[512] = "";
+    if (gv_backend_count() == 0) gv_cli_register_backends(strcmp(kind, "cpu") != 0, note, sizeof note);
+    if (strcmp(kind, "auto") == 0) kind = gv_backend_find("cuda", &opt.backend) == GV_OK ? "cuda" : "cpu";
+    gv_clear_error();
+    if (gv_backend_find(kind, &opt.backend) != GV_OK) {
+        gv_run_config_free(&cfg);
+        if (*note) GV_ERROR(GV_ERR_UNSUPPORTED, "--device %s: %s", kind, note);
+        return gv_cli_fail(cmd);
+    }
+    if (!opt.dry_run) signal(SIGINT, on_sigint);
+    gv_status s = gv_grpo_run(&cfg, &opt);
+    signal(SIGINT, SIG_DFL);
+    if (s == GV_OK && opt.dry_run) print_plan(&cfg, &res.plan);
+    gv_run_config_free(&cfg);
+    if (s != GV_OK) return gv_cli_fail(cmd);
+    if (opt.dry_run) return GV_EXIT_OK;
+    printf("grove train: run directory %s (iteration %lld%s)\n", res.run_dir,
+           (long long)res.iteration, res.resumed ? ", resumed" : "");
+    if (!isnan(res.last_eval)) printf("grove train: last eval reward %.4f\n", res.last_eval);
+    if (!res.finished)
+        printf("grove train: stopped before the last iteration; run the same command to continue\n");
+    return GV_EXIT_OK;
+}

@@ -1,0 +1,230 @@
+/* `grove train`: Flow-GRPO alignment of an image flow model (ALGORITHMS.md §3, §9; DESIGN.md §1,
+ * §3, §4). The main job of grove:
+ *
+ *     gv_run_config cfg;  GV_TRY(gv_run_config_load(path, sets, nsets, NULL, &cfg, NULL));
+ *     gv_grpo_result res;
+ *     gv_grpo_options opt = {.progress = stderr, .result = &res};
+ *     GV_TRY(gv_grpo_run(&cfg, &opt));          // runs/<name>/: config.yaml, metrics.jsonl, *.h5
+ *
+ * Per iteration k (engine/train/grpo_loop.c):
+ *   1. rollout (rollout.c): prompts_per_iteration prompts from the epoch-shuffled cursor, group.size
+ *      chains each in the node pool (samplers/tree.h), ONE batched denoiser forward per step over
+ *      the whole frontier (fixed micro-batch, CFG rows in the same forward), SDE steps 0..N-2, the
+ *      ODE step N-1; x_T at (k, slot, node id, LATENT), step noise at (k, slot, node id, step);
+ *      stored per node: x_step (backend), logp_old (host); rewards on p = clamp((x_N + 1)/2);
+ *      advantages (advantage.h).
+ *   2. training (grpo_train.c): units (sample, trained step) of kept samples, roots shuffled into
+ *      minibatches of train.minibatch roots, one AdamW step each (grad clip, non-finite guard,
+ *      EMA), chunks of <= micro_batch units through the SAME fixed-shape forward as the rollout,
+ *      so rho == 1 exactly before the first update (logged as ratio_first_min / max).
+ *   3. run directory (grpo_loop.c, rundir.h): metrics record, last.h5 (atomic, every iteration),
+ *      iter-<k>.h5 every checkpoint.every, best.h5 by the first eval reward, evals (ODE, EMA,
+ *      fixed seeds) at 0, every eval.every and at the end; resume from last.h5 (a changed config
+ *      other than train.iterations is refused unless force); stop_after; *stop_flag (SIGINT).
+ * The reference of the KL term is the base model file (its flat weights in a second buffer),
+ * recorded in the checkpoint's /meta by path and hash and reloaded on resume.
+ *
+ * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
+ * branch points, random_fraction and SDE windows, reward plugins, rollouts.h5 dumps. */
+#ifndef GROVE_GRPO_H
+#define GROVE_GRPO_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "grove/advantage.h"
+#include "grove/backend.h"
+#include "grove/denoiser.h"
+#include "grove/evaluate.h"
+#include "grove/image_model.h"
+#include "grove/rewards.h"
+#include "grove/run_config.h"
+#include "grove/rundir.h"
+#include "samplers/tree.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the plan (--dry-run) -------------------------------------------------------------------- */
+
+typedef struct gv_grpo_plan {
+    int prompts, group_size, samples;   /* P, G, P·G                                            */
+    int steps, sde_steps, trained_steps;/* N, N-1, floor(f·(N-1) + 1e-9)                         */
+    int64_t nodes, edges, sde_edges;    /* of one iteration's pool                               */
+    int64_t trained_units;              /* samples · trained steps (upper bound: all kept)        */
+    int minibatches;                    /* per inner epoch: ceil(P·G / train.minibatch)           */
+    int micro_batch, rows;              /* mb and rows per forward (2·mb with CFG)               */
+    int train_cfg;                      /* 1: training forwards use CFG rows                     */
+    int kl_forwards;                    /* 1: a reference forward per training chunk (beta > 0) */
+    int64_t nfe_rollout;                /* denoiser rows of real samples (CFG pair = 2)          */
+    int64_t nfe_train;                  /* training forwards incl. reference, real rows          */
+    int64_t forwards_rollout, forwards_train; /* fixed-shape forward calls, padding included     */
+    int64_t param_count;
+    int64_t param_bytes;                /* params, grads, Adam m, v, EMA, reference              */
+    int64_t latent_bytes;               /* the pool's latents                                   */
+    int64_t activation_bytes;           /* rollout arena + training arena (measure passes)       */
+} gv_grpo_plan;
+
+/* Count the plan of `cfg` for a model of D elements per image (no model needed); the memory
+   fields are left 0 (gv_grpo_run with dry_run fills them from measure passes). */
+gv_status gv_grpo_plan_count(const gv_run_config *cfg, gv_grpo_plan *out);
+
+/* ---- running --------------------------------------------------------------------------------- */
+
+typedef struct gv_grpo_result {
+    int64_t iteration;     /* iterations done in total                      */
+    int finished;          /* reached train.iterations                      */
+    int resumed;
+    int stopped;           /* stopped by stop_after or the stop flag        */
+    double last_reward;    /* mean training reward of the last iteration    */
+    double last_eval;      /* first eval reward at the last eval (NaN: none) */
+    gv_grpo_plan plan;
+    char run_dir[4096];
+} gv_grpo_result;
+
+typedef struct gv_grpo_options {
+    int64_t stop_after;                   /* iterations this invocation; 0 = none           */
+    int force;                            /* resume although the config changed             */
+    int dry_run;                          /* fill result->plan (with memory) and return     */
+    FILE *progress;                       /* progress bar stream; NULL = none               */
+    const gv_backend *backend;            /* NULL: gv_backend_find by run.device (auto: cpu) */
+    volatile sig_atomic_t *stop_flag;     /* != 0: stop at the next iteration boundary      */
+    gv_grpo_result *result;               /* optional                                       */
+} gv_grpo_options;
+
+gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt);
+
+/* ---- the job (shared by rollout.c, grpo_train.c, grpo_loop.c) --------------------------------- */
+
+/* One fixed-shape UNet forward with per-row σ and the arena kept for a backward: the training
+   side of the denoiser adapter (denoiser.h has the same row layout: rows [0, mb) conditional,
+   [mb, 2 mb) null prompt when CFG). */
+typedef struct gv_grpo_stage {
+    int mb, rows, L;
+    int64_t D;
+    float *x, *v, *dv, *sigma;   /* backend (rows, D), (rows, D), (rows, D), (rows)       */
+    int32_t *ids;                /* backend (rows, L)                                     */
+    float *sigma_host;           /* (rows)                                                */
+    int32_t *ids_host;           /* (rows, L)                                             */
+    gv_arena arena;              /* forward + backward, sized by a measure pass           */
+    gv_unet_saved saved;
+} gv_grpo_stage;
+
+typedef struct gv_grpo_job {
+    const gv_run_config *cfg;
+    const gv_backend *be;
+    gv_ctx *ctx;
+    uint32_t seed;
+    gv_image_model model;        /* params with grads, Adam m/v and EMA                     */
+    gv_image_model base;         /* the base model file: base.params.values = the reference */
+    int P, G, S, N, T, mb, L;    /* prompts, group, samples, steps, trained steps, ...       */
+    int64_t D;
+    int train_cfg;               /* training forwards with CFG rows                         */
+    float guidance;
+    float sigmas[GV_SAMPLER_MAX_STEPS + 1];
+    gv_noise_spec noise;
+    /* prompts */
+    char **train_text, **eval_text;
+    int n_train, n_eval;
+    int32_t *train_ids, *eval_ids;  /* (n, L)                                              */
+    int *train_labels, *eval_labels;
+    gv_data_cursor cursor;
+    /* rollout */
+    gv_denoiser den;             /* theta = model.params.values (raw weights)                */
+    gv_tree tree;
+    float *latents;              /* backend (S·(N+1), D): node i at i·D                     */
+    float *v, *eps, *logp;       /* backend (S, D), (S, D), (S)                              */
+    float *logp_host;            /* (S)                                                     */
+    int32_t *sample_ids;         /* (S, L)                                                  */
+    int32_t *sample_labels;      /* (S)                                                     */
+    int32_t *sample_prompt;      /* (S) slot                                                */
+    float *p_host;               /* (S, D)                                                  */
+    /* rewards */
+    gv_reward *rewards, *eval_rewards;
+    gv_image_model *reward_models, *eval_reward_models; /* classifier models (kind != 0 used) */
+    double *weights;             /* (n_rewards)                                             */
+    float *scores;               /* (S, max(R, R_eval)) raw rewards                         */
+    float *scores_tmp;           /* (max(S, n_eval_samples))                                */
+    uint8_t *status, *status_tmp;
+    float *advantage;            /* (S)                                                     */
+    uint8_t *valid;              /* (S)                                                     */
+    /* training */
+    gv_grpo_stage stage;
+    float *u_dv, *u_v, *u_mu, *u_mu_ref, *u_dmu;  /* backend (mb, D)                     */
+    float *u_logp, *u_logp_old, *u_adv, *u_weight, *u_kl, *u_var, *u_ratio;  /* (mb)       */
+    float *u_dlogp, *u_dkl, *u_stats, *u_loss, *u_one;
+    float *h_unit;               /* host (mb) staging                                       */
+    int32_t *roots;              /* (S) shuffled root order                                 */
+    /* eval */
+    gv_judge judge;              /* the first eval reward's classifier (accuracy, gold prob) */
+    int judge_ok;
+    int n_eval_samples;
+    float *eval_x;               /* backend (n_eval_samples, D)                             */
+    float *eval_p;               /* host (n_eval_samples, D)                                */
+    int32_t *eval_sample_ids;    /* (n_eval_samples, L)                                     */
+    int32_t *eval_sample_labels; /* (n_eval_samples)                                        */
+    float *eval_probs;           /* host (n_eval_samples, K)                                */
+    gv_denoiser eval_den;        /* theta = model.params.ema                                */
+} gv_grpo_job;
+
+/* Per-iteration training statistics (host). */
+typedef struct gv_grpo_train_stats {
+    double ratio_mean, ratio_min, ratio_max, clip_above, clip_below, approx_kl, kl;
+    double ratio_first_min, ratio_first_max;  /* first minibatch of the first inner epoch   */
+    double loss, grad_norm;                   /* mean over optimizer steps / last norm       */
+    int64_t units, steps_taken, steps_skipped, nfe_train;
+    int stop_skips;                           /* 1: train.max_skips consecutive skips hit    */
+} gv_grpo_train_stats;
+
+/* Optimizer state that checkpoints carry. */
+typedef struct gv_grpo_state {
+    int64_t iteration, opt_step, ema_updates, skips_in_a_row;
+    double best_eval;        /* the first eval reward's best mean (-inf: none yet)          */
+} gv_grpo_state;
+
+/* grpo_setup.c: build everything a run needs (model, reference, prompts, rewards, buffers,
+   arenas); teardown frees what setup built (also after a failed setup). */
+gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backend *be);
+void gv_grpo_teardown(gv_grpo_job *j);
+/* The memory fields of the plan from the built job (arena measure passes). */
+void gv_grpo_plan_memory(const gv_grpo_job *j, gv_grpo_plan *p);
+
+#define GV_GRPO_MAX_EVAL_REWARDS 8
+typedef struct gv_grpo_eval_result {
+    int n;
+    int64_t nfe;
+    double mean[GV_GRPO_MAX_EVAL_REWARDS];   /* per eval reward, over unmasked samples       */
+    int masked[GV_GRPO_MAX_EVAL_REWARDS];
+    double accuracy, gold_prob;              /* first eval reward a classifier; else NaN     */
+} gv_grpo_eval_result;
+/* ODE, EMA weights, fixed seeds (see grpo_setup.c). Needs n_eval_samples > 0. */
+gv_status gv_grpo_eval(gv_grpo_job *j, gv_grpo_eval_result *out);
+
+/* rollout.c: x_T, the N steps over the pool, rewards and advantages of iteration `iteration`
+   for the prompt slots' prompt indices `prompt_of_slot` (P). */
+typedef struct gv_grpo_rollout_stats {
+    gv_advantage_result adv;
+    gv_reward_moments *per_reward;  /* (n_rewards), caller buffer                            */
+    int64_t nfe;
+} gv_grpo_rollout_stats;
+
+gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
+                          gv_grpo_rollout_stats *out);
+/* Score n host images (n, D) with labels (n) with reward instances r (count) into scores
+   (n, count) and status (n, count). */
+gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
+                        const int32_t *labels, float *scores, uint8_t *status);
+
+/* grpo_train.c */
+gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);
+void gv_grpo_stage_free(gv_grpo_stage *st, const gv_backend *be);
+gv_status gv_grpo_train_alloc(gv_grpo_job *j);
+gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_state *st,
+                                  gv_grpo_train_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,407 @@
+/* The Flow-GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
+ * "Optimizer structure", "Invariant: ρ == 1").
+ *
+ * Units are (sample, step) pairs of kept samples (advantage.h valid), steps 0..T-1 with
+ * T = floor(timestep_fraction·(N−1) + 1e−9). Roots (samples) are shuffled with Philox (seed, TRAIN,
+ * iteration, node = inner epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a
+ * minibatch is one optimizer step whose loss is the mean over its units. Its units go through the
+ * UNet in chunks of <= micro_batch, each chunk one forward of EXACTLY the rollout's shape (rows =
+ * mb, or 2·mb with the null rows when train_cfg; tail padded with zero latents and the null
+ * prompt), so a unit's velocity is bitwise the rollout's before the first update and ρ == 1.
+ * Per chunk:
+ *   [β > 0]  v_ref = forward(reference weights); μ_ref = cx·x + cv·v_ref (velocity KL: v_ref)
+ *   v = forward(θ) (activations kept), logp = gaussian_step_forward(x_i, v, stored x_{i+1})
+ *   KL = kl_forward(μθ, μ_ref, var)  [flow_grpo: var = std²/(−Δ) = s²; gaussian: std²]
+ *   loss += grpo_objective_forward(logp, logp_old, A, 1, KL; norm = units of the minibatch)
+ *   backward: dlogp, dkl → kl_backward → dv += cv·dμ; gaussian_step_backward → dv;
+ *   cfg_combine_backward → gv_unet_backward into params.grads (+=).
+ * Then grad norm + clip, the non-finite guard (skip, count, stop after train.max_skips in a row),
+ * AdamW at the scheduled lr (optimizer steps), EMA every ema.every steps.
+ * Test hook: GROVE_TEST_GRPO_NAN_FROM_ITER=<k> poisons every gradient from iteration k on (the
+ * guard test). Deliberately not here: rollouts, rewards, checkpoints, metrics. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/grpo.h"
+#include "grove/optim.h"
+#include "grove/rng.h"
+
+static gv_status dev_zalloc(const gv_backend *be, size_t bytes, void **out) {
+    GV_TRY(be->alloc(bytes ? bytes : 4, out));
+    return be->memset_zero(*out, bytes ? bytes : 4);
+}
+
+/* ---- the fixed-shape training forward --------------------------------------------------------- */
+
+gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg) {
+    memset(st, 0, sizeof *st);
+    const gv_backend *be = c->backend;
+    st->mb = mb;
+    st->rows = cfg ? 2 * mb : mb;
+    st->L = unet->cfg.max_prompt_len;
+    st->D = (int64_t)unet->cfg.in_channels * unet->cfg.height * unet->cfg.width;
+    const size_t R = (size_t)st->rows, img = (size_t)st->D * sizeof(float);
+    GV_TRY(dev_zalloc(be, R * img, (void **)&st->x));
+    GV_TRY(dev_zalloc(be, R * img, (void **)&st->v));
+    GV_TRY(dev_zalloc(be, R * img, (void **)&st->dv));
+    GV_TRY(dev_zalloc(be, R * sizeof(float), (void **)&st->sigma));
+    GV_TRY(dev_zalloc(be, R * (size_t)st->L * sizeof(int32_t), (void **)&st->ids));
+    st->sigma_host = calloc(R, sizeof(float));
+    st->ids_host = calloc(R * (size_t)st->L, sizeof(int32_t));
+    if (!st->sigma_host || !st->ids_host) return GV_ERROR(GV_ERR_OOM, "grpo: stage host buffers");
+    gv_arena_init(&st->arena, be, "grpo training activations");
+    return GV_OK;
+}
+
+/* DESIGN.md §3 arenas: one forward + backward measured, reserved once. */
+static gv_status stage_measure(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet,
+                               const float *theta, float *dtheta) {
+    gv_arena_measure_begin(&st->arena);
+    gv_status s = gv_unet_forward(unet, c, &st->arena, theta, st->rows, st->x, st->sigma, st->ids,
+                                  st->v, &st->saved);
+    if (s == GV_OK)
+        s = gv_unet_backward(unet, c, &st->arena, theta, dtheta, &st->saved, st->dv, NULL);
+    size_t peak = gv_arena_measure_end(&st->arena);
+    GV_TRY(s);
+    return gv_arena_reserve(&st->arena, peak);
+}
+
+void gv_grpo_stage_free(gv_grpo_stage *st, const gv_backend *be) {
+    void *dev[] = {st->x, st->v, st->dv, st->sigma, st->ids};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
+        if (dev[i]) be->free(dev[i]);
+    gv_arena_release(&st->arena);
+    free(st->sigma_host);
+    free(st->ids_host);
+    memset(st, 0, sizeof *st);
+}
+
+/* A chunk's units: sample, step, and the latent offsets of x_i and x_{i+1}. */
+typedef struct unit { int32_t sample, step; int64_t x, x_next; } unit;
+
+/* v_out (n, D) = the (CFG-combined) velocity of the n units under `theta`, through one forward of
+   the rollout's row layout (denoiser.c stage_ids / padding); activations stay in the arena. */
+static gv_status stage_forward(gv_grpo_job *j, const float *theta, const unit *u, int n,
+                               float *v_out) {
+    gv_grpo_stage *st = &j->stage;
+    const gv_backend *be = j->be;
+    const int mb = st->mb, L = st->L, cfg = st->rows != mb;
+    const size_t img = (size_t)st->D * sizeof(float);
+    for (int r = 0; r < st->rows; ++r) {
+        int32_t *row = st->ids_host + (size_t)r * L;
+        if (r < n) {
+            memcpy(row, j->sample_ids + (int64_t)u[r].sample * L, (size_t)L * sizeof(int32_t));
+            st->sigma_host[r] = j->sigmas[u[r].step];
+        } else {
+            row[0] = j->model.null_id;
+            for (int k = 1; k < L; ++k) row[k] = -1;
+            st->sigma_host[r] = r >= mb && r - mb < n ? j->sigmas[u[r - mb].step] : 1.0f;
+        }
+    }
+    GV_TRY(be->copy_from_host(st->ids, st->ids_host, (size_t)st->rows * L * sizeof(int32_t)));
+    GV_TRY(be->copy_from_host(st->sigma, st->sigma_host, (size_t)st->rows * sizeof(float)));
+    for (int r = 0; r < n; ++r)
+        GV_TRY(be->copy(st->x + (int64_t)r * st->D, j->latents + u[r].x, img));
+    if (n < mb) GV_TRY(be->memset_zero(st->x + (int64_t)n * st->D, (size_t)(mb - n) * img));
+    if (cfg) GV_TRY(be->copy(st->x + (int64_t)mb * st->D, st->x, (size_t)mb * img));
+    gv_arena_reset(&st->arena);
+    GV_TRY(gv_unet_forward(&j->model.unet, j->ctx, &st->arena, theta, st->rows, st->x, st->sigma,
+                           st->ids, st->v, &st->saved));
+    gv_ew_dims e = {.n = (int64_t)n * st->D};
+    if (cfg) /* ALGORITHMS.md §1 CFG: v = v_null + w·(v_cond − v_null) */
+        return be->ops->cfg_combine(j->ctx, v_out, st->v, st->v + (int64_t)mb * st->D, j->guidance, &e);
+    return be->copy(v_out, st->v, (size_t)n * img);
+}
+
+gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
+    const gv_backend *be = j->be;
+    const size_t mbD = (size_t)j->mb * (size_t)j->D * sizeof(float), mb = (size_t)j->mb * sizeof(float);
+    GV_TRY(gv_grpo_stage_create(&j->stage, j->ctx, &j->model.unet, j->mb, j->train_cfg));
+    GV_TRY(stage_measure(&j->stage, j->ctx, &j->model.unet, j->model.params.values,
+                         j->model.params.grads));
+    float **big[] = {&j->u_v, &j->u_mu, &j->u_mu_ref, &j->u_dmu, &j->u_dv};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; ++i) GV_TRY(dev_zalloc(be, mbD, (void **)big[i]));
+    float **small[] = {&j->u_logp, &j->u_logp_old, &j->u_adv, &j->u_weight, &j->u_kl, &j->u_var,
+                       &j->u_ratio, &j->u_dlogp, &j->u_dkl};
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; ++i) GV_TRY(dev_zalloc(be, mb, (void **)small[i]));
+    GV_TRY(dev_zalloc(be, GV_GRPO_STATS * sizeof(float), (void **)&j->u_stats));
+    GV_TRY(dev_zalloc(be, sizeof(float), (void **)&j->u_loss));
+    GV_TRY(dev_zalloc(be, sizeof(float), (void **)&j->u_one));
+    const float one = 1.0f;
+    GV_TRY(be->copy_from_host(j->u_one, &one, sizeof one));
+    j->h_unit = calloc((size_t)j->mb, sizeof(float));
+    j->roots = calloc((size_t)j->S, sizeof(int32_t));
+    if (!j->h_unit || !j->roots) return GV_ERROR(GV_ERR_OOM, "grpo: training host buffers");
+    return GV_OK;
+}
+
+/* ---- one chunk -------------------------------------------------------------------------------- */
+
+typedef struct chunk_acc { /* host sums over a minibatch's chunks */
+    double loss, ratio_sum, ratio_min, ratio_max, above, below, approx_kl, kl;
+    int64_t units;
+} chunk_acc;
+
+static int kl_active(const gv_run_config *cfg) {
+    return cfg->kl.kind != GV_KL_NONE && cfg->kl.beta > 0.0;
+}
+
+static gv_status copy_unit_values(gv_grpo_job *j, float *dst, int n, float (*value)(gv_grpo_job *, const unit *),
+                                  const unit *u) {
+    for (int k = 0; k < n; ++k) j->h_unit[k] = value(j, &u[k]);
+    return j->be->copy_from_host(dst, j->h_unit, (size_t)n * sizeof(float));
+}
+static float unit_logp_old(gv_grpo_job *j, const unit *u) {
+    /* chains: the node of x_{i+1} of sample s is at pool index (i + 1)·S + s */
+    return j->tree.nodes[(int64_t)(u->step + 1) * j->S + u->sample].logp_old;
+}
+static float unit_adv(gv_grpo_job *j, const unit *u) { return j->advantage[u->sample]; }
+static float unit_one(gv_grpo_job *j, const unit *u) { (void)j, (void)u; return 1.0f; }
+/* KL variance (ALGORITHMS.md §3): flow_grpo s² = std²/(−Δ); gaussian std². */
+static float unit_var(gv_grpo_job *j, const unit *u) {
+    gv_step_args a;
+    int sde;
+    if (gv_step_coeffs(&j->noise, j->sigmas, j->N, u->step, &a, &sde) != GV_OK) return NAN;
+    const double var = (double)a.std * a.std;
+    return (float)(j->cfg->kl.kind == GV_KL_FLOW_GRPO ? var / -(double)a.delta : var);
+}
+
+/* μ (1, D) = cx·x + cv·v of unit u (ALGORITHMS.md §2: every Gaussian mean is linear in x, v). */
+static gv_status unit_mean(gv_grpo_job *j, float *mu, const float *x, const float *v,
+                           const gv_step_args *a) {
+    gv_ew_dims e = {.n = j->D};
+    GV_TRY(j->be->ops->scale(j->ctx, mu, v, a->cv, &e));
+    return j->be->ops->axpby(j->ctx, mu, x, a->cx, 1.0f, &e);
+}
+
+static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, int poison,
+                           chunk_acc *acc, int64_t *nfe) {
+    const gv_run_config *cfg = j->cfg;
+    const gv_backend *be = j->be;
+    const gv_ops *ops = be->ops;
+    gv_ctx *c = j->ctx;
+    const int64_t D = j->D;
+    const int kl = kl_active(cfg), velocity_kl = cfg->kl.kind == GV_KL_VELOCITY;
+    gv_step_args a[64 * 1024 / 64];
+    if (n > (int)(sizeof a / sizeof a[0])) return GV_ERROR(GV_ERR_INVALID, "grpo: micro_batch too large");
+    for (int k = 0; k < n; ++k) {
+        int sde = 0;
+        GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, u[k].step, &a[k], &sde));
+        a[k].N = 1;
+        a[k].D = D;
+    }
+    const int per_forward = n * (j->train_cfg ? 2 : 1);
+    if (kl) { /* the frozen reference (ALGORITHMS.md §3, KL) */
+        GV_TRY(stage_forward(j, j->base.params.values, u, n, j->u_mu_ref));
+        if (!velocity_kl)
+            for (int k = 0; k < n; ++k) {
+                float *r = j->u_mu_ref + k * D;
+                GV_TRY(unit_mean(j, r, j->latents + u[k].x, r, &a[k]));
+            }
+        *nfe += per_forward;
+    }
+    GV_TRY(stage_forward(j, j->model.params.values, u, n, j->u_v));
+    *nfe += per_forward;
+    /* logp of the stored x_{i+1} (recompute mode: eps NULL) */
+    for (int k = 0; k < n; ++k)
+        GV_TRY(ops->gaussian_step_forward(c, (float *)(j->latents + u[k].x_next), j->u_logp + k,
+                                          j->latents + u[k].x, j->u_v + k * D, NULL, &a[k]));
+    GV_TRY(copy_unit_values(j, j->u_logp_old, n, unit_logp_old, u));
+    GV_TRY(copy_unit_values(j, j->u_adv, n, unit_adv, u));
+    GV_TRY(copy_unit_values(j, j->u_weight, n, unit_one, u));
+    gv_kl_args ka = {.U = n, .D = D, .kind = velocity_kl ? GV_KL_OP_VELOCITY : GV_KL_OP_SCALED};
+    const float *theta_side = j->u_v;
+    if (kl) {
+        if (!velocity_kl) {
+            for (int k = 0; k < n; ++k)
+                GV_TRY(unit_mean(j, j->u_mu + k * D, j->latents + u[k].x, j->u_v + k * D, &a[k]));
+            theta_side = j->u_mu;
+            GV_TRY(copy_unit_values(j, j->u_var, n, unit_var, u));
+        }
+        GV_TRY(ops->kl_forward(c, j->u_kl, theta_side, j->u_mu_ref, velocity_kl ? NULL : j->u_var, &ka));
+    }
+    /* ALGORITHMS.md §3 Loss: max(−Aρ, −A·clip(ρ, 1−ε, 1+ε)) + β·KL, mean over the minibatch */
+    gv_grpo_args ga = {.U = n, .clip_eps = (float)cfg->train.clip_range, .norm = (float)norm,
+                       .beta = (float)cfg->kl.beta};
+    GV_TRY(ops->grpo_objective_forward(c, j->u_loss, j->u_stats, j->u_ratio, j->u_logp,
+                                       j->u_logp_old, j->u_adv, j->u_weight, kl ? j->u_kl : NULL, &ga));
+    float stats[GV_GRPO_STATS], loss;
+    GV_TRY(be->copy_to_host(stats, j->u_stats, sizeof stats));
+    GV_TRY(be->copy_to_host(&loss, j->u_loss, sizeof loss));
+    acc->loss += loss;
+    acc->ratio_sum += (double)stats[GV_GRPO_STAT_RATIO_MEAN] * n;
+    acc->ratio_min = fmin(acc->ratio_min, stats[GV_GRPO_STAT_RATIO_MIN]);
+    acc->ratio_max = fmax(acc->ratio_max, stats[GV_GRPO_STAT_RATIO_MAX]);
+    acc->above += (double)stats[GV_GRPO_STAT_CLIP_ABOVE] * n;
+    acc->below += (double)stats[GV_GRPO_STAT_CLIP_BELOW] * n;
+    acc->approx_kl += (double)stats[GV_GRPO_STAT_APPROX_KL] * n;
+    acc->kl += (double)stats[GV_GRPO_STAT_KL_MEAN] * n;
+    acc->units += n;
+    /* backward, every buffer += (DESIGN.md §3) */
+    const size_t nD = (size_t)n * (size_t)D * sizeof(float), nb = (size_t)n * sizeof(float);
+    GV_TRY(be->memset_zero(j->u_dlogp, nb));
+    GV_TRY(be->memset_zero(j->u_dkl, nb));
+    GV_TRY(ops->grpo_objective_backward(c, j->u_dlogp, kl ? j->u_dkl : NULL, j->u_one, j->u_ratio,
+                                        j->u_adv, j->u_weight, &ga));
+    float *dv = j->u_dv; /* (n, D) gradient of the combined velocities */
+    GV_TRY(be->memset_zero(dv, nD));
+    if (kl) {
+        GV_TRY(be->memset_zero(j->u_dmu, nD));
+        GV_TRY(ops->kl_backward(c, j->u_dmu, j->u_dkl, theta_side, j->u_mu_ref,
+                                velocity_kl ? NULL : j->u_var, &ka));
+        for (int k = 0; k < n; ++k) { /* dv += (∂μ/∂v = cv)·dμ, or dμ itself for the velocity KL */
+            gv_ew_dims e = {.n = D};
+            GV_TRY(ops->axpby(c, dv + k * D, j->u_dmu + k * D, velocity_kl ? 1.0f : a[k].cv, 1.0f, &e));
+        }
+    }
+    for (int k = 0; k < n; ++k)
+        GV_TRY(ops->gaussian_step_backward(c, dv + k * D, j->u_dlogp + k, j->latents + u[k].x,
+                                           j->u_v + k * D, j->latents + u[k].x_next, &a[k]));
+    gv_grpo_stage *st = &j->stage;
+    GV_TRY(be->memset_zero(st->dv, (size_t)st->rows * (size_t)D * sizeof(float)));
+    if (st->rows != st->mb) {
+        gv_ew_dims e = {.n = (int64_t)n * D};
+        GV_TRY(ops->cfg_combine_backward(c, st->dv, st->dv + (int64_t)st->mb * D, dv, j->guidance, &e));
+    } else {
+        GV_TRY(be->copy(st->dv, dv, nD));
+    }
+    GV_TRY(gv_unet_backward(&j->model.unet, c, &st->arena, j->model.params.values,
+                            j->model.params.grads, &st->saved, st->dv, NULL));
+    if (poison) { /* test hook: every gradient becomes NaN */
+        gv_ew_dims e = {.n = j->model.params.total};
+        GV_TRY(ops->scale(c, j->model.params.grads, j->model.params.grads, NAN, &e));
+    }
+    return GV_OK;
+}
+
+/* ---- the iteration ---------------------------------------------------------------------------- */
+
+/* Fisher–Yates of the kept roots at (seed, TRAIN, iteration, node = epoch, SHUFFLE). */
+static gv_status shuffle_roots(gv_grpo_job *j, uint32_t iteration, int epoch, int *count) {
+    int n = 0;
+    for (int s = 0; s < j->S; ++s)
+        if (j->valid[s]) j->roots[n++] = s;
+    uint32_t key[2], hi[3];
+    gv_rng_key(j->seed, GV_RNG_STREAM_TRAIN, key);
+    gv_rng_addr addr = {.iteration = iteration, .node = (uint32_t)epoch,
+                        .purpose = GV_RNG_PURPOSE_SHUFFLE};
+    GV_TRY(gv_rng_addr_pack(&addr, hi));
+    for (int i = n - 1; i > 0; --i) {
+        int k = (int)(gv_rng_u32_at(key, hi, (uint64_t)i) % (uint32_t)(i + 1));
+        int32_t t = j->roots[i];
+        j->roots[i] = j->roots[k];
+        j->roots[k] = t;
+    }
+    *count = n;
+    return GV_OK;
+}
+
+/* One minibatch = one optimizer step (ALGORITHMS.md §3, Optimizer structure). */
+static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int poison,
+                               gv_grpo_state *st, chunk_acc *acc, gv_grpo_train_stats *out) {
+    const gv_run_config *cfg = j->cfg;
+    gv_params *ps = &j->model.params;
+    const int64_t norm = (int64_t)m * j->T;
+    GV_TRY(gv_params_zero_grads(ps));
+    unit buf[4096];
+    int n = 0;
+    for (int r = 0; r < m; ++r)
+        for (int i = 0; i < j->T; ++i) {
+            unit *x = &buf[n++];
+            x->sample = roots[r];
+            x->step = i;
+            GV_TRY(gv_tree_chain_offsets(&j->tree, roots[r], i, &x->x, &x->x_next));
+            if (n == j->mb || (r == m - 1 && i == j->T - 1)) {
+                GV_TRY(run_chunk(j, buf, n, norm, poison, acc, &out->nfe_train));
+                n = 0;
+            }
+        }
+    float norm_before = NAN;
+    int finite = isfinite(acc->loss);
+    gv_status s = GV_OK;
+    if (finite && cfg->train.grad_clip > 0) {
+        s = gv_grad_clip(j->ctx, ps, (float)cfg->train.grad_clip, &norm_before);
+        if (s == GV_ERR_NUMERIC) finite = 0, s = GV_OK, gv_clear_error();
+    } else if (finite) {
+        s = gv_grad_norm(j->ctx, ps, &norm_before);
+        finite = isfinite(norm_before);
+    }
+    GV_TRY(s);
+    out->grad_norm = norm_before;
+    if (!finite) {
+        st->skips_in_a_row++;
+        out->steps_skipped++;
+        if (cfg->train.max_skips > 0 && st->skips_in_a_row >= cfg->train.max_skips) out->stop_skips = 1;
+        return GV_OK;
+    }
+    st->skips_in_a_row = 0;
+    st->opt_step++;
+    out->steps_taken++;
+    const gv_lr_schedule sched = {.kind = (gv_lr_kind)cfg->train.lr_schedule.kind,
+                                  .lr = (float)cfg->train.lr,
+                                  .warmup_steps = cfg->train.lr_schedule.warmup_steps,
+                                  .total_steps = cfg->train.lr_schedule.total_steps,
+                                  .min_lr = (float)cfg->train.lr_schedule.min_lr};
+    gv_adamw_config adam = {.lr = sched.lr, .beta1 = (float)cfg->train.adam_beta1,
+                            .beta2 = (float)cfg->train.adam_beta2, .eps = 1e-8f,
+                            .weight_decay = (float)cfg->train.weight_decay};
+    GV_TRY(gv_optim_step(j->ctx, ps, &adam, gv_lr_at(&sched, st->opt_step), st->opt_step));
+    if (st->opt_step % cfg->train.ema.every == 0)
+        GV_TRY(gv_ema_update(j->ctx, ps, gv_ema_decay_at(st->ema_updates++, (float)cfg->train.ema.decay)));
+    return GV_OK;
+}
+
+gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_state *st,
+                                  gv_grpo_train_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->ratio_min = out->ratio_first_min = INFINITY;
+    out->ratio_max = out->ratio_first_max = -INFINITY;
+    out->grad_norm = NAN;
+    const char *hook = getenv("GROVE_TEST_GRPO_NAN_FROM_ITER");
+    const int poison = hook && *hook && (int64_t)iteration >= strtoll(hook, NULL, 10);
+    const int per_mb = j->cfg->train.minibatch;
+    double loss_sum = 0.0, ratio_sum = 0.0;
+    int minibatches = 0;
+    if (j->T > 0 && (int64_t)per_mb * j->T > 4096)
+        return GV_ERROR(GV_ERR_CONFIG, "train.minibatch %d x %d trained steps: at most 4096 units "
+                        "per optimizer step", per_mb, j->T);
+    for (int epoch = 0; epoch < j->cfg->train.inner_epochs && j->T > 0; ++epoch) {
+        int n_roots = 0;
+        GV_TRY(shuffle_roots(j, iteration, epoch, &n_roots));
+        for (int first = 0; first < n_roots; first += per_mb) {
+            const int m = n_roots - first < per_mb ? n_roots - first : per_mb;
+            chunk_acc acc = {.ratio_min = INFINITY, .ratio_max = -INFINITY};
+            GV_TRY(run_minibatch(j, j->roots + first, m, poison, st, &acc, out));
+            if (epoch == 0 && first == 0) { /* ρ == 1 self-test: before any update of this iteration */
+                out->ratio_first_min = acc.ratio_min;
+                out->ratio_first_max = acc.ratio_max;
+            }
+            loss_sum += acc.loss;
+            ratio_sum += acc.ratio_sum;
+            out->ratio_min = fmin(out->ratio_min, acc.ratio_min);
+            out->ratio_max = fmax(out->ratio_max, acc.ratio_max);
+            out->clip_above += acc.above;
+            out->clip_below += acc.below;
+            out->approx_kl += acc.approx_kl;
+            out->kl += acc.kl;
+            out->units += acc.units;
+            minibatches++;
+            if (out->stop_skips) break;
+        }
+        if (out->stop_skips) break;
+    }
+    if (out->units > 0) {
+        const double u = (double)out->units;
+        out->ratio_mean = ratio_sum / u;
+        out->clip_above /= u;
+        out->clip_below /= u;
+        out->approx_kl /= u;
+        out->kl /= u;
+        out->loss = loss_sum / minibatches;
+    } else {
+        out->ratio_min = out->ratio_max = out->ratio_first_min = out->ratio_first_max = NAN;
+        out->ratio_mean = out->loss = NAN;
+    }
+    return GV_OK;
+}

@@ -1,0 +1,312 @@
+/* System tests of `grove train` (engine/train/{rollout,grpo_train,grpo_setup,grpo_loop}.c) on a
+ * tiny exported UNet (channels 8/8, random init) and a tiny gold classifier in a temp dir, with
+ * tests/data/align/tiny.yaml (2 prompts x 3 chains, N = 4, micro-batch 4):
+ *   ratio      ρ == 1 exactly for every unit when no update happens (lr 0), and for the first
+ *              minibatch of every iteration with real updates (with and without CFG rows);
+ *   resume     4 iterations straight == 2 (--stop-after) + resume to 4: the same parameter hash
+ *              and the same metrics lines apart from timing fields;
+ *   reward     the ink reward of the EMA model on fixed eval seeds rises with a high lr;
+ *   guard      NaN gradients from iteration 2 on: skips logged, train.max_skips stops with the
+ *              message, last.h5 is iteration 2's state and loads;
+ *   dry_run    the plan's counts equal a hand count. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "grove/checkpoint.h"
+#include "grove/grpo.h"
+#include "grove/kernels_cpu.h"
+
+static const gv_backend *be(void) { return grove_backend_cpu(); }
+static char tmpdir[256], unet_path[512], gold_path[512];
+
+static void write_models(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/grove-test-grpo-XXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    sprintf(unet_path, "%s/unet.h5", tmpdir);
+    sprintf(gold_path, "%s/gold.h5", tmpdir);
+    char vpath[4096];
+    snprintf(vpath, sizeof vpath, "%s/configs/prompts/mnist-vocab.txt", GROVE_SOURCE_DIR);
+    FILE *f = fopen(vpath, "r");
+    cr_assert(f);
+    static char vocab[65536];
+    size_t len = fread(vocab, 1, sizeof vocab - 1, f);
+    fclose(f);
+    vocab[len] = '\0';
+    gv_vocab v;
+    cr_assert_eq(gv_vocab_load(vpath, &v), GV_OK);
+    gv_unet_config uc = gv_unet_config_s(v.n + 1, 8);
+    gv_vocab_free(&v);
+    uc.channels[0] = 8;
+    uc.channels[1] = 8;
+    uc.mid_blocks = 1;
+    uc.emb_dim = 16;
+    uc.time_dim = 8;
+    uc.groups = 4;
+    uc.zero_init_out = 0;
+    gv_image_model u;
+    cr_assert_eq(gv_image_model_create(&u, GV_MODEL_UNET, &uc, be(), 0), GV_OK, "%s", gv_last_error());
+    snprintf(u.dataset, sizeof u.dataset, "mnist");
+    cr_assert_eq(gv_image_model_set_vocab(&u, vocab, vpath), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_params_initialize(&u.params, 9), GV_OK);
+    cr_assert_eq(gv_image_model_save_export(&u, u.params.values, NULL, unet_path), GV_OK, "%s",
+                 gv_last_error());
+    gv_image_model_free(&u);
+    gv_classifier_config cc = gv_classifier_config_default(4);
+    cc.features = 16;
+    gv_image_model g;
+    cr_assert_eq(gv_image_model_create(&g, GV_MODEL_CLASSIFIER, &cc, be(), 0), GV_OK);
+    snprintf(g.dataset, sizeof g.dataset, "mnist");
+    cr_assert_eq(gv_params_initialize(&g.params, 10), GV_OK);
+    cr_assert_eq(gv_image_model_save_export(&g, g.params.values, NULL, gold_path), GV_OK, "%s",
+                 gv_last_error());
+    gv_image_model_free(&g);
+}
+
+static void remove_tree(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Load tests/data/align/tiny.yaml with the temp models, run.dir = <tmp>/<run>, and `extra` sets. */
+static void load_cfg(gv_run_config *cfg, const char *run, const char *const *extra, int nextra) {
+    static char s_model[600], s_dir[600], s_eval[900];
+    snprintf(s_model, sizeof s_model, "model.checkpoint=%s", unet_path);
+    snprintf(s_dir, sizeof s_dir, "run.dir=%s/%s", tmpdir, run);
+    snprintf(s_eval, sizeof s_eval,
+             "eval_rewards=[{builtin: classifier, model: %s}, {builtin: ink}]", gold_path);
+    const char *sets[16] = {s_model, s_dir, s_eval};
+    int n = 3;
+    for (int i = 0; i < nextra; ++i) sets[n++] = extra[i];
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/align/tiny.yaml", GROVE_SOURCE_DIR);
+    cr_assert_eq(gv_run_config_load(path, sets, n, NULL, cfg, NULL), GV_OK, "%s", gv_last_error());
+}
+
+static gv_status run(const char *name, const char *const *extra, int nextra, int64_t stop_after,
+                     gv_grpo_result *res) {
+    gv_run_config cfg;
+    load_cfg(&cfg, name, extra, nextra);
+    gv_grpo_options opt = {.backend = be(), .stop_after = stop_after, .result = res};
+    gv_status s = gv_grpo_run(&cfg, &opt);
+    gv_run_config_free(&cfg);
+    return s;
+}
+
+static char *slurp_run(const char *run, const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/%s", tmpdir, run, file);
+    char *text = NULL;
+    cr_assert_eq(gv_rundir_slurp(path, &text), GV_OK, "%s", gv_last_error());
+    return text;
+}
+
+/* The n-th (0-based) numeric value of "key": in the text, NaN when absent; with eval_only, only
+   the eval records count. */
+static double metric_in(const char *text, const char *key, int nth, int eval_only) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    for (const char *p = text; (p = strstr(p, pat)); p += strlen(pat)) {
+        const char *bol = p;
+        while (bol > text && bol[-1] != '\n') --bol;
+        const char *v = p + strlen(pat);
+        if ((*v != '-' && (*v < '0' || *v > '9')) || (eval_only && strncmp(bol, "{\"iteration\":", 13) == 0 &&
+                                                     !strstr(bol, "\"eval\"")))
+            continue;
+        if (eval_only && strstr(bol, "\"eval\"") > p) continue;
+        if (nth-- == 0) return strtod(v, NULL);
+    }
+    return NAN;
+}
+static double metric(const char *text, const char *key, int nth) { return metric_in(text, key, nth, 0); }
+
+static int count(const char *text, const char *pat) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, pat)); p += strlen(pat)) n++;
+    return n;
+}
+
+Test(grpo, ratio_is_exactly_one_before_an_update) {
+    write_models();
+    gv_grpo_result res;
+    const char *no_update[] = {"train.lr=0", "eval.every=0", "train.iterations=2"};
+    cr_assert_eq(run("lr0", no_update, 3, 0, &res), GV_OK, "%s", gv_last_error());
+    char *m = slurp_run("lr0", "metrics.jsonl");
+    for (int it = 0; it < 2; ++it) { /* every unit of every minibatch */
+        cr_assert_eq(metric(m, "ratio_min", it), 1.0, "iteration %d ratio_min %.9g", it,
+                     metric(m, "ratio_min", it));
+        cr_assert_eq(metric(m, "ratio_max", it), 1.0);
+        cr_assert_eq(metric(m, "units", it), 18.0); /* 6 samples x 3 trained steps */
+    }
+    free(m);
+    /* real updates, with and without CFG rows: the first minibatch of each iteration is exact,
+       and later minibatches do move (so the check can fail) */
+    const char *upd[] = {"train.lr=0.01", "eval.every=0", "train.iterations=3"};
+    const char *cfg[] = {"train.lr=0.01", "eval.every=0", "train.iterations=3",
+                         "sampler.guidance=2.0"};
+    const char *names[] = {"upd", "cfg"};
+    for (int v = 0; v < 2; ++v) {
+        cr_assert_eq(run(names[v], v ? cfg : upd, v ? 4 : 3, 0, &res), GV_OK, "%s", gv_last_error());
+        m = slurp_run(names[v], "metrics.jsonl");
+        int moved = 0;
+        for (int it = 0; it < 3; ++it) {
+            cr_assert_eq(metric(m, "ratio_first_min", it), 1.0, "%s iteration %d: %.9g", names[v],
+                         it, metric(m, "ratio_first_min", it));
+            cr_assert_eq(metric(m, "ratio_first_max", it), 1.0);
+            moved |= metric(m, "ratio_max", it) != 1.0 || metric(m, "ratio_min", it) != 1.0;
+        }
+        cr_assert(moved, "%s: no minibatch after an update changed the ratio", names[v]);
+        free(m);
+    }
+    remove_tree();
+}
+
+/* The metrics text without the timing fields (samples_per_s, wall_s are last in every record). */
+static void strip_timing(char *text) {
+    char *out = text;
+    for (char *p = text; *p;) {
+        char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char *cut = strstr(p, ",\"samples_per_s\":");
+        if (!cut || cut > p + len) cut = strstr(p, ",\"wall_s\":");
+        size_t keep = cut && cut < p + len ? (size_t)(cut - p) : len;
+        memmove(out, p, keep);
+        out += keep;
+        *out++ = '\n';
+        p += len + (eol ? 1 : 0);
+    }
+    *out = 0;
+}
+
+static void last_hash(const char *run, char *hash) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, run);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    char *h = NULL;
+    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
+    snprintf(hash, 17, "%s", h);
+    free(h);
+    gv_ckpt_close(r);
+}
+
+Test(grpo, resume_is_bit_identical) {
+    write_models();
+    gv_grpo_result res;
+    cr_assert_eq(run("straight", NULL, 0, 0, &res), GV_OK, "%s", gv_last_error());
+    cr_assert(res.finished);
+    cr_assert_eq(run("split", NULL, 0, 2, &res), GV_OK, "%s", gv_last_error());
+    cr_assert(!res.finished);
+    cr_assert_eq(res.iteration, 2);
+    cr_assert_eq(run("split", NULL, 0, 0, &res), GV_OK, "%s", gv_last_error());
+    cr_assert(res.resumed && res.finished);
+    cr_assert_eq(res.iteration, 4);
+    char a[17], b[17];
+    last_hash("straight", a);
+    last_hash("split", b);
+    cr_assert_str_eq(a, b);
+    char *ma = slurp_run("straight", "metrics.jsonl"), *mb = slurp_run("split", "metrics.jsonl");
+    cr_assert_eq(count(ma, "\n"), 4 + 3, "4 iterations + evals at 0, 2, 4:\n%s", ma);
+    strip_timing(ma);
+    strip_timing(mb);
+    cr_assert_str_eq(ma, mb);
+    free(ma);
+    free(mb);
+    /* checkpoints: iter-2, iter-4, best.h5 */
+    char *x = slurp_run("split", "config.yaml");
+    free(x);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/split/iter-2.h5", tmpdir);
+    cr_assert(gv_rundir_exists(p));
+    snprintf(p, sizeof p, "%s/split/iter-4.h5", tmpdir);
+    cr_assert(gv_rundir_exists(p));
+    snprintf(p, sizeof p, "%s/split/best.h5", tmpdir);
+    cr_assert(gv_rundir_exists(p));
+    /* a changed config is refused, naming the key */
+    const char *changed[] = {"train.lr=0.5"};
+    cr_assert_eq(run("split", changed, 1, 0, &res), GV_ERR_CONFIG);
+    cr_assert(strstr(gv_last_error(), "train.lr"), "%s", gv_last_error());
+    remove_tree();
+}
+
+Test(grpo, ink_reward_rises) {
+    write_models();
+    gv_grpo_result res;
+    const char *sets[] = {"train.lr=0.01", "train.iterations=6", "eval.every=0",
+                          "train.ema.decay=0", "group.prompts_per_iteration=4",
+                          "train.minibatch=12", "eval.seeds=1", "algorithm.overrides.kl.beta=0"};
+    cr_assert_eq(run("ink", sets, 8, 0, &res), GV_OK, "%s", gv_last_error());
+    char *m = slurp_run("ink", "metrics.jsonl");
+    /* eval records: iteration 0 (base) and 6 (end); "ink" is the second eval reward */
+    const double before = metric_in(m, "ink", 0, 1), after = metric_in(m, "ink", 1, 1);
+    cr_assert(isfinite(before) && isfinite(after));
+    cr_assert_gt(after, before + 0.01, "eval ink %.5f -> %.5f\n%s", before, after, m);
+    free(m);
+    remove_tree();
+}
+
+Test(grpo, nonfinite_guard_stops_and_keeps_last) {
+    write_models();
+    setenv("GROVE_TEST_GRPO_NAN_FROM_ITER", "2", 1);
+    gv_grpo_result res;
+    const char *sets[] = {"train.max_skips=2", "eval.every=0", "train.minibatch=3"};
+    cr_assert_eq(run("nan", sets, 3, 0, &res), GV_ERR_NUMERIC);
+    cr_assert(strstr(gv_last_error(), "2 consecutive"), "%s", gv_last_error());
+    char *m = slurp_run("nan", "metrics.jsonl");
+    cr_assert_eq(metric(m, "skipped", 0), 0.0);
+    cr_assert_eq(metric(m, "skipped", 2), 2.0, "%s", m); /* iteration index 2: both minibatches */
+    free(m);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nan/last.h5", tmpdir);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK);
+    int64_t it = 0;
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "iteration", &it), GV_OK);
+    gv_ckpt_close(r);
+    cr_assert_eq(it, 2);
+    gv_image_model mm; /* loads: every tensor present and the model hash matches */
+    cr_assert_eq(gv_image_model_load(path, be(), 0, &mm), GV_OK, "%s", gv_last_error());
+    float *h = malloc((size_t)mm.params.total * sizeof(float));
+    cr_assert_eq(be()->copy_to_host(h, mm.params.values, (size_t)mm.params.total * 4), GV_OK);
+    for (int64_t i = 0; i < mm.params.total; ++i) cr_assert(isfinite(h[i]));
+    free(h);
+    gv_image_model_free(&mm);
+    unsetenv("GROVE_TEST_GRPO_NAN_FROM_ITER");
+    remove_tree();
+}
+
+Test(grpo, dry_run_counts) {
+    write_models();
+    gv_run_config cfg;
+    load_cfg(&cfg, "dry", NULL, 0);
+    gv_grpo_result res;
+    gv_grpo_options opt = {.backend = be(), .dry_run = 1, .result = &res};
+    cr_assert_eq(gv_grpo_run(&cfg, &opt), GV_OK, "%s", gv_last_error());
+    gv_run_config_free(&cfg);
+    const gv_grpo_plan *p = &res.plan;
+    /* hand count: P 2, G 3 -> 6 chains; N 4 -> 30 nodes, 24 edges, 18 SDE edges, T = 3 trained
+       steps -> 18 units; minibatch 2 roots -> 3 minibatches of 6 units = chunks of 4 + 2 (mb 4),
+       each with a reference forward (beta 0.04): 3 x 2 x 2 = 12 training forwards, 36 NFE;
+       rollout: 4 steps x ceil(6/4) = 8 forwards, 24 NFE */
+    cr_assert_eq(p->samples, 6);
+    cr_assert_eq(p->nodes, 30);
+    cr_assert_eq(p->edges, 24);
+    cr_assert_eq(p->sde_edges, 18);
+    cr_assert_eq(p->trained_steps, 3);
+    cr_assert_eq(p->trained_units, 18);
+    cr_assert_eq(p->minibatches, 3);
+    cr_assert_eq(p->forwards_train, 12);
+    cr_assert_eq(p->nfe_train, 36);
+    cr_assert_eq(p->forwards_rollout, 8);
+    cr_assert_eq(p->nfe_rollout, 24);
+    cr_assert_gt(p->param_count, 0);
+    cr_assert_gt(p->activation_bytes, 0);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/dry", tmpdir);
+    cr_assert(!gv_rundir_exists(dir), "--dry-run created the run directory");
+    remove_tree();
+}
