@@ -24,6 +24,18 @@ void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len) {
     gv_clear_error();
 }
 
+gv_status gv_cli_find_backend(const char *kind, const struct gv_backend **out) {
+    if (strcmp(kind, "cpu") != 0 && strcmp(kind, "cuda") != 0 && strcmp(kind, "auto") != 0)
+        return GV_ERROR(GV_ERR_INVALID, "--device %s: expected cpu, cuda or auto", kind);
+    char note[512] = "";
+    if (gv_backend_count() == 0) gv_cli_register_backends(strcmp(kind, "cpu") != 0, note, sizeof note);
+    if (strcmp(kind, "auto") == 0) kind = gv_backend_find("cuda", out) == GV_OK ? "cuda" : "cpu";
+    gv_clear_error();
+    gv_status s = gv_backend_find(kind, out);
+    if (s != GV_OK && *note) s = GV_ERROR(GV_ERR_UNSUPPORTED, "--device %s: %s", kind, note);
+    return s;
+}
+
 gv_status gv_cli_open_device(const char *device, int threads, gv_ctx **out) {
     const char *kind = device ? device : "cpu";
     if (strcmp(kind, "cpu") && strcmp(kind, "cuda") && strcmp(kind, "auto"))

@@ -60,6 +60,10 @@ int gv_cli_fail(const gv_command *cmd);
 /* Register the backends present: the CPU backend always, the CUDA module when `want_cuda` and it
    loads. Returns the message explaining why CUDA is absent in `cuda_note` (may be ""). */
 void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len);
+struct gv_backend;
+/* The backend for a training command's device ("cpu", "cuda" or "auto": CUDA when it loads),
+   registering the backends first when none are; errors name --device and why CUDA is absent. */
+gv_status gv_cli_find_backend(const char *kind, const struct gv_backend **out);
 
 /* Subcommand entry points. */
 int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args);

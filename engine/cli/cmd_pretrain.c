@@ -30,18 +30,8 @@ int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args) {
     if (gv_pretrain_config_load(args->positional[0], args->sets, args->nsets, &cfg, NULL) != GV_OK)
         return gv_cli_fail(cmd);
     const char *kind = device ? device : (cfg.run.device == 1 ? "cuda" : "cpu");
-    if (strcmp(kind, "cpu") != 0 && strcmp(kind, "cuda") != 0 && strcmp(kind, "auto") != 0) {
+    if (gv_cli_find_backend(kind, &opt.backend) != GV_OK) {
         gv_pretrain_config_free(&cfg);
-        GV_ERROR(GV_ERR_INVALID, "--device %s: expected cpu, cuda or auto", kind);
-        return gv_cli_fail(cmd);
-    }
-    char note[512] = "";
-    if (gv_backend_count() == 0) gv_cli_register_backends(strcmp(kind, "cpu") != 0, note, sizeof note);
-    if (strcmp(kind, "auto") == 0) kind = gv_backend_find("cuda", &opt.backend) == GV_OK ? "cuda" : "cpu";
-    gv_clear_error();
-    if (gv_backend_find(kind, &opt.backend) != GV_OK) {
-        gv_pretrain_config_free(&cfg);
-        if (*note) GV_ERROR(GV_ERR_UNSUPPORTED, "--device %s: %s", kind, note);
         return gv_cli_fail(cmd);
     }
     gv_pretrain_result res;

@@ -68,58 +68,50 @@ static gv_status prepare_run_config(const gv_run_config *cfg, const run_files *r
 
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
-static gv_status save_checkpoint(const gv_grpo_job *j, const gv_grpo_state *st, const char *yaml,
-                                 const char *path) {
-    gv_ckpt_writer *w = NULL;
-    GV_TRY(gv_ckpt_writer_begin(path, &w));
-    gv_status s = gv_params_save(w, &j->model.params, 1, 1);
-    const struct { const char *k; int64_t v; } kv[] = {
-        {"iteration", st->iteration}, {"optimizer_step", st->opt_step},
-        {"ema_updates", st->ema_updates}, {"data_epoch", j->cursor.epoch},
-        {"data_position", j->cursor.pos}, {"seed", j->seed},
-        {"skips_in_a_row", st->skips_in_a_row}};
-    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
-        s = gv_ckpt_put_i64(w, GV_CKPT_STATE, kv[i].k, kv[i].v);
-    if (s == GV_OK) s = gv_ckpt_put_f64(w, GV_CKPT_STATE, "best_eval", st->best_eval);
-    if (s == GV_OK) s = gv_image_model_put_meta(w, &j->model);
-    if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_META, "threads", j->ctx->threads);
-    if (s == GV_OK) s = gv_ckpt_put_str(w, GV_CKPT_META, "reference_model", j->base.path);
+/* /meta reference_model + reference_hash: the KL reference is the base model file, not stored. */
+static gv_status put_reference(gv_ckpt_writer *w, void *user) {
+    const gv_grpo_job *j = user;
+    gv_status s = gv_ckpt_put_str(w, GV_CKPT_META, "reference_model", j->base.path);
     if (s == GV_OK) s = gv_ckpt_put_str(w, GV_CKPT_META, "reference_hash", j->base.hash);
-    if (s == GV_OK) s = gv_ckpt_put_config(w, yaml);
-    if (s != GV_OK) {
-        gv_ckpt_writer_abort(w);
-        return s;
-    }
-    return gv_ckpt_writer_commit(w);
+    return s;
 }
 
-static gv_status load_checkpoint(gv_grpo_job *j, gv_grpo_state *st, const char *path) {
-    gv_ckpt_reader *r = NULL;
-    GV_TRY(gv_ckpt_open(path, &r));
-    gv_status s = gv_params_load(r, &j->model.params, 1, 1);
-    int64_t seed = 0;
+static gv_status check_reference(gv_ckpt_reader *r, const char *path, void *user) {
+    const gv_grpo_job *j = user;
     char *ref_hash = NULL;
-    struct { const char *k; int64_t *v; } kv[] = {
-        {"iteration", &st->iteration}, {"optimizer_step", &st->opt_step},
-        {"ema_updates", &st->ema_updates}, {"data_epoch", &j->cursor.epoch},
-        {"data_position", &j->cursor.pos}, {"seed", &seed},
-        {"skips_in_a_row", &st->skips_in_a_row}};
-    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
-        s = gv_ckpt_get_i64(r, GV_CKPT_STATE, kv[i].k, kv[i].v);
-    if (s == GV_OK) s = gv_ckpt_get_f64(r, GV_CKPT_STATE, "best_eval", &st->best_eval);
-    if (s == GV_OK) s = gv_ckpt_get_str(r, GV_CKPT_META, "reference_hash", &ref_hash);
-    gv_ckpt_close(r);
+    gv_status s = gv_ckpt_get_str(r, GV_CKPT_META, "reference_hash", &ref_hash);
     if (s == GV_OK && strcmp(ref_hash, j->base.hash) != 0)
         s = GV_ERROR(GV_ERR_FORMAT, "%s: the run's reference model hash %s differs from %s (%s): "
                      "the base model changed since the run started", path, ref_hash, j->base.hash,
                      j->base.path);
     free(ref_hash);
-    GV_TRY(s);
-    if ((uint32_t)seed != j->seed || j->cursor.pos < 0 || j->cursor.pos > j->cursor.n)
-        return GV_ERROR(GV_ERR_FORMAT, "%s: /state does not match this run (seed %lld, data "
-                        "position %lld of %lld)", path, (long long)seed,
-                        (long long)j->cursor.pos, (long long)j->cursor.n);
-    return gv_data_cursor_shuffle(&j->cursor, j->seed);
+    return s;
+}
+
+/* The run checkpoint of this loop (rundir.h): its /state counters; `values` holds the table. */
+static gv_run_checkpoint checkpoint_of(gv_grpo_job *j, gv_grpo_state *st,
+                                       gv_run_state_value values[5]) {
+    values[0] = (gv_run_state_value){"iteration", &st->iteration, NULL};
+    values[1] = (gv_run_state_value){"optimizer_step", &st->opt_step, NULL};
+    values[2] = (gv_run_state_value){"ema_updates", &st->ema_updates, NULL};
+    values[3] = (gv_run_state_value){"skips_in_a_row", &st->skips_in_a_row, NULL};
+    values[4] = (gv_run_state_value){"best_eval", NULL, &st->best_eval};
+    return (gv_run_checkpoint){.model = &j->model, .threads = j->ctx->threads, .seed = j->seed,
+                               .cursor = &j->cursor, .state = values, .n_state = 5,
+                               .put_meta = put_reference, .check = check_reference, .user = j};
+}
+
+static gv_status save_checkpoint(gv_grpo_job *j, gv_grpo_state *st, const char *yaml,
+                                 const char *path) {
+    gv_run_state_value values[5];
+    const gv_run_checkpoint c = checkpoint_of(j, st, values);
+    return gv_rundir_save_checkpoint(&c, yaml, path);
+}
+
+static gv_status load_checkpoint(gv_grpo_job *j, gv_grpo_state *st, const char *path) {
+    gv_run_state_value values[5];
+    const gv_run_checkpoint c = checkpoint_of(j, st, values);
+    return gv_rundir_load_checkpoint(&c, path);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------------- */
@@ -222,7 +214,7 @@ static gv_status eval_and_pin(gv_grpo_job *j, gv_grpo_state *st, gv_metrics *m, 
     return GV_OK;
 }
 
-static gv_status save_iteration(gv_grpo_job *j, const gv_grpo_state *st, const run_files *rf,
+static gv_status save_iteration(gv_grpo_job *j, gv_grpo_state *st, const run_files *rf,
                                 const char *yaml) {
     GV_TRY(save_checkpoint(j, st, yaml, rf->last));
     const int every = j->cfg->checkpoint.every, keep = j->cfg->checkpoint.keep;

@@ -64,45 +64,28 @@ typedef struct loop_state {
     gv_data_cursor cur;
 } loop_state;
 
-static gv_status save_checkpoint(const gv_pretrain_job *j, const loop_state *st, const char *yaml,
+/* The run checkpoint of this loop (rundir.h): its /state counters; `values` holds the table. */
+static gv_run_checkpoint checkpoint_of(gv_pretrain_job *j, loop_state *st,
+                                       gv_run_state_value values[4]) {
+    values[0] = (gv_run_state_value){"step", &st->step, NULL};
+    values[1] = (gv_run_state_value){"optimizer_step", &st->opt_step, NULL};
+    values[2] = (gv_run_state_value){"ema_updates", &st->ema_updates, NULL};
+    values[3] = (gv_run_state_value){"skips_in_a_row", &st->skips, NULL};
+    return (gv_run_checkpoint){.model = &j->model, .threads = j->ctx->threads, .seed = j->seed,
+                               .cursor = &st->cur, .state = values, .n_state = 4};
+}
+
+static gv_status save_checkpoint(gv_pretrain_job *j, loop_state *st, const char *yaml,
                                  const char *path) {
-    gv_ckpt_writer *w = NULL;
-    GV_TRY(gv_ckpt_writer_begin(path, &w));
-    gv_status s = gv_params_save(w, &j->model.params, 1, 1);
-    const struct { const char *k; int64_t v; } kv[] = {
-        {"step", st->step}, {"optimizer_step", st->opt_step}, {"ema_updates", st->ema_updates},
-        {"data_epoch", st->cur.epoch}, {"data_position", st->cur.pos}, {"seed", j->seed},
-        {"skips_in_a_row", st->skips}};
-    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
-        s = gv_ckpt_put_i64(w, GV_CKPT_STATE, kv[i].k, kv[i].v);
-    if (s == GV_OK) s = gv_image_model_put_meta(w, &j->model);
-    if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_META, "threads", j->ctx->threads);
-    if (s == GV_OK) s = gv_ckpt_put_config(w, yaml);
-    if (s != GV_OK) {
-        gv_ckpt_writer_abort(w);
-        return s;
-    }
-    return gv_ckpt_writer_commit(w);
+    gv_run_state_value values[4];
+    const gv_run_checkpoint c = checkpoint_of(j, st, values);
+    return gv_rundir_save_checkpoint(&c, yaml, path);
 }
 
 static gv_status load_checkpoint(gv_pretrain_job *j, loop_state *st, const char *path) {
-    gv_ckpt_reader *r = NULL;
-    GV_TRY(gv_ckpt_open(path, &r));
-    gv_status s = gv_params_load(r, &j->model.params, 1, 1);
-    int64_t seed = 0;
-    struct { const char *k; int64_t *v; } kv[] = {
-        {"step", &st->step}, {"optimizer_step", &st->opt_step}, {"ema_updates", &st->ema_updates},
-        {"data_epoch", &st->cur.epoch}, {"data_position", &st->cur.pos}, {"seed", &seed},
-        {"skips_in_a_row", &st->skips}};
-    for (size_t i = 0; s == GV_OK && i < sizeof kv / sizeof kv[0]; ++i)
-        s = gv_ckpt_get_i64(r, GV_CKPT_STATE, kv[i].k, kv[i].v);
-    gv_ckpt_close(r);
-    GV_TRY(s);
-    if ((uint32_t)seed != j->seed || st->cur.pos < 0 || st->cur.pos > st->cur.n)
-        return GV_ERROR(GV_ERR_FORMAT, "%s: /state does not match this run (seed %lld, data "
-                        "position %lld of %lld)", path, (long long)seed, (long long)st->cur.pos,
-                        (long long)st->cur.n);
-    return gv_data_cursor_shuffle(&st->cur, j->seed);
+    gv_run_state_value values[4];
+    const gv_run_checkpoint c = checkpoint_of(j, st, values);
+    return gv_rundir_load_checkpoint(&c, path);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* Run-directory helpers shared by the pretraining and alignment loops (rundir.h; DESIGN.md §1):
  * atomic text files, resume-time metrics truncation and config comparison, and the epoch-shuffled
- * data cursor (DESIGN.md §3, RNG). No training policy lives here. */
+ * data cursor (DESIGN.md §3, RNG), and the run checkpoint both loops write and resume from. No
+ * training policy lives here. */
 #include "grove/rundir.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "grove/image_model.h"
 #include "grove/rng.h"
 
 double gv_rundir_now(void) {
@@ -146,4 +148,57 @@ gv_status gv_data_cursor_next(gv_data_cursor *c, uint32_t seed, int B, int64_t *
         rows[b] = c->lo + c->perm[c->pos++];
     }
     return GV_OK;
+}
+
+/* ---- run checkpoints -------------------------------------------------------------------------- */
+
+static gv_status put_state(gv_ckpt_writer *w, const gv_run_checkpoint *c) {
+    const struct { const char *k; int64_t v; } common[] = {
+        {"data_epoch", c->cursor->epoch}, {"data_position", c->cursor->pos}, {"seed", c->seed}};
+    gv_status s = GV_OK;
+    for (size_t i = 0; s == GV_OK && i < sizeof common / sizeof common[0]; ++i)
+        s = gv_ckpt_put_i64(w, GV_CKPT_STATE, common[i].k, common[i].v);
+    for (size_t i = 0; s == GV_OK && i < c->n_state; ++i)
+        s = c->state[i].i64 ? gv_ckpt_put_i64(w, GV_CKPT_STATE, c->state[i].key, *c->state[i].i64)
+                            : gv_ckpt_put_f64(w, GV_CKPT_STATE, c->state[i].key, *c->state[i].f64);
+    return s;
+}
+
+gv_status gv_rundir_save_checkpoint(const gv_run_checkpoint *c, const char *yaml, const char *path) {
+    gv_ckpt_writer *w = NULL;
+    GV_TRY(gv_ckpt_writer_begin(path, &w));
+    gv_status s = gv_params_save(w, &c->model->params, 1, 1);
+    if (s == GV_OK) s = put_state(w, c);
+    if (s == GV_OK) s = gv_image_model_put_meta(w, c->model);
+    if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_META, "threads", c->threads);
+    if (s == GV_OK && c->put_meta) s = c->put_meta(w, c->user);
+    if (s == GV_OK) s = gv_ckpt_put_config(w, yaml);
+    if (s != GV_OK) {
+        gv_ckpt_writer_abort(w);
+        return s;
+    }
+    return gv_ckpt_writer_commit(w);
+}
+
+gv_status gv_rundir_load_checkpoint(const gv_run_checkpoint *c, const char *path) {
+    gv_ckpt_reader *r = NULL;
+    GV_TRY(gv_ckpt_open(path, &r));
+    gv_status s = gv_params_load(r, &c->model->params, 1, 1);
+    int64_t seed = 0;
+    gv_data_cursor *cur = c->cursor;
+    const struct { const char *k; int64_t *v; } common[] = {
+        {"data_epoch", &cur->epoch}, {"data_position", &cur->pos}, {"seed", &seed}};
+    for (size_t i = 0; s == GV_OK && i < sizeof common / sizeof common[0]; ++i)
+        s = gv_ckpt_get_i64(r, GV_CKPT_STATE, common[i].k, common[i].v);
+    for (size_t i = 0; s == GV_OK && i < c->n_state; ++i)
+        s = c->state[i].i64 ? gv_ckpt_get_i64(r, GV_CKPT_STATE, c->state[i].key, c->state[i].i64)
+                            : gv_ckpt_get_f64(r, GV_CKPT_STATE, c->state[i].key, c->state[i].f64);
+    if (s == GV_OK && c->check) s = c->check(r, path, c->user);
+    gv_ckpt_close(r);
+    GV_TRY(s);
+    if ((uint32_t)seed != c->seed || cur->pos < 0 || cur->pos > cur->n)
+        return GV_ERROR(GV_ERR_FORMAT, "%s: /state does not match this run (seed %lld, data "
+                        "position %lld of %lld)", path, (long long)seed, (long long)cur->pos,
+                        (long long)cur->n);
+    return gv_data_cursor_shuffle(cur, c->seed);
 }

@@ -11,6 +11,7 @@
 
 #include "grove/denoiser.h"
 #include "grove/kernels_cpu.h"
+#include "test_util.h"
 
 #define MB 4
 #define NMAX 7
@@ -19,23 +20,6 @@
 static const gv_backend *be(void) { return grove_backend_cpu(); }
 
 static uint64_t lcg_state = 0x2545F4914F6CDD1Dull;
-static float rand_sym(void) { /* uniform in [-1, 1) */
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
-}
-
-static float *dev_floats(int64_t n) {
-    void *p = NULL;
-    cr_assert_eq(be()->alloc((size_t)n * sizeof(float), &p), GV_OK);
-    cr_assert_eq(be()->memset_zero(p, (size_t)n * sizeof(float)), GV_OK);
-    return p;
-}
-static void put(void *dst, const void *src, size_t bytes) {
-    cr_assert_eq(be()->copy_from_host(dst, src, bytes), GV_OK);
-}
-static void get(void *dst, const void *src, size_t bytes) {
-    cr_assert_eq(be()->copy_to_host(dst, src, bytes), GV_OK);
-}
 
 typedef struct fix {
     gv_ctx *ctx;
@@ -49,26 +33,17 @@ typedef struct fix {
 
 static void setup(fix *f, int use_fast) {
     memset(f, 0, sizeof *f);
-    cr_assert_eq(be()->ctx_create(&(gv_ctx_options){.threads = 2, .use_fast = use_fast}, &f->ctx),
-                 GV_OK, "%s", gv_last_error());
-    gv_unet_config cfg = gv_unet_config_s(7, 3);
-    cfg.height = cfg.width = 8;
-    cfg.channels[0] = 8;
-    cfg.channels[1] = 16;
-    cfg.mid_blocks = 1;
-    cfg.emb_dim = 16;
-    cfg.time_dim = 8;
-    cfg.groups = 4;
-    cfg.zero_init_out = 0;
+    f->ctx = tu_make_ctx(2, use_fast);
+    gv_unet_config cfg = tu_tiny_unet_config();
     gv_params_init(&f->ps, be());
     cr_assert_eq(gv_unet_declare(&f->m, &cfg, &f->ps, "unet"), GV_OK, "%s", gv_last_error());
     cr_assert_eq(gv_params_allocate(&f->ps, 0), GV_OK);
     cr_assert_eq(gv_params_initialize(&f->ps, 3), GV_OK);
     float *h = malloc((size_t)f->ps.total * sizeof(float));
     cr_assert(h);
-    get(h, f->ps.values, (size_t)f->ps.total * sizeof(float));
-    for (int64_t i = 0; i < f->ps.total; ++i) h[i] += 0.2f * rand_sym();
-    put(f->ps.values, h, (size_t)f->ps.total * sizeof(float));
+    tu_get(h, f->ps.values, (size_t)f->ps.total * sizeof(float));
+    for (int64_t i = 0; i < f->ps.total; ++i) h[i] += 0.2f * tu_rand_sym(&lcg_state);
+    tu_put(f->ps.values, h, (size_t)f->ps.total * sizeof(float));
     free(h);
     f->D = 64;
     f->L = 3;
@@ -77,7 +52,7 @@ static void setup(fix *f, int use_fast) {
         f->ids[i * 3 + 1] = i % 2 ? (i + 2) % 6 : -1;
         f->ids[i * 3 + 2] = -1;
     }
-    for (int i = 0; i < NMAX * 64; ++i) f->xh[i] = rand_sym();
+    for (int i = 0; i < NMAX * 64; ++i) f->xh[i] = tu_rand_sym(&lcg_state);
 }
 
 static void teardown(fix *f) {
@@ -87,12 +62,12 @@ static void teardown(fix *f) {
 
 /* v (n, D) [host] = denoiser over samples first..first+n-1 at sigma. */
 static int64_t run_denoiser(fix *f, gv_denoiser *d, int first, int n, float sigma, float *v) {
-    float *x = dev_floats(n * f->D), *vd = dev_floats(n * f->D);
-    put(x, f->xh + first * f->D, (size_t)(n * f->D) * sizeof(float));
+    float *x = tu_dev_floats(n * f->D), *vd = tu_dev_floats(n * f->D);
+    tu_put(x, f->xh + first * f->D, (size_t)(n * f->D) * sizeof(float));
     cr_assert_eq(gv_denoiser_bind(d, n, f->ids + first * f->L), GV_OK);
     int64_t nfe0 = d->nfe;
     cr_assert_eq(gv_denoiser_call(d, f->ctx, x, sigma, vd), GV_OK, "%s", gv_last_error());
-    get(v, vd, (size_t)(n * f->D) * sizeof(float));
+    tu_get(v, vd, (size_t)(n * f->D) * sizeof(float));
     be()->free(x);
     be()->free(vd);
     return d->nfe - nfe0;
@@ -103,19 +78,19 @@ static void plain_forward(fix *f, int N, const int32_t *ids, float sigma, float 
     gv_arena a;
     gv_arena_init(&a, be(), "test");
     gv_unet_saved saved;
-    float *x = dev_floats(N * f->D), *vd = dev_floats(N * f->D), *s = dev_floats(N);
-    int32_t *idd = (int32_t *)dev_floats(N * f->L);
+    float *x = tu_dev_floats(N * f->D), *vd = tu_dev_floats(N * f->D), *s = tu_dev_floats(N);
+    int32_t *idd = (int32_t *)tu_dev_floats(N * f->L);
     float sh[16];
     for (int i = 0; i < N; ++i) sh[i] = sigma;
-    put(s, sh, (size_t)N * sizeof(float));
-    put(idd, ids, (size_t)(N * f->L) * sizeof(int32_t));
-    put(x, f->xh, (size_t)(N * f->D) * sizeof(float));
+    tu_put(s, sh, (size_t)N * sizeof(float));
+    tu_put(idd, ids, (size_t)(N * f->L) * sizeof(int32_t));
+    tu_put(x, f->xh, (size_t)(N * f->D) * sizeof(float));
     gv_arena_measure_begin(&a);
     cr_assert_eq(gv_unet_forward(&f->m, f->ctx, &a, f->ps.values, N, x, s, idd, vd, &saved), GV_OK);
     cr_assert_eq(gv_arena_reserve(&a, gv_arena_measure_end(&a)), GV_OK);
     cr_assert_eq(gv_unet_forward(&f->m, f->ctx, &a, f->ps.values, N, x, s, idd, vd, &saved), GV_OK,
                  "%s", gv_last_error());
-    get(v, vd, (size_t)(N * f->D) * sizeof(float));
+    tu_get(v, vd, (size_t)(N * f->D) * sizeof(float));
     float *bufs[] = {x, vd, s, (float *)idd};
     for (int i = 0; i < 4; ++i) be()->free(bufs[i]);
     gv_arena_release(&a);
@@ -182,14 +157,14 @@ Test(denoiser, cfg_one_is_plain_forward_and_three_combines) {
 /* x (n, D) [host] of gv_generate. */
 static int64_t generate(fix *f, gv_denoiser *d, int n, uint32_t seed, const gv_noise_spec *noise,
                         float *xh, float *ph) {
-    float *x = dev_floats(n * f->D);
+    float *x = tu_dev_floats(n * f->D);
     gv_generate_options o = gv_generate_defaults();
     o.steps = 4;
     o.seed = seed;
     if (noise) o.noise = *noise;
     int64_t nfe = 0;
     cr_assert_eq(gv_generate(d, f->ctx, n, f->ids, &o, x, ph, &nfe), GV_OK, "%s", gv_last_error());
-    get(xh, x, (size_t)(n * f->D) * sizeof(float));
+    tu_get(xh, x, (size_t)(n * f->D) * sizeof(float));
     be()->free(x);
     return nfe;
 }

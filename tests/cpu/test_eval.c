@@ -16,21 +16,12 @@
 #include "grove/image.h"
 #include "grove/image_model.h"
 #include "grove/kernels_cpu.h"
+#include "test_util.h"
 
 static const gv_backend *be(void) { return grove_backend_cpu(); }
 
 static uint64_t lcg_state = 0x853C49E6748FEA9Bull;
-static float rand_unit(void) { /* uniform in [0, 1) */
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24));
-}
-
-static gv_ctx *make_ctx(int use_fast) {
-    gv_ctx *c = NULL;
-    cr_assert_eq(be()->ctx_create(&(gv_ctx_options){.threads = 2, .use_fast = use_fast}, &c),
-                 GV_OK, "%s", gv_last_error());
-    return c;
-}
+static gv_ctx *make_ctx(int use_fast) { return tu_make_ctx(2, use_fast); }
 
 /* A small classifier (w 4, F 16) with initialised weights plus 0.2·U(-1,1). */
 static void small_classifier(gv_image_model *m, uint32_t seed) {
@@ -43,7 +34,7 @@ static void small_classifier(gv_image_model *m, uint32_t seed) {
     float *h = malloc((size_t)m->params.total * sizeof(float));
     cr_assert(h);
     cr_assert_eq(be()->copy_to_host(h, m->params.values, (size_t)m->params.total * 4), GV_OK);
-    for (int64_t i = 0; i < m->params.total; ++i) h[i] += 0.4f * rand_unit() - 0.2f;
+    for (int64_t i = 0; i < m->params.total; ++i) h[i] += 0.4f * tu_rand_unit(&lcg_state) - 0.2f;
     cr_assert_eq(be()->copy_from_host(m->params.values, h, (size_t)m->params.total * 4), GV_OK);
     free(h);
 }
@@ -64,7 +55,7 @@ Test(eval, gold_prob_and_accuracy_from_known_logits) {
     set_param(&m, "classifier.head.bias", b);
     enum { N = 5 };
     static float p[N * 784];
-    for (int i = 0; i < N * 784; ++i) p[i] = rand_unit();
+    for (int i = 0; i < N * 784; ++i) p[i] = tu_rand_unit(&lcg_state);
     const int32_t labels[N] = {2, 7, 2, 0, 9};
     double z = 0.0;
     for (int k = 0; k < 10; ++k) z += exp((double)b[k]);
@@ -74,7 +65,7 @@ Test(eval, gold_prob_and_accuracy_from_known_logits) {
     cr_assert_eq(gv_judge_create(&j, c, &m.classifier, gv_image_model_theta(&m), 2), GV_OK, "%s",
                  gv_last_error());
     float ref[3 * 16];
-    for (int i = 0; i < 3 * 16; ++i) ref[i] = rand_unit();
+    for (int i = 0; i < 3 * 16; ++i) ref[i] = tu_rand_unit(&lcg_state);
     gv_eval_result r;
     cr_assert_eq(gv_eval_images(&j, c, p, 0, N, labels, ref, 3, &r), GV_OK, "%s", gv_last_error());
     cr_assert_eq(r.n, N);
@@ -95,7 +86,7 @@ Test(eval, micro_batched_judge_matches_one_plain_forward) {
     enum { N = 7, D = 784, K = 10, F = 16 };
     static float p[N * D], x[N * D], probs[N * K], feat[N * F], probs_dev[N * K], logits[N * K];
     for (int i = 0; i < N * D; ++i) {
-        p[i] = rand_unit();
+        p[i] = tu_rand_unit(&lcg_state);
         x[i] = 2.0f * p[i] - 1.0f;
     }
     /* plain: one N-row forward of x = 2p - 1, softmax on the host */
@@ -198,41 +189,10 @@ Test(eval, fcd_on_real_mnist_test_images) {
 static char tmpdir[256];
 
 static void write_models(char *unet_path, char *gold_path, char *hash) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/grove-test-eval-XXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    tu_make_tmpdir(tmpdir, sizeof tmpdir, "eval");
     sprintf(unet_path, "%s/unet.h5", tmpdir);
     sprintf(gold_path, "%s/gold.h5", tmpdir);
-    char vpath[4096];
-    snprintf(vpath, sizeof vpath, "%s/configs/prompts/mnist-vocab.txt", GROVE_SOURCE_DIR);
-    FILE *f = fopen(vpath, "r");
-    cr_assert(f);
-    static char vocab[65536];
-    size_t len = fread(vocab, 1, sizeof vocab - 1, f);
-    fclose(f);
-    vocab[len] = '\0';
-    gv_vocab v;
-    cr_assert_eq(gv_vocab_load(vpath, &v), GV_OK);
-    gv_unet_config uc = gv_unet_config_s(v.n + 1, 8);
-    gv_vocab_free(&v);
-    uc.channels[0] = 8;
-    uc.channels[1] = 8;
-    uc.mid_blocks = 1;
-    uc.emb_dim = 16;
-    uc.time_dim = 8;
-    uc.groups = 4;
-    uc.zero_init_out = 0;
-    gv_image_model u;
-    cr_assert_eq(gv_image_model_create(&u, GV_MODEL_UNET, &uc, be(), 0), GV_OK, "%s",
-                 gv_last_error());
-    snprintf(u.dataset, sizeof u.dataset, "mnist");
-    cr_assert_eq(gv_image_model_set_vocab(&u, vocab, vpath), GV_OK, "%s", gv_last_error());
-    cr_assert_eq(gv_params_initialize(&u.params, 9), GV_OK);
-    cr_assert_eq(gv_image_model_save_export(&u, u.params.values, NULL, unet_path), GV_OK, "%s",
-                 gv_last_error());
-    uint64_t h = 0;
-    cr_assert_eq(gv_params_hash(&u.params, &h), GV_OK);
-    sprintf(hash, "%016llx", (unsigned long long)h);
-    gv_image_model_free(&u);
+    tu_export_tiny_unet(unet_path, 9, hash);
     gv_image_model g;
     small_classifier(&g, 10);
     cr_assert_eq(gv_image_model_save_export(&g, g.params.values, NULL, gold_path), GV_OK, "%s",

@@ -19,42 +19,16 @@
 #include "grove/checkpoint.h"
 #include "grove/grpo.h"
 #include "grove/kernels_cpu.h"
+#include "test_util.h"
 
 static const gv_backend *be(void) { return grove_backend_cpu(); }
 static char tmpdir[256], unet_path[512], gold_path[512];
 
 static void write_models(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/grove-test-grpo-XXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    tu_make_tmpdir(tmpdir, sizeof tmpdir, "grpo");
     sprintf(unet_path, "%s/unet.h5", tmpdir);
     sprintf(gold_path, "%s/gold.h5", tmpdir);
-    char vpath[4096];
-    snprintf(vpath, sizeof vpath, "%s/configs/prompts/mnist-vocab.txt", GROVE_SOURCE_DIR);
-    FILE *f = fopen(vpath, "r");
-    cr_assert(f);
-    static char vocab[65536];
-    size_t len = fread(vocab, 1, sizeof vocab - 1, f);
-    fclose(f);
-    vocab[len] = '\0';
-    gv_vocab v;
-    cr_assert_eq(gv_vocab_load(vpath, &v), GV_OK);
-    gv_unet_config uc = gv_unet_config_s(v.n + 1, 8);
-    gv_vocab_free(&v);
-    uc.channels[0] = 8;
-    uc.channels[1] = 8;
-    uc.mid_blocks = 1;
-    uc.emb_dim = 16;
-    uc.time_dim = 8;
-    uc.groups = 4;
-    uc.zero_init_out = 0;
-    gv_image_model u;
-    cr_assert_eq(gv_image_model_create(&u, GV_MODEL_UNET, &uc, be(), 0), GV_OK, "%s", gv_last_error());
-    snprintf(u.dataset, sizeof u.dataset, "mnist");
-    cr_assert_eq(gv_image_model_set_vocab(&u, vocab, vpath), GV_OK, "%s", gv_last_error());
-    cr_assert_eq(gv_params_initialize(&u.params, 9), GV_OK);
-    cr_assert_eq(gv_image_model_save_export(&u, u.params.values, NULL, unet_path), GV_OK, "%s",
-                 gv_last_error());
-    gv_image_model_free(&u);
+    tu_export_tiny_unet(unet_path, 9, NULL);
     gv_classifier_config cc = gv_classifier_config_default(4);
     cc.features = 16;
     gv_image_model g;

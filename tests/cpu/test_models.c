@@ -12,41 +12,20 @@
 #include "models/classifier/classifier.h"
 #include "models/unet/unet.h"
 #include "grove/kernels_cpu.h"
+#include "test_util.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
 static const gv_backend *be(void) { return grove_backend_cpu(); }
 
-static gv_ctx *make_ctx(int use_fast) {
-    gv_ctx *ctx = NULL;
-    cr_assert_eq(be()->ctx_create(&(gv_ctx_options){.threads = 2, .use_fast = use_fast}, &ctx),
-                 GV_OK, "%s", gv_last_error());
-    return ctx;
-}
+static gv_ctx *make_ctx(int use_fast) { return tu_make_ctx(2, use_fast); }
 
 static uint64_t lcg_state = 0x9E3779B97F4A7C15ull;
-static float rand_sym(void) { /* uniform in [-1, 1) */
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
-}
-
-static float *dev_alloc(int64_t n) {
-    void *p = NULL;
-    cr_assert_eq(be()->alloc((size_t)n * sizeof(float), &p), GV_OK);
-    cr_assert_eq(be()->memset_zero(p, (size_t)n * sizeof(float)), GV_OK);
-    return p;
-}
-static void put(void *dst, const void *src, size_t bytes) {
-    cr_assert_eq(be()->copy_from_host(dst, src, bytes), GV_OK);
-}
-static void get(void *dst, const void *src, size_t bytes) {
-    cr_assert_eq(be()->copy_to_host(dst, src, bytes), GV_OK);
-}
 static void put_random(float *dst, int64_t n, float scale, float offset) {
     float *h = malloc((size_t)n * sizeof(float));
     cr_assert(h);
-    for (int64_t i = 0; i < n; ++i) h[i] = offset + scale * rand_sym();
-    put(dst, h, (size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; ++i) h[i] = offset + scale * tu_rand_sym(&lcg_state);
+    tu_put(dst, h, (size_t)n * sizeof(float));
     free(h);
 }
 
@@ -56,9 +35,9 @@ static void params_randomize(gv_params *ps, uint32_t seed) {
     cr_assert_eq(gv_params_initialize(ps, seed), GV_OK, "%s", gv_last_error());
     float *h = malloc((size_t)ps->total * sizeof(float));
     cr_assert(h);
-    get(h, ps->values, (size_t)ps->total * sizeof(float));
-    for (int64_t i = 0; i < ps->total; ++i) h[i] += 0.2f * rand_sym();
-    put(ps->values, h, (size_t)ps->total * sizeof(float));
+    tu_get(h, ps->values, (size_t)ps->total * sizeof(float));
+    for (int64_t i = 0; i < ps->total; ++i) h[i] += 0.2f * tu_rand_sym(&lcg_state);
+    tu_put(ps->values, h, (size_t)ps->total * sizeof(float));
     free(h);
 }
 
@@ -80,13 +59,13 @@ typedef struct fd_stats {
 static void fd_one(fd_stats *st, void *fix, loss_fn loss, float *at, double analytic,
                    const char *what, int64_t idx) {
     float v0;
-    get(&v0, at, sizeof v0);
+    tu_get(&v0, at, sizeof v0);
     float vp = v0 + FD_EPS, vm = v0 - FD_EPS;
-    put(at, &vp, sizeof vp);
+    tu_put(at, &vp, sizeof vp);
     double lp = loss(fix);
-    put(at, &vm, sizeof vm);
+    tu_put(at, &vm, sizeof vm);
     double lm = loss(fix);
-    put(at, &v0, sizeof v0);
+    tu_put(at, &v0, sizeof v0);
     double fd = (lp - lm) / ((double)vp - (double)vm);
     double err = fabs(fd - analytic), mag = fmax(fabs(fd), fabs(analytic));
     st->checked++;
@@ -108,7 +87,7 @@ static void fd_param(fd_stats *st, gv_params *ps, void *fix, loss_fn loss, const
     if (row_hi == 0) row_hi = p->shape.d[0];
     for (int i = 0; i < k; ++i) {
         int64_t span = (row_hi - row_lo) * row;
-        int64_t e = row_lo * row + (int64_t)((rand_sym() * 0.5f + 0.5f) * (float)span) % span;
+        int64_t e = row_lo * row + (int64_t)((tu_rand_sym(&lcg_state) * 0.5f + 0.5f) * (float)span) % span;
         fd_one(st, fix, loss, p->value + e, grads[p->offset + e], name, e);
     }
 }
@@ -116,7 +95,7 @@ static void fd_param(fd_stats *st, gv_params *ps, void *fix, loss_fn loss, const
 static void fd_input(fd_stats *st, void *fix, loss_fn loss, float *x, const float *dx_host,
                      int64_t n, int k) {
     for (int i = 0; i < k; ++i) {
-        int64_t e = (int64_t)((rand_sym() * 0.5f + 0.5f) * (float)n) % n;
+        int64_t e = (int64_t)((tu_rand_sym(&lcg_state) * 0.5f + 0.5f) * (float)n) % n;
         fd_one(st, fix, loss, x + e, dx_host[e], "dx", e);
     }
 }
@@ -124,7 +103,7 @@ static void fd_input(fd_stats *st, void *fix, loss_fn loss, float *x, const floa
 static double dot_host(const float *dev, const float *r, int64_t n) {
     float *h = malloc((size_t)n * sizeof(float));
     cr_assert(h);
-    get(h, dev, (size_t)n * sizeof(float));
+    tu_get(h, dev, (size_t)n * sizeof(float));
     double s = 0.0;
     for (int64_t i = 0; i < n; ++i) s += (double)r[i] * (double)h[i];
     free(h);
@@ -146,19 +125,6 @@ typedef struct unet_fix {
     float *v, *dv, *dx;
     float *r; /* host (nx): the loss weights */
 } unet_fix;
-
-static gv_unet_config tiny_unet_config(void) {
-    gv_unet_config c = gv_unet_config_s(7, 3);
-    c.height = c.width = 8;
-    c.channels[0] = 8;
-    c.channels[1] = 16;
-    c.mid_blocks = 1;
-    c.emb_dim = 16;
-    c.time_dim = 8;
-    c.groups = 4;
-    c.zero_init_out = 0;
-    return c;
-}
 
 static gv_status unet_fwd(unet_fix *f) {
     gv_arena_reset(&f->arena);
@@ -186,19 +152,19 @@ static void unet_setup(unet_fix *f, const gv_unet_config *cfg, int N, int use_fa
     cr_assert_eq(gv_unet_declare(&f->m, cfg, &f->ps, "unet"), GV_OK, "%s", gv_last_error());
     cr_assert_eq(gv_params_allocate(&f->ps, 0), GV_OK);
     f->nx = (int64_t)N * cfg->in_channels * cfg->height * cfg->width;
-    f->x = dev_alloc(f->nx);
-    f->v = dev_alloc(f->nx);
-    f->dv = dev_alloc(f->nx);
-    f->dx = dev_alloc(f->nx);
-    f->sigma = dev_alloc(N);
-    f->ids = (int32_t *)dev_alloc((int64_t)N * cfg->max_prompt_len);
-    put(f->ids, ids_host, (size_t)N * cfg->max_prompt_len * sizeof(int32_t));
+    f->x = tu_dev_floats(f->nx);
+    f->v = tu_dev_floats(f->nx);
+    f->dv = tu_dev_floats(f->nx);
+    f->dx = tu_dev_floats(f->nx);
+    f->sigma = tu_dev_floats(N);
+    f->ids = (int32_t *)tu_dev_floats((int64_t)N * cfg->max_prompt_len);
+    tu_put(f->ids, ids_host, (size_t)N * cfg->max_prompt_len * sizeof(int32_t));
     put_random(f->x, f->nx, 1.0f, 0.0f);
     put_random(f->sigma, N, 0.45f, 0.5f);
     f->r = malloc((size_t)f->nx * sizeof(float));
     cr_assert(f->r);
-    for (int64_t i = 0; i < f->nx; ++i) f->r[i] = rand_sym();
-    put(f->dv, f->r, (size_t)f->nx * sizeof(float));
+    for (int64_t i = 0; i < f->nx; ++i) f->r[i] = tu_rand_sym(&lcg_state);
+    tu_put(f->dv, f->r, (size_t)f->nx * sizeof(float));
     gv_arena_init(&f->arena, be(), "activations");
     gv_arena_measure_begin(&f->arena);
     cr_assert_eq(unet_fwd(f), GV_OK, "%s", gv_last_error());
@@ -217,7 +183,7 @@ static void unet_teardown(unet_fix *f) {
 }
 
 static void unet_gradcheck(int use_fast) {
-    gv_unet_config cfg = tiny_unet_config();
+    gv_unet_config cfg = tu_tiny_unet_config();
     /* row 0 uses words 1, 4, 2; row 1 is the null prompt (word 6); words 0, 3, 5 are unused */
     const int32_t ids[2 * 3] = {1, 4, 2, 6, -1, -1};
     unet_fix f;
@@ -229,8 +195,8 @@ static void unet_gradcheck(int use_fast) {
     float *grads = malloc((size_t)f.ps.total * sizeof(float));
     float *dx = malloc((size_t)f.nx * sizeof(float));
     cr_assert(grads && dx);
-    get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
-    get(dx, f.dx, (size_t)f.nx * sizeof(float));
+    tu_get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
+    tu_get(dx, f.dx, (size_t)f.nx * sizeof(float));
     /* unused vocabulary rows get exactly zero gradient */
     gv_param *table = gv_params_find(&f.ps, "unet.prompt.weight");
     cr_assert(table);
@@ -307,14 +273,14 @@ Test(classifier, finite_difference_gradients) {
     params_randomize(&f.ps, 5);
     f.nx = (int64_t)f.N * 8 * 8;
     f.nl = (int64_t)f.N * cfg.classes;
-    f.x = dev_alloc(f.nx);
-    f.dx = dev_alloc(f.nx);
-    f.logits = dev_alloc(f.nl);
-    f.dlogits = dev_alloc(f.nl);
+    f.x = tu_dev_floats(f.nx);
+    f.dx = tu_dev_floats(f.nx);
+    f.logits = tu_dev_floats(f.nl);
+    f.dlogits = tu_dev_floats(f.nl);
     put_random(f.x, f.nx, 1.0f, 0.0f);
     f.r = malloc((size_t)f.nl * sizeof(float));
-    for (int64_t i = 0; i < f.nl; ++i) f.r[i] = rand_sym();
-    put(f.dlogits, f.r, (size_t)f.nl * sizeof(float));
+    for (int64_t i = 0; i < f.nl; ++i) f.r[i] = tu_rand_sym(&lcg_state);
+    tu_put(f.dlogits, f.r, (size_t)f.nl * sizeof(float));
     gv_arena_init(&f.arena, be(), "classifier");
     gv_arena_measure_begin(&f.arena);
     cr_assert_eq(gv_classifier_forward(&f.m, f.ctx, &f.arena, f.ps.values, f.N, f.x, f.logits,
@@ -330,8 +296,8 @@ Test(classifier, finite_difference_gradients) {
                  GV_OK, "%s", gv_last_error());
     float *grads = malloc((size_t)f.ps.total * sizeof(float));
     float *dx = malloc((size_t)f.nx * sizeof(float));
-    get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
-    get(dx, f.dx, (size_t)f.nx * sizeof(float));
+    tu_get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
+    tu_get(dx, f.dx, (size_t)f.nx * sizeof(float));
     fd_stats st = {0};
     const char *names[] = {"classifier.conv0.weight", "classifier.norm0.bias",
                            "classifier.conv1.weight", "classifier.norm1.weight",
@@ -387,11 +353,11 @@ Test(unet, preset_s_size_flops_and_forward) {
     /* zero-initialised output conv: a fresh model predicts exactly v = 0 */
     cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
     float v[2 * 28 * 28];
-    get(v, f.v, sizeof v);
+    tu_get(v, f.v, sizeof v);
     for (int i = 0; i < 2 * 28 * 28; ++i) cr_assert_eq(v[i], 0.0f, "v[%d] = %g", i, (double)v[i]);
     randomize_out_conv(&f.ps);
     cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
-    get(v, f.v, sizeof v);
+    tu_get(v, f.v, sizeof v);
     int nonzero = 0;
     for (int i = 0; i < 2 * 28 * 28; ++i) {
         cr_assert(isfinite(v[i]), "v[%d] = %g", i, (double)v[i]);
@@ -412,7 +378,7 @@ Test(unet, batch_invariance_bitwise) {
     params_randomize(&f.ps, 3);
     /* the sample: image, sigma, prompt */
     float xs[PIX], sig = 0.37f;
-    for (int i = 0; i < PIX; ++i) xs[i] = rand_sym();
+    for (int i = 0; i < PIX; ++i) xs[i] = tu_rand_sym(&lcg_state);
     const int32_t ps_ids[L] = {2, 9, 5, -1};
     float x_host[N * PIX], s_host[N], out[3][PIX], vh[N * PIX];
     int32_t id_host[N * L];
@@ -420,8 +386,8 @@ Test(unet, batch_invariance_bitwise) {
     const int pos[3] = {0, 0, 2}, full[3] = {0, 1, 1};
     for (int k = 0; k < 3; ++k) {
         for (int n = 0; n < N; ++n) {
-            for (int i = 0; i < PIX; ++i) x_host[n * PIX + i] = full[k] ? rand_sym() : 0.0f;
-            s_host[n] = full[k] ? 0.5f + 0.45f * rand_sym() : 0.0f;
+            for (int i = 0; i < PIX; ++i) x_host[n * PIX + i] = full[k] ? tu_rand_sym(&lcg_state) : 0.0f;
+            s_host[n] = full[k] ? 0.5f + 0.45f * tu_rand_sym(&lcg_state) : 0.0f;
             for (int l = 0; l < L; ++l) /* neighbours: two words each, else padding */
                 id_host[n * L + l] =
                     full[k] && l < 2 ? (int32_t)((n * 5 + l * 3 + k) % S_VOCAB) : -1;
@@ -429,11 +395,11 @@ Test(unet, batch_invariance_bitwise) {
         memcpy(x_host + pos[k] * PIX, xs, sizeof xs);
         s_host[pos[k]] = sig;
         memcpy(id_host + pos[k] * L, ps_ids, sizeof ps_ids);
-        put(f.x, x_host, sizeof x_host);
-        put(f.sigma, s_host, sizeof s_host);
-        put(f.ids, id_host, sizeof id_host);
+        tu_put(f.x, x_host, sizeof x_host);
+        tu_put(f.sigma, s_host, sizeof s_host);
+        tu_put(f.ids, id_host, sizeof id_host);
         cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
-        get(vh, f.v, sizeof vh);
+        tu_get(vh, f.v, sizeof vh);
         memcpy(out[k], vh + pos[k] * PIX, sizeof out[k]);
     }
     cr_assert(memcmp(out[0], out[1], sizeof out[0]) == 0, "alone vs in a full batch differ");
@@ -452,13 +418,13 @@ Test(unet, measure_pass_sizes_the_arena_exactly) {
     unet_setup(&f, &cfg, 2, 1, ids);
     params_randomize(&f.ps, 9);
     const float nan = NAN;
-    put(f.v, &nan, sizeof nan);
+    tu_put(f.v, &nan, sizeof nan);
     gv_arena_measure_begin(&f.arena);
     cr_assert_eq(unet_fwd(&f), GV_OK, "%s", gv_last_error());
     cr_assert_eq(unet_bwd(&f), GV_OK, "%s", gv_last_error());
     const size_t peak = gv_arena_measure_end(&f.arena);
     float v0;
-    get(&v0, f.v, sizeof v0);
+    tu_get(&v0, f.v, sizeof v0);
     cr_assert(isnan(v0), "the measure pass ran an op");
     cr_log_info("unet-s N=2 forward+backward arena peak: %zu bytes", peak);
     cr_assert_gt(peak, 0);

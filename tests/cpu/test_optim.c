@@ -12,22 +12,13 @@
 #include "grove/optim.h"
 #include "grove/params.h"
 #include "grove/run_config.h"
+#include "test_util.h"
 
 /* the config's schedule kinds convert to optim.h's by value */
 
-static gv_ctx *make_ctx(int threads) {
-    gv_ctx *ctx = NULL;
-    cr_assert_eq(grove_backend_cpu()->ctx_create(
-                     &(gv_ctx_options){.threads = threads, .use_fast = 0}, &ctx),
-                 GV_OK);
-    return ctx;
-}
+static gv_ctx *make_ctx(int threads) { return tu_make_ctx(threads, 0); }
 
 static uint64_t lcg_state = 88172645463325252ull;
-static float rand_sym(void) { /* uniform in [-1, 1) */
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
-}
 
 static void put(const gv_params *ps, float *dst, const float *src, int64_t n) {
     cr_assert_eq(ps->backend->copy_from_host(dst, src, (size_t)n * sizeof(float)), GV_OK);
@@ -100,7 +91,7 @@ Test(sumsq, equals_double_sum_and_is_thread_count_independent) {
         cr_assert(x);
         double ref = 0.0;
         for (int64_t i = 0; i < n; ++i) {
-            x[i] = rand_sym() * (i % 7 == 0 ? 100.0f : 1.0f);
+            x[i] = tu_rand_sym(&lcg_state) * (i % 7 == 0 ? 100.0f : 1.0f);
             ref += (double)x[i] * (double)x[i];
         }
         float out[2];
@@ -143,7 +134,7 @@ static void fixture_make(fixture *f, double norm) {
     for (int i = 0; i < 3; ++i) {
         g[i] = malloc((size_t)sizes[i] * sizeof(float));
         for (int64_t j = 0; j < sizes[i]; ++j) {
-            g[i][j] = rand_sym();
+            g[i][j] = tu_rand_sym(&lcg_state);
             ss += (double)g[i][j] * g[i][j];
         }
     }

@@ -2,14 +2,16 @@
  * helpers (atomic text writes, mkdir -p), the resume rules (metrics.jsonl truncated to the last
  * checkpointed record, the first differing key of two canonical config dumps) and the
  * epoch-shuffled data cursor (DESIGN.md §3, RNG: the order is Philox at (seed, DATA, epoch,
- * SHUFFLE); epoch and position are checkpoint state). One mechanism for both loops; what a
- * checkpoint holds stays with each loop. */
+ * SHUFFLE); epoch and position are checkpoint state) and the run checkpoint itself (params,
+ * optimizer, EMA, /state, /meta, /config). One mechanism for both loops; each loop only lists the
+ * /state values it keeps. */
 #ifndef GROVE_RUNDIR_H
 #define GROVE_RUNDIR_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "grove/checkpoint.h"
 #include "grove/status.h"
 
 #ifdef __cplusplus
@@ -43,6 +45,40 @@ typedef struct gv_data_cursor {
 gv_status gv_data_cursor_shuffle(gv_data_cursor *c, uint32_t seed);
 /* The next B items (lo + perm[pos]...), starting a new shuffled epoch when one runs out. */
 gv_status gv_data_cursor_next(gv_data_cursor *c, uint32_t seed, int B, int64_t *items);
+
+/* ---- run checkpoints (DESIGN.md §3 Checkpoints) ---------------------------------------------- */
+
+struct gv_image_model;
+
+/* One /state value a loop keeps; exactly one of i64 and f64 points at it. */
+typedef struct gv_run_state_value {
+    const char *key;
+    int64_t *i64;
+    double *f64;
+} gv_run_state_value;
+
+/* What a run checkpoint holds: /params with /optim and /ema of `model`, /state = the loop's values
+   plus "data_epoch", "data_position" and "seed", /meta = the model description and "threads"
+   (then whatever put_meta adds), /config = the resolved YAML. */
+typedef struct gv_run_checkpoint {
+    struct gv_image_model *model;
+    int threads;
+    uint32_t seed;                     /* /state seed; a resumed run must have the same one      */
+    gv_data_cursor *cursor;            /* /state data_epoch, data_position; reshuffled on load    */
+    const gv_run_state_value *state;   /* (n_state) the loop's counters                           */
+    size_t n_state;
+    /* Optional (NULL): more /meta after "threads" on save; a check of the file on load, before
+       the seed and cursor are checked. */
+    gv_status (*put_meta)(gv_ckpt_writer *w, void *user);
+    gv_status (*check)(gv_ckpt_reader *r, const char *path, void *user);
+    void *user;
+} gv_run_checkpoint;
+
+/* Write `path` atomically. */
+gv_status gv_rundir_save_checkpoint(const gv_run_checkpoint *c, const char *yaml, const char *path);
+/* Read `path` back into the model and the state values; refuses another seed or a data position
+   outside the cursor, then reshuffles the cursor's epoch. */
+gv_status gv_rundir_load_checkpoint(const gv_run_checkpoint *c, const char *path);
 
 #ifdef __cplusplus
 }
