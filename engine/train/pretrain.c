@@ -218,7 +218,7 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
             gv_pretrain_eval e;
             s = kind->eval(j, ps->ema, &e);
             if (s == GV_OK) s = log_eval(m, st->step, &e, 0, gv_rundir_now() - t0);
-            if (s == GV_OK && kind == &gv_pretrain_unet_kind && gv_pretrain_unet_sample_grid)
+            if (s == GV_OK && kind == &gv_pretrain_unet_kind)
                 s = gv_pretrain_unet_sample_grid(j, st->step, rf->dir);
         }
         if (s == GV_OK && st->step % cfg->checkpoint.every == 0) {

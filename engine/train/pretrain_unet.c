@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/denoiser.h"
+#include "grove/image.h"
 #include "grove/pretrain.h"
 #include "grove/rng.h"
 
@@ -196,4 +198,69 @@ static gv_status unet_eval(gv_pretrain_job *j, const float *theta, gv_pretrain_e
 const gv_pretrain_kind gv_pretrain_unet_kind = {
     .name = "unet", .setup = unet_setup, .loss_and_grad = unet_loss_and_grad, .eval = unet_eval};
 
-gv_pretrain_sample_hook gv_pretrain_unet_sample_grid = NULL;
+/* ---- sample grid ------------------------------------------------------------------------------ */
+
+#define GRID_GUIDANCE 3.0f   /* CFG of the grids: shows whether the prompt conditioning is learnt */
+#define GRID_MICRO_BATCH 16
+#define GRID_PAD 2
+
+/* eval.samples images per class (one row per class, the class's first training prompt) from the
+   EMA weights with the deterministic Euler sampler and fixed seeds, so grids of successive evals
+   differ only by the model: <run_dir>/samples-<step>.png (DESIGN.md §1 "sample grids"). */
+gv_status gv_pretrain_unet_sample_grid(const gv_pretrain_job *j, int64_t step,
+                                       const char *run_dir) {
+    const gv_unet_config *uc = &j->model.unet.cfg;
+    const int classes = j->model.vocab.n_classes, per = j->cfg->eval.samples;
+    const int n = classes * per, L = uc->max_prompt_len, T = j->prompts.max_words;
+    const int64_t D = j->D;
+    int32_t *ids = malloc((size_t)n * (size_t)L * sizeof *ids);      /* (n, L) host */
+    float *p = malloc((size_t)n * (size_t)D * sizeof *p);            /* (n, D) host */
+    float *x = NULL;                                                  /* (n, D) device */
+    uint8_t *pixels = NULL;
+    gv_denoiser d;
+    int have_d = 0;
+    gv_status s = ids && p ? GV_OK : GV_ERROR(GV_ERR_OOM, "sample grid: host buffers");
+    for (int c = 0; s == GV_OK && c < classes; ++c) {
+        if (j->class_prompt_count[c] == 0) {
+            s = GV_ERROR(GV_ERR_INVALID, "sample grid: class %d has no training prompt", c);
+            break;
+        }
+        const int32_t *words = j->prompts.word_ids + j->class_prompts[(int64_t)c * j->class_prompts_max] * T;
+        for (int k = 0; k < per; ++k)
+            for (int t = 0; t < L; ++t) ids[((int64_t)c * per + k) * L + t] = t < T ? words[t] : -1;
+    }
+    if (s == GV_OK) s = j->be->alloc((size_t)n * (size_t)D * sizeof(float), (void **)&x);
+    gv_denoiser_options dopt = {.micro_batch = GRID_MICRO_BATCH, .guidance = GRID_GUIDANCE,
+                                .null_id = j->model.null_id};
+    if (s == GV_OK) s = gv_denoiser_create(&d, j->ctx, &j->model.unet, j->model.params.ema, &dopt);
+    have_d = s == GV_OK;
+    gv_generate_options o = gv_generate_defaults();
+    o.seed = j->seed;
+    if (s == GV_OK) s = gv_generate(&d, j->ctx, n, ids, &o, x, p, NULL);
+    int h = 0, w = 0;
+    if (s == GV_OK) s = gv_image_grid(p, n, uc->in_channels, uc->height, uc->width, per, GRID_PAD,
+                                      NULL, &h, &w);
+    if (s == GV_OK && !(pixels = malloc((size_t)h * (size_t)w * (size_t)uc->in_channels)))
+        s = GV_ERROR(GV_ERR_OOM, "sample grid: %d x %d pixels", h, w);
+    if (s == GV_OK) s = gv_image_grid(p, n, uc->in_channels, uc->height, uc->width, per, GRID_PAD,
+                                      pixels, &h, &w);
+    char path[4200], step_text[32], steps_text[16], seed_text[16], cfg_text[16];
+    snprintf(path, sizeof path, "%s/samples-%06lld.png", run_dir, (long long)step);
+    snprintf(step_text, sizeof step_text, "%lld", (long long)step);
+    snprintf(steps_text, sizeof steps_text, "%d", o.steps);
+    snprintf(seed_text, sizeof seed_text, "%u", o.seed);
+    snprintf(cfg_text, sizeof cfg_text, "%g", (double)GRID_GUIDANCE);
+    const gv_png_text texts[] = {{"prompt", "one row per class: its first training prompt"},
+                                 {"step", step_text}, {"weights", "ema"},
+                                 {"sampler", "euler-ode"}, {"steps", steps_text},
+                                 {"seed", seed_text}, {"cfg", cfg_text}};
+    if (s == GV_OK)
+        s = gv_png_write(path, pixels, h, w, uc->in_channels, texts,
+                         (int)(sizeof texts / sizeof texts[0]));
+    if (have_d) gv_denoiser_free(&d);
+    if (x) j->be->free(x);
+    free(pixels);
+    free(p);
+    free(ids);
+    return s;
+}

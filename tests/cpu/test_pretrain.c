@@ -12,6 +12,7 @@
 
 #include "grove/image_model.h"
 #include "grove/kernels_cpu.h"
+#include "grove/image.h"
 #include "grove/pretrain.h"
 
 #define FIXTURES GROVE_SOURCE_DIR "/tests/data/pretrain/"
@@ -186,6 +187,27 @@ Test(pretrain, resume_is_bit_identical) {
     cr_assert_str_eq(ma, mb, "metrics differ after resume");
     free(ma);
     free(mb);
+}
+
+/* Each eval of a UNet run writes a sample grid: one row per class, eval.samples columns. */
+Test(pretrain, unet_eval_writes_a_sample_grid) {
+    gv_pretrain_config cfg;
+    load(FIXTURES "tiny-unet.yaml", "grid", NULL, "eval={every: 5, samples: 3, loss_images: 16}",
+         &cfg);
+    cfg.train.steps = 6;
+    gv_pretrain_result res;
+    cr_assert_eq(run(&cfg, 0, 0, &res), GV_OK, "%s", gv_last_error());
+    char path[512];
+    snprintf(path, sizeof path, "%s/grid/samples-000005.png", tmp_root);
+    gv_png_image img;
+    cr_assert_eq(gv_png_read(path, &img), GV_OK, "%s", gv_last_error());
+    const int classes = 10, per = 3, pad = 2, side = 28;
+    cr_assert_eq(img.w, per * side + (per + 1) * pad);
+    cr_assert_eq(img.h, classes * side + (classes + 1) * pad);
+    cr_assert_str_eq(gv_png_text_get(&img, "weights"), "ema");
+    cr_assert_str_eq(gv_png_text_get(&img, "step"), "5");
+    gv_png_image_free(&img);
+    gv_pretrain_config_free(&cfg);
 }
 
 Test(pretrain, changed_config_is_refused) {

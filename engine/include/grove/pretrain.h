@@ -210,11 +210,8 @@ void gv_pretrain_job_free_buffers(gv_pretrain_job *j);
 /* Size the arena from a measure pass of `pass` (the kind's forward + backward at N = B). */
 gv_status gv_pretrain_measure_arena(gv_pretrain_job *j, gv_status (*pass)(gv_pretrain_job *j));
 
-/* Sampling hook for the UNet's sample grid every eval.every steps: not implemented here (the
-   sampler adapter is written separately); the loop calls it when non-NULL. */
-typedef gv_status (*gv_pretrain_sample_hook)(const gv_pretrain_job *j, int64_t step,
-                                             const char *run_dir);
-extern gv_pretrain_sample_hook gv_pretrain_unet_sample_grid;
+/* The UNet's sample grid at each eval (pretrain_unet.c): <run_dir>/samples-<step>.png. */
+gv_status gv_pretrain_unet_sample_grid(const gv_pretrain_job *j, int64_t step, const char *run_dir);
 
 #ifdef __cplusplus
 }
