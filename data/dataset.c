@@ -6,6 +6,7 @@
  * missing or damaged, the command that (re)creates it. The converters from the sources live in
  * data/mnist.c and data/fashion.c; this file does not know where images come from. */
 #include "grove/dataset.h"
+#include "grove/paths.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -519,7 +520,12 @@ gv_status gv_dataset_ensure(gv_dataset_kind kind, const char *path, const char *
     struct stat st;
     if (stat(path, &st) == 0) return GV_OK;
     if (errno != ENOENT) return GV_ERROR(GV_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
-    const char *src = source_dir ? source_dir : k->default_source;
+    char default_src[4096];
+    const char *src = source_dir;
+    if (!src) { /* the kind's default source lives under the grove tree, not the CWD */
+        GV_TRY(gv_root_path(k->default_source, default_src, sizeof default_src));
+        src = default_src;
+    }
     gv_status s = kind == GV_DATASET_MNIST ? gv_dataset_prepare_mnist(src, path)
                                            : gv_dataset_prepare_fashion(src, path);
     if (s != GV_OK) {

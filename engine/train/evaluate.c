@@ -303,6 +303,7 @@ static gv_status eval_run(gv_ctx *c, const gv_eval_options *o, eval_state *st,
         GV_TRY(gv_root_path(gv_dataset_kind_get(kind)->default_path, ds_path, sizeof ds_path));
         dsp = ds_path;
     }
+    GV_TRY(gv_dataset_ensure(kind, dsp, NULL, NULL)); /* prepared on first use */
     GV_TRY(gv_dataset_load_as(dsp, kind, &st->ds));
     GV_TRY(gv_eval_prompts_read(o->prompts, &st->prompts, &st->n_prompts));
 
