@@ -16,7 +16,8 @@
  * step) and the prompt cursor is state, so a resumed run is bit-identical to an uninterrupted one
  * (same machine and thread count). Stops: stop_after iterations, *stop_flag (SIGINT) at the next
  * iteration boundary, train.max_skips consecutive non-finite optimizer steps (an error; last.h5
- * keeps the last completed iteration). */
+ * keeps the last completed iteration). With dump.every > 0: rollouts-<k>.h5 (grpo.h) on iterations
+ * k % dump.every == 0, after the rewards and before training, the dump.keep newest kept. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,21 @@ static gv_status save_iteration(gv_grpo_job *j, gv_grpo_state *st, const run_fil
     return GV_OK;
 }
 
+/* rollouts-<k>.h5 after the rewards and advantages, before training (grpo.h); the dump.keep
+   newest kept (0 = all). */
+static gv_status dump_rollouts(gv_grpo_job *j, uint32_t k, const run_files *rf, const char *yaml) {
+    const int every = j->cfg->dump.every, keep = j->cfg->dump.keep;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/rollouts-%u.h5", rf->dir, (unsigned)k);
+    GV_TRY(gv_grpo_dump_rollouts(j, k, yaml, path));
+    if (keep > 0 && (int64_t)k >= (int64_t)keep * every) {
+        snprintf(path, sizeof path, "%s/rollouts-%lld.h5", rf->dir,
+                 (long long)((int64_t)k - (int64_t)keep * every));
+        remove(path); /* rotation */
+    }
+    return GV_OK;
+}
+
 static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_options *opt,
                           const run_files *rf, const char *yaml, gv_metrics *m, int resumed,
                           gv_grpo_result *res) {
@@ -263,7 +279,10 @@ static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_optio
         s = gv_data_cursor_next(&j->cursor, j->seed, j->P, prompt_of_slot);
         gv_grpo_rollout_stats rs = {.per_reward = per_reward};
         gv_grpo_train_stats ts;
+        j->dump_now = cfg->dump.every > 0 && k % (uint32_t)cfg->dump.every == 0;
         if (s == GV_OK) s = gv_grpo_rollout(j, k, prompt_of_slot, &rs);
+        if (s == GV_OK && j->dump_now) s = dump_rollouts(j, k, rf, yaml);
+        j->dump_now = 0;
         if (s == GV_OK) s = gv_grpo_train_iteration(j, k, st, &ts);
         if (s != GV_OK) break;
         st->iteration++;

@@ -149,9 +149,6 @@ static gv_status check_supported(const gv_run_config *cfg) {
     if (cfg->run.micro_batch > 1024)
         return GV_ERROR(GV_ERR_CONFIG, "run.micro_batch %d: at most 1024 for training",
                         cfg->run.micro_batch);
-    if (cfg->dump.every > 0)
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollouts.h5 dumps are not "
-                        "implemented yet; set dump.every: 0", cfg->dump.every);
     return GV_OK;
 }
 
@@ -209,6 +206,11 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)j->S * (size_t)j->L * sizeof(int32_t), (void **)&j->sample_ids));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_labels));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_prompt));
+    GV_TRY(host_alloc((size_t)j->S * sizeof(int64_t), (void **)&j->sample_index));
+    if (cfg->dump.every > 0) { /* rollouts.h5: every step's velocity and one μ (grpo.h) */
+        GV_TRY(dev_alloc(be, SD * (size_t)j->N, (void **)&j->dump_v));
+        GV_TRY(dev_alloc(be, (size_t)j->D * sizeof(float), (void **)&j->dump_mu));
+    }
     GV_TRY(host_alloc(SD, (void **)&j->p_host));
     gv_denoiser_options dopt = {.micro_batch = j->mb, .guidance = j->guidance,
                                 .null_id = j->model.null_id};
@@ -273,10 +275,12 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     gv_grpo_stage_free(&j->stage, be);
     void *dev[] = {j->latents, j->v, j->eps, j->logp, j->u_dv, j->u_v, j->u_mu, j->u_mu_ref,
                    j->u_dmu, j->u_logp, j->u_logp_old, j->u_adv, j->u_weight, j->u_kl, j->u_var,
-                   j->u_ratio, j->u_dlogp, j->u_dkl, j->u_stats, j->u_loss, j->u_one, j->eval_x};
+                   j->u_ratio, j->u_dlogp, j->u_dkl, j->u_stats, j->u_loss, j->u_one, j->eval_x,
+                   j->dump_v, j->dump_mu};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) be->free(dev[i]);
-    void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt, j->p_host,
+    void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
+                    j->sample_index, j->p_host,
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
                     j->valid, j->h_unit, j->roots, j->eval_p, j->eval_sample_ids,
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,

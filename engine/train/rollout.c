@@ -8,11 +8,14 @@
  * step) for the SDE steps 0..N-2, euler_step for the last. Every latent x_step stays in the pool's
  * backend buffer (training recomputes from it); logp_old goes to the host node. The final x_N is
  * copied to the host once, mapped to p = clamp((x + 1)/2, 0, 1) and scored by the rewards; the
- * advantages follow advantage.h. Deliberately not here: the training pass (grpo_train.c) and the
+ * advantages follow advantage.h. On dump iterations (j->dump_now) every step's velocity is kept and
+ * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). Deliberately not here: the training pass (grpo_train.c) and the
  * run directory (grpo_loop.c). Device-agnostic: tensors only through ops and explicit copies. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "grove/advantage.h"
+#include "grove/checkpoint.h"
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
@@ -55,6 +58,9 @@ static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_
     a.D = j->D;
     float *x = j->latents + j->tree.nodes[begin].latent;
     GV_TRY(gv_denoiser_call(&j->den, j->ctx, x, j->sigmas[i], j->v));
+    if (j->dump_now) /* rollouts.h5: keep step i's velocities (chains: the frontier is S wide) */
+        GV_TRY(j->be->copy(j->dump_v + (int64_t)i * j->S * j->D, j->v,
+                           (size_t)n * (size_t)j->D * sizeof(float)));
     GV_TRY(gv_tree_expand(&j->tree, 1, is_sde));
     const int32_t child0 = j->tree.count - n;
     float *x_next = j->latents + j->tree.nodes[child0].latent;
@@ -85,6 +91,7 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
                    (size_t)L * sizeof(int32_t));
             j->sample_labels[s] = j->train_labels[prompt_of_slot[p]];
             j->sample_prompt[s] = p;
+            j->sample_index[s] = prompt_of_slot[p];
         }
     gv_tree_reset(&j->tree);
     GV_TRY(gv_tree_add_roots(&j->tree, j->P, G));
@@ -117,4 +124,114 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
                              .status = j->status, .weights = j->weights,
                              .prompt = j->sample_prompt};
     return gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv);
+}
+
+/* ---- rollouts.h5 ------------------------------------------------------------------------------ */
+
+static gv_status dump_write(gv_grpo_job *j, gv_ckpt_writer *w, uint32_t iteration, int K,
+                            const gv_step_args *a, float *lat, float *buf, float *small,
+                            int64_t *ibuf) {
+    const gv_backend *be = j->be;
+    const int S = j->S, N = j->N, R = j->cfg->n_rewards;
+    const int64_t D = j->D;
+    const size_t img = (size_t)D * sizeof(float);
+    /* the pool: chain node of x_i of sample s is at i·S + s (its latent offset in the node) */
+    GV_TRY(be->copy_to_host(lat, j->latents, (size_t)S * (size_t)(N + 1) * img));
+    const gv_shape sk_d = gv_shape_make(3, (int64_t[]){S, K, D});
+    for (int which = 0; which < 2; ++which) { /* x_i, x_{i+1} */
+        for (int s = 0; s < S; ++s)
+            for (int i = 0; i < K; ++i) {
+                const gv_tree_node *nd = &j->tree.nodes[(int64_t)(i + which) * S + s];
+                memcpy(buf + ((int64_t)s * K + i) * D, lat + nd->latent, img);
+            }
+        GV_TRY(gv_ckpt_write_tensor(w, "steps", which ? "x_next" : "x", &sk_d, buf));
+    }
+    for (int i = 0; i < K; ++i) /* v: dump_v holds step i at i·S·D, sample s at s·D */
+        for (int s = 0; s < S; ++s)
+            GV_TRY(be->copy_to_host(buf + ((int64_t)s * K + i) * D,
+                                    j->dump_v + ((int64_t)i * S + s) * D, img));
+    GV_TRY(gv_ckpt_write_tensor(w, "steps", "v", &sk_d, buf));
+    /* μ = cx·x + cv·v with the trainer's ops (grpo_train.c unit_mean), one (1, D) at a time */
+    const gv_ew_dims e = {.n = D};
+    for (int i = 0; i < K; ++i)
+        for (int s = 0; s < S; ++s) {
+            const float *x = j->latents + j->tree.nodes[(int64_t)i * S + s].latent;
+            GV_TRY(be->ops->scale(j->ctx, j->dump_mu, j->dump_v + ((int64_t)i * S + s) * D,
+                                  a[i].cv, &e));
+            GV_TRY(be->ops->axpby(j->ctx, j->dump_mu, x, a[i].cx, 1.0f, &e));
+            GV_TRY(be->copy_to_host(buf + ((int64_t)s * K + i) * D, j->dump_mu, img));
+        }
+    GV_TRY(gv_ckpt_write_tensor(w, "steps", "mu", &sk_d, buf));
+    for (int s = 0; s < S; ++s)
+        for (int i = 0; i < K; ++i)
+            small[(int64_t)s * K + i] = j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old;
+    const gv_shape sk = gv_shape_make(2, (int64_t[]){S, K}), k1 = gv_shape_make(1, (int64_t[]){K});
+    GV_TRY(gv_ckpt_write_tensor(w, "steps", "logp_old", &sk, small));
+    const char *names[] = {"sigma", "sigma_next", "std", "cx", "cv"};
+    for (int f = 0; f < 5; ++f) {
+        for (int i = 0; i < K; ++i) {
+            const float vals[] = {j->sigmas[i], j->sigmas[i + 1], a[i].std, a[i].cx, a[i].cv};
+            small[i] = vals[f];
+        }
+        GV_TRY(gv_ckpt_write_tensor(w, "steps", names[f], &k1, small));
+    }
+    /* per sample */
+    const struct { const char *key; int64_t v; } attrs[] = {
+        {"iteration", iteration}, {"samples", S}, {"prompts", j->P}, {"group_size", j->G},
+        {"steps", N}, {"stored_steps", K}, {"elements", D}, {"n_rewards", R},
+        {"logp_kind", a[0].logp_kind}};
+    for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; ++k)
+        GV_TRY(gv_ckpt_put_i64(w, GV_CKPT_STATE, attrs[k].key, attrs[k].v));
+    GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "prompt", j->sample_index, S));
+    for (int s = 0; s < S; ++s) ibuf[s] = j->sample_prompt[s];
+    GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "slot", ibuf, S));
+    for (int s = 0; s < S; ++s) ibuf[s] = s % j->G;
+    GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "member", ibuf, S));
+    for (int s = 0; s < S; ++s) ibuf[s] = j->valid[s] != 0;
+    GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "valid", ibuf, S));
+    for (int64_t e2 = 0; e2 < (int64_t)S * R; ++e2) ibuf[e2] = j->status[e2];
+    GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "reward_status", ibuf, (int64_t)S * R));
+    GV_TRY(gv_ckpt_put_f32s(w, GV_CKPT_STATE, "advantage", j->advantage, S));
+    GV_TRY(gv_ckpt_put_f32s(w, GV_CKPT_STATE, "rewards", j->scores, (int64_t)S * R));
+    for (int k = 0; k < R; ++k) small[k] = (float)j->weights[k];
+    GV_TRY(gv_ckpt_put_f32s(w, GV_CKPT_STATE, "weights", small, R));
+    return gv_ckpt_put_str(w, GV_CKPT_META, "content", "rollouts");
+}
+
+gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
+                                const char *path) {
+    if (!j->dump_v || !j->dump_mu)
+        return GV_ERROR(GV_ERR_INVALID, "%s: rollouts dump without its buffers", path);
+    gv_step_args a[GV_SAMPLER_MAX_STEPS];
+    int K = 0;
+    for (int i = 0; i < j->N; ++i) { /* the stochastic steps (each with a logp_old) come first */
+        int sde = 0;
+        GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, i, &a[i], &sde));
+        if (!sde) break;
+        K = i + 1;
+    }
+    const int R = j->cfg->n_rewards;
+    const int64_t S = j->S, D = j->D;
+    int64_t n_small = S * K > K ? S * K : K;
+    if (R > n_small) n_small = R;
+    float *lat = malloc((size_t)S * (size_t)(j->N + 1) * (size_t)D * sizeof(float));
+    float *buf = malloc((size_t)S * (size_t)(K ? K : 1) * (size_t)D * sizeof(float));
+    float *small = malloc((size_t)(n_small + 1) * sizeof(float));
+    int64_t *ibuf = malloc((size_t)(S * (R > 1 ? R : 1) + 1) * sizeof(int64_t));
+    gv_status s = lat && buf && small && ibuf ? GV_OK
+                                              : GV_ERROR(GV_ERR_OOM, "%s: rollouts dump staging", path);
+    gv_ckpt_writer *w = NULL;
+    if (s == GV_OK) s = gv_ckpt_writer_begin(path, &w);
+    if (s == GV_OK) s = dump_write(j, w, iteration, K, a, lat, buf, small, ibuf);
+    if (s == GV_OK && yaml) s = gv_ckpt_put_config(w, yaml);
+    if (s == GV_OK) {
+        s = gv_ckpt_writer_commit(w);
+        w = NULL;
+    }
+    gv_ckpt_writer_abort(w);
+    free(lat);
+    free(buf);
+    free(small);
+    free(ibuf);
+    return s;
 }

@@ -8,7 +8,9 @@
  *   reward     the ink reward of the EMA model on fixed eval seeds rises with a high lr;
  *   guard      NaN gradients from iteration 2 on: skips logged, train.max_skips stops with the
  *              message, last.h5 is iteration 2's state and loads;
- *   dry_run    the plan's counts equal a hand count. */
+ *   dry_run    the plan's counts equal a hand count;
+ *   dump       rollouts-<k>.h5 (dump.every 1): the stored logp_old recomputes from x_i, x_{i+1},
+ *              μ, std; μ from cx·x_i + cv·v; dump.keep 1 leaves only the newest file. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -282,5 +284,106 @@ Test(grpo, dry_run_counts) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/dry", tmpdir);
     cr_assert(!gv_rundir_exists(dir), "--dry-run created the run directory");
+    remove_tree();
+}
+
+/* rollouts.h5: the stored log-probs recompute from the stored x_i, x_{i+1}, μ and std with the
+   ALGORITHMS.md §2 formula (in double), μ recomputes from x_i and v, dump.keep rotates. */
+static float *read_steps(gv_ckpt_reader *r, const char *name, int rank, const int64_t *dims) {
+    gv_shape sh = gv_shape_make(rank, dims);
+    float *h = malloc((size_t)gv_shape_numel(&sh) * sizeof(float));
+    cr_assert_eq(gv_ckpt_read_tensor(r, "steps", name, &sh, h), GV_OK, "%s", gv_last_error());
+    return h;
+}
+
+Test(grpo, rollouts_dump_recomputes_logp) {
+    write_models();
+    gv_grpo_result res;
+    const char *sets[] = {"dump.every=1", "dump.keep=1", "train.iterations=2", "eval.every=0",
+                          "train.lr=0.01"};
+    cr_assert_eq(run("dump", sets, 5, 0, &res), GV_OK, "%s", gv_last_error());
+    char path[1024];
+    snprintf(path, sizeof path, "%s/dump/rollouts-0.h5", tmpdir);
+    cr_assert(!gv_rundir_exists(path), "dump.keep=1 left rollouts-0.h5");
+    snprintf(path, sizeof path, "%s/dump/rollouts-1.h5", tmpdir);
+    cr_assert(gv_rundir_exists(path));
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    int64_t it, S, K, D, N, G, R, kind;
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "iteration", &it), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "samples", &S), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "stored_steps", &K), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "elements", &D), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "steps", &N), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "group_size", &G), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "n_rewards", &R), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "logp_kind", &kind), GV_OK);
+    cr_assert_eq(it, 1);
+    cr_assert_eq(S, 6);
+    cr_assert_eq(N, 4);
+    cr_assert_eq(K, 3); /* SDE steps 0..N-2 */
+    cr_assert_eq(G, 3);
+    cr_assert_eq(R, 1);
+    cr_assert_eq(kind, GV_LOGP_GAUSSIAN);
+    const int64_t skd[] = {S, K, D}, sk[] = {S, K}, k1[] = {K};
+    float *x = read_steps(r, "x", 3, skd), *xn = read_steps(r, "x_next", 3, skd);
+    float *v = read_steps(r, "v", 3, skd), *mu = read_steps(r, "mu", 3, skd);
+    float *lp = read_steps(r, "logp_old", 2, sk), *sd = read_steps(r, "std", 1, k1);
+    float *cx = read_steps(r, "cx", 1, k1), *cv = read_steps(r, "cv", 1, k1);
+    float *sig = read_steps(r, "sigma", 1, k1), *sig1 = read_steps(r, "sigma_next", 1, k1);
+    int checked = 0;
+    for (int64_t s = 0; s < S; ++s)
+        for (int64_t i = 0; i < K; ++i) {
+            cr_assert_gt(sd[i], 0.0f);
+            cr_assert_gt(sig[i], sig1[i]);
+            if (i + 1 < K) cr_assert_eq(sig1[i], sig[i + 1]);
+            const int64_t o = (s * K + i) * D;
+            /* the chain: x_next of step i is x of step i + 1 */
+            if (i + 1 < K) cr_assert_eq(memcmp(xn + o, x + o + D, (size_t)D * sizeof(float)), 0);
+            double acc = 0.0, mu_err = 0.0;
+            const double st = sd[i];
+            for (int64_t d = 0; d < D; ++d) {
+                const double m = (double)cx[i] * x[o + d] + (double)cv[i] * v[o + d];
+                mu_err = fmax(mu_err, fabs(m - mu[o + d]));
+                const double r2 = (double)xn[o + d] - mu[o + d];
+                acc += -r2 * r2 / (2.0 * st * st) - log(st) - 0.5 * log(2.0 * 3.14159265358979323846);
+            }
+            const double logp = acc / (double)D;
+            cr_assert_lt(mu_err, 1e-5, "sample %lld step %lld: mu differs by %g", (long long)s,
+                         (long long)i, mu_err);
+            cr_assert_lt(fabs(logp - lp[s * K + i]), 1e-5, "sample %lld step %lld: logp %.9g "
+                         "stored %.9g", (long long)s, (long long)i, logp, lp[s * K + i]);
+            checked++;
+        }
+    cr_assert_eq(checked, 18);
+    /* per sample: prompt slot = group, member, valid, rewards, advantage */
+    int64_t slot[6], member[6], valid[6], prompt[6];
+    float adv[6], rew[6];
+    cr_assert_eq(gv_ckpt_get_i64s(r, GV_CKPT_STATE, "slot", slot, 6), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64s(r, GV_CKPT_STATE, "member", member, 6), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64s(r, GV_CKPT_STATE, "valid", valid, 6), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64s(r, GV_CKPT_STATE, "prompt", prompt, 6), GV_OK);
+    cr_assert_eq(gv_ckpt_get_f32s(r, GV_CKPT_STATE, "advantage", adv, 6), GV_OK);
+    cr_assert_eq(gv_ckpt_get_f32s(r, GV_CKPT_STATE, "rewards", rew, 6), GV_OK);
+    for (int s = 0; s < 6; ++s) {
+        cr_assert_eq(slot[s], s / 3);
+        cr_assert_eq(member[s], s % 3);
+        cr_assert(valid[s] == 0 || valid[s] == 1);
+        cr_assert_geq(prompt[s], 0);
+        cr_assert_eq(prompt[s], prompt[slot[s] * 3]);
+        cr_assert(isfinite(adv[s]) && isfinite(rew[s]));
+    }
+    for (int p = 0; p < 2; ++p) { /* group-normalised advantages sum to ~0 per group */
+        double sum = 0.0;
+        for (int g = 0; g < 3; ++g) sum += adv[p * 3 + g];
+        cr_assert_lt(fabs(sum), 1e-3, "group %d advantages sum to %g", p, sum);
+    }
+    char *yaml = NULL;
+    cr_assert_eq(gv_ckpt_get_config(r, &yaml), GV_OK);
+    cr_assert(strstr(yaml, "every: 1"), "%s", yaml);
+    free(yaml);
+    gv_ckpt_close(r);
+    float *all[] = {x, xn, v, mu, lp, sd, cx, cv, sig, sig1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) free(all[i]);
     remove_tree();
 }

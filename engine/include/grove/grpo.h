@@ -21,11 +21,13 @@
  *      iter-<k>.h5 every checkpoint.every, best.h5 by the first eval reward, evals (ODE, EMA,
  *      fixed seeds) at 0, every eval.every and at the end; resume from last.h5 (a changed config
  *      other than train.iterations is refused unless force); stop_after; *stop_flag (SIGINT).
+ *   4. with dump.every > 0, on iterations k % dump.every == 0 (between 1 and 2): rollouts-<k>.h5
+ *      (gv_grpo_dump_rollouts below; the dump.keep newest kept, 0 = all).
  * The reference of the KL term is the base model file (its flat weights in a second buffer),
  * recorded in the checkpoint's /meta by path and hash and reloaded on resume.
  *
  * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points, random_fraction and SDE windows, reward plugins, rollouts.h5 dumps. */
+ * branch points, random_fraction and SDE windows, reward plugins. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -140,6 +142,11 @@ typedef struct gv_grpo_job {
     int32_t *sample_ids;         /* (S, L)                                                  */
     int32_t *sample_labels;      /* (S)                                                     */
     int32_t *sample_prompt;      /* (S) slot                                                */
+    int64_t *sample_index;       /* (S) prompt index in data.prompts                        */
+    /* rollouts.h5 dump (dump.every > 0; allocated at setup, written only on dump iterations) */
+    int dump_now;                /* 1: the current rollout keeps every step's velocity      */
+    float *dump_v;               /* backend (N·S, D): step i's velocities at i·S·D          */
+    float *dump_mu;              /* backend (D): one μ = cx·x + cv·v at a time               */
     float *p_host;               /* (S, D)                                                  */
     /* rewards */
     gv_reward *rewards, *eval_rewards;
@@ -212,6 +219,23 @@ typedef struct gv_grpo_rollout_stats {
 
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
                           gv_grpo_rollout_stats *out);
+/* rollouts.h5 (DESIGN.md §1) of the rollout just done (j->dump_now was set for it), atomically
+   through the checkpoint writer (checkpoint.h), K = the stochastic steps 0..K-1 with a logp_old:
+     /steps/x, /steps/x_next, /steps/v, /steps/mu   float32 (S, K, D): x_i, x_{i+1}, the rollout's
+                                                    velocity, μ = cx·x_i + cv·v (the trainer's ops)
+     /steps/logp_old                                float32 (S, K)
+     /steps/sigma, sigma_next, std, cx, cv          float32 (K): σ_i, σ_{i+1}, the step's std and
+                                                    mean coefficients (the same for every sample)
+     /state  attributes iteration, samples, prompts, group_size, steps (N), stored_steps (K),
+             elements (D), n_rewards, logp_kind (GV_LOGP_*); int64 arrays (S) prompt (index in
+             data.prompts), slot (prompt slot = advantage group), member (index in the group),
+             valid (1 = trained), reward_status (S·n_rewards, GV_REWARD_ITEM_*); float32 arrays
+             advantage (S), rewards (S·n_rewards: raw scores, row-major), weights (n_rewards)
+     /config the resolved config (`yaml` may be NULL: none); /meta "content" = "rollouts".
+   The host staging is allocated for the call and freed. */
+gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
+                                const char *path);
+
 /* Score n host images (n, D) with labels (n) with reward instances r (count) into scores
    (n, count) and status (n, count). */
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
