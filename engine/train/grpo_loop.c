@@ -54,12 +54,7 @@ static gv_status prepare_run_config(const gv_run_config *cfg, const run_files *r
     stored.train.iterations = eff->train.iterations;
     s = gv_run_config_dump(&stored, NULL, &a);
     if (s == GV_OK) s = gv_run_config_dump(eff, NULL, &b);
-    if (s == GV_OK && strcmp(a, b) != 0 && !force) {
-        char diff[1024];
-        gv_rundir_dump_difference(a, b, diff, sizeof diff);
-        s = GV_ERROR(GV_ERR_CONFIG, "%s: the run was created with a different config: %s; "
-                     "use --force to resume anyway", rf->dir, diff);
-    }
+    if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);
     stored.train.iterations = keep_iterations;
     free(a);
     free(b);

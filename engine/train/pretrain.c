@@ -132,12 +132,7 @@ static gv_status prepare_run_config(const gv_pretrain_config *cfg, const run_fil
     stored.train.steps = eff->train.steps;
     s = gv_pretrain_config_dump(&stored, NULL, &a);
     if (s == GV_OK) s = gv_pretrain_config_dump(eff, NULL, &b);
-    if (s == GV_OK && strcmp(a, b) != 0 && !force) {
-        char diff[1024];
-        gv_rundir_dump_difference(a, b, diff, sizeof diff);
-        s = GV_ERROR(GV_ERR_CONFIG, "%s: the run was created with a different config: %s; "
-                     "use --force to resume anyway", rf->dir, diff);
-    }
+    if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);
     free(a);
     free(b);
     gv_pretrain_config_free(&stored);

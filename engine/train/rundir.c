@@ -202,3 +202,12 @@ gv_status gv_rundir_load_checkpoint(const gv_run_checkpoint *c, const char *path
                         (long long)cur->n);
     return gv_data_cursor_shuffle(cur, c->seed);
 }
+
+gv_status gv_rundir_refuse_changed_config(const char *dir, const char *run_dump,
+                                          const char *now_dump, int force) {
+    if (force || strcmp(run_dump, now_dump) == 0) return GV_OK;
+    char diff[1024];
+    gv_rundir_dump_difference(run_dump, now_dump, diff, sizeof diff);
+    return GV_ERROR(GV_ERR_CONFIG, "%s: the run was created with a different config: %s; use "
+                    "--force to resume anyway", dir, diff);
+}

@@ -33,6 +33,10 @@ gv_status gv_rundir_metrics_truncate(const char *path, const char *key, int64_t 
 /* The first key whose line differs between two canonical dumps, as
    "train.lr: 0.001 (run) vs 0.002 (now)", into out. */
 void gv_rundir_dump_difference(const char *a, const char *b, char *out, size_t len);
+/* Resuming under a changed config (DESIGN.md §1): GV_ERR_CONFIG naming `dir` and the first
+   difference between the run's canonical dump and the current one, unless they match or `force`. */
+gv_status gv_rundir_refuse_changed_config(const char *dir, const char *run_dump,
+                                          const char *now_dump, int force);
 
 /* The epoch-shuffled cursor over n items [lo, lo + n). */
 typedef struct gv_data_cursor {
