@@ -256,9 +256,13 @@ static int edge_cmp(const void *a, const void *b) {
     return (x->child > y->child) - (x->child < y->child);
 }
 
+void gv_credit_sort(gv_credit_list *list) {
+    qsort(list->edges, (size_t)list->n, sizeof *list->edges, edge_cmp);
+}
+
 /* Output order (root, parent, child) and the advantage moments. */
 static void finish(gv_credit_list *out, gv_credit_stats *st) {
-    qsort(out->edges, (size_t)out->n, sizeof *out->edges, edge_cmp);
+    gv_credit_sort(out);
     st->n_edges = out->n;
     if (out->n == 0) return;
     double s = 0.0, ss = 0.0, lo = INFINITY, hi = -INFINITY;

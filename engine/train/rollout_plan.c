@@ -68,6 +68,7 @@ gv_status gv_rollout_plan_compute(const gv_topology *t, const gv_plan_opts *o,
         out->rollout_forwards = frontier_rows;
         /* every root reaches x_N on every path (no node ends early), so the leaves are the x_N */
         for (int32_t c = 0; c < tree.count; ++c) out->leaves += tree.nodes[c].step == t->N;
+        gv_credit_sort(&list);
         if (o->prune) {
             gv_prune_stats ps;
             s = gv_prune_apply(o->prune, &tree, gv_topology_last_split(t), o->iteration, &pw,

@@ -127,6 +127,10 @@ typedef struct gv_credit_work {
 gv_status gv_credit_work_init(gv_credit_work *w, int32_t capacity);
 void gv_credit_work_free(gv_credit_work *w);
 
+/* Sorts a list by (root, parent, child), the order every scheme returns (for lists built or
+   edited elsewhere). */
+void gv_credit_sort(gv_credit_list *list);
+
 /* Noise-aware step weights (§4): w[i] = std[i] / mean_{j: use[j]} std[j] for steps with use[i],
    0 elsewhere (so the mean over the used steps is 1). GV_ERR_INVALID when no step is used or a
    used std is not finite and > 0. */
