@@ -10,6 +10,7 @@
 
 #include "grove/credit.h"
 #include "grove/prune.h"
+#include "samplers/schedule.h"
 #include "samplers/topology.h"
 
 #define ASSERT_OK(expr) cr_assert_eq((expr), GV_OK, "%s", gv_last_error())
@@ -256,6 +257,28 @@ Test(credit, dense_gains_telescope) {
     ok[3] = 0; /* chain 0's R_3 masks the gains of steps 2 and 3 */
     gv_dense_gains(R, ok, G, N, gains, gv);
     for (int i = 0; i < N; ++i) cr_expect_eq(gv[i], i != 2 && i != 3, "gain %d", i);
+}
+
+/* DenseGRPO completion grids (ALGORITHMS.md §5), N = 10, S = 3 (σ of §1's check):
+   `all` from step 2: σ_2..σ_10 = .923077 .875 .818182 .75 .666667 .5625 .428571 .25 0 (8 steps);
+   n = 2 from step 2: .923077, .461538, 0. */
+Test(credit, dense_completion_grids) {
+    float sigmas[11], out[11];
+    int n;
+    ASSERT_OK(gv_schedule_sigmas(10, 3.0, sigmas));
+    ASSERT_OK(gv_schedule_completion_sigmas(sigmas, 10, 2, GV_DENSE_COMPLETION_ALL, out, &n));
+    cr_expect_eq(n, 8);
+    const double all[9] = {.923077, .875, .818182, .75, .666667, .5625, .428571, .25, 0};
+    for (int j = 0; j < 9; ++j) EXPECT_NEAR(out[j], all[j], 1e-6);
+    ASSERT_OK(gv_schedule_completion_sigmas(sigmas, 10, 2, 2, out, &n));
+    cr_expect_eq(n, 2);
+    EXPECT_NEAR(out[0], .923077, 1e-6);
+    EXPECT_NEAR(out[1], .461538, 1e-6);
+    cr_expect_eq(out[2], 0.0f);
+    ASSERT_OK(gv_schedule_completion_sigmas(sigmas, 10, 9, GV_DENSE_COMPLETION_ALL, out, &n));
+    cr_expect_eq(n, 1); /* x_9's completion is the rollout's own last step: R_9 = R_10 */
+    cr_expect_eq(gv_schedule_completion_sigmas(sigmas, 10, 2, 0, out, &n), GV_ERR_INVALID);
+    cr_expect_eq(gv_schedule_completion_sigmas(sigmas, 10, 10, 2, out, &n), GV_ERR_INVALID);
 }
 
 /* BranchGRPO: N = 3, 1 tree, K = 2, P = {0, 1}. Pool: root 0; depth 1: 1, 2; depth 2: 3, 4

@@ -26,13 +26,12 @@
 
 #include "grove/prune.h"
 #include "grove/status.h"
+#include "samplers/schedule.h" /* GV_DENSE_COMPLETION_ALL */
 #include "samplers/topology.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define GV_DENSE_COMPLETION_ALL (-1) /* completion_steps: all */
 
 typedef struct gv_plan_opts {
     int n_prompts;                /* prompts per iteration (>= 1)                            */
