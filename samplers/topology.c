@@ -232,25 +232,21 @@ gv_status gv_topology_sizes(const gv_topology *t, int n_prompts, int64_t *nodes,
     return GV_OK;
 }
 
-gv_status gv_topology_build(const gv_topology *t, gv_tree *tree, int n_prompts) {
+gv_status gv_topology_build(const gv_topology *t, gv_tree *tree, int n_prompts,
+                            gv_tree_action *actions, int32_t cap) {
     int64_t nodes, rows, children;
     GV_TRY(gv_topology_sizes(t, n_prompts, &nodes, &rows, &children));
     if (nodes > tree->capacity)
         return GV_ERROR(GV_ERR_OOM, "topology: %lld nodes exceed the pool's capacity of %d",
                         (long long)nodes, tree->capacity);
-    /* action scratch on the stack: plans and tests build small trees; the rollout passes its own
-       buffer to gv_topology_expand */
-    enum { STACK_ACTIONS = 4096 };
-    gv_tree_action actions[STACK_ACTIONS];
-    if (rows > STACK_ACTIONS)
-        return GV_ERROR(GV_ERR_INVALID, "topology: build handles frontiers up to %d nodes, "
-                        "this one has %lld (use gv_topology_expand with a larger buffer)",
-                        STACK_ACTIONS, (long long)rows);
+    if (rows > cap)
+        return GV_ERROR(GV_ERR_INVALID, "topology: frontiers of %lld nodes exceed the action "
+                        "buffer of %d", (long long)rows, cap);
     gv_tree_reset(tree);
     GV_TRY(gv_tree_add_roots(tree, n_prompts, t->group_size));
     for (int i = 0; i < t->N; ++i) {
         gv_step_batch b;
-        GV_TRY(gv_topology_expand(t, tree, i, actions, STACK_ACTIONS, &b));
+        GV_TRY(gv_topology_expand(t, tree, i, actions, cap, &b));
     }
     return GV_OK;
 }

@@ -117,8 +117,10 @@ gv_status gv_topology_sizes(const gv_topology *t, int n_prompts, int64_t *nodes,
                             int64_t *max_rows, int64_t *max_children);
 
 /* Builds the whole rollout tree of n_prompts prompts into `tree` (initialised with enough
-   capacity, reset here): what the rollout does, without tensors. For plans and tests. */
-gv_status gv_topology_build(const gv_topology *t, gv_tree *tree, int n_prompts);
+   capacity, reset here): what the rollout does, without tensors. For plans and tests. `actions`
+   is scratch of cap >= max_rows (gv_topology_sizes) entries. */
+gv_status gv_topology_build(const gv_topology *t, gv_tree *tree, int n_prompts,
+                            gv_tree_action *actions, int32_t cap);
 
 #ifdef __cplusplus
 }

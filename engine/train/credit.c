@@ -11,7 +11,7 @@
 
 #include "samplers/topology.h" /* GV_TOPOLOGY_MAX_STEPS */
 
-const char *const gv_step_weighting_names[GV_STEP_WEIGHT_COUNT] = {"uniform", "noise_aware"};
+const char *const gv_credit_weight_names[GV_CREDIT_WEIGHT_COUNT] = {"uniform", "noise_aware"};
 const char *const gv_credit_group_names[GV_CREDIT_GROUP_COUNT] = {"root", "prompt"};
 const char *const gv_fusion_names[GV_FUSION_COUNT] = {"mean", "prob_weighted"};
 
@@ -26,7 +26,7 @@ typedef struct gv_credit_member {
 } gv_credit_member;
 
 static gv_credit_opts opts_base(void) {
-    return (gv_credit_opts){.weighting = GV_STEP_WEIGHT_UNIFORM, .std_eps = 1e-4, .adv_clip = 5.0,
+    return (gv_credit_opts){.weighting = GV_CREDIT_WEIGHT_UNIFORM, .std_eps = 1e-4, .adv_clip = 5.0,
                             .group = GV_CREDIT_GROUP_ROOT, .fusion = GV_FUSION_MEAN,
                             .fusion_alpha = 1.0};
 }
@@ -34,7 +34,7 @@ gv_credit_opts gv_credit_opts_terminal(void) { return opts_base(); }
 gv_credit_opts gv_credit_opts_dense(void) { return opts_base(); }
 gv_credit_opts gv_credit_opts_tempflow(void) {
     gv_credit_opts o = opts_base();
-    o.weighting = GV_STEP_WEIGHT_NOISE_AWARE; /* ALGORITHMS.md §4 */
+    o.weighting = GV_CREDIT_WEIGHT_NOISE_AWARE; /* ALGORITHMS.md §4 */
     return o;
 }
 gv_credit_opts gv_credit_opts_branch(void) {
@@ -102,7 +102,7 @@ static gv_status check_common(const gv_tree *t, const gv_credit_opts *o, gv_cred
         if (t->nodes[t->nodes[c].parent].step >= o->N)
             return GV_ERROR(GV_ERR_INVALID, "credit %s: node %d is beyond N = %d steps", scheme, c,
                             o->N);
-    if ((unsigned)o->weighting >= GV_STEP_WEIGHT_COUNT || (unsigned)o->group >= GV_CREDIT_GROUP_COUNT
+    if ((unsigned)o->weighting >= GV_CREDIT_WEIGHT_COUNT || (unsigned)o->group >= GV_CREDIT_GROUP_COUNT
         || (unsigned)o->fusion >= GV_FUSION_COUNT || !(o->std_eps >= 0.0))
         return GV_ERROR(GV_ERR_INVALID, "credit %s: bad options (weighting %d, group %d, fusion "
                         "%d, eps %g)", scheme, (int)o->weighting, (int)o->group, (int)o->fusion,
@@ -127,7 +127,7 @@ static gv_status step_weights(const gv_tree *t, const gv_credit_opts *o,
     for (int32_t c = t->n_roots; c < t->count; ++c)
         if (edge_trained(t, o, c)) used[t->nodes[t->nodes[c].parent].step] = 1, any = 1;
     for (int i = 0; i < GV_TOPOLOGY_MAX_STEPS; ++i) w[i] = 1.0f;
-    if (o->weighting == GV_STEP_WEIGHT_UNIFORM || !any) return GV_OK;
+    if (o->weighting == GV_CREDIT_WEIGHT_UNIFORM || !any) return GV_OK;
     if (!o->step_std)
         return GV_ERROR(GV_ERR_INVALID, "credit: noise-aware weights need the per-step std");
     return gv_credit_noise_aware_weights(o->step_std, used, o->N, w);

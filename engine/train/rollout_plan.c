@@ -39,13 +39,14 @@ gv_status gv_rollout_plan_compute(const gv_topology *t, const gv_plan_opts *o,
     GV_TRY(gv_tree_init(&tree, (int32_t)nodes, 1));
     gv_credit_list list = {.edges = malloc((size_t)nodes * sizeof *list.edges),
                            .capacity = (int32_t)nodes};
+    gv_tree_action *actions = malloc((size_t)rows * sizeof *actions);
     gv_prune_work pw = {0};
     gv_reuse_plan rp = {0};
-    gv_status s = list.edges ? GV_OK : GV_ERROR(GV_ERR_OOM, "plan: cannot allocate %lld edges",
+    gv_status s = list.edges && actions ? GV_OK : GV_ERROR(GV_ERR_OOM, "plan: cannot allocate %lld edges",
                                                 (long long)nodes);
     if (s == GV_OK) s = gv_prune_work_init(&pw, (int32_t)nodes);
     if (s == GV_OK) s = gv_reuse_plan_init(&rp, (int32_t)nodes);
-    if (s == GV_OK) s = gv_topology_build(t, &tree, o->n_prompts);
+    if (s == GV_OK) s = gv_topology_build(t, &tree, o->n_prompts, actions, (int32_t)rows);
     if (s == GV_OK) {
         uint8_t trained_step[GV_TOPOLOGY_MAX_STEPS] = {0};
         int32_t frontier_rows = 0;
@@ -87,6 +88,7 @@ gv_status gv_rollout_plan_compute(const gv_topology *t, const gv_plan_opts *o,
     gv_reuse_plan_free(&rp);
     gv_prune_work_free(&pw);
     free(list.edges);
+    free(actions);
     gv_tree_free(&tree);
     return s;
 }

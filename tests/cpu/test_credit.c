@@ -13,6 +13,8 @@
 #include "samplers/schedule.h"
 #include "samplers/topology.h"
 
+static gv_tree_action acts[4096]; /* build scratch */
+
 #define ASSERT_OK(expr) cr_assert_eq((expr), GV_OK, "%s", gv_last_error())
 #define EXPECT_NEAR(a, b, tol) \
     cr_expect(fabs((double)(a) - (double)(b)) <= (tol), "%s = %.9g, want %.9g", #a, (double)(a), \
@@ -29,7 +31,7 @@ static void setup(fixture *f, const gv_topology *topo, int n_prompts) {
     int64_t nodes, rows, children;
     ASSERT_OK(gv_topology_sizes(topo, n_prompts, &nodes, &rows, &children));
     ASSERT_OK(gv_tree_init(&f->t, (int32_t)nodes, 1));
-    ASSERT_OK(gv_topology_build(topo, &f->t, n_prompts));
+    ASSERT_OK(gv_topology_build(topo, &f->t, n_prompts, acts, 4096));
     ASSERT_OK(gv_credit_work_init(&f->w, (int32_t)nodes));
     f->list = (gv_credit_list){.edges = calloc((size_t)nodes, sizeof *f->list.edges),
                                .capacity = (int32_t)nodes};
@@ -70,7 +72,7 @@ Test(credit, terminal_chains) {
     gv_credit_opts o = gv_credit_opts_terminal();
     o.N = 4;
     o.train_step = train;
-    o.weighting = GV_STEP_WEIGHT_NOISE_AWARE;
+    o.weighting = GV_CREDIT_WEIGHT_NOISE_AWARE;
     o.step_std = std;
     ASSERT_OK(gv_credit_terminal(&f.t, adv, NULL, &o, &f.w, &f.list, &f.st));
     cr_expect_eq(f.list.n, 4);

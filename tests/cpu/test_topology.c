@@ -11,13 +11,15 @@
 #include "grove/rollout_plan.h"
 #include "samplers/topology.h"
 
+static gv_tree_action acts[4096]; /* build scratch */
+
 #define ASSERT_OK(expr) cr_assert_eq((expr), GV_OK, "%s", gv_last_error())
 
 static void build(const gv_topology *topo, gv_tree *t, int n_prompts) {
     int64_t nodes, rows, children;
     ASSERT_OK(gv_topology_sizes(topo, n_prompts, &nodes, &rows, &children));
     ASSERT_OK(gv_tree_init(t, (int32_t)nodes, 4));
-    ASSERT_OK(gv_topology_build(topo, t, n_prompts));
+    ASSERT_OK(gv_topology_build(topo, t, n_prompts, acts, 4096));
     cr_assert_eq(t->count, nodes, "sizes() promised %lld nodes, the build made %d",
                  (long long)nodes, t->count);
 }

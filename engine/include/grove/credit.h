@@ -61,11 +61,13 @@ typedef struct gv_credit_list {
     int32_t n, capacity;
 } gv_credit_list;
 
-typedef enum gv_step_weighting {
-    GV_STEP_WEIGHT_UNIFORM,
-    GV_STEP_WEIGHT_NOISE_AWARE,
-    GV_STEP_WEIGHT_COUNT
-} gv_step_weighting;
+/* The same values, in the same order, as train.step_weight's names ("uniform", "noise_aware"), so
+   the config's enum converts by value. */
+typedef enum gv_credit_weighting {
+    GV_CREDIT_WEIGHT_UNIFORM,
+    GV_CREDIT_WEIGHT_NOISE_AWARE,
+    GV_CREDIT_WEIGHT_COUNT
+} gv_credit_weighting;
 
 typedef enum gv_credit_group {
     GV_CREDIT_GROUP_ROOT,   /* tempflow: one trunk's column; branch: one tree (the references) */
@@ -80,12 +82,12 @@ typedef enum gv_fusion {
 } gv_fusion;
 
 /* Names as configs spell them. */
-extern const char *const gv_step_weighting_names[GV_STEP_WEIGHT_COUNT]; /* uniform, noise_aware */
+extern const char *const gv_credit_weight_names[GV_CREDIT_WEIGHT_COUNT]; /* uniform, noise_aware */
 extern const char *const gv_credit_group_names[GV_CREDIT_GROUP_COUNT];  /* root, prompt */
 extern const char *const gv_fusion_names[GV_FUSION_COUNT];              /* mean, prob_weighted */
 
 typedef struct gv_credit_opts {
-    gv_step_weighting weighting;
+    gv_credit_weighting weighting;
     const float *step_std;      /* (N) schedule std of each step; needed for noise_aware     */
     const uint8_t *train_step;  /* (N) 1 = the step is trained; NULL: every SDE step         */
     int N;                      /* sampler steps (length of step_std / train_step)           */
