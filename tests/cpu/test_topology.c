@@ -2,13 +2,19 @@
  * the plan counts (engine/train/rollout_plan.c): per-step frontier batches counted by hand,
  * branch-point ids (distinct, step-addressed, no overflow where the mixed-radix rule would
  * overflow), sibling noise through the RNG address, split-density scales, load rules, and the
- * plan numbers of ALGORITHMS.md §6 (N = 20, P = {0,3,6,9}, K = 2). */
+ * plan numbers of ALGORITHMS.md §6 (N = 20, P = {0,3,6,9}, K = 2), and a small tree rollout driven
+ * by the topology's per-step batches through the real CPU step ops (one forward per step over
+ * the frontier, split children drawn with lambda std and scored under either density). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "grove/backend.h"
+#include "grove/kernels_cpu.h"
 #include "grove/rng.h"
 #include "grove/rollout_plan.h"
+#include "samplers/schedule.h"
 #include "samplers/topology.h"
 
 static gv_tree_action acts[4096]; /* build scratch */
@@ -288,4 +294,151 @@ Test(topology, plan_numbers_of_chains_tempflow_dense_and_mix) {
     cr_expect_eq(p.rollout_forwards, 203);
     cr_expect_eq(p.trainable_edges, 34);
     cr_expect_eq(p.training_forwards, 1 + 2 + 2 + 2 + 4 + 8); /* parents at steps 0,1,2,3,6,9 */
+}
+
+/* ---- a tree rollout through the real step ops ------------------------------------------------ */
+
+typedef struct toy_rollout {
+    gv_tree t;
+    float *x;      /* (capacity, D) latents, pool order (CPU backend memory is host memory) */
+    float *v;      /* (max_rows, D) the step's forward output                              */
+    float *eps;    /* (D)                                                                   */
+    int forwards;  /* denoiser calls                                                       */
+    int rows[8];   /* rows of each call                                                    */
+} toy_rollout;
+
+enum { TOY_D = 8 };
+
+/* N = 4, 2 trees per prompt, K = 2 at P = {0, 1}, lambda = 2, constant eta = .3, toy velocity
+   v = -0.5 x: ONE "forward" per step over the frontier rows, then one step op per child (parent
+   row gathered; split children drawn with lambda std; logp under the topology's density). */
+static void toy_run(const gv_topology *topo, toy_rollout *r) {
+    gv_ctx *ctx = NULL;
+    ASSERT_OK(grove_backend_cpu()->ctx_create(&(gv_ctx_options){.threads = 1}, &ctx));
+    const gv_ops *ops = ctx->backend->ops;
+    int64_t nodes, rows, children;
+    ASSERT_OK(gv_topology_sizes(topo, 1, &nodes, &rows, &children));
+    ASSERT_OK(gv_tree_init(&r->t, (int32_t)nodes, TOY_D));
+    r->x = calloc((size_t)(nodes * TOY_D), sizeof(float));
+    r->v = calloc((size_t)(rows * TOY_D), sizeof(float));
+    r->eps = calloc(TOY_D, sizeof(float));
+    r->forwards = 0;
+    ASSERT_OK(gv_tree_add_roots(&r->t, 1, topo->group_size));
+    for (int32_t s = 0; s < r->t.n_roots; ++s) {
+        gv_rng_addr a;
+        gv_philox_args pa;
+        ASSERT_OK(gv_tree_rng_addr(&r->t, s, 3, 0, GV_RNG_PURPOSE_LATENT, &a));
+        ASSERT_OK(gv_rng_args(99, GV_RNG_STREAM_SAMPLER, &a, 0, TOY_D, &pa));
+        ASSERT_OK(ops->philox_normal_fill(ctx, r->x + r->t.nodes[s].latent, &pa));
+    }
+    float sigmas[5];
+    ASSERT_OK(gv_schedule_sigmas(topo->N, 3.0, sigmas));
+    const gv_noise_spec spec = {.kind = GV_NOISE_CONSTANT, .level = 0.3};
+    for (int i = 0; i < topo->N; ++i) {
+        gv_step_batch b;
+        ASSERT_OK(gv_topology_expand(topo, &r->t, i, acts, 4096, &b));
+        const float *xr = r->x + r->t.nodes[b.rows_begin].latent; /* contiguous frontier rows */
+        for (int64_t e = 0; e < (int64_t)b.n_rows * TOY_D; ++e) r->v[e] = -0.5f * xr[e];
+        r->rows[r->forwards++] = b.n_rows;
+        gv_step_args a;
+        int is_sde;
+        ASSERT_OK(gv_step_coeffs(&spec, sigmas, topo->N, i, &a, &is_sde));
+        a.N = 1;
+        a.D = TOY_D;
+        for (int32_t c = b.child_begin; c < b.child_begin + b.n_children; ++c) {
+            gv_tree_node *nd = &r->t.nodes[c];
+            const int32_t row = nd->parent - b.rows_begin;
+            const float *x = r->x + r->t.nodes[nd->parent].latent, *v = r->v + row * TOY_D;
+            float *xn = r->x + nd->latent;
+            if (!nd->sde) {
+                ASSERT_OK(ops->euler_step(ctx, xn, x, v, &a));
+                continue;
+            }
+            gv_rng_addr ad;
+            gv_philox_args pa;
+            ASSERT_OK(gv_tree_rng_addr(&r->t, c, 3, (uint32_t)i, GV_RNG_PURPOSE_STEP_NOISE, &ad));
+            ASSERT_OK(gv_rng_args(99, GV_RNG_STREAM_SAMPLER, &ad, 0, TOY_D, &pa));
+            ASSERT_OK(ops->philox_normal_fill(ctx, r->eps, &pa));
+            float noise, logp_scale;
+            gv_topology_edge_scales(topo, nd, &noise, &logp_scale);
+            /* drawn mu + noise std eps, scored under N(mu, (logp_scale std)^2) */
+            gv_step_args s = a;
+            s.std = a.std * logp_scale;
+            for (int e = 0; e < TOY_D; ++e) r->eps[e] *= noise / logp_scale;
+            ASSERT_OK(ops->gaussian_step_forward(ctx, xn, &nd->logp_old, x, v, r->eps, &s));
+        }
+    }
+    grove_backend_cpu()->ctx_destroy(ctx);
+}
+
+static void toy_free(toy_rollout *r) {
+    free(r->x);
+    free(r->v);
+    free(r->eps);
+    gv_tree_free(&r->t);
+}
+
+/* The host-side check of one split child's draw and log-density (ALGORITHMS.md §2, §6). */
+static void check_split_child(const gv_topology *topo, const toy_rollout *r, int32_t c,
+                              double density_std_factor) {
+    const gv_tree_node *nd = &r->t.nodes[c];
+    const int i = r->t.nodes[nd->parent].step;
+    float sigmas[5];
+    ASSERT_OK(gv_schedule_sigmas(topo->N, 3.0, sigmas));
+    gv_step_args a;
+    int is_sde;
+    ASSERT_OK(gv_step_coeffs(&(gv_noise_spec){.kind = GV_NOISE_CONSTANT, .level = 0.3}, sigmas,
+                             topo->N, i, &a, &is_sde));
+    gv_rng_addr ad;
+    uint32_t key[2], hi[3];
+    ASSERT_OK(gv_tree_rng_addr(&r->t, c, 3, (uint32_t)i, GV_RNG_PURPOSE_STEP_NOISE, &ad));
+    ASSERT_OK(gv_rng_addr_pack(&ad, hi));
+    gv_rng_key(99, GV_RNG_STREAM_SAMPLER, key);
+    const float *x = r->x + r->t.nodes[nd->parent].latent, *xn = r->x + nd->latent;
+    const double sd = a.std * density_std_factor;
+    double logp = 0.0;
+    for (int e = 0; e < TOY_D; ++e) {
+        const double v = -0.5 * x[e], mu = a.cx * x[e] + a.cv * v;
+        const double z = gv_rng_normal_at(key, hi, (uint64_t)e);
+        cr_expect(fabs(xn[e] - (mu + topo->split_scale * a.std * z)) < 1e-5,
+                  "node %d element %d: x' = %g, want mu + lambda std eps = %g", c, e, xn[e],
+                  mu + topo->split_scale * a.std * z);
+        logp += -(xn[e] - mu) * (xn[e] - mu) / (2 * sd * sd) - log(sd) - 0.5 * log(2 * M_PI);
+    }
+    logp /= TOY_D;
+    cr_expect(fabs(nd->logp_old - logp) < 1e-4 * fmax(1.0, fabs(logp)), "node %d: logp %g, want %g",
+              c, (double)nd->logp_old, logp);
+}
+
+Test(topology, tree_rollout_through_step_ops) {
+    const int P[2] = {0, 1};
+    gv_topology topo;
+    ASSERT_OK(gv_topology_tree(&topo, 4, 2, 2, 2.0, GV_SPLIT_DENSITY_SCALED, P, 2, NULL));
+    toy_rollout a, b;
+    toy_run(&topo, &a);
+    toy_run(&topo, &b);
+    /* one forward per step, over the whole frontier: 2 roots, 4, 8, 8 rows */
+    cr_expect_eq(a.forwards, 4);
+    const int want_rows[4] = {2, 4, 8, 8};
+    for (int i = 0; i < 4; ++i) cr_expect_eq(a.rows[i], want_rows[i], "step %d", i);
+    /* a replay is bitwise identical */
+    cr_expect_eq(memcmp(a.x, b.x, sizeof(float) * (size_t)a.t.count * TOY_D), 0);
+    /* siblings differ; split children follow mu + lambda std eps with the scaled density */
+    int checked = 0;
+    for (int32_t c = 1; c < a.t.count; ++c) {
+        const gv_tree_node *p = &a.t.nodes[c - 1], *q = &a.t.nodes[c];
+        if (q->split) check_split_child(&topo, &a, c, 2.0), checked++;
+        if (p->parent >= 0 && p->parent == q->parent)
+            cr_expect(memcmp(a.x + p->latent, a.x + q->latent, sizeof(float) * TOY_D) != 0,
+                      "siblings %d, %d have equal latents", c - 1, c);
+    }
+    cr_expect_eq(checked, 2 * (2 + 4));
+    toy_free(&a);
+    toy_free(&b);
+    /* reference density: same draws, scored under N(mu, std^2) */
+    ASSERT_OK(gv_topology_tree(&topo, 4, 2, 2, 2.0, GV_SPLIT_DENSITY_REFERENCE, P, 2, NULL));
+    toy_run(&topo, &a);
+    for (int32_t c = 1; c < a.t.count; ++c)
+        if (a.t.nodes[c].split) check_split_child(&topo, &a, c, 1.0);
+    toy_free(&a);
 }
