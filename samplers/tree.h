@@ -7,7 +7,8 @@
  * capacity x latent_elems floats; node i's latent is at element offset i * latent_elems).
  *
  * Build order: gv_tree_add_roots once (G roots per prompt slot, prompt-major), then one
- * gv_tree_expand / gv_tree_expand_each per sampler step. The children of an expansion are appended
+ * gv_tree_expand / gv_tree_expand_each / gv_tree_expand_actions per sampler step (topology.h
+ * turns a topology into those actions). The children of an expansion are appended
  * in frontier order, each node's children in child-index order, so the frontier is always a
  * contiguous index range sorted prompt-major, then by the root's group index, then by path — the
  * same order on every replay.
@@ -27,8 +28,8 @@
  * and a branch never splits again (it is finished by single children, ODE in TempFlow). So the id
  * space grows with K x steps, not with (K + 1)^(branch steps) — a trunk with K = 6 branches at
  * every one of 19 steps needs ids < G * 115, where the mixed-radix rule would need G * 7^19. Ids of
- * one prompt stay pairwise distinct across trunk and branches (k + K*s is distinct for distinct
- * (k, s) and >= 1, and all ids of a root are congruent to it modulo its stride). Chains and plain
+ * one prompt stay pairwise distinct across trunks and branches (id = g + G * m with m = 0 on the
+ * trunk and m = k + K*s >= 1 distinct for distinct (k, s) on the branches). Chains and plain
  * splits are untouched by this rule, so their ids (and the pinned Flow-GRPO noise) are unchanged.
  *
  * Deliberately not here: the sampler loop, the batched denoiser forward over the frontier, credit
