@@ -86,7 +86,7 @@ gv_status gv_credit_noise_aware_weights(const float *std, const uint8_t *use, in
     return GV_OK;
 }
 
-/* ---- shared plumbing -------------------------------------------------------------------------- */
+/* ---- shared plumbing ------------------------------------------------------------------------- */
 
 static gv_status check_common(const gv_tree *t, const gv_credit_opts *o, gv_credit_work *w,
                               gv_credit_list *out, const char *scheme) {
@@ -102,8 +102,9 @@ static gv_status check_common(const gv_tree *t, const gv_credit_opts *o, gv_cred
         if (t->nodes[t->nodes[c].parent].step >= o->N)
             return GV_ERROR(GV_ERR_INVALID, "credit %s: node %d is beyond N = %d steps", scheme, c,
                             o->N);
-    if ((unsigned)o->weighting >= GV_CREDIT_WEIGHT_COUNT || (unsigned)o->group >= GV_CREDIT_GROUP_COUNT
-        || (unsigned)o->fusion >= GV_FUSION_COUNT || !(o->std_eps >= 0.0))
+    if ((unsigned)o->weighting >= GV_CREDIT_WEIGHT_COUNT ||
+        (unsigned)o->group >= GV_CREDIT_GROUP_COUNT || (unsigned)o->fusion >= GV_FUSION_COUNT ||
+        !(o->std_eps >= 0.0))
         return GV_ERROR(GV_ERR_INVALID, "credit %s: bad options (weighting %d, group %d, fusion "
                         "%d, eps %g)", scheme, (int)o->weighting, (int)o->group, (int)o->fusion,
                         o->std_eps);
@@ -221,7 +222,8 @@ static void normalize_groups(gv_credit_member *m, int32_t n, const group_rule *r
         int all_zero = 1;
         for (int32_t i = a; i < b; ++i) {
             m[i].adv = 0.0;
-            if (keep && m[i].valid && !(sd < r->sd_floor)) m[i].adv = (m[i].value - mean) / (sd + r->eps);
+            if (keep && m[i].valid && !(sd < r->sd_floor))
+                m[i].adv = (m[i].value - mean) / (sd + r->eps);
             if (m[i].adv != 0.0) all_zero = 0;
         }
         if (keep && r->drop_all_zero && all_zero) {
@@ -234,8 +236,8 @@ static void normalize_groups(gv_credit_member *m, int32_t n, const group_rule *r
     }
 }
 
-static gv_status emit(const gv_tree *t, gv_credit_list *out, int32_t child, double adv, float weight,
-                      const gv_credit_opts *o, gv_credit_stats *st) {
+static gv_status emit(const gv_tree *t, gv_credit_list *out, int32_t child, double adv,
+                      float weight, const gv_credit_opts *o, gv_credit_stats *st) {
     if (out->n >= out->capacity)
         return GV_ERROR(GV_ERR_INTERNAL, "credit: output list of %d is full", out->capacity);
     if (o->adv_clip > 0.0 && fabs(adv) > o->adv_clip) { /* clamp to +-adv_clip */
@@ -281,7 +283,7 @@ static void finish(gv_credit_list *out, gv_credit_stats *st) {
     st->adv_max = hi;
 }
 
-/* ---- schemes ---------------------------------------------------------------------------------- */
+/* ---- schemes --------------------------------------------------------------------------------- */
 
 gv_status gv_credit_terminal(const gv_tree *t, const float *root_adv, const uint8_t *root_valid,
                              const gv_credit_opts *o, gv_credit_work *w, gv_credit_list *out,

@@ -141,7 +141,8 @@ gv_status gv_prune_apply(const gv_prune_spec *s, const gv_tree *t, int last_spli
         int32_t m = 0;
         for (int32_t e = 0; e < list->n; ++e) {
             const gv_credit_edge *ed = &list->edges[e];
-            if (!w->keep[e] || ed->step <= last_split) continue; /* §6: tail = parent step > last split */
+            /* §6: tail edges are those whose parent step is > the last split step */
+            if (!w->keep[e] || ed->step <= last_split) continue;
             if (w->leaf_of[ed->child] < 0)
                 return GV_ERROR(GV_ERR_INVALID, "prune: tail edge into node %d (step %d) is not on "
                                 "a single-child chain after the last split step %d", ed->child,

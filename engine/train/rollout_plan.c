@@ -27,7 +27,8 @@ gv_status gv_rollout_plan_compute(const gv_topology *t, const gv_plan_opts *o,
                                   gv_rollout_plan *out) {
     memset(out, 0, sizeof *out);
     if (o->n_prompts < 1)
-        return GV_ERROR(GV_ERR_INVALID, "plan: %d prompts per iteration must be >= 1", o->n_prompts);
+        return GV_ERROR(GV_ERR_INVALID, "plan: %d prompts per iteration must be >= 1",
+                        o->n_prompts);
     if (o->dense_completion < GV_DENSE_COMPLETION_ALL)
         return GV_ERROR(GV_ERR_INVALID, "plan: completion_steps %d invalid", o->dense_completion);
     int64_t nodes, rows, children;
@@ -42,8 +43,10 @@ gv_status gv_rollout_plan_compute(const gv_topology *t, const gv_plan_opts *o,
     gv_tree_action *actions = malloc((size_t)rows * sizeof *actions);
     gv_prune_work pw = {0};
     gv_reuse_plan rp = {0};
-    gv_status s = list.edges && actions ? GV_OK : GV_ERROR(GV_ERR_OOM, "plan: cannot allocate %lld edges",
-                                                (long long)nodes);
+    gv_status s = list.edges && actions
+                      ? GV_OK
+                      : GV_ERROR(GV_ERR_OOM, "plan: cannot allocate %lld nodes' scratch",
+                                 (long long)nodes);
     if (s == GV_OK) s = gv_prune_work_init(&pw, (int32_t)nodes);
     if (s == GV_OK) s = gv_reuse_plan_init(&rp, (int32_t)nodes);
     if (s == GV_OK) s = gv_topology_build(t, &tree, o->n_prompts, actions, (int32_t)rows);

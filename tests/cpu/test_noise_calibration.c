@@ -103,7 +103,8 @@ Test(noise_calibration, moves_up_and_down_within_bounds) {
     for (int r = 0; r < 200; ++r) {
         ASSERT_OK(gv_psi_calibration_update(&up, g, ok, S, N, NULL));
         for (int i = 0; i < 9; ++i) {
-            cr_assert(up.psi[i] <= (float)(3.0 * up.psi0[i]), "round %d step %d above 3 psi0", r, i);
+            cr_assert(up.psi[i] <= (float)(3.0 * up.psi0[i]), "round %d step %d above 3 psi0", r,
+                      i);
             cr_assert(up.psi[i] >= up.psi0[i]);
         }
         if (r == 19) /* 20 rounds: 1.05^20 = 2.653 */
@@ -121,8 +122,8 @@ Test(noise_calibration, moves_up_and_down_within_bounds) {
     for (int r = 0; r < 200; ++r) {
         ASSERT_OK(gv_psi_calibration_update(&down, g, ok, S, N, NULL));
         for (int i = 0; i < 9; ++i) {
-            cr_assert(down.psi[i] >= (float)(0.05 * down.psi0[i]), "round %d step %d below the floor",
-                      r, i);
+            cr_assert(down.psi[i] >= (float)(0.05 * down.psi0[i]),
+                      "round %d step %d below the floor", r, i);
             cr_assert(down.psi[i] < down.psi0[i]);
         }
     }
