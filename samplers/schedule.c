@@ -24,6 +24,22 @@ gv_status gv_schedule_sigmas(int N, double shift, float *sigmas) {
     return GV_OK;
 }
 
+gv_status gv_schedule_completion_sigmas(const float *sigmas, int N, int i, int n, float *out,
+                                        int *n_steps) {
+    if (N < 1 || i < 0 || i >= N || n == 0 || n < GV_DENSE_COMPLETION_ALL)
+        return GV_ERROR(GV_ERR_INVALID, "dense completion: step %d of %d, completion_steps %d "
+                        "(all = -1, or n >= 1)", i, N, n);
+    if (n == GV_DENSE_COMPLETION_ALL) { /* ALGORITHMS.md §5: the remaining steps of the schedule */
+        for (int j = i; j <= N; ++j) out[j - i] = sigmas[j];
+        *n_steps = N - i;
+        return GV_OK;
+    }
+    for (int j = 0; j <= n; ++j) /* §5: n Euler steps on σ_i·(1 − j/n) */
+        out[j] = (float)((double)sigmas[i] * (1.0 - (double)j / (double)n));
+    *n_steps = n;
+    return GV_OK;
+}
+
 /* ALGORITHMS.md §2, flow_grpo: s = a·sqrt(σ / (1 − σ̃)), σ̃ = σ_1 when σ = 1, else σ. */
 static double flow_grpo_s(double a, double sigma, double sigma1) {
     double tilde = sigma >= 1.0 ? sigma1 : sigma;

@@ -33,6 +33,15 @@ typedef struct gv_noise_spec {
    σ_i = S·u_i / (1 + (S−1)·u_i); σ_0 = 1, σ_N = 0. GV_ERR_INVALID when N < 1 or S <= 0. */
 gv_status gv_schedule_sigmas(int N, double shift, float *sigmas);
 
+/* DenseGRPO's ODE completion of x_i (ALGORITHMS.md §5, dense.completion_steps): the σ grid from
+   σ_i down to 0 into out (room for N + 1, or n + 1): n = GV_DENSE_COMPLETION_ALL gives the
+   remaining schedule σ_i..σ_N (N − i Euler steps; for i = N − 1 that is the rollout's own last
+   step, so R_{N−1} = R_N); n > 0 gives σ_i·(1 − j/n), j = 0..n. *n_steps = the Euler steps.
+   GV_ERR_INVALID for i outside 0..N−1 or n = 0 / < -1. */
+#define GV_DENSE_COMPLETION_ALL (-1)
+gv_status gv_schedule_completion_sigmas(const float *sigmas, int N, int i, int n, float *out,
+                                        int *n_steps);
+
 /* Coefficients of step i (σ_i -> σ_{i+1}) of an N-step grid `sigmas` (N+1) under `spec`:
    fills out->cx, cv, std, delta, logp_kind (N and D are left for the caller) and *is_sde.
    The last step N−1 and noise level 0 are the ODE fast path: is_sde = 0, cx = 1, cv = delta,

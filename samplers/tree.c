@@ -77,53 +77,95 @@ void gv_tree_frontier(const gv_tree *t, int32_t *begin, int32_t *n) {
     *n = t->count - t->frontier_begin;
 }
 
-/* One expansion: frontier node j gets K[j] children (K NULL: k_all each) with sde[j] (sde NULL:
-   sde_all). Everything is checked first, so a failed expansion leaves the tree unchanged. */
-static gv_status expand(gv_tree *t, const int *K, int k_all, const uint8_t *sde, int sde_all) {
+/* Frontier node j's action: actions[j], or the uniform / per-node K shorthands. */
+typedef struct expand_src {
+    const gv_tree_action *actions;
+    const int *K;
+    int k_all;
+    const uint8_t *sde;
+    int sde_all;
+} expand_src;
+
+static gv_tree_action action_of(const expand_src *src, int32_t j) {
+    if (src->actions) return src->actions[j];
+    return (gv_tree_action){.children = src->K ? src->K[j] : src->k_all,
+                            .sde = (uint8_t)((src->sde ? src->sde[j] : src->sde_all) != 0)};
+}
+
+/* Nodes the action appends: the trunk continuation of a branch point is one more. */
+static int64_t appended(const gv_tree_action *a) {
+    return a->branch ? (int64_t)a->children + 1 : (int64_t)a->children;
+}
+
+/* One expansion. Everything is checked first, so a failed expansion leaves the tree unchanged. */
+static gv_status expand(gv_tree *t, const expand_src *src) {
     const int32_t begin = t->frontier_begin, end = t->count;
     if (t->n_roots == 0) return GV_ERROR(GV_ERR_INVALID, "tree: expand before adding roots");
     if (end == begin) return GV_ERROR(GV_ERR_INVALID, "tree: expand with an empty frontier");
     int64_t total = 0;
     for (int32_t j = 0; j < end - begin; ++j) {
         const gv_tree_node *p = &t->nodes[begin + j];
-        const int k = K ? K[j] : k_all;
+        const gv_tree_action a = action_of(src, j);
+        const int k = a.children;
         if (k < 0) return GV_ERROR(GV_ERR_INVALID, "tree: node %d: K = %d < 0", begin + j, k);
-        if (k > 1 && (uint64_t)p->id_stride * (uint64_t)k > GV_TREE_ID_LIMIT)
+        if (p->branch && (k > 1 || a.branch))
+            return GV_ERROR(GV_ERR_INVALID,
+                            "tree: node %d (prompt %d, root %d, step %d) is a branch-point branch; "
+                            "branches are finished by single children, never split",
+                            begin + j, p->prompt, p->group, p->step);
+        /* the largest id and stride the children will use (tree.h) */
+        uint64_t need = 0;
+        if (a.branch && k > 0)
+            need = (uint64_t)p->id_stride * ((uint64_t)k * (uint64_t)(p->step + 1) + 1);
+        else if (k > 1)
+            need = (uint64_t)p->id_stride * (uint64_t)k;
+        if (need > GV_TREE_ID_LIMIT)
             return GV_ERROR(GV_ERR_INVALID,
                             "tree: node %d (prompt %d, root %d, depth %d): %d children need node "
                             "ids up to %llu, beyond the RNG node field (2^%d); use fewer roots, "
                             "splits or children",
                             begin + j, p->prompt, p->group, p->depth, k,
-                            (unsigned long long)p->id_stride * (unsigned long long)k,
-                            GV_RNG_NODE_BITS);
-        if (k > 0 && p->step + 1 >= (1 << GV_RNG_STEP_BITS))
+                            (unsigned long long)need, GV_RNG_NODE_BITS);
+        if (appended(&a) > 0 && p->step + 1 >= (1 << GV_RNG_STEP_BITS))
             return GV_ERROR(GV_ERR_INVALID, "tree: node %d: step %d beyond the RNG step field",
                             begin + j, p->step + 1);
-        total += k;
+        total += appended(&a);
     }
     if (t->count + total > t->capacity)
         return GV_ERROR(GV_ERR_OOM, "tree: expansion %d needs %lld nodes, capacity is %d",
                         t->expansions + 1, (long long)(t->count + total), t->capacity);
     for (int32_t j = 0; j < end - begin; ++j) {
-        const int k_n = K ? K[j] : k_all;
-        const uint8_t is_sde = (uint8_t)((sde ? sde[j] : sde_all) != 0);
-        if (k_n != 1) t->is_chain = 0;
-        for (int k = 0; k < k_n; ++k) {
+        const gv_tree_action a = action_of(src, j);
+        const int k_n = a.children;
+        if (appended(&a) != 1) t->is_chain = 0;
+        for (int k = a.branch ? -1 : 0; k < k_n; ++k) {
             const gv_tree_node *p = &t->nodes[begin + j]; /* the pool never moves */
             gv_tree_node *c = append(t);
             c->parent = begin + j;
             c->depth = p->depth + 1;
             c->step = p->step + 1;
-            c->sde = is_sde;
             c->prompt = p->prompt;
             c->group = p->group;
             c->root = p->root;
-            c->child_index = k;
-            /* tree.h: mixed-radix path id; a single child keeps its parent's id and stride. */
-            if (k_n > 1) {
+            c->branch = p->branch;
+            if (a.branch && k < 0) { /* tree.h: the ODE trunk continuation keeps id and stride */
+                c->child_index = 0;
+                c->node_id = p->node_id;
+                c->id_stride = p->id_stride;
+                continue;
+            }
+            c->sde = a.sde != 0;
+            c->split = a.split != 0;
+            c->child_index = a.branch ? k + 1 : k;
+            if (a.branch) { /* tree.h: step-addressed branch ids */
+                const uint32_t m = (uint32_t)(k + 1) + (uint32_t)k_n * (uint32_t)p->step;
+                c->node_id = p->node_id + p->id_stride * m;
+                c->id_stride = p->id_stride * ((uint32_t)k_n * (uint32_t)(p->step + 1) + 1);
+                c->branch = 1;
+            } else if (k_n > 1) { /* tree.h: mixed-radix path id */
                 c->node_id = p->node_id + p->id_stride * (uint32_t)k;
                 c->id_stride = p->id_stride * (uint32_t)k_n;
-            } else {
+            } else { /* a single child keeps its parent's id and stride */
                 c->node_id = p->node_id;
                 c->id_stride = p->id_stride;
             }
@@ -134,12 +176,19 @@ static gv_status expand(gv_tree *t, const int *K, int k_all, const uint8_t *sde,
     return GV_OK;
 }
 
-gv_status gv_tree_expand_each(gv_tree *t, const int *K, const uint8_t *sde) {
-    if (!K) return GV_ERROR(GV_ERR_INVALID, "tree: expand_each needs a K per frontier node");
-    return expand(t, K, 0, sde, 0);
+gv_status gv_tree_expand_actions(gv_tree *t, const gv_tree_action *actions) {
+    if (!actions) return GV_ERROR(GV_ERR_INVALID, "tree: expand_actions needs an action per node");
+    return expand(t, &(expand_src){.actions = actions});
 }
 
-gv_status gv_tree_expand(gv_tree *t, int K, int sde) { return expand(t, NULL, K, NULL, sde); }
+gv_status gv_tree_expand_each(gv_tree *t, const int *K, const uint8_t *sde) {
+    if (!K) return GV_ERROR(GV_ERR_INVALID, "tree: expand_each needs a K per frontier node");
+    return expand(t, &(expand_src){.K = K, .sde = sde});
+}
+
+gv_status gv_tree_expand(gv_tree *t, int K, int sde) {
+    return expand(t, &(expand_src){.k_all = K, .sde_all = sde});
+}
 
 gv_status gv_tree_edges(const gv_tree *t, gv_tree_edge *out, int32_t cap, int32_t *n) {
     int32_t edges = t->count - t->n_roots;

@@ -7,7 +7,8 @@
  * capacity x latent_elems floats; node i's latent is at element offset i * latent_elems).
  *
  * Build order: gv_tree_add_roots once (G roots per prompt slot, prompt-major), then one
- * gv_tree_expand / gv_tree_expand_each per sampler step. The children of an expansion are appended
+ * gv_tree_expand / gv_tree_expand_each / gv_tree_expand_actions per sampler step (topology.h
+ * turns a topology into those actions). The children of an expansion are appended
  * in frontier order, each node's children in child-index order, so the frontier is always a
  * contiguous index range sorted prompt-major, then by the root's group index, then by path — the
  * same order on every replay.
@@ -18,9 +19,18 @@
  * with stride_root = G; a single child (K = 1: chains, non-split steps) keeps its parent's id and
  * stride. Since id < stride always, two distinct nodes of one prompt never share an id, so K
  * siblings get K different noises and a replayed tree gets the same ones. A stride beyond 2^24
- * (GV_RNG_NODE_BITS) is an error naming the node (too many roots or splits). Note: a branch-point
- * node with a trunk continuation and K branches is K + 1 children, so its stride grows by K + 1 at
- * every branch step.
+ * (GV_RNG_NODE_BITS) is an error naming the node (too many roots or splits).
+ *
+ * Branch points (TempFlow, gv_tree_expand_actions with .branch): the parent's first child is the
+ * ODE trunk continuation, which keeps the parent's id and stride; the K SDE branches at step s get
+ *     id_branch(k) = id_parent + stride_parent * (k + K * s),  k = 1..K,
+ *     stride_branch = stride_parent * (K * (s + 1) + 1),
+ * and a branch never splits again (it is finished by single children, ODE in TempFlow). So the id
+ * space grows with K x steps, not with (K + 1)^(branch steps) — a trunk with K = 6 branches at
+ * every one of 19 steps needs ids < G * 115, where the mixed-radix rule would need G * 7^19. Ids of
+ * one prompt stay pairwise distinct across trunks and branches (id = g + G * m with m = 0 on the
+ * trunk and m = k + K*s >= 1 distinct for distinct (k, s) on the branches). Chains and plain
+ * splits are untouched by this rule, so their ids (and the pinned Flow-GRPO noise) are unchanged.
  *
  * Deliberately not here: the sampler loop, the batched denoiser forward over the frontier, credit
  * assignment (engine/train), and any tensor memory. */
@@ -42,6 +52,8 @@ typedef struct gv_tree_node {
     int32_t step;        /* sampler step of this node's latent x_step (roots: 0)        */
     int64_t latent;      /* element offset of x_step in the caller's latent buffer      */
     uint8_t sde;         /* 1: the edge into this node is an SDE step (has logp_old)   */
+    uint8_t split;       /* 1: drawn at a split (tree; noise lambda*std, topology.h)   */
+    uint8_t branch;      /* 1: a branch-point branch or its continuation (never splits) */
     int32_t prompt;      /* prompt slot in the iteration's batch (RNG slot)            */
     int32_t group;       /* the root's index within the prompt's group, 0..G-1         */
     int32_t root;        /* pool index of the root                                      */
@@ -62,6 +74,14 @@ typedef struct gv_tree {
     int32_t expansions;    /* gv_tree_expand* calls so far                              */
     int is_chain;          /* 1 while every expansion gave every node exactly one child */
 } gv_tree;
+
+/* What one frontier node does at an expansion (gv_tree_expand_actions). */
+typedef struct gv_tree_action {
+    int32_t children; /* K >= 0 children (0 ends the node); with .branch, the K SDE branches   */
+    uint8_t sde;      /* the children's edges are SDE steps (with .branch: the branches are)   */
+    uint8_t split;    /* mark the children as split children (tree: noise scale lambda)         */
+    uint8_t branch;   /* branch point: an ODE trunk child first, then K branches (see above)   */
+} gv_tree_action;
 
 /* One edge parent -> child: the transition at sampler step `step` (x_step -> x_step+1). */
 typedef struct gv_tree_edge {
@@ -88,6 +108,11 @@ void gv_tree_frontier(const gv_tree *t, int32_t *begin, int32_t *n);
 gv_status gv_tree_expand(gv_tree *t, int K, int sde);
 /* Frontier node j gets K[j] >= 0 children, all with sde[j] (sde may be NULL: all ODE). */
 gv_status gv_tree_expand_each(gv_tree *t, const int *K, const uint8_t *sde);
+
+/* The general expansion: frontier node j does actions[j] (one entry per frontier node). Checked
+   first (ids, step field, capacity; a branch node may not get K > 1 children), so a failed
+   expansion leaves the tree unchanged. gv_tree_expand / gv_tree_expand_each are shorthands. */
+gv_status gv_tree_expand_actions(gv_tree *t, const gv_tree_action *actions);
 
 /* All edges in pool order of the child (parent-major, stable). `out` may be NULL to count only;
    else it must have room for `cap` edges (GV_ERR_INVALID otherwise). *n = the number of edges. */
