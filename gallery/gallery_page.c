@@ -113,14 +113,14 @@ static void write_curves(FILE *f, const gallery_data *g) {
         char key[64];
         gv_grpo_reward_key(g->run.eval_rewards, 0, key, sizeof key);
         snprintf(eval_path, sizeof eval_path, "eval/%s", key);
-        snprintf(eval_title, sizeof eval_title, "eval reward: %s", key);
+        snprintf(eval_title, sizeof eval_title, "eval %s", key);
     } else {
         snprintf(eval_path, sizeof eval_path, "eval/none");
         snprintf(eval_title, sizeof eval_title, "eval reward");
     }
     series ss[] = {
-        {"train reward", "mean of the batch", "reward_mean", NULL, NULL, NULL, 0},
-        {eval_title, "held-out prompts, EMA, ODE", eval_path, NULL, NULL, NULL, 0},
+        {"train reward", "batch mean", "reward_mean", NULL, NULL, NULL, 0},
+        {eval_title, "held-out", eval_path, NULL, NULL, NULL, 0},
         {"KL to the base", "", "kl", NULL, NULL, NULL, 0},
         {"clip fraction", "above + below", "clip_frac_above", "clip_frac_below", NULL, NULL, 0},
         {"masked fraction", "failed rewards", "masked_fraction", NULL, NULL, NULL, 0},
@@ -175,7 +175,7 @@ static void write_noise(FILE *f, const gallery_data *g) {
     gv_noise_spec spec = {.kind = (gv_noise_kind)g->noise_kind, .level = g->noise_level,
                           .psi = g->psi, .n_psi = g->n_psi};
     char note[96];
-    snprintf(note, sizeof note, "%s, level %g", kinds[g->noise_kind % 6], g->noise_level);
+    snprintf(note, sizeof note, "%s %g", kinds[g->noise_kind % 6], g->noise_level);
     int n = 0;
     if (gv_schedule_sigmas(N, g->run.sampler.shift, sigmas) == GV_OK)
         for (int i = 0; i < N; ++i) {
@@ -188,8 +188,8 @@ static void write_noise(FILE *f, const gallery_data *g) {
             n++;
         }
     fputs("<div class=\"plots\">", f);
-    gallery_svg_plot(f, "training noise std per step", note, x, std, n, series_colors[3]);
-    gallery_svg_plot(f, "σ at step i", "shifted schedule", x, sig, n, series_colors[0]);
+    gallery_svg_plot(f, "SDE noise std / step", note, x, std, n, series_colors[3]);
+    gallery_svg_plot(f, "σ at step i", "shift", x, sig, n, series_colors[0]);
     if (g->psi) {
         double px[256], py[256];
         for (int i = 0; i < g->n_psi; ++i) px[i] = i, py[i] = g->psi[i];
@@ -263,7 +263,9 @@ static gv_status write_prompt(FILE *f, const gallery_data *g, int p) {
         fprintf(f, "<td data-m=\"%d\"><span class=\"w\">", m);
         if (m > 0 && g->R > 0) num(f, 100 * g->win[((int64_t)p * g->M + m) * g->R], "win %.0f%%");
         fputs("</span><span class=\"d\">", f);
-        num(f, g->diversity[p * g->M + m], "div %.2f");
+        const float d0 = g->diversity[p * g->M], dm = g->diversity[p * g->M + m];
+        if (m > 0 && d0 > 0) fprintf(f, "div %+.0f%%", 100.0 * (dm / d0 - 1));
+        else num(f, dm, "div %.1f");
         fputs("</span></td>", f);
     }
     fputs("</tr></thead><tbody>", f);
@@ -396,7 +398,10 @@ gv_status gallery_write_page(const gallery_data *g, const char *path) {
           "Summarize the downloaded file with <code>grove gallery --summarize "
           "preferences.jsonl</code>.</p></section>", f);
 
-    fputs("<section id=\"grid\">", f);
+    fputs("<p class=\"note gridnote\">Each prompt: one column per model, one row per seed — a row "
+          "starts from the same noise in every column. Badges: the selected score (green high, red "
+          "low); under each heading the win rate against the first column and the diversity "
+          "change. Click an image to enlarge it.</p><section id=\"grid\">", f);
     gv_status s = GV_OK;
     for (int p = 0; s == GV_OK && p < g->P; ++p) s = write_prompt(f, g, p);
     fputs("</section></main><div id=\"lightbox\" hidden><figure><img id=\"lb-img\" alt=\"\">"

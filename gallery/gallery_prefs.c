@@ -157,13 +157,13 @@ void gv_gallery_summary_free(gv_gallery_summary *s) {
 
 void gv_gallery_summary_print(const gv_gallery_summary *s, const char *path, FILE *out) {
     fprintf(out, "%s: %d human judgements\n", path, s->judgements);
-    fprintf(out, "%-28s %5s %5s %5s %6s  %-8s %s\n", "model A vs model B", "n", "A", "ties", "B",
+    fprintf(out, "%-28s %5s %5s %5s %5s  %-8s %s\n", "model A vs model B", "n", "A", "ties", "B",
             "A wins", "95% interval");
     for (int i = 0; i < s->n_pairs; ++i) {
         const gv_gallery_pair_summary *e = &s->pairs[i];
         char name[160];
         snprintf(name, sizeof name, "%s vs %s", e->first, e->second);
-        fprintf(out, "%-28s %5d %5d %5d %6d  %-8.3f [%.3f, %.3f]\n", name, e->n, e->wins, e->ties,
+        fprintf(out, "%-28s %5d %5d %5d %5d  %-8.3f [%.3f, %.3f]\n", name, e->n, e->wins, e->ties,
                 e->losses, e->win_rate, e->lo, e->hi);
     }
     fputs("(A wins = (A preferred + ties / 2) / n; checkpoints: ", out);

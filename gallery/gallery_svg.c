@@ -6,7 +6,7 @@
 
 #include "gallery_internal.h"
 
-enum { PLOT_W = 250, PLOT_H = 132, LEFT = 44, RIGHT = 10, TOP = 22, BOTTOM = 22 };
+enum { PLOT_W = 262, PLOT_H = 132, LEFT = 44, RIGHT = 10, TOP = 22, BOTTOM = 22 };
 
 static void fmt_tick(char *buf, size_t n, double v) {
     const double a = fabs(v);

@@ -49,8 +49,9 @@
           w.className = 'w ' + (win > 0.5 ? 'up' : win < 0.5 ? 'down' : '');
         }
         var dv = D.diversity[p * M + m], d0 = D.diversity[p * M];
-        d.textContent = 'div ' + fmt(dv, 2) +
-          (m > 0 && d0 > 0 ? ' (' + (dv >= d0 ? '+' : '') + Math.round(100 * (dv / d0 - 1)) + '%)' : '');
+        d.textContent = m > 0 && d0 > 0 ? 'div ' + (dv >= d0 ? '+' : '\u2212') + Math.abs(Math.round(100 * (dv / d0 - 1))) + '%'
+                                          : 'div ' + fmt(dv, 1);
+        d.title = 'diversity ' + fmt(dv, 3) + ' (mean feature distance across seeds)';
         d.className = 'd ' + (m > 0 && d0 > 0 && dv / d0 < 0.9 ? 'down' : '');
       });
     });
@@ -148,11 +149,14 @@
   }
   function startLabelling() {
     if (M < 2) return;
-    $('labelling').hidden = false; $('grid').hidden = true;
+    $('labelling').hidden = false; $('grid').hidden = true; document.querySelector('.gridnote').hidden = true;
     state.labelling = true; showPair();
     $('labelling').scrollIntoView();
   }
-  function stopLabelling() { $('labelling').hidden = true; $('grid').hidden = false; state.labelling = false; }
+  function stopLabelling() {
+    $('labelling').hidden = true; $('grid').hidden = false; document.querySelector('.gridnote').hidden = false;
+    state.labelling = false;
+  }
 
   /* ---- wiring ---- */
   var rsel = $('reward'), msel = $('sortmodel');
