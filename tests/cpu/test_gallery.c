@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "grove/denoiser.h"
+#include "grove/evaluate.h"
 #include "grove/gallery.h"
 #include "grove/grpo.h"
 #include "grove/image.h"
@@ -179,7 +181,48 @@ Test(gallery, same_noise_columns_scores_and_files, .init = make_run, .fini = rem
         }
     }
     cr_assert_eq(again_rows, P * 3, "every (prompt, reward) row of the duplicate column");
+    /* diversity of (prompt 0, base): recomputed from the PNGs' pixels with the gold classifier */
+    double div_csv = NAN;
+    for (const char *l = strchr(text, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+        char model[64] = "";
+        int pi;
+        if (sscanf(l, "%d,%*[^,],%63[^,]", &pi, model) == 2 && pi == 0 &&
+            strcmp(model, "base") == 0) { /* diversity is the last field of the row */
+            const char *c = strchr(l, '\n');
+            while (c > l && c[-1] != ',') --c;
+            div_csv = atof(c);
+            break;
+        }
+    }
     free(text);
+    gv_image_model gold;
+    cr_assert_eq(gv_image_model_load(gold_path, be(), 1, &gold), GV_OK, "%s", gv_last_error());
+    gv_judge judge;
+    cr_assert_eq(gv_judge_create(&judge, ctx, &gold.classifier, gv_image_model_theta(&gold), 4),
+                 GV_OK);
+    float imgs[S * 28 * 28], feat[S * 64];
+    cr_assert_leq(judge.F, 64);
+    for (int s = 0; s < S; ++s) {
+        gv_png_image a;
+        read_png(out, 0, FIRST_SEED + s, 0, &a);
+        for (int i = 0; i < D; ++i) imgs[s * D + i] = a.pixels[i] / 255.0f;
+        gv_png_image_free(&a);
+    }
+    cr_assert_eq(gv_judge_run(&judge, ctx, imgs, 0, S, NULL, feat), GV_OK);
+    double sum = 0;
+    for (int a = 0; a < S; ++a)
+        for (int b = a + 1; b < S; ++b) {
+            double d2 = 0;
+            for (int f = 0; f < judge.F; ++f)
+                d2 += (feat[a * judge.F + f] - feat[b * judge.F + f]) *
+                      (double)(feat[a * judge.F + f] - feat[b * judge.F + f]);
+            sum += sqrt(d2);
+        }
+    const double div_png = sum / (S * (S - 1) / 2);
+    cr_assert(fabs(div_csv - div_png) <= 2e-2 * div_png, "diversity %g (csv) vs %g (from PNGs)",
+              div_csv, div_png);
+    gv_judge_free(&judge);
+    gv_image_model_free(&gold);
     snprintf(path, sizeof path, "%s/index.html", out);
     cr_assert_eq(gv_rundir_slurp(path, &text), GV_OK);
     cr_assert_eq(count_substr(text, "<img class=\"cell\""), P * S * M);
@@ -270,4 +313,39 @@ Test(gallery, summarize_hand_counted_preferences) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* The CLI as a user meets it: usage errors, config errors with file:line, --summarize. */
+static int run_grove(const char *args, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/grove' %s 2>&1", GROVE_SOURCE_DIR, GROVE_BINARY_DIR,
+             args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    const int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(gallery, cli_errors_and_summarize) {
+    static char out[16384];
+    cr_assert_eq(run_grove("gallery", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "give a CONFIG or --run DIR"), "%s", out);
+    cr_assert_eq(run_grove("gallery tests/data/gallery/bad_key.yaml", out, sizeof out), 1, "%s",
+                 out);
+    cr_assert(strstr(out, "bad_key.yaml:3") && strstr(out, "seed"), "%s", out);
+    cr_assert_eq(run_grove("gallery --run /nonexistent/run", out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent/run: no run here"), "%s", out);
+    cr_assert_eq(run_grove("gallery --summarize x.jsonl --run y", out, sizeof out), 2, "%s", out);
+    char dir[256], path[512], args[700];
+    tu_make_tmpdir(dir, sizeof dir, "prefs-cli");
+    snprintf(path, sizeof path, "%s/p.jsonl", dir);
+    write_file(path, PREF("base", HB, "last", HL, "b") PREF("last", HL, "base", HB, "tie"));
+    snprintf(args, sizeof args, "gallery --summarize '%s'", path);
+    cr_assert_eq(run_grove(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2 human judgements"), "%s", out);
+    cr_assert(strstr(out, "base vs last                     2     0     1     1  0.250"), "%s", out);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    cr_assert_eq(system(args), 0);
 }
