@@ -3,7 +3,9 @@
  * file again under another label. Checked against independent truths: a column of the same file
  * gives identical pixels, a win rate of exactly 1/2 and a gain of 0 (same noise); the base image
  * of (prompt, seed s) equals gv_generate of one sample with seed s (`grove sample`); the PNG's
- * `ink` score equals the mean of its own pixels; every file and row is there. Also: config errors
+ * `ink` score equals the mean of its own pixels; the diversity equals the one recomputed from the
+ * PNGs with the gold classifier; every file and row is there; a calibrated run's ψ(i) is drawn
+ * when its last.h5 holds one. Also: config and CLI errors
  * name file, line and key, and --summarize on a hand-written preferences file gives hand-computed
  * win rates and Wilson intervals. */
 #include <criterion/criterion.h>
@@ -14,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "grove/denoiser.h"
+#include "grove/checkpoint.h"
 #include "grove/evaluate.h"
 #include "grove/gallery.h"
 #include "grove/grpo.h"
@@ -228,6 +231,7 @@ Test(gallery, same_noise_columns_scores_and_files, .init = make_run, .fini = rem
     cr_assert_eq(count_substr(text, "<img class=\"cell\""), P * S * M);
     cr_assert_eq(count_substr(text, "src=\"http"), 0, "no network resources");
     cr_assert(strstr(text, "<svg class=\"plot\""));
+    cr_assert(!strstr(text, "calibrated ψ(i)"), "no ψ panel for a run without one");
     free(text);
     snprintf(path, sizeof path, "%s/manifest.json", out);
     cr_assert_eq(gv_rundir_slurp(path, &text), GV_OK);
@@ -313,6 +317,72 @@ Test(gallery, summarize_hand_counted_preferences) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* A calibrated run whose last.h5 carries ψ(i) (/state psi): the page draws it and the per-step
+   noise std; the same run without the table says it cannot. */
+static void write_last_with_psi(const char *run, const float *psi, int n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/last.h5", run);
+    gv_image_model m;
+    cr_assert_eq(gv_image_model_load(path, be(), 0, &m), GV_OK, "%s", gv_last_error());
+    gv_ckpt_writer *w = NULL;
+    cr_assert_eq(gv_ckpt_writer_begin(path, &w), GV_OK);
+    cr_assert_eq(gv_image_model_put_meta(w, &m), GV_OK);
+    cr_assert_eq(gv_params_save(w, &m.params, 0, 0), GV_OK);
+    if (n) cr_assert_eq(gv_ckpt_put_f32s(w, GV_CKPT_STATE, "psi", psi, n), GV_OK);
+    cr_assert_eq(gv_ckpt_writer_commit(w), GV_OK, "%s", gv_last_error());
+    gv_image_model_free(&m);
+}
+
+static char *gallery_page_of(const char *run, const char *out) {
+    char s_run[700], s_out[700], s_gold[700], path[800];
+    snprintf(s_run, sizeof s_run, "run=%s", run);
+    snprintf(s_out, sizeof s_out, "out=%s", out);
+    snprintf(s_gold, sizeof s_gold, "gold=%s", gold_path);
+    const char *sets[] = {s_run, s_out, s_gold, "models=[{name: base}, {name: last}]",
+                          "prompt_count=1", "seeds=2", "micro_batch=4", "device=cpu"};
+    gv_gallery_config cfg;
+    cr_assert_eq(gv_gallery_config_load(NULL, sets, 8, &cfg, NULL), GV_OK, "%s", gv_last_error());
+    gv_ctx *ctx = tu_make_ctx(1, 1);
+    gv_gallery_result res;
+    cr_assert_eq(gv_gallery_run(&cfg, ctx, &(gv_gallery_options){0}, &res), GV_OK, "%s",
+                 gv_last_error());
+    gv_gallery_config_free(&cfg);
+    be()->ctx_destroy(ctx);
+    snprintf(path, sizeof path, "%s/index.html", out);
+    char *text = NULL;
+    cr_assert_eq(gv_rundir_slurp(path, &text), GV_OK);
+    return text;
+}
+
+Test(gallery, calibrated_psi_panel, .init = make_run, .fini = remove_tree, .timeout = 120) {
+    char run[600], path[700], out[700], *yaml = NULL;
+    snprintf(run, sizeof run, "%s/run", tmpdir);
+    snprintf(path, sizeof path, "%s/config.yaml", run);
+    cr_assert_eq(gv_rundir_slurp(path, &yaml), GV_OK);
+    char *kind = strstr(yaml, "    kind: flow_grpo\n");
+    cr_assert(kind, "%s", yaml);
+    char *edited = malloc(strlen(yaml) + 16);
+    sprintf(edited, "%.*s    kind: calibrated\n%s", (int)(kind - yaml), yaml,
+            kind + strlen("    kind: flow_grpo\n"));
+    cr_assert_eq(gv_rundir_write_atomic(path, edited), GV_OK);
+    free(edited);
+    free(yaml);
+    const float psi[4] = {0.9f, 0.6f, 0.3f, 0.0f};
+    write_last_with_psi(run, psi, 4);
+    snprintf(out, sizeof out, "%s/g-psi", tmpdir);
+    char *page = gallery_page_of(run, out);
+    cr_assert(strstr(page, "calibrated ψ(i)"), "the ψ panel is drawn");
+    cr_assert(strstr(page, "calibrated 0.7"), "the noise panel names the calibrated schedule");
+    cr_assert(!strstr(page, "needs a ψ table"), "with ψ the std per step is drawn");
+    free(page);
+    write_last_with_psi(run, NULL, 0);
+    snprintf(out, sizeof out, "%s/g-nopsi", tmpdir);
+    page = gallery_page_of(run, out);
+    cr_assert(!strstr(page, "calibrated ψ(i)"));
+    cr_assert(strstr(page, "needs a ψ table"), "without ψ the page says why there is no std");
+    free(page);
 }
 
 /* The CLI as a user meets it: usage errors, config errors with file:line, --summarize. */
