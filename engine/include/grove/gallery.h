@@ -21,9 +21,9 @@
  *
  * Written to `out` (default <run>/gallery):
  *   index.html      self-contained page: inline CSS, JS, SVG and images (data: URIs); no network
- *   images/<p>-<seed>-<m>.png    one PNG per image with text chunks (prompt, seed, steps, sampler, cfg, shift,
- *                   model, checkpoint hash, weights, noise address, every score, the `grove
- *                   sample` command that reproduces it)
+ *   images/         p<prompt>-s<seed>-m<model>.png, one per image, with text chunks (prompt,
+ *                   seed, steps, sampler, cfg, shift, model, checkpoint hash, iteration, weights,
+ *                   noise address, every score, the `grove sample` command that reproduces it)
  *   scores.csv      one row per image: prompt, seed, model, checkpoint, file, every reward
  *   win_rates.csv   one row per (prompt, model, reward): mean, gain and win rate vs the first model,
  *                   diversity
