@@ -26,7 +26,13 @@ if (!chromiumPath) {
 }
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '.npm', 'node_modules', 'x.js'));
-const { chromium } = require('playwright-core'); // missing: a setup failure, not a skip
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch (e) { // missing: a setup failure, not a skip
+  console.error(`FAIL: playwright-core is not installed under ${join(here, '.npm')}: run scripts/setup.sh (${e.message})`);
+  process.exit(1);
+}
 
 const failures = [];
 const check = (ok, what) => { if (!ok) failures.push(what); console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); };
