@@ -525,9 +525,7 @@ static void render_state_free(render_state *st, const gv_backend *be) {
     gv_denoiser_free(&st->den);
     gv_image_model_free(&st->model);
     if (st->judge_ready) gv_judge_free(&st->judge);
-    gv_image_model_free(&st->gold);
-    gv_grpo_rewards_free(st->train, st->train_models, 0);
-    gv_grpo_rewards_free(st->eval, st->eval_models, 0);
+    gv_image_model_free(&st->gold); /* the reward instances are freed by gv_gallery_run */
     if (st->x) be->free(st->x);
     free(st->ids);
     free(st->x_T);

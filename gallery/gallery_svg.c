@@ -57,7 +57,8 @@ void gallery_svg_plot(FILE *f, const char *title, const char *note, const double
         y0 -= d, y1 += d;
     } else {
         const double pad = 0.06 * (y1 - y0);
-        y0 -= pad, y1 += pad;
+        y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad; /* a non-negative series keeps a 0 floor */
+        y1 += pad;
     }
     char a[32], b[32];
     for (int t = 0; t <= 2; ++t) { /* three y ticks with grid lines */
