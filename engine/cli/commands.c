@@ -45,8 +45,10 @@ const gv_command gv_commands[] = {
      .options = {{"run", 0, "DIR", "render the gallery of a run directory"},
                  {"summarize", 0, "FILE", "turn a preferences.jsonl into human win rates"},
                  DEVICE_OPTION, {NULL, 0, NULL, NULL}},
+     .details = "CONFIG: configs/gallery/*.yaml (run:, models:, prompts:, seeds:, sampler:).\n"
+                "--run DIR: the default gallery of a run (base, middle, best, last) in DIR/gallery.",
      .takes_set = 1, .min_positional = 0, .max_positional = 1,
-     .pending = "issue 6: preference galleries"},
+     .run = gv_cmd_gallery},
     {.name = "eval",
      .summary = "evaluate a checkpoint: classifier accuracy, gold probability, FCD",
      .usage = "grove eval CONFIG --ckpt FILE [options]",

@@ -163,7 +163,7 @@ gv_status gv_generate(gv_denoiser *d, gv_ctx *c, int n, const int32_t *prompt_id
     const int64_t D = d->D;
     const gv_backend *be = c->backend;
     GV_TRY(gv_denoiser_bind(d, n, prompt_ids));
-    GV_TRY(fill_latents(c, o, n, D, x));
+    if (!o->latents_given) GV_TRY(fill_latents(c, o, n, D, x));
     const size_t bytes = (size_t)n * (size_t)D * sizeof(float);
     gv_sampler_scratch scratch = {0};
     gv_status s = be->alloc(bytes, (void **)&scratch.v);

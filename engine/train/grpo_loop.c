@@ -378,3 +378,7 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
     gv_grpo_teardown(&j);
     return s;
 }
+
+void gv_grpo_reward_key(const gv_reward_spec *specs, int k, char *out, size_t n) {
+    reward_key(specs, k, out, n);
+}

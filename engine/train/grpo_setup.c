@@ -81,8 +81,9 @@ static gv_status reward_model_path(const char *model, const char *dataset, char 
     return gv_root_path(rel, out, n);
 }
 
-static gv_status create_rewards(gv_grpo_job *j, const gv_reward_spec *specs, int count,
-                                const char *what, gv_reward **out, gv_image_model **models) {
+gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_batch,
+                                 const gv_reward_spec *specs, int count, const char *what,
+                                 gv_reward **out, gv_image_model **models) {
     *out = calloc((size_t)(count ? count : 1), sizeof **out);
     *models = calloc((size_t)(count ? count : 1), sizeof **models);
     if (!*out || !*models) return GV_ERROR(GV_ERR_OOM, "grpo: rewards");
@@ -96,14 +97,14 @@ static gv_status create_rewards(gv_grpo_job *j, const gv_reward_spec *specs, int
         const gv_image_model *m = NULL;
         if (gv_builtin_rewards[id].needs_classifier) {
             char path[4096];
-            GV_TRY(reward_model_path(r->model, j->model.dataset, path, sizeof path));
-            gv_status s = gv_image_model_load(path, j->be, 0, &(*models)[k]);
+            GV_TRY(reward_model_path(r->model, dataset, path, sizeof path));
+            gv_status s = gv_image_model_load(path, ctx->backend, 0, &(*models)[k]);
             if (s != GV_OK) return gv_error_prefix("%s[%d] (%s): ", what, k, r->builtin), s;
             if ((*models)[k].kind != GV_MODEL_CLASSIFIER)
                 return GV_ERROR(GV_ERR_CONFIG, "%s[%d]: %s is not a classifier", what, k, path);
             m = &(*models)[k];
         }
-        GV_TRY(gv_reward_create(&(*out)[k], r->builtin, r->weight, m, j->mb, j->ctx));
+        GV_TRY(gv_reward_create(&(*out)[k], r->builtin, r->weight, m, micro_batch, ctx));
     }
     return GV_OK;
 }
@@ -216,9 +217,11 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
                                 .null_id = j->model.null_id};
     GV_TRY(gv_denoiser_create(&j->den, j->ctx, &j->model.unet, j->model.params.values, &dopt));
     /* rewards */
-    GV_TRY(create_rewards(j, cfg->rewards, cfg->n_rewards, "rewards", &j->rewards, &j->reward_models));
-    GV_TRY(create_rewards(j, cfg->eval_rewards, cfg->n_eval_rewards, "eval_rewards",
-                          &j->eval_rewards, &j->eval_reward_models));
+    GV_TRY(gv_grpo_rewards_create(j->ctx, j->model.dataset, j->mb, cfg->rewards, cfg->n_rewards,
+                                  "rewards", &j->rewards, &j->reward_models));
+    GV_TRY(gv_grpo_rewards_create(j->ctx, j->model.dataset, j->mb, cfg->eval_rewards,
+                                  cfg->n_eval_rewards, "eval_rewards", &j->eval_rewards,
+                                  &j->eval_reward_models));
     GV_TRY(host_alloc((size_t)(cfg->n_rewards ? cfg->n_rewards : 1) * sizeof(double), (void **)&j->weights));
     for (int k = 0; k < cfg->n_rewards; ++k) j->weights[k] = cfg->rewards[k].weight;
     j->n_eval_samples = j->n_eval > 0 && cfg->n_eval_rewards > 0 ? j->n_eval * cfg->eval.seeds : 0;
@@ -259,7 +262,7 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     return GV_OK;
 }
 
-static void free_rewards(gv_reward *r, gv_image_model *m, int n) {
+void gv_grpo_rewards_free(gv_reward *r, gv_image_model *m, int n) {
     for (int k = 0; r && k < n; ++k) gv_reward_destroy(&r[k]);
     for (int k = 0; m && k < n; ++k) gv_image_model_free(&m[k]);
     free(r);
@@ -286,8 +289,8 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
                     j->train_labels, j->eval_labels, j->cursor.perm};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
-    free_rewards(j->rewards, j->reward_models, j->cfg->n_rewards);
-    free_rewards(j->eval_rewards, j->eval_reward_models, j->cfg->n_eval_rewards);
+    gv_grpo_rewards_free(j->rewards, j->reward_models, j->cfg->n_rewards);
+    gv_grpo_rewards_free(j->eval_rewards, j->eval_reward_models, j->cfg->n_eval_rewards);
     if (j->train_text) gv_eval_prompts_free(j->train_text, j->n_train);
     if (j->eval_text) gv_eval_prompts_free(j->eval_text, j->n_eval);
     gv_tree_free(&j->tree);

@@ -82,15 +82,18 @@ typedef struct gv_generate_options {
     uint32_t seed;
     uint32_t stream;      /* GV_RNG_STREAM_EVAL for eval / sample, SAMPLER in rollouts  */
     uint32_t iteration;   /* the RNG address's iteration field                          */
+    int latents_given;    /* 1: x already holds x_T (the caller drew it, e.g. the gallery:
+                             one x_T per seed for every model); 0: drawn as above         */
 } gv_generate_options;
 
-/* The defaults: ODE, 20 steps, shift 3, seed 0, stream GV_RNG_STREAM_EVAL, iteration 0. */
+/* The defaults: ODE, 20 steps, shift 3, seed 0, stream GV_RNG_STREAM_EVAL, iteration 0, x_T drawn. */
 gv_generate_options gv_generate_defaults(void);
 
 /* n samples (n <= 2^16, the RNG slot field) for prompt_ids (n, L) [host]:
      x      (n, D) [backend]: the final sample x_N (required);
      p_host (n, D) [host] or NULL: clamp((x + 1)/2, 0, 1);
      nfe    or NULL: denoiser rows evaluated by this call (CFG pair = 2, padding excluded).
+   With o->latents_given, x holds x_T on entry and no latent is drawn.
    Scratch (v, and eps for SDE schedules) is allocated for the call and freed before returning. */
 gv_status gv_generate(gv_denoiser *d, gv_ctx *c, int n, const int32_t *prompt_ids,
                       const gv_generate_options *o, float *x, float *p_host, int64_t *nfe);

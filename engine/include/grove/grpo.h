@@ -241,6 +241,18 @@ gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
                         const int32_t *labels, float *scores, uint8_t *status);
 
+/* Reward instances of `specs` (count) on ctx, as training and evaluation build them (also used by
+   the gallery): a classifier reward's `model:` is "" / "reward", "gold" or a checkpoint path,
+   resolved for `dataset`; classifier models go to *models (count; kind != 0 where loaded).
+   `what` names the list in errors ("rewards", "eval_rewards"). Free with gv_grpo_rewards_free,
+   also after a failure. */
+gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_batch,
+                                 const gv_reward_spec *specs, int count, const char *what,
+                                 gv_reward **out, gv_image_model **models);
+void gv_grpo_rewards_free(gv_reward *r, gv_image_model *models, int count);
+/* The key reward k of `specs` has in metrics.jsonl ("classifier", "classifier_2", ...). */
+void gv_grpo_reward_key(const gv_reward_spec *specs, int k, char *out, size_t n);
+
 /* grpo_train.c */
 gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);
 void gv_grpo_stage_free(gv_grpo_stage *st, const gv_backend *be);
