@@ -103,8 +103,11 @@ gv_status gv_step_coeffs(const gv_noise_spec *spec, const float *sigmas, int N, 
     if (!(delta < 0.0) || !(sigma > 0.0) || sigma > 1.0)
         return GV_ERROR(GV_ERR_INVALID, "sampler step %d: sigma %g -> %g is not a decreasing "
                         "step in (0, 1]", i, sigma, sigma_next);
-    double level = spec->kind == GV_NOISE_CALIBRATED ? (double)spec->psi[i] : spec->level;
-    /* ALGORITHMS.md §1: the last step is always ODE; §2: noise level 0 is the ODE fast path. */
+    /* ALGORITHMS.md §1: the last step is always ODE (psi has no entry for it); §2: noise level 0
+       is the ODE fast path. */
+    double level = i == N - 1                        ? 0.0
+                   : spec->kind == GV_NOISE_CALIBRATED ? (double)spec->psi[i]
+                                                       : spec->level;
     if (i == N - 1 || spec->kind == GV_NOISE_ODE || level == 0.0) {
         ode_coeffs(delta, out, is_sde);
         return GV_OK;
