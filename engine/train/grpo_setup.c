@@ -18,6 +18,7 @@
 
 #include "grove/grpo.h"
 #include "grove/paths.h"
+#include "grove/reward.h"
 
 /* ---- the plan --------------------------------------------------------------------------------- */
 
@@ -88,9 +89,17 @@ static gv_status create_rewards(gv_grpo_job *j, const gv_reward_spec *specs, int
     if (!*out || !*models) return GV_ERROR(GV_ERR_OOM, "grpo: rewards");
     for (int k = 0; k < count; ++k) {
         const gv_reward_spec *r = &specs[k];
-        if (r->plugin && *r->plugin)
-            return GV_ERROR(GV_ERR_UNSUPPORTED, "%s[%d]: reward plugins are not supported by "
-                            "`grove train` yet (%s)", what, k, r->plugin);
+        if (r->plugin && *r->plugin) { /* DESIGN.md §7: `config:` handed over flattened */
+            gv_status s = gv_reward_load_plugin(&(*out)[k], r->plugin, r->config.flat, r->weight,
+                                                GROVE_SAMPLES_IMAGE);
+            if (s != GV_OK) return gv_error_prefix("%s[%d]: ", what, k), s;
+            const int win_rate = j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
+            if (!gv_reward_can_score(&(*out)[k]) && !win_rate)
+                return GV_ERROR(GV_ERR_CONFIG, "%s[%d]: plugin '%s' is a pairwise judge without "
+                                "score: it needs reward_transform win_rate (preset pref_grpo)",
+                                what, k, (*out)[k].name);
+            continue;
+        }
         gv_builtin_reward_id id;
         GV_TRY(gv_builtin_reward_find(r->builtin, &id));
         const gv_image_model *m = NULL;
@@ -207,6 +216,7 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_labels));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_prompt));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int64_t), (void **)&j->sample_index));
+    GV_TRY(host_alloc((size_t)j->S * sizeof(char *), (void **)&j->sample_text));
     if (cfg->dump.every > 0) { /* rollouts.h5: every step's velocity and one μ (grpo.h) */
         GV_TRY(dev_alloc(be, SD * (size_t)j->N, (void **)&j->dump_v));
         GV_TRY(dev_alloc(be, (size_t)j->D * sizeof(float), (void **)&j->dump_mu));
@@ -219,6 +229,14 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(create_rewards(j, cfg->rewards, cfg->n_rewards, "rewards", &j->rewards, &j->reward_models));
     GV_TRY(create_rewards(j, cfg->eval_rewards, cfg->n_eval_rewards, "eval_rewards",
                           &j->eval_rewards, &j->eval_reward_models));
+    if (cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE) {
+        int pairwise = 0;
+        for (int k = 0; k < cfg->n_rewards; ++k) pairwise += gv_reward_is_pairwise(&j->rewards[k]);
+        if (!pairwise)
+            return GV_ERROR(GV_ERR_CONFIG, "reward_transform win_rate (preset %s): no training "
+                            "reward is a pairwise judge (a plugin with flag PAIRWISE and compare)",
+                            cfg->algorithm.preset);
+    }
     GV_TRY(host_alloc((size_t)(cfg->n_rewards ? cfg->n_rewards : 1) * sizeof(double), (void **)&j->weights));
     for (int k = 0; k < cfg->n_rewards; ++k) j->weights[k] = cfg->rewards[k].weight;
     j->n_eval_samples = j->n_eval > 0 && cfg->n_eval_rewards > 0 ? j->n_eval * cfg->eval.seeds : 0;
@@ -242,8 +260,12 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         GV_TRY(host_alloc((size_t)ne * (size_t)j->D * sizeof(float), (void **)&j->eval_p));
         GV_TRY(host_alloc((size_t)ne * (size_t)j->L * sizeof(int32_t), (void **)&j->eval_sample_ids));
         GV_TRY(host_alloc((size_t)ne * sizeof(int32_t), (void **)&j->eval_sample_labels));
+        GV_TRY(host_alloc((size_t)ne * sizeof(char *), (void **)&j->eval_sample_text));
+        GV_TRY(host_alloc((size_t)ne * sizeof(int32_t), (void **)&j->eval_sample_group));
         for (int i = 0; i < ne; ++i) { /* sample i: eval prompt i / seeds, seed slot i */
             const int p = i / cfg->eval.seeds;
+            j->eval_sample_text[i] = j->eval_text[p];
+            j->eval_sample_group[i] = p;
             memcpy(j->eval_sample_ids + (int64_t)i * j->L, j->eval_ids + (int64_t)p * j->L,
                    (size_t)j->L * sizeof(int32_t));
             j->eval_sample_labels[i] = j->eval_labels[p];
@@ -280,7 +302,8 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) be->free(dev[i]);
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
-                    j->sample_index, j->p_host,
+                    j->sample_index, j->sample_text, j->eval_sample_text, j->eval_sample_group,
+                    j->p_host,
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
                     j->valid, j->h_unit, j->roots, j->eval_p, j->eval_sample_ids,
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
@@ -326,16 +349,20 @@ gv_status gv_grpo_eval(gv_grpo_job *j, gv_grpo_eval_result *out) {
     GV_TRY(gv_generate(&j->eval_den, j->ctx, n, j->eval_sample_ids, &o, j->eval_x, j->eval_p,
                        &out->nfe));
     const int R = cfg->n_eval_rewards;
-    GV_TRY(gv_grpo_score(j, j->eval_rewards, R, n, j->eval_p, j->eval_sample_labels, j->scores,
+    GV_TRY(gv_grpo_score(j, j->eval_rewards, R, n, j->eval_p, j->eval_sample_labels,
+                         (const char *const *)j->eval_sample_text, j->eval_sample_group, j->scores,
                          j->status));
     for (int k = 0; k < R && k < GV_GRPO_MAX_EVAL_REWARDS; ++k) {
-        double sum = 0.0;
+        double sum = 0.0, sumsq = 0.0;
         int ok = 0;
         for (int i = 0; i < n; ++i) {
             const float v = j->scores[(int64_t)i * R + k];
-            if (j->status[(int64_t)i * R + k] == GV_REWARD_ITEM_OK && isfinite(v)) sum += v, ok++;
+            if (j->status[(int64_t)i * R + k] == GV_REWARD_ITEM_OK && isfinite(v))
+                sum += v, sumsq += (double)v * v, ok++;
         }
         out->mean[k] = ok ? sum / ok : NAN;
+        /* sample std (n - 1): with n it gives the standard error of the mean */
+        out->std[k] = ok > 1 ? sqrt(fmax(0.0, (sumsq - sum * sum / ok) / (ok - 1))) : NAN;
         out->masked[k] = n - ok;
     }
     if (j->judge_ok) {

@@ -26,8 +26,10 @@
  * The reference of the KL term is the base model file (its flat weights in a second buffer),
  * recorded in the checkpoint's /meta by path and hash and reloaded on resume.
  *
+ * Rewards: built-ins and plugins (rewards.h) mix freely; reward_transform win_rate turns a
+ * pairwise plugin into Pref-GRPO win rates (ALGORITHMS.md §8).
  * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points, random_fraction and SDE windows, reward plugins. */
+ * branch points, random_fraction and SDE windows. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -143,6 +145,7 @@ typedef struct gv_grpo_job {
     int32_t *sample_labels;      /* (S)                                                     */
     int32_t *sample_prompt;      /* (S) slot                                                */
     int64_t *sample_index;       /* (S) prompt index in data.prompts                        */
+    const char **sample_text;    /* (S) prompt strings (borrowed from train_text), for plugins */
     /* rollouts.h5 dump (dump.every > 0; allocated at setup, written only on dump iterations) */
     int dump_now;                /* 1: the current rollout keeps every step's velocity      */
     float *dump_v;               /* backend (N·S, D): step i's velocities at i·S·D          */
@@ -157,6 +160,7 @@ typedef struct gv_grpo_job {
     uint8_t *status, *status_tmp;
     float *advantage;            /* (S)                                                     */
     uint8_t *valid;              /* (S)                                                     */
+    int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements of the last gv_grpo_score */
     /* training */
     gv_grpo_stage stage;
     float *u_dv, *u_v, *u_mu, *u_mu_ref, *u_dmu;  /* backend (mb, D)                     */
@@ -172,6 +176,8 @@ typedef struct gv_grpo_job {
     float *eval_p;               /* host (n_eval_samples, D)                                */
     int32_t *eval_sample_ids;    /* (n_eval_samples, L)                                     */
     int32_t *eval_sample_labels; /* (n_eval_samples)                                        */
+    const char **eval_sample_text; /* (n_eval_samples) prompt strings, for plugins           */
+    int32_t *eval_sample_group;  /* (n_eval_samples) eval prompt index = the group            */
     float *eval_probs;           /* host (n_eval_samples, K)                                */
     gv_denoiser eval_den;        /* theta = model.params.ema                                */
 } gv_grpo_job;
@@ -203,6 +209,7 @@ typedef struct gv_grpo_eval_result {
     int n;
     int64_t nfe;
     double mean[GV_GRPO_MAX_EVAL_REWARDS];   /* per eval reward, over unmasked samples       */
+    double std[GV_GRPO_MAX_EVAL_REWARDS];    /* sample std (n - 1) of the same values        */
     int masked[GV_GRPO_MAX_EVAL_REWARDS];
     double accuracy, gold_prob;              /* first eval reward a classifier; else NaN     */
 } gv_grpo_eval_result;
@@ -215,6 +222,7 @@ typedef struct gv_grpo_rollout_stats {
     gv_advantage_result adv;
     gv_reward_moments *per_reward;  /* (n_rewards), caller buffer                            */
     int64_t nfe;
+    int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements, failed ones imputed 0.5 */
 } gv_grpo_rollout_stats;
 
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
@@ -236,10 +244,16 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
 gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
                                 const char *path);
 
-/* Score n host images (n, D) with labels (n) with reward instances r (count) into scores
-   (n, count) and status (n, count). */
+/* Score n host images (n, D) with labels, prompt strings and group ids (n each) with reward
+   instances r (count) into scores (n, count) and status (n, count). With reward_transform
+   win_rate a pairwise plugin's column is its win rate within each group (rewards.h; judged and
+   imputed judgements in j->pairwise_*). A plugin batch that fails (score returns an error) is
+   masked (status FAILED), reported on stderr and counted in r->failed_batches;
+   reward_failures.max_consecutive such failures in a row of one reward stop the run with
+   GV_ERR_PLUGIN (max_consecutive 0 behaves as 1). */
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
-                        const int32_t *labels, float *scores, uint8_t *status);
+                        const int32_t *labels, const char *const *prompts, const int32_t *groups,
+                        float *scores, uint8_t *status);
 
 /* grpo_train.c */
 gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);
