@@ -428,8 +428,12 @@ static int exchange(bridge *br, int64_t id, bj_node **answer, char *err, size_t 
         if (send_all(br, deadline, &why) || read_line(br, deadline, &line, &why)) {
             snprintf(err, err_len, "bridge: request %lld %s after %g s", (long long)id, why,
                      br->timeout_s);
-            fprintf(stderr, "[bridge %s] request %lld: %s; restarting the child (%d of %d)\n",
-                    br->name, (long long)id, why, attempt + 1, br->retries);
+            if (attempt < br->retries)
+                fprintf(stderr, "[bridge %s] request %lld: %s; restarting the child and resending "
+                        "(retry %d of %d)\n", br->name, (long long)id, why, attempt + 1, br->retries);
+            else
+                fprintf(stderr, "[bridge %s] request %lld: %s; no retries left, the batch fails\n",
+                        br->name, (long long)id, why);
             br->restart_needed = 1;
             continue;
         }
