@@ -477,3 +477,43 @@ Test(plugins, training_with_bridge_and_pairwise, .init = write_unet, .fini = rem
     cr_assert(strstr(gv_last_error(), "reward_transform win_rate (preset pref_grpo): no training "
                                       "reward is a pairwise judge"), "%s", gv_last_error());
 }
+
+/* The README's tutorial is rewards/plugins/minimal/ink_target.c verbatim, and it builds with the
+   plugin header alone (-I rewards/include, strict C11) into a plugin that loads and scores. */
+Test(plugins, readme_tutorial_compiles_alone) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/README.md", GROVE_SOURCE_DIR);
+    char *readme = NULL, *source = NULL;
+    cr_assert_eq(gv_rundir_slurp(path, &readme), GV_OK, "%s", gv_last_error());
+    snprintf(path, sizeof path, "%s/rewards/plugins/minimal/ink_target.c", GROVE_SOURCE_DIR);
+    cr_assert_eq(gv_rundir_slurp(path, &source), GV_OK, "%s", gv_last_error());
+    const char *begin = strstr(readme, "<!-- ink_target.c begin -->\n```c\n");
+    const char *end = strstr(readme, "```\n<!-- ink_target.c end -->");
+    cr_assert(begin && end && end > begin, "README markers of the tutorial are missing");
+    begin += strlen("<!-- ink_target.c begin -->\n```c\n");
+    cr_assert_eq((size_t)(end - begin), strlen(source), "README tutorial differs from ink_target.c");
+    cr_assert_eq(memcmp(begin, source, strlen(source)), 0, "README tutorial differs from ink_target.c");
+    char dir[256], cmd[8192], so[512];
+    tu_make_tmpdir(dir, sizeof dir, "tutorial");
+    snprintf(so, sizeof so, "%s/ink_target.so", dir);
+    snprintf(cmd, sizeof cmd, "cc -std=c11 -pedantic -Wall -Wextra -Werror -shared -fPIC -O2 "
+             "-I'%s/rewards/include' -x c '%s/rewards/plugins/minimal/ink_target.c' -o '%s' -lm",
+             GROVE_SOURCE_DIR, GROVE_SOURCE_DIR, so);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    gv_reward r;
+    cr_assert_eq(gv_reward_load_plugin(&r, so, "target=0.25\n", 1.0, GROVE_SAMPLES_IMAGE), GV_OK,
+                 "%s", gv_last_error());
+    float px[2 * 16], sc[2];
+    uint8_t st[2];
+    constant_image(px, 0.1f, -1.0f);
+    constant_image(px + 16, 0.5f, -1.0f);
+    const gv_reward_images b = {.n = 2, .channels = 1, .height = 4, .width = 4, .pixels = px};
+    cr_assert_eq(gv_reward_score(&r, NULL, &b, sc, st), GV_OK, "%s", gv_last_error());
+    cr_assert_float_eq(sc[0], -0.15f, 1e-6); /* -|0.1 - 0.25| */
+    cr_assert_float_eq(sc[1], -0.25f, 1e-6); /* -|0.5 - 0.25| */
+    gv_reward_destroy(&r);
+    free(readme);
+    free(source);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
