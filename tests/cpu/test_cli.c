@@ -74,7 +74,6 @@ Test(cli, unimplemented_commands_say_so_and_fail) {
         const char *args, *expect;
     } cases[] = {
         {"gallery", "grove gallery: not implemented yet in this build (issue 6"},
-        {"reward-check x.so", "grove reward-check: not implemented yet in this build (issue 5"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         run_result r = run_grove(cases[i].args);
