@@ -12,7 +12,10 @@
  *              quote the offending line; no hello;
  *   training   masking end to end (masked_fraction), reward_failures.max_consecutive stopping the
  *              run with last.h5 intact, a bridge child crashing once, a pairwise (pref_grpo) run
- *              whose win rates lie in [0, 1] with group mean exactly 1/2. */
+ *              whose win rates lie in [0, 1] with group mean exactly 1/2, a hung bridge child
+ *              stopping a run cleanly;
+ *   neural     the libgrove-based example plugin agrees with the built-in classifier reward;
+ *   README     the tutorial is ink_target.c verbatim and compiles with the header alone. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -516,4 +519,73 @@ Test(plugins, readme_tutorial_compiles_alone) {
     free(source);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* A bridge child that never answers during training, max_consecutive 1: the run stops at the first
+   rollout with the bridge's message, within the timeout, leaving no temp files behind. */
+Test(plugins, training_stops_on_a_hung_bridge, .init = write_unet, .fini = remove_tree) {
+    char set[2048];
+    gv_grpo_result res;
+    snprintf(set, sizeof set, "rewards=[{plugin: %s/plugins/bridge.so, config: {command: \"python3 "
+             "'%s/tests/plugins/bridge_child.py' sleep '' 60\", timeout_s: 0.5, retries: 0}}]",
+             GROVE_BINARY_DIR, GROVE_SOURCE_DIR);
+    const char *a[] = {set, "train.iterations=2", "reward_failures.max_consecutive=1"};
+    const double t0 = now_s();
+    cr_assert_eq(train("hung", a, 3, &res), GV_ERR_PLUGIN);
+    cr_assert_lt(now_s() - t0, 30.0);
+    cr_assert(strstr(gv_last_error(), "1 consecutive failed batches of reward 'bridge'"), "%s",
+              gv_last_error());
+    cr_assert(strstr(gv_last_error(), "timed out after 0.5 s"), "%s", gv_last_error());
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "test -f '%s/hung/config.yaml' && ! ls '%s/hung' | grep -q tmp",
+             tmpdir, tmpdir);
+    cr_assert_eq(system(cmd), 0, "run directory: config.yaml missing or temp files left");
+}
+
+/* The neural example plugin (libgrove's classifier forward through gv_judge) agrees with the
+   built-in `classifier` reward (its own forward + host softmax) on P(class 3). */
+Test(plugins, neural_plugin_matches_builtin_classifier, .init = write_unet, .fini = remove_tree) {
+    char clf[600], so[1024], config[1400];
+    snprintf(clf, sizeof clf, "%s/clf.h5", tmpdir);
+    gv_classifier_config cc = gv_classifier_config_default(4);
+    cc.features = 16;
+    gv_image_model m;
+    cr_assert_eq(gv_image_model_create(&m, GV_MODEL_CLASSIFIER, &cc, grove_backend_cpu(), 0), GV_OK);
+    snprintf(m.dataset, sizeof m.dataset, "mnist");
+    cr_assert_eq(gv_params_initialize(&m.params, 21), GV_OK);
+    cr_assert_eq(gv_image_model_save_export(&m, m.params.values, NULL, clf), GV_OK, "%s",
+                 gv_last_error());
+    enum { N = 5 };
+    float px[N * 784], want[N], got[N];
+    uint8_t st[N];
+    int32_t labels[N] = {3, 3, 3, 3, 3};
+    uint64_t seed = 77;
+    for (int e = 0; e < N * 784; ++e) px[e] = tu_rand_unit(&seed);
+    const gv_reward_images b = {.n = N, .channels = 1, .height = 28, .width = 28, .pixels = px,
+                                .labels = labels};
+    gv_ctx *ctx = tu_make_ctx(1, 1);
+    gv_reward builtin;
+    cr_assert_eq(gv_reward_create(&builtin, "classifier", 1.0, &m, 4, ctx), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(gv_reward_score(&builtin, ctx, &b, want, st), GV_OK, "%s", gv_last_error());
+    snprintf(so, sizeof so, "%s/plugins/classifier_reward.so", GROVE_BINARY_DIR);
+    snprintf(config, sizeof config, "checkpoint=%s\nclass=3\nmicro_batch=4\n", clf);
+    gv_reward plugin;
+    cr_assert_eq(gv_reward_load_plugin(&plugin, so, config, 1.0, GROVE_SAMPLES_IMAGE), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(gv_reward_score(&plugin, NULL, &b, got, st), GV_OK, "%s", gv_last_error());
+    for (int i = 0; i < N; ++i) {
+        cr_assert_eq(st[i], GV_REWARD_ITEM_OK);
+        cr_assert_float_eq(got[i], want[i], 1e-5, "image %d: plugin %g, built-in %g", i, got[i],
+                           want[i]);
+    }
+    snprintf(config, sizeof config, "checkpoint=%s\nclass=11\n", clf);
+    gv_reward bad;
+    cr_assert_eq(gv_reward_load_plugin(&bad, so, config, 1.0, GROVE_SAMPLES_IMAGE), GV_ERR_PLUGIN);
+    cr_assert(strstr(gv_last_error(), "create failed: class 11: the classifier has 10 classes"), "%s",
+              gv_last_error());
+    gv_reward_destroy(&plugin);
+    gv_reward_destroy(&builtin);
+    gv_image_model_free(&m);
+    ctx->backend->ctx_destroy(ctx);
 }
