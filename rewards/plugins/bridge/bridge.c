@@ -2,7 +2,9 @@
  * and talks line-delimited JSON with it, so a reward model in Python (or anything) plugs into grove
  * without linking. The README's "Bridge protocol" section is the child's specification.
  *
- *   config: {command: "python3 my_reward.py --flag", timeout_s: 60, retries: 2}
+ *   config: {command: "python3 my_reward.py --flag", timeout_s: 60, retries: 2, start_timeout_s: 60}
+ * (timeout_s bounds each request, start_timeout_s the wait for the hello: loading a model may be
+ * slower than scoring a batch).
  *
  * The child runs under /bin/sh -c with its stdin and stdout on one end of a socketpair (so a dead
  * child is an error on write, never a SIGPIPE in grove: send(MSG_NOSIGNAL)) and its stderr on a
@@ -52,7 +54,7 @@ typedef struct text {
 
 typedef struct bridge {
     char *command;
-    double timeout_s;
+    double timeout_s, start_timeout_s;
     int retries;
     pid_t pid;
     int io;        /* our end of the socketpair: child's stdin + stdout */
@@ -373,9 +375,9 @@ static int handshake(bridge *br, char *err, size_t err_len) {
     if (start_child(br, err, err_len)) return 1;
     char *line = NULL;
     const char *why = NULL;
-    if (read_line(br, now_s() + br->timeout_s, &line, &why)) {
+    if (read_line(br, now_s() + br->start_timeout_s, &line, &why)) {
         snprintf(err, err_len, "bridge: no hello from `%s` within %g s: %s", br->command,
-                 br->timeout_s, why);
+                 br->start_timeout_s, why);
         return stop_child(br), 1;
     }
     char jerr[128] = "", shown[SHORT_LINE + 32];
@@ -512,7 +514,7 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     bridge *br = calloc(1, sizeof *br);
     if (!br) return snprintf(err, err_len, "out of memory"), 1;
     br->pid = br->io = br->err_fd = -1;
-    br->timeout_s = 60.0;
+    br->timeout_s = br->start_timeout_s = 60.0;
     br->retries = 2;
     br->next_id = 1;
     snprintf(br->name, sizeof br->name, "child");
@@ -523,9 +525,11 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     }
     br->command = strdup(buf);
     if (config_value(config, "timeout_s", buf, sizeof buf)) br->timeout_s = strtod(buf, NULL);
+    if (config_value(config, "start_timeout_s", buf, sizeof buf))
+        br->start_timeout_s = strtod(buf, NULL);
     if (config_value(config, "retries", buf, sizeof buf)) br->retries = atoi(buf);
-    if (!br->command || !(br->timeout_s > 0.0) || br->retries < 0) {
-        snprintf(err, err_len, "bridge: timeout_s must be > 0 and retries >= 0");
+    if (!br->command || !(br->timeout_s > 0.0) || !(br->start_timeout_s > 0.0) || br->retries < 0) {
+        snprintf(err, err_len, "bridge: timeout_s and start_timeout_s must be > 0, retries >= 0");
         return destroy(br), 1;
     }
     if (handshake(br, err, err_len)) return destroy(br), 1;
