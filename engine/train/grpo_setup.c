@@ -5,8 +5,11 @@
  * kept as the frozen KL reference; the trained model is a second table of the same architecture
  * with Adam state and an EMA, both initialised to the base. Prompts (data.prompts,
  * data.eval_prompts) are encoded with the model's vocabulary. Rewards come from the built-in
- * registry; a classifier reward's `model:` is "" / "reward" (models/weights/<dataset>-classifier.h5
- * under the grove root), "gold" (<dataset>-classifier-gold.h5) or a checkpoint path.
+ * registry or are plugins (`plugin:`, opened with their `config:` flattened; DESIGN.md §7); a
+ * classifier reward's `model:` is "" / "reward" (models/weights/<dataset>-classifier.h5 under the
+ * grove root), "gold" (<dataset>-classifier-gold.h5) or a checkpoint path. reward_transform
+ * win_rate needs a pairwise plugin among the training rewards; a judge without score() is
+ * refused anywhere else.
  * Eval: the ODE sampler with the EMA weights, eval.seeds fixed seeds per eval prompt (RNG stream
  * EVAL, iteration 0: the same noise at every eval), every eval reward's mean over unmasked samples,
  * and with a classifier as the first eval reward its accuracy and mean gold probability. FCD is
