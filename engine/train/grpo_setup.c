@@ -95,7 +95,7 @@ static gv_status create_rewards(gv_grpo_job *j, const gv_reward_spec *specs, int
         if (r->plugin && *r->plugin) { /* DESIGN.md §7: `config:` handed over flattened */
             gv_status s = gv_reward_load_plugin(&(*out)[k], r->plugin, r->config.flat, r->weight,
                                                 GROVE_SAMPLES_IMAGE);
-            if (s != GV_OK) return gv_error_prefix("%s[%d]: ", what, k), s;
+            if (s != GV_OK) return gv_error_prefix("%s[%d]", what, k), s;
             const int win_rate = j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
             if (!gv_reward_can_score(&(*out)[k]) && !win_rate)
                 return GV_ERROR(GV_ERR_CONFIG, "%s[%d]: plugin '%s' is a pairwise judge without "
@@ -110,7 +110,7 @@ static gv_status create_rewards(gv_grpo_job *j, const gv_reward_spec *specs, int
             char path[4096];
             GV_TRY(reward_model_path(r->model, j->model.dataset, path, sizeof path));
             gv_status s = gv_image_model_load(path, j->be, 0, &(*models)[k]);
-            if (s != GV_OK) return gv_error_prefix("%s[%d] (%s): ", what, k, r->builtin), s;
+            if (s != GV_OK) return gv_error_prefix("%s[%d] (%s)", what, k, r->builtin), s;
             if ((*models)[k].kind != GV_MODEL_CLASSIFIER)
                 return GV_ERROR(GV_ERR_CONFIG, "%s[%d]: %s is not a classifier", what, k, path);
             m = &(*models)[k];
@@ -131,7 +131,7 @@ static gv_status encode_prompts(gv_grpo_job *j, const char *path, char ***text, 
     for (int i = 0; i < *n; ++i) {
         gv_status s = gv_image_model_encode_prompt(&j->model, (*text)[i], *ids + (int64_t)i * j->L,
                                                    &(*labels)[i]);
-        if (s != GV_OK) return gv_error_prefix("%s:%d: ", path, i + 1), s;
+        if (s != GV_OK) return gv_error_prefix("%s:%d", path, i + 1), s;
     }
     return GV_OK;
 }
