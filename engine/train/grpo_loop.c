@@ -195,6 +195,10 @@ static gv_status log_eval(gv_metrics *m, const gv_grpo_job *j, int64_t iteration
         char std_key[80];
         snprintf(std_key, sizeof std_key, "%s_std", key);
         gv_metrics_f64(m, std_key, e->std[k]);
+        if (e->masked[k]) { /* FAILED / non-finite eval samples, left out of mean and std */
+            snprintf(std_key, sizeof std_key, "%s_masked", key);
+            gv_metrics_i64(m, std_key, e->masked[k]);
+        }
     }
     if (!isnan(e->accuracy)) gv_metrics_f64(m, "accuracy", e->accuracy);
     if (!isnan(e->gold_prob)) gv_metrics_f64(m, "gold_prob", e->gold_prob);
