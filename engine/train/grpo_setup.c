@@ -252,6 +252,9 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)n_max * (size_t)R, (void **)&j->status));
     GV_TRY(host_alloc((size_t)n_max * sizeof(float), (void **)&j->scores_tmp));
     GV_TRY(host_alloc((size_t)n_max, (void **)&j->status_tmp));
+    GV_TRY(host_alloc((size_t)n_max * GV_GRPO_META_LEN, (void **)&j->meta_text));
+    GV_TRY(host_alloc((size_t)n_max * sizeof(char *), (void **)&j->meta));
+    for (int i = 0; i < n_max; ++i) j->meta[i] = j->meta_text + (size_t)i * GV_GRPO_META_LEN;
     GV_TRY(host_alloc((size_t)j->S * sizeof(float), (void **)&j->advantage));
     GV_TRY(host_alloc((size_t)j->S, (void **)&j->valid));
     /* training */
@@ -306,6 +309,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
         if (dev[i]) be->free(dev[i]);
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
                     j->sample_index, j->sample_text, j->eval_sample_text, j->eval_sample_group,
+                    j->meta_text, j->meta,
                     j->p_host,
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
                     j->valid, j->h_unit, j->roots, j->eval_p, j->eval_sample_ids,
@@ -352,9 +356,13 @@ gv_status gv_grpo_eval(gv_grpo_job *j, gv_grpo_eval_result *out) {
     GV_TRY(gv_generate(&j->eval_den, j->ctx, n, j->eval_sample_ids, &o, j->eval_x, j->eval_p,
                        &out->nfe));
     const int R = cfg->n_eval_rewards;
+    for (int i = 0; i < n; ++i)
+        snprintf(j->meta_text + (size_t)i * GV_GRPO_META_LEN, GV_GRPO_META_LEN,
+                 "{\"eval\": true, \"seed\": %u, \"prompt_index\": %d, \"seed_index\": %d, "
+                 "\"weights\": \"ema\"}", j->seed, j->eval_sample_group[i], i % cfg->eval.seeds);
     GV_TRY(gv_grpo_score(j, j->eval_rewards, R, n, j->eval_p, j->eval_sample_labels,
-                         (const char *const *)j->eval_sample_text, j->eval_sample_group, j->scores,
-                         j->status));
+                         (const char *const *)j->eval_sample_text, j->eval_sample_group,
+                         (const char *const *)j->meta, j->scores, j->status));
     for (int k = 0; k < R && k < GV_GRPO_MAX_EVAL_REWARDS; ++k) {
         double sum = 0.0, sumsq = 0.0;
         int ok = 0;

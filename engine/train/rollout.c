@@ -54,11 +54,11 @@ static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images 
 
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
                         const int32_t *labels, const char *const *prompts, const int32_t *groups,
-                        float *scores, uint8_t *status) {
+                        const char *const *metadata, float *scores, uint8_t *status) {
     const gv_unet_config *uc = &j->model.unet.cfg;
     gv_reward_images b = {.n = n, .channels = uc->in_channels, .height = uc->height,
                           .width = uc->width, .pixels = p_host, .labels = labels,
-                          .prompts = prompts, .groups = groups};
+                          .prompts = prompts, .groups = groups, .metadata = metadata};
     j->pairwise_judged = j->pairwise_imputed = 0;
     for (int k = 0; k < count; ++k) {
         GV_TRY(score_one(j, &r[k], &b));
@@ -152,9 +152,17 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
         j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
     }
     const gv_run_config *cfg = j->cfg;
+    uint64_t hash = 0; /* the raw weights that sampled this rollout, for plugins' metadata */
+    GV_TRY(gv_params_hash(&j->model.params, &hash));
+    for (int s = 0; s < j->S; ++s)
+        snprintf(j->meta_text + (size_t)s * GV_GRPO_META_LEN, GV_GRPO_META_LEN,
+                 "{\"iteration\": %u, \"seed\": %u, \"slot\": %d, \"member\": %d, "
+                 "\"prompt_index\": %lld, \"checkpoint\": \"%016llx\"}", iteration, j->seed,
+                 j->sample_prompt[s], s % G, (long long)j->sample_index[s],
+                 (unsigned long long)hash);
     GV_TRY(gv_grpo_score(j, j->rewards, cfg->n_rewards, j->S, j->p_host, j->sample_labels,
-                         (const char *const *)j->sample_text, j->sample_prompt, j->scores,
-                         j->status));
+                         (const char *const *)j->sample_text, j->sample_prompt,
+                         (const char *const *)j->meta, j->scores, j->status));
     out->pairwise_judged = j->pairwise_judged;
     out->pairwise_imputed = j->pairwise_imputed;
     /* ALGORITHMS.md §3, Reward and Advantage; §8: win rates get the unbiased std + 1e-8 */

@@ -403,8 +403,10 @@ static double number_after(const char *line, const char *key) {
 Test(plugins, training_masks_and_stops, .init = write_unet, .fini = remove_tree) {
     char set[1200], line[8192];
     gv_grpo_result res;
-    /* fail_every 3: samples 2 and 5 of the 6 are FAILED every iteration */
-    snprintf(set, sizeof set, "rewards=[{plugin: %s, config: {fail_every: 3}}]", fixture("good"));
+    /* fail_every 3: samples 2 and 5 of the 6 are FAILED every iteration; the fixture also checks
+       each sample's metadata and group id (groups of 3) */
+    snprintf(set, sizeof set, "rewards=[{plugin: %s, config: {fail_every: 3, require_metadata: 1}}]",
+             fixture("good"));
     const char *a[] = {set, "train.iterations=2"};
     cr_assert_eq(train("mask", a, 2, &res), GV_OK, "%s", gv_last_error());
     char *m = slurp("mask", "metrics.jsonl");

@@ -3,7 +3,9 @@
  *   (none)        a good plugin: score = scale * mean(p) (scale from config, default 1); config
  *                 keys fail_every=k (item i FAILED when i % k == k - 1), nan_every=k (item NaN),
  *                 fail_calls=a,b,... (score returns an error on those 1-based calls, counted per
- *                 state), create_fail=1 (create fails echoing the flattened config); flags
+ *                 state), create_fail=1 (create fails echoing the flattened config),
+ *                 require_metadata=1 (score fails unless every sample has a rollout's metadata
+ *                 JSON and groups of 3 share their id); flags
  *                 DETERMINISTIC; a pairwise judge too: p_first = [mean(a) > mean(b)] (0.5 on a
  *                 tie), FAILED where a's first pixel is > 0.9
  *   FIX_V2        exports only grove_reward_plugin_v2 (another ABI version)
@@ -21,7 +23,7 @@
 
 typedef struct fixture {
     double scale;
-    int fail_every, nan_every, calls;
+    int fail_every, nan_every, calls, require_metadata;
     char fail_calls[256];
 } fixture;
 
@@ -51,6 +53,7 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     f->scale = (v = value_of(config, "scale")) ? strtod(v, NULL) : 1.0;
     f->fail_every = (v = value_of(config, "fail_every")) ? atoi(v) : 0;
     f->nan_every = (v = value_of(config, "nan_every")) ? atoi(v) : 0;
+    f->require_metadata = value_of(config, "require_metadata") != NULL;
     if ((v = value_of(config, "fail_calls"))) {
         snprintf(f->fail_calls + 1, sizeof f->fail_calls - 2, "%.*s", (int)strcspn(v, "\n"), v);
         f->fail_calls[0] = ',';
@@ -74,6 +77,10 @@ static int score(void *state, const grove_reward_batch *b, float *scores, uint8_
     snprintf(call, sizeof call, ",%d,", ++f->calls);
     if (strstr(f->fail_calls, call))
         return snprintf(err, err_len, "fixture: call %d fails as configured", f->calls), 1;
+    for (int i = 0; f->require_metadata && i < b->n; ++i) /* a rollout's per-sample JSON */
+        if (!b->metadata || !b->metadata[i] || strncmp(b->metadata[i], "{\"iteration\": ", 14) ||
+            !strstr(b->metadata[i], "\"checkpoint\": \"") || b->groups[i] != b->groups[i - i % 3])
+            return snprintf(err, err_len, "fixture: sample %d lacks its metadata / group", i), 1;
     for (int i = 0; i < b->n; ++i) {
         scores[i] = (float)(f->scale * mean_of(b, i));
 #ifdef FIX_NONDET

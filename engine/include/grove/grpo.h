@@ -161,6 +161,8 @@ typedef struct gv_grpo_job {
     float *advantage;            /* (S)                                                     */
     uint8_t *valid;              /* (S)                                                     */
     int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements of the last gv_grpo_score */
+    char *meta_text;             /* (max(S, n_eval_samples), GV_GRPO_META_LEN) per-sample JSON  */
+    const char **meta;           /* (max(S, n_eval_samples)) pointers into meta_text            */
     /* training */
     gv_grpo_stage stage;
     float *u_dv, *u_v, *u_mu, *u_mu_ref, *u_dmu;  /* backend (mb, D)                     */
@@ -205,6 +207,7 @@ void gv_grpo_teardown(gv_grpo_job *j);
 void gv_grpo_plan_memory(const gv_grpo_job *j, gv_grpo_plan *p);
 
 #define GV_GRPO_MAX_EVAL_REWARDS 8
+#define GV_GRPO_META_LEN 160 /* one sample's metadata JSON for plugins (grove_reward_batch) */
 typedef struct gv_grpo_eval_result {
     int n;
     int64_t nfe;
@@ -250,10 +253,13 @@ gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *
    imputed judgements in j->pairwise_*). A plugin batch that fails (score returns an error) is
    masked (status FAILED), reported on stderr and counted in r->failed_batches;
    reward_failures.max_consecutive such failures in a row of one reward stop the run with
-   GV_ERR_PLUGIN (max_consecutive 0 behaves as 1). */
+   GV_ERR_PLUGIN (max_consecutive 0 behaves as 1). metadata (n JSON objects, may be NULL) goes to
+   plugins: rollouts {"iteration", "seed", "slot", "member", "prompt_index", "checkpoint": hash of
+   the raw weights that sampled}, evals {"eval": true, "seed", "prompt_index", "seed_index",
+   "weights": "ema"}. */
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
                         const int32_t *labels, const char *const *prompts, const int32_t *groups,
-                        float *scores, uint8_t *status);
+                        const char *const *metadata, float *scores, uint8_t *status);
 
 /* grpo_train.c */
 gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);
