@@ -96,7 +96,8 @@ static void print_distribution(const char *what, const float *v, const uint8_t *
     int m = 0;
     double sum = 0.0, sumsq = 0.0;
     for (int i = 0; ok && i < n; ++i)
-        if (st[i] == GV_REWARD_ITEM_OK && isfinite(v[i])) ok[m++] = v[i], sum += v[i], sumsq += (double)v[i] * v[i];
+        if (st[i] == GV_REWARD_ITEM_OK && isfinite(v[i]))
+            ok[m++] = v[i], sum += v[i], sumsq += (double)v[i] * v[i];
     printf("%s: %d scored, %d failed (masked in training)\n", what, m, n - m);
     if (m > 0) {
         qsort(ok, (size_t)m, sizeof *ok, cmp_float);
@@ -104,7 +105,7 @@ static void print_distribution(const char *what, const float *v, const uint8_t *
         printf("  mean %.6g  std %.6g  min %.6g  p10 %.6g  median %.6g  p90 %.6g  max %.6g\n", mean,
                sqrt(var > 0 ? var : 0), ok[0], ok[m / 10], ok[m / 2], ok[(9 * m) / 10], ok[m - 1]);
         if (ok[0] == ok[m - 1])
-            printf("  note: every score is equal: this reward gives GRPO no signal on this batch\n");
+            printf("  note: every score is equal: no signal for GRPO on this batch\n");
     }
     free(ok);
 }
@@ -194,7 +195,8 @@ static gv_status run_check(const char *plugin, const char *config_text, const ch
         const gv_dataset_split *t = &b.ds.test;
         const gv_reward_images img = {.n = b.n, .channels = t->c, .height = t->h, .width = t->w,
                                       .pixels = b.pixels, .labels = b.labels,
-                                      .prompts = (const char *const *)b.prompts, .groups = b.groups};
+                                      .prompts = (const char *const *)b.prompts,
+                                      .groups = b.groups};
         printf("batch:   %d %s test images %dx%dx%d, groups of %d, prompts like \"%s\"\n", b.n,
                dataset, t->c, t->h, t->w, CHECK_GROUP, b.prompts[0]);
         const int pairwise_only = !gv_reward_can_score(&r);
