@@ -237,8 +237,11 @@ static void stop_child(bridge *br) {
         int status;
         for (int i = 0; i < 20 && waitpid(br->pid, &status, WNOHANG) == 0; ++i) usleep(10000);
         if (waitpid(br->pid, &status, WNOHANG) == 0) {
+            kill(-br->pid, SIGKILL); /* the group: a `sh -c` may have forked the interpreter */
             kill(br->pid, SIGKILL);
             waitpid(br->pid, &status, 0);
+        } else {
+            kill(-br->pid, SIGKILL); /* the shell is gone; anything it left behind goes too */
         }
     }
     br->pid = -1;
@@ -264,9 +267,11 @@ static int start_child(bridge *br, char *err, size_t err_len) {
         dup2(sv[1], 1);
         dup2(ep[1], 2);
         signal(SIGPIPE, SIG_DFL);
+        setpgid(0, 0); /* its own process group: stop_child kills the shell AND what it started */
         execl("/bin/sh", "sh", "-c", br->command, (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid); /* also here: no race with the child's own call */
     close(sv[1]);
     close(ep[1]);
     br->pid = pid;
