@@ -110,8 +110,7 @@ static void write_curves(FILE *f, const gallery_data *g) {
     int lines = 1;
     for (const char *c = text; *c; ++c) lines += *c == '\n';
     if (g->run.n_eval_rewards > 0) {
-        char key[64];
-        gv_grpo_reward_key(g->run.eval_rewards, 0, key, sizeof key);
+        const char *key = g->rewards[g->run.n_rewards].key + strlen("eval."); /* metrics key */
         snprintf(eval_path, sizeof eval_path, "eval/%s", key);
         snprintf(eval_title, sizeof eval_title, "eval %s", key);
     } else {

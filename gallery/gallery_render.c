@@ -179,7 +179,7 @@ static void read_psi(gallery_data *g) {
 
 /* ---- rewards ---------------------------------------------------------------------------------- */
 
-static void reward_column(const gv_reward_spec *spec, const gv_reward_spec *all, int k, int eval,
+static void reward_column(const gv_reward_spec *spec, const gv_reward *all, int k, int eval,
                           gallery_reward *out) {
     char key[64];
     gv_grpo_reward_key(all, k, key, sizeof key);
@@ -348,7 +348,14 @@ static gv_status score_rewards(gallery_data *g, render_state *st, gv_ctx *c, int
     b.labels = labels;
     gv_status s = GV_OK;
     for (int k = 0; s == GV_OK && k < count; ++k) {
-        s = gv_reward_score(&list[k], c, &b, st->tmp_scores, st->tmp_status);
+        if (gv_reward_can_score(&list[k])) {
+            s = gv_reward_score(&list[k], c, &b, st->tmp_scores, st->tmp_status);
+        } else { /* a pairwise judge (compare only) has no per-image score: shown as masked */
+            for (int i = 0; i < n; ++i) {
+                st->tmp_scores[i] = NAN;
+                st->tmp_status[i] = GV_REWARD_ITEM_FAILED;
+            }
+        }
         for (int i = 0; s == GV_OK && i < n; ++i) {
             const int64_t o = gallery_idx(g, i / g->S, m, i % g->S) * g->R + first_col + k;
             g->scores[o] = st->tmp_scores[i];
@@ -476,9 +483,9 @@ static gv_status gallery_build(gallery_data *g, render_state *st, gv_ctx *c,
     g->R = g->run.n_rewards + g->run.n_eval_rewards;
     GV_TRY(alloc0((size_t)(g->R ? g->R : 1) * sizeof *g->rewards, &g->rewards));
     for (int k = 0; k < g->run.n_rewards; ++k)
-        reward_column(&g->run.rewards[k], g->run.rewards, k, 0, &g->rewards[k]);
+        reward_column(&g->run.rewards[k], st->train, k, 0, &g->rewards[k]);
     for (int k = 0; k < g->run.n_eval_rewards; ++k)
-        reward_column(&g->run.eval_rewards[k], g->run.eval_rewards, k, 1,
+        reward_column(&g->run.eval_rewards[k], st->eval, k, 1,
                       &g->rewards[g->run.n_rewards + k]);
 
     /* buffers */

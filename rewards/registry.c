@@ -1,7 +1,9 @@
 /* Built-in reward lookup and instances (DESIGN.md §7; the table itself is rewards/builtin.c).
  * Names resolve by scanning the table, never by a chain of comparisons (STYLE.md 12). A
  * `classifier` instance owns an arena sized by a measure pass at creation, so scoring allocates
- * nothing on the backend. Deliberately not here: the scorers (builtin.c) and plugins. */
+ * nothing on the backend. A plugin instance (r->plugin) is dispatched to rewards/plugin.c here, so
+ * every caller of gv_reward_score / gv_reward_destroy gets plugins for free. Deliberately not here:
+ * the scorers (builtin.c) and the plugin loader (plugin.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,7 @@ gv_status gv_reward_create(gv_reward *r, const char *name, double weight,
 }
 
 void gv_reward_destroy(gv_reward *r) {
+    if (r->plugin) gv_reward_plugin_close(r);
     if (r->clf.model) gv_arena_release(&r->clf.arena);
     free(r->clf.host_x);
     free(r->clf.host_logits);
@@ -85,6 +88,7 @@ gv_status gv_reward_score(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, 
     if (b->n <= 0 || b->channels <= 0 || b->height <= 0 || b->width <= 0 || !b->pixels)
         return GV_ERROR(GV_ERR_INVALID, "reward '%s': bad batch (%d x %d x %d x %d)", r->name,
                         b->n, b->channels, b->height, b->width);
+    if (r->plugin) return gv_reward_plugin_score(r, b, scores, status);
     if (gv_builtin_rewards[r->id].needs_classifier) {
         const gv_classifier_config *cfg = &r->clf.model->classifier.cfg;
         if (b->channels != cfg->in_channels || b->height != cfg->height || b->width != cfg->width)

@@ -1,7 +1,7 @@
 /* The CLI's internal interface: the subcommand table, option parsing and shared helpers.
  *
  * Each subcommand is a gv_command: its name, one-line summary, usage text, option table and a run
- * function (NULL while a later issue has not implemented it: then it says so and exits non-zero).
+ * function.
  * engine/cli is the only place in grove that exits or decides exit codes. */
 #ifndef GROVE_CLI_H
 #define GROVE_CLI_H
@@ -42,7 +42,6 @@ typedef struct gv_command {
     int takes_set;           /* accepts --set                            */
     int min_positional, max_positional;
     int (*run)(const struct gv_command *cmd, const gv_cli_args *args);
-    const char *pending;     /* when run == NULL: which issue implements it */
 } gv_command;
 
 /* The table (commands.c). */
@@ -74,6 +73,7 @@ int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_sample(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_eval(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_gallery(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_reward_check(const gv_command *cmd, const gv_cli_args *args);
 
 /* Helpers of the model commands (cmd_sample.c). Numbers: "--<opt> <text>: expected ..." errors. */
 gv_status gv_cli_parse_long(const char *opt, const char *text, long lo, long hi, long *out);

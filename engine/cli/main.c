@@ -37,8 +37,6 @@ static void print_command_help(const gv_command *cmd, FILE *out) {
         fprintf(out, "  %-24s %s\n", "--set KEY.PATH=VALUE",
                 "override a config value (YAML; repeatable; validated like the file)");
     fprintf(out, "  %-24s %s\n", "--help", "show this help");
-    if (!cmd->run)
-        fprintf(out, "\nstatus: not implemented yet in this build (%s).\n", cmd->pending);
 }
 
 static const gv_command *find_command(const char *name) {
@@ -194,11 +192,6 @@ int gv_cli_main(int argc, char **argv) {
     gv_cli_args args;
     int rc = parse_args(cmd, argc - 2, argv + 2, &args);
     if (rc >= 0) return rc;
-    if (!cmd->run) {
-        fprintf(stderr, "grove %s: not implemented yet in this build (%s)\n", cmd->name,
-                cmd->pending);
-        return GV_EXIT_FAILURE;
-    }
     return cmd->run(cmd, &args);
 }
 

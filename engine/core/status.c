@@ -33,7 +33,10 @@ const char *gv_status_name(gv_status s) {
 
 gv_status gv_error_atv(const char *src_file, int src_line, gv_status s, const char *fmt,
                        va_list ap) {
-    vsnprintf(tl_msg, sizeof tl_msg, fmt, ap);
+    /* Format into a local buffer first: an argument may be gv_last_error() itself. */
+    char msg[sizeof tl_msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(tl_msg, msg, sizeof msg);
     /* Keep it one line: the CLI prints the message as is. */
     for (char *p = tl_msg; *p; ++p)
         if (*p == '\n' || *p == '\r') *p = ' ';

@@ -76,7 +76,9 @@ static double normalized(const gv_advantage_input *in, const gv_advantage_opts *
                          int pooled) {
     moments g = moments_of(in, i, k, pooled, 0);
     if (g.identical) return 0.0;
-    double sd = o->global_std ? moments_of(in, i, k, pooled, 1).sd : g.sd;
+    moments sm = o->global_std ? moments_of(in, i, k, pooled, 1) : g;
+    double sd = sm.sd;
+    if (o->unbiased_std && sm.n > 1) sd *= sqrt((double)sm.n / (sm.n - 1)); /* §6, §8 */
     return (value_of(in, i, k) - g.mean) / (sd + o->std_eps);
 }
 

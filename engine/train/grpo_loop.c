@@ -112,12 +112,13 @@ static gv_status load_checkpoint(gv_grpo_job *j, gv_grpo_state *st, const char *
 
 /* ---- metrics ---------------------------------------------------------------------------------- */
 
-/* "classifier", or "classifier_2" for the second reward of the same name. */
-static void reward_key(const gv_reward_spec *specs, int k, char *out, size_t n) {
+/* "classifier", or "classifier_2" for the second reward of the same name (a plugin's name is
+   the one its table gives). */
+static void reward_key(const gv_reward *r, int k, char *out, size_t n) {
     int same = 0;
-    for (int i = 0; i < k; ++i) same += strcmp(specs[i].builtin, specs[k].builtin) == 0;
-    if (same) snprintf(out, n, "%s_%d", specs[k].builtin, same + 1);
-    else snprintf(out, n, "%s", specs[k].builtin);
+    for (int i = 0; i < k; ++i) same += strcmp(r[i].name, r[k].name) == 0;
+    if (same) snprintf(out, n, "%s_%d", r[k].name, same + 1);
+    else snprintf(out, n, "%s", r[k].name);
 }
 
 static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grpo_state *st,
@@ -130,12 +131,13 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     gv_metrics_object(m, "reward");
     for (int k = 0; k < cfg->n_rewards; ++k) {
         char key[64];
-        reward_key(cfg->rewards, k, key, sizeof key);
+        reward_key(j->rewards, k, key, sizeof key);
         gv_metrics_object(m, key);
         gv_metrics_f64(m, "raw_mean", rs->per_reward[k].raw_mean);
         gv_metrics_f64(m, "raw_std", rs->per_reward[k].raw_std);
         gv_metrics_f64(m, "norm_mean", rs->per_reward[k].norm_mean);
         gv_metrics_f64(m, "norm_std", rs->per_reward[k].norm_std);
+        if (j->rewards[k].plugin) gv_metrics_i64(m, "failed_batches", j->rewards[k].failed_batches);
         gv_metrics_end_object(m);
     }
     gv_metrics_end_object(m);
@@ -166,6 +168,10 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     gv_metrics_f64(m, "zero_std_group_fraction", a->n_groups_zero / groups);
     gv_metrics_f64(m, "small_group_fraction", a->n_groups_small / groups);
     gv_metrics_f64(m, "masked_fraction", (double)a->n_masked / j->S);
+    if (cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE) { /* ALGORITHMS.md §8 */
+        gv_metrics_i64(m, "pairwise_judged", rs->pairwise_judged);
+        gv_metrics_i64(m, "pairwise_imputed", rs->pairwise_imputed);
+    }
     gv_metrics_i64(m, "nfe_rollout", rs->nfe);
     gv_metrics_i64(m, "nfe_train", ts->nfe_train);
     gv_metrics_f32(m, "lr", lr);
@@ -184,8 +190,15 @@ static gv_status log_eval(gv_metrics *m, const gv_grpo_job *j, int64_t iteration
     gv_metrics_i64(m, "n", e->n);
     for (int k = 0; k < cfg->n_eval_rewards && k < GV_GRPO_MAX_EVAL_REWARDS; ++k) {
         char key[64];
-        reward_key(cfg->eval_rewards, k, key, sizeof key);
+        reward_key(j->eval_rewards, k, key, sizeof key);
         gv_metrics_f64(m, key, e->mean[k]);
+        char std_key[80];
+        snprintf(std_key, sizeof std_key, "%s_std", key);
+        gv_metrics_f64(m, std_key, e->std[k]);
+        if (e->masked[k]) { /* FAILED / non-finite eval samples, left out of mean and std */
+            snprintf(std_key, sizeof std_key, "%s_masked", key);
+            gv_metrics_i64(m, std_key, e->masked[k]);
+        }
     }
     if (!isnan(e->accuracy)) gv_metrics_f64(m, "accuracy", e->accuracy);
     if (!isnan(e->gold_prob)) gv_metrics_f64(m, "gold_prob", e->gold_prob);
@@ -379,6 +392,6 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
     return s;
 }
 
-void gv_grpo_reward_key(const gv_reward_spec *specs, int k, char *out, size_t n) {
-    reward_key(specs, k, out, n);
+void gv_grpo_reward_key(const gv_reward *rewards, int k, char *out, size_t n) {
+    reward_key(rewards, k, out, n);
 }

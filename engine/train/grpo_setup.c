@@ -5,8 +5,11 @@
  * kept as the frozen KL reference; the trained model is a second table of the same architecture
  * with Adam state and an EMA, both initialised to the base. Prompts (data.prompts,
  * data.eval_prompts) are encoded with the model's vocabulary. Rewards come from the built-in
- * registry; a classifier reward's `model:` is "" / "reward" (models/weights/<dataset>-classifier.h5
- * under the grove root), "gold" (<dataset>-classifier-gold.h5) or a checkpoint path.
+ * registry or are plugins (`plugin:`, opened with their `config:` flattened; DESIGN.md §7); a
+ * classifier reward's `model:` is "" / "reward" (models/weights/<dataset>-classifier.h5 under the
+ * grove root), "gold" (<dataset>-classifier-gold.h5) or a checkpoint path. reward_transform
+ * win_rate needs a pairwise plugin among the training rewards; a judge without score() is
+ * refused anywhere else.
  * Eval: the ODE sampler with the EMA weights, eval.seeds fixed seeds per eval prompt (RNG stream
  * EVAL, iteration 0: the same noise at every eval), every eval reward's mean over unmasked samples,
  * and with a classifier as the first eval reward its accuracy and mean gold probability. FCD is
@@ -18,6 +21,7 @@
 
 #include "grove/grpo.h"
 #include "grove/paths.h"
+#include "grove/reward.h"
 
 /* ---- the plan --------------------------------------------------------------------------------- */
 
@@ -89,9 +93,12 @@ gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_bat
     if (!*out || !*models) return GV_ERROR(GV_ERR_OOM, "grpo: rewards");
     for (int k = 0; k < count; ++k) {
         const gv_reward_spec *r = &specs[k];
-        if (r->plugin && *r->plugin)
-            return GV_ERROR(GV_ERR_UNSUPPORTED, "%s[%d]: reward plugins are not supported by "
-                            "`grove train` yet (%s)", what, k, r->plugin);
+        if (r->plugin && *r->plugin) { /* DESIGN.md §7: `config:` handed over flattened */
+            gv_status s = gv_reward_load_plugin(&(*out)[k], r->plugin, r->config.flat, r->weight,
+                                                GROVE_SAMPLES_IMAGE);
+            if (s != GV_OK) return gv_error_prefix("%s[%d]", what, k), s;
+            continue;
+        }
         gv_builtin_reward_id id;
         GV_TRY(gv_builtin_reward_find(r->builtin, &id));
         const gv_image_model *m = NULL;
@@ -99,7 +106,7 @@ gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_bat
             char path[4096];
             GV_TRY(reward_model_path(r->model, dataset, path, sizeof path));
             gv_status s = gv_image_model_load(path, ctx->backend, 0, &(*models)[k]);
-            if (s != GV_OK) return gv_error_prefix("%s[%d] (%s): ", what, k, r->builtin), s;
+            if (s != GV_OK) return gv_error_prefix("%s[%d] (%s)", what, k, r->builtin), s;
             if ((*models)[k].kind != GV_MODEL_CLASSIFIER)
                 return GV_ERROR(GV_ERR_CONFIG, "%s[%d]: %s is not a classifier", what, k, path);
             m = &(*models)[k];
@@ -120,7 +127,7 @@ static gv_status encode_prompts(gv_grpo_job *j, const char *path, char ***text, 
     for (int i = 0; i < *n; ++i) {
         gv_status s = gv_image_model_encode_prompt(&j->model, (*text)[i], *ids + (int64_t)i * j->L,
                                                    &(*labels)[i]);
-        if (s != GV_OK) return gv_error_prefix("%s:%d: ", path, i + 1), s;
+        if (s != GV_OK) return gv_error_prefix("%s:%d", path, i + 1), s;
     }
     return GV_OK;
 }
@@ -208,6 +215,7 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_labels));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_prompt));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int64_t), (void **)&j->sample_index));
+    GV_TRY(host_alloc((size_t)j->S * sizeof(char *), (void **)&j->sample_text));
     if (cfg->dump.every > 0) { /* rollouts.h5: every step's velocity and one μ (grpo.h) */
         GV_TRY(dev_alloc(be, SD * (size_t)j->N, (void **)&j->dump_v));
         GV_TRY(dev_alloc(be, (size_t)j->D * sizeof(float), (void **)&j->dump_mu));
@@ -222,6 +230,20 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(gv_grpo_rewards_create(j->ctx, j->model.dataset, j->mb, cfg->eval_rewards,
                                   cfg->n_eval_rewards, "eval_rewards", &j->eval_rewards,
                                   &j->eval_reward_models));
+    for (int k = 0; k < cfg->n_rewards; ++k)
+        if (!gv_reward_can_score(&j->rewards[k]) &&
+            cfg->reward_transform != GV_REWARD_TRANSFORM_WIN_RATE)
+            return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: plugin '%s' is a pairwise judge without "
+                            "score: it needs reward_transform win_rate (preset pref_grpo)", k,
+                            j->rewards[k].name);
+    if (cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE) {
+        int pairwise = 0;
+        for (int k = 0; k < cfg->n_rewards; ++k) pairwise += gv_reward_is_pairwise(&j->rewards[k]);
+        if (!pairwise)
+            return GV_ERROR(GV_ERR_CONFIG, "reward_transform win_rate (preset %s): no training "
+                            "reward is a pairwise judge (a plugin with flag PAIRWISE and compare)",
+                            cfg->algorithm.preset);
+    }
     GV_TRY(host_alloc((size_t)(cfg->n_rewards ? cfg->n_rewards : 1) * sizeof(double), (void **)&j->weights));
     for (int k = 0; k < cfg->n_rewards; ++k) j->weights[k] = cfg->rewards[k].weight;
     j->n_eval_samples = j->n_eval > 0 && cfg->n_eval_rewards > 0 ? j->n_eval * cfg->eval.seeds : 0;
@@ -234,6 +256,9 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)n_max * (size_t)R, (void **)&j->status));
     GV_TRY(host_alloc((size_t)n_max * sizeof(float), (void **)&j->scores_tmp));
     GV_TRY(host_alloc((size_t)n_max, (void **)&j->status_tmp));
+    GV_TRY(host_alloc((size_t)n_max * GV_GRPO_META_LEN, (void **)&j->meta_text));
+    GV_TRY(host_alloc((size_t)n_max * sizeof(char *), (void **)&j->meta));
+    for (int i = 0; i < n_max; ++i) j->meta[i] = j->meta_text + (size_t)i * GV_GRPO_META_LEN;
     GV_TRY(host_alloc((size_t)j->S * sizeof(float), (void **)&j->advantage));
     GV_TRY(host_alloc((size_t)j->S, (void **)&j->valid));
     /* training */
@@ -245,8 +270,12 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         GV_TRY(host_alloc((size_t)ne * (size_t)j->D * sizeof(float), (void **)&j->eval_p));
         GV_TRY(host_alloc((size_t)ne * (size_t)j->L * sizeof(int32_t), (void **)&j->eval_sample_ids));
         GV_TRY(host_alloc((size_t)ne * sizeof(int32_t), (void **)&j->eval_sample_labels));
+        GV_TRY(host_alloc((size_t)ne * sizeof(char *), (void **)&j->eval_sample_text));
+        GV_TRY(host_alloc((size_t)ne * sizeof(int32_t), (void **)&j->eval_sample_group));
         for (int i = 0; i < ne; ++i) { /* sample i: eval prompt i / seeds, seed slot i */
             const int p = i / cfg->eval.seeds;
+            j->eval_sample_text[i] = j->eval_text[p];
+            j->eval_sample_group[i] = p;
             memcpy(j->eval_sample_ids + (int64_t)i * j->L, j->eval_ids + (int64_t)p * j->L,
                    (size_t)j->L * sizeof(int32_t));
             j->eval_sample_labels[i] = j->eval_labels[p];
@@ -283,7 +312,9 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) be->free(dev[i]);
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
-                    j->sample_index, j->p_host,
+                    j->sample_index, j->sample_text, j->eval_sample_text, j->eval_sample_group,
+                    j->meta_text, j->meta,
+                    j->p_host,
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
                     j->valid, j->h_unit, j->roots, j->eval_p, j->eval_sample_ids,
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
@@ -329,16 +360,24 @@ gv_status gv_grpo_eval(gv_grpo_job *j, gv_grpo_eval_result *out) {
     GV_TRY(gv_generate(&j->eval_den, j->ctx, n, j->eval_sample_ids, &o, j->eval_x, j->eval_p,
                        &out->nfe));
     const int R = cfg->n_eval_rewards;
-    GV_TRY(gv_grpo_score(j, j->eval_rewards, R, n, j->eval_p, j->eval_sample_labels, j->scores,
-                         j->status));
+    for (int i = 0; i < n; ++i)
+        snprintf(j->meta_text + (size_t)i * GV_GRPO_META_LEN, GV_GRPO_META_LEN,
+                 "{\"eval\": true, \"seed\": %u, \"prompt_index\": %d, \"seed_index\": %d, "
+                 "\"weights\": \"ema\"}", j->seed, j->eval_sample_group[i], i % cfg->eval.seeds);
+    GV_TRY(gv_grpo_score(j, j->eval_rewards, R, n, j->eval_p, j->eval_sample_labels,
+                         (const char *const *)j->eval_sample_text, j->eval_sample_group,
+                         (const char *const *)j->meta, j->scores, j->status));
     for (int k = 0; k < R && k < GV_GRPO_MAX_EVAL_REWARDS; ++k) {
-        double sum = 0.0;
+        double sum = 0.0, sumsq = 0.0;
         int ok = 0;
         for (int i = 0; i < n; ++i) {
             const float v = j->scores[(int64_t)i * R + k];
-            if (j->status[(int64_t)i * R + k] == GV_REWARD_ITEM_OK && isfinite(v)) sum += v, ok++;
+            if (j->status[(int64_t)i * R + k] == GV_REWARD_ITEM_OK && isfinite(v))
+                sum += v, sumsq += (double)v * v, ok++;
         }
         out->mean[k] = ok ? sum / ok : NAN;
+        /* sample std (n - 1): with n it gives the standard error of the mean */
+        out->std[k] = ok > 1 ? sqrt(fmax(0.0, (sumsq - sum * sum / ok) / (ok - 1))) : NAN;
         out->masked[k] = n - ok;
     }
     if (j->judge_ok) {

@@ -11,6 +11,7 @@
  * advantages follow advantage.h. On dump iterations (j->dump_now) every step's velocity is kept and
  * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). Deliberately not here: the training pass (grpo_train.c) and the
  * run directory (grpo_loop.c). Device-agnostic: tensors only through ops and explicit copies. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,13 +20,48 @@
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
+/* One reward column; a failed plugin batch is masked and counted (grpo.h). */
+static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images *b) {
+    gv_status s;
+    if (j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE && gv_reward_is_pairwise(r)) {
+        const gv_win_rate_options wo = {.hard = j->cfg->pairwise.hard,
+                                        .both_orders = j->cfg->pairwise.both_orders};
+        int64_t judged = 0, imputed = 0;
+        s = gv_reward_win_rate(r, j->ctx, b, &wo, j->scores_tmp, j->status_tmp, &judged, &imputed);
+        j->pairwise_judged += judged;
+        j->pairwise_imputed += imputed;
+    } else {
+        s = gv_reward_score(r, j->ctx, b, j->scores_tmp, j->status_tmp);
+    }
+    if (s == GV_OK || !r->plugin || s != GV_ERR_PLUGIN) {
+        if (s == GV_OK) r->failures_in_a_row = 0;
+        return s;
+    }
+    /* the whole batch failed: masked, never a silent zero (ALGORITHMS.md §3) */
+    for (int i = 0; i < b->n; ++i) j->status_tmp[i] = GV_REWARD_ITEM_FAILED;
+    r->failed_batches++;
+    const int limit = j->cfg->reward_failures.max_consecutive > 0
+                          ? j->cfg->reward_failures.max_consecutive : 1;
+    if (++r->failures_in_a_row >= limit)
+        return GV_ERROR(GV_ERR_PLUGIN, "%d consecutive failed batches of reward '%s' "
+                        "(reward_failures.max_consecutive %d); last: %s", r->failures_in_a_row,
+                        r->name, j->cfg->reward_failures.max_consecutive, gv_last_error());
+    fprintf(stderr, "grove: %s (batch of %d masked; %d in a row)\n", gv_last_error(), b->n,
+            r->failures_in_a_row);
+    gv_clear_error();
+    return GV_OK;
+}
+
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
-                        const int32_t *labels, float *scores, uint8_t *status) {
+                        const int32_t *labels, const char *const *prompts, const int32_t *groups,
+                        const char *const *metadata, float *scores, uint8_t *status) {
     const gv_unet_config *uc = &j->model.unet.cfg;
     gv_reward_images b = {.n = n, .channels = uc->in_channels, .height = uc->height,
-                          .width = uc->width, .pixels = p_host, .labels = labels};
+                          .width = uc->width, .pixels = p_host, .labels = labels,
+                          .prompts = prompts, .groups = groups, .metadata = metadata};
+    j->pairwise_judged = j->pairwise_imputed = 0;
     for (int k = 0; k < count; ++k) {
-        GV_TRY(gv_reward_score(&r[k], j->ctx, &b, j->scores_tmp, j->status_tmp));
+        GV_TRY(score_one(j, &r[k], &b));
         for (int i = 0; i < n; ++i) {
             scores[(int64_t)i * count + k] = j->scores_tmp[i];
             status[(int64_t)i * count + k] = j->status_tmp[i];
@@ -92,6 +128,7 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
             j->sample_labels[s] = j->train_labels[prompt_of_slot[p]];
             j->sample_prompt[s] = p;
             j->sample_index[s] = prompt_of_slot[p];
+            j->sample_text[s] = j->train_text[prompt_of_slot[p]];
         }
     gv_tree_reset(&j->tree);
     GV_TRY(gv_tree_add_roots(&j->tree, j->P, G));
@@ -115,11 +152,24 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
         j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
     }
     const gv_run_config *cfg = j->cfg;
+    uint64_t hash = 0; /* the raw weights that sampled this rollout, for plugins' metadata */
+    GV_TRY(gv_params_hash(&j->model.params, &hash));
+    for (int s = 0; s < j->S; ++s)
+        snprintf(j->meta_text + (size_t)s * GV_GRPO_META_LEN, GV_GRPO_META_LEN,
+                 "{\"iteration\": %u, \"seed\": %u, \"slot\": %d, \"member\": %d, "
+                 "\"prompt_index\": %lld, \"checkpoint\": \"%016llx\"}", iteration, j->seed,
+                 j->sample_prompt[s], s % G, (long long)j->sample_index[s],
+                 (unsigned long long)hash);
     GV_TRY(gv_grpo_score(j, j->rewards, cfg->n_rewards, j->S, j->p_host, j->sample_labels,
-                         j->scores, j->status));
-    /* ALGORITHMS.md §3, Reward and Advantage */
+                         (const char *const *)j->sample_text, j->sample_prompt,
+                         (const char *const *)j->meta, j->scores, j->status));
+    out->pairwise_judged = j->pairwise_judged;
+    out->pairwise_imputed = j->pairwise_imputed;
+    /* ALGORITHMS.md §3, Reward and Advantage; §8: win rates get the unbiased std + 1e-8 */
+    const int win_rate = cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
-                            .std_eps = 1e-4, .adv_clip = cfg->train.adv_clip};
+                            .std_eps = win_rate ? 1e-8 : 1e-4, .adv_clip = cfg->train.adv_clip,
+                            .unbiased_std = win_rate};
     gv_advantage_input in = {.n_samples = j->S, .n_rewards = cfg->n_rewards, .rewards = j->scores,
                              .status = j->status, .weights = j->weights,
                              .prompt = j->sample_prompt};

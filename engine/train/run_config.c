@@ -198,6 +198,14 @@ static const gv_field reward_failures_fields[] = {
 static const gv_schema reward_failures_schema =
     SCHEMA(reward_failures, gv_reward_failures_section, reward_failures_fields, NULL);
 
+static const char *const reward_transform_names[] = {"none", "win_rate", NULL};
+static const gv_field pairwise_fields[] = {
+    F_BOOL(gv_pairwise_section, hard, "false", 0, "win_rate: threshold each judgement at 0.5"),
+    F_BOOL(gv_pairwise_section, both_orders, "false", 0,
+           "win_rate: judge both orders and average (cancels position bias)"),
+};
+static const gv_schema pairwise_schema = SCHEMA(pairwise, gv_pairwise_section, pairwise_fields, NULL);
+
 static const gv_field eval_fields[] = {
     F_INT(gv_eval_section, every, "10", 0, 1e9, 0, "eval every N iterations; 0 = off"),
     F_INT(gv_eval_section, seeds, "64", 1, 1000000, 0, "seeds per eval prompt"),
@@ -234,6 +242,11 @@ static const gv_field run_config_fields[] = {
     F_STRUCT(gv_run_config, eval, eval_schema, 0, "held-out evaluation"),
     F_STRUCT(gv_run_config, checkpoint, checkpoint_schema, 0, "checkpoint cadence"),
     F_STRUCT(gv_run_config, dump, dump_schema, 0, "rollout dumps"),
+    {.key = "reward_transform", .type = GV_CFG_ENUM,
+     .offset = offsetof(gv_run_config, reward_transform), .names = reward_transform_names,
+     .def = "none", .flags = GV_CFG_OWNED,
+     .help = "none | win_rate: Pref-GRPO win rates from a pairwise judge (preset)"},
+    F_STRUCT(gv_run_config, pairwise, pairwise_schema, 0, "pairwise judgements (win_rate)"),
 };
 const gv_schema gv_run_config_schema = SCHEMA(run_config, gv_run_config, run_config_fields, NULL);
 

@@ -28,12 +28,6 @@ static run_result run_grove(const char *args) {
     return r;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; ++s) n += *s == '\n';
-    return n;
-}
-
 Test(cli, overview_lists_every_command) {
     run_result r = run_grove("--help");
     cr_assert_eq(r.rc, 0, "%s", r.out);
@@ -67,20 +61,6 @@ Test(cli, unknown_command_and_option) {
     r = run_grove("config configs/align/mnist-flowgrpo.yaml --bogus");
     cr_assert_eq(r.rc, 2);
     cr_assert_str_eq(r.out, "grove config: unknown option '--bogus' (see grove config --help)\n");
-}
-
-Test(cli, unimplemented_commands_say_so_and_fail) {
-    const struct {
-        const char *args, *expect;
-    } cases[] = {
-        {"reward-check x.so", "grove reward-check: not implemented yet in this build (issue 5"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
-        run_result r = run_grove(cases[i].args);
-        cr_expect_eq(r.rc, 1, "%s: rc %d", cases[i].args, r.rc);
-        cr_expect(strstr(r.out, cases[i].expect) == r.out, "%s:\n%s", cases[i].args, r.out);
-        cr_expect_eq(count_lines(r.out), 1, "%s:\n%s", cases[i].args, r.out);
-    }
 }
 
 Test(cli, version_names_commit_and_cpu_backend) {

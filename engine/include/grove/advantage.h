@@ -15,7 +15,8 @@
  *             normalize_then_sum: A = sum_k w_k (r_k - mean_g r_k)/(std_k + eps), no
  *             re-normalization of the sum.
  *   std       global_std: population std over all valid samples of the batch (Flow-GRPO's
- *             default); else the population std of the sample's group. eps: 1e-4 (Flow-GRPO) or
+ *             default); else the population std of the sample's group. unbiased_std: the same
+ *             with n - 1 (ALGORITHMS.md §6, §8). eps: 1e-4 (Flow-GRPO) or
  *             1e-8 (DanceGRPO's preset), a parameter.
  *   clip      A is clamped to +-adv_clip (adv_clip <= 0: no clamp), after the sum.
  *   zero      a kept group whose advantages are all exactly zero (e.g. identical rewards) is
@@ -43,6 +44,7 @@ typedef struct gv_advantage_opts {
     int global_std;  /* 1: batch std; 0: group std                     */
     double std_eps;  /* 1e-4 (Flow-GRPO) or 1e-8 (DanceGRPO)           */
     double adv_clip; /* 5; <= 0 disables the clamp                     */
+    int unbiased_std; /* 1: std with n - 1 (Pref-GRPO §8, BranchGRPO §6); 0: population */
 } gv_advantage_opts;
 
 /* Flow-GRPO's defaults: sum_then_normalize, global std, eps 1e-4, clip 5. */

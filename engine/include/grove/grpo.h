@@ -26,8 +26,10 @@
  * The reference of the KL term is the base model file (its flat weights in a second buffer),
  * recorded in the checkpoint's /meta by path and hash and reloaded on resume.
  *
+ * Rewards: built-ins and plugins (rewards.h) mix freely; reward_transform win_rate turns a
+ * pairwise plugin into Pref-GRPO win rates (ALGORITHMS.md §8).
  * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points, random_fraction and SDE windows, reward plugins. */
+ * branch points, random_fraction and SDE windows. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -143,6 +145,7 @@ typedef struct gv_grpo_job {
     int32_t *sample_labels;      /* (S)                                                     */
     int32_t *sample_prompt;      /* (S) slot                                                */
     int64_t *sample_index;       /* (S) prompt index in data.prompts                        */
+    const char **sample_text;    /* (S) prompt strings (borrowed from train_text), for plugins */
     /* rollouts.h5 dump (dump.every > 0; allocated at setup, written only on dump iterations) */
     int dump_now;                /* 1: the current rollout keeps every step's velocity      */
     float *dump_v;               /* backend (N·S, D): step i's velocities at i·S·D          */
@@ -157,6 +160,9 @@ typedef struct gv_grpo_job {
     uint8_t *status, *status_tmp;
     float *advantage;            /* (S)                                                     */
     uint8_t *valid;              /* (S)                                                     */
+    int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements of the last gv_grpo_score */
+    char *meta_text;             /* (max(S, n_eval_samples), GV_GRPO_META_LEN) per-sample JSON  */
+    const char **meta;           /* (max(S, n_eval_samples)) pointers into meta_text            */
     /* training */
     gv_grpo_stage stage;
     float *u_dv, *u_v, *u_mu, *u_mu_ref, *u_dmu;  /* backend (mb, D)                     */
@@ -172,6 +178,8 @@ typedef struct gv_grpo_job {
     float *eval_p;               /* host (n_eval_samples, D)                                */
     int32_t *eval_sample_ids;    /* (n_eval_samples, L)                                     */
     int32_t *eval_sample_labels; /* (n_eval_samples)                                        */
+    const char **eval_sample_text; /* (n_eval_samples) prompt strings, for plugins           */
+    int32_t *eval_sample_group;  /* (n_eval_samples) eval prompt index = the group            */
     float *eval_probs;           /* host (n_eval_samples, K)                                */
     gv_denoiser eval_den;        /* theta = model.params.ema                                */
 } gv_grpo_job;
@@ -199,10 +207,12 @@ void gv_grpo_teardown(gv_grpo_job *j);
 void gv_grpo_plan_memory(const gv_grpo_job *j, gv_grpo_plan *p);
 
 #define GV_GRPO_MAX_EVAL_REWARDS 8
+#define GV_GRPO_META_LEN 160 /* one sample's metadata JSON for plugins (grove_reward_batch) */
 typedef struct gv_grpo_eval_result {
     int n;
     int64_t nfe;
     double mean[GV_GRPO_MAX_EVAL_REWARDS];   /* per eval reward, over unmasked samples       */
+    double std[GV_GRPO_MAX_EVAL_REWARDS];    /* sample std (n - 1) of the same values        */
     int masked[GV_GRPO_MAX_EVAL_REWARDS];
     double accuracy, gold_prob;              /* first eval reward a classifier; else NaN     */
 } gv_grpo_eval_result;
@@ -215,6 +225,7 @@ typedef struct gv_grpo_rollout_stats {
     gv_advantage_result adv;
     gv_reward_moments *per_reward;  /* (n_rewards), caller buffer                            */
     int64_t nfe;
+    int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements, failed ones imputed 0.5 */
 } gv_grpo_rollout_stats;
 
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
@@ -236,10 +247,19 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
 gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
                                 const char *path);
 
-/* Score n host images (n, D) with labels (n) with reward instances r (count) into scores
-   (n, count) and status (n, count). */
+/* Score n host images (n, D) with labels, prompt strings and group ids (n each) with reward
+   instances r (count) into scores (n, count) and status (n, count). With reward_transform
+   win_rate a pairwise plugin's column is its win rate within each group (rewards.h; judged and
+   imputed judgements in j->pairwise_*). A plugin batch that fails (score returns an error) is
+   masked (status FAILED), reported on stderr and counted in r->failed_batches;
+   reward_failures.max_consecutive such failures in a row of one reward stop the run with
+   GV_ERR_PLUGIN (max_consecutive 0 behaves as 1). metadata (n JSON objects, may be NULL) goes to
+   plugins: rollouts {"iteration", "seed", "slot", "member", "prompt_index", "checkpoint": hash of
+   the raw weights that sampled}, evals {"eval": true, "seed", "prompt_index", "seed_index",
+   "weights": "ema"}. */
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
-                        const int32_t *labels, float *scores, uint8_t *status);
+                        const int32_t *labels, const char *const *prompts, const int32_t *groups,
+                        const char *const *metadata, float *scores, uint8_t *status);
 
 /* Reward instances of `specs` (count) on ctx, as training and evaluation build them (also used by
    the gallery): a classifier reward's `model:` is "" / "reward", "gold" or a checkpoint path,
@@ -250,8 +270,8 @@ gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_bat
                                  const gv_reward_spec *specs, int count, const char *what,
                                  gv_reward **out, gv_image_model **models);
 void gv_grpo_rewards_free(gv_reward *r, gv_image_model *models, int count);
-/* The key reward k of `specs` has in metrics.jsonl ("classifier", "classifier_2", ...). */
-void gv_grpo_reward_key(const gv_reward_spec *specs, int k, char *out, size_t n);
+/* The key reward instance k of `rewards` has in metrics.jsonl ("classifier", "classifier_2", ...). */
+void gv_grpo_reward_key(const gv_reward *rewards, int k, char *out, size_t n);
 
 /* grpo_train.c */
 gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);

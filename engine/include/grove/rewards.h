@@ -14,8 +14,13 @@
  * elements; a multi-channel image is made gray for JPEG by the channel mean. A per-item status of
  * GV_REWARD_ITEM_FAILED (JPEG encoder failure, a missing or out-of-range label, non-finite logits)
  * masks the sample in the advantage (advantage.h); it is never a silent zero.
- * Deliberately not here: plugins and the subprocess bridge (rewards/include/grove/reward.h,
- * rewards/plugins), reward weighting and normalization (advantage.h), sudoku. */
+ * Plugins (rewards/plugin.c) are another kind of gv_reward behind the SAME create / score /
+ * destroy calls: gv_reward_load_plugin opens a shared object speaking the ABI of
+ * rewards/include/grove/reward.h; gv_reward_score then converts the batch and calls it. A plugin's
+ * score error returns GV_ERR_PLUGIN (the caller masks that batch and counts it, grpo.h). Pairwise
+ * plugins also have gv_reward_compare and the Pref-GRPO win rate (rewards/pairwise.c).
+ * Deliberately not here: the bundled example plugins (rewards/plugins), reward weighting and
+ * normalization (advantage.h), sudoku. */
 #ifndef GROVE_REWARDS_H
 #define GROVE_REWARDS_H
 
@@ -47,6 +52,10 @@ typedef struct gv_reward_images {
     int n, channels, height, width;
     const float *pixels;   /* host (n, c, h, w), p in [0, 1]                       */
     const int32_t *labels; /* host (n), class of each sample's prompt; NULL if none */
+    /* For plugins (built-ins ignore them); NULL: "" prompts, group i per sample, no metadata. */
+    const char *const *prompts;  /* host (n) prompt strings                                */
+    const int32_t *groups;       /* host (n) group ids (samples of one prompt group share) */
+    const char *const *metadata; /* host (n) JSON objects, or NULL                         */
 } gv_reward_images;
 
 typedef struct gv_reward gv_reward;
@@ -78,11 +87,16 @@ typedef struct gv_reward_classifier {
     float *host_x, *host_logits; /* host copies of one micro-batch           */
 } gv_reward_classifier;
 
+typedef struct gv_reward_plugin_instance gv_reward_plugin_instance; /* rewards/plugin.c */
+
 struct gv_reward {
-    gv_builtin_reward_id id;
-    const char *name;            /* gv_builtin_rewards[id].name              */
+    gv_builtin_reward_id id;     /* GV_BUILTIN_REWARD_COUNT for a plugin     */
+    const char *name;            /* gv_builtin_rewards[id].name, or the plugin's name */
     double weight;
     gv_reward_classifier clf;    /* used by `classifier` only                */
+    gv_reward_plugin_instance *plugin; /* non-NULL: a plugin reward           */
+    int failures_in_a_row;       /* plugin batches failed consecutively (grpo.h policy) */
+    int64_t failed_batches;      /* plugin batches failed in total           */
 };
 
 /* An instance of built-in `name` with `weight`. `classifier` needs `model` (a loaded classifier)
@@ -93,6 +107,52 @@ void gv_reward_destroy(gv_reward *r);
 /* scores (b->n), status (b->n): see gv_reward_score_fn. Checks the batch geometry. */
 gv_status gv_reward_score(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, float *scores,
                           uint8_t *status);
+
+/* ---- plugins (rewards/plugin.c; the ABI is rewards/include/grove/reward.h) ------------------- */
+
+/* Open the plugin at `path` (dlopen RTLD_NOW | RTLD_LOCAL), check its ABI version, struct size and
+   that its kinds include `kind` (GROVE_SAMPLES_IMAGE / _TOKENS), and create its state from `config`
+   (flattened "path=value" lines, "" when none). Each failure is one GV_ERR_PLUGIN line naming the
+   file: missing file, not a shared object (dlerror verbatim), missing symbol, another ABI version
+   (both named), a too-small table, an unsupported kind, create failing (the plugin's message). */
+gv_status gv_reward_load_plugin(gv_reward *r, const char *path, const char *config, double weight,
+                                uint32_t kind);
+
+/* What reward-check prints. */
+typedef struct gv_reward_plugin_info {
+    const char *path, *name, *version;
+    uint32_t abi_version, struct_size, flags, kinds;
+} gv_reward_plugin_info;
+/* GV_ERR_INVALID when r is not a plugin. */
+gv_status gv_reward_plugin_describe(const gv_reward *r, gv_reward_plugin_info *out);
+/* 1 when r is a plugin with GROVE_REWARD_PAIRWISE and a compare function. */
+int gv_reward_is_pairwise(const gv_reward *r);
+/* 1 when r can score single samples (a built-in, or a plugin with `score`). */
+int gv_reward_can_score(const gv_reward *r);
+
+/* p_first (n) = P(a's sample i beats b's sample i) and status (n) through the plugin's compare.
+   a and b have the same n and geometry. GV_ERR_PLUGIN when compare returns an error. */
+gv_status gv_reward_compare(gv_reward *r, gv_ctx *ctx, const gv_reward_images *a,
+                            const gv_reward_images *b, float *p_first, uint8_t *status);
+
+/* Pref-GRPO win rates (ALGORITHMS.md §8, rewards/pairwise.c): within each group (b->groups; NULL =
+   one group) every unordered pair (i, j) is judged once (both_orders: also (j, i), and
+   s_ij = (p(i,j) + 1 - p(j,i)) / 2); each p is used as is (soft) or as [p > 0.5] + 0.5 [p == 0.5]
+   (hard); a failed judgement (FAILED status, non-finite p, or a failed compare call) counts 0.5
+   and is counted in *imputed. win[i] = sum_j s_ij / (G_i - 1); status[i] FAILED when its group has one
+   sample. *judged counts the judgements (pairs x orders). */
+typedef struct gv_win_rate_options {
+    int hard;        /* threshold p at 0.5                                 */
+    int both_orders; /* judge (a, b) and (b, a)                            */
+} gv_win_rate_options;
+gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
+                             const gv_win_rate_options *o, float *win, uint8_t *status,
+                             int64_t *judged, int64_t *imputed);
+
+/* Internal to rewards/: plugin lifecycle behind gv_reward_score / gv_reward_destroy. */
+gv_status gv_reward_plugin_score(gv_reward *r, const gv_reward_images *b, float *scores,
+                                 uint8_t *status);
+void gv_reward_plugin_close(gv_reward *r);
 
 /* JPEG size in bytes of image i of `b` as 8-bit gray at `quality` (exposed for tests and the
    gallery); GV_ERR_BACKEND when the encoder fails. */

@@ -128,6 +128,16 @@ typedef struct gv_reward_spec {
 } gv_reward_spec;
 
 typedef struct gv_reward_failures_section { int max_consecutive; } gv_reward_failures_section;
+
+/* reward_transform (preset-owned): none, or Pref-GRPO's win rate over each prompt's group from a
+   pairwise judge (ALGORITHMS.md §8; rewards.h gv_reward_win_rate). */
+typedef enum gv_reward_transform {
+    GV_REWARD_TRANSFORM_NONE, GV_REWARD_TRANSFORM_WIN_RATE
+} gv_reward_transform;
+typedef struct gv_pairwise_section {
+    bool hard;         /* threshold p_first at 0.5                         */
+    bool both_orders;  /* judge (a, b) and (b, a) to cancel position bias  */
+} gv_pairwise_section;
 typedef struct gv_eval_section { int every, seeds; } gv_eval_section;
 typedef struct gv_checkpoint_section { int every, keep; } gv_checkpoint_section;
 typedef struct gv_dump_section { int every, keep; } gv_dump_section;
@@ -150,6 +160,8 @@ typedef struct gv_run_config {
     gv_eval_section eval;
     gv_checkpoint_section checkpoint;
     gv_dump_section dump;
+    int reward_transform;          /* gv_reward_transform (preset-owned)  */
+    gv_pairwise_section pairwise;  /* judgements of win_rate              */
 } gv_run_config;
 
 /* The schema table of gv_run_config (config.h), for generic tools (help listings). */

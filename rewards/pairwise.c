@@ -1,0 +1,134 @@
+/* Pref-GRPO's win-rate reward (ALGORITHMS.md §8) over any pairwise judge (a plugin with compare).
+ *
+ * Within each group of G samples every unordered pair (i, j), i < j, is judged once — all pairs of
+ * the batch go to the judge in ONE compare call (a = the first samples, b = the second), and with
+ * both_orders a second call with a and b swapped: s_ij = (p(i,j) + 1 − p(j,i)) / 2, cancelling
+ * position bias. Hard judgements threshold each order's p at 0.5 (a tie is 0.5). A failed judgement
+ * (FAILED, non-finite or out of [0, 1], or a failed compare call) counts 0.5 and is counted as
+ * imputed. s_ji = 1 − s_ij and
+ * win_i = Σ_j s_ij / (G − 1). The group z-score that follows is advantage.h's job.
+ * Deliberately not here: the z-score, the plugin ABI (plugin.c), the failure policy (engine/train). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/rewards.h"
+
+typedef struct pair_batch {
+    int n;
+    int32_t *first, *second; /* (n) sample indices           */
+    float *a, *b;            /* (n, D) images of first / second */
+    const char **pa, **pb;   /* (n) prompts                   */
+    int32_t *ga, *gb;        /* (n) groups                    */
+    float *p_ab, *p_ba;      /* (n)                           */
+    uint8_t *st_ab, *st_ba;  /* (n)                           */
+} pair_batch;
+
+static void pair_batch_free(pair_batch *q) {
+    void *all[] = {q->first, q->second, q->a, q->b, q->pa, q->pb, q->ga, q->gb,
+                   q->p_ab, q->p_ba, q->st_ab, q->st_ba};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) free(all[i]);
+}
+
+static int32_t group_of(const gv_reward_images *b, int i) { return b->groups ? b->groups[i] : 0; }
+
+/* Judgement of one order: p in [0, 1] or -1 when it failed. */
+static double judged(float p, uint8_t st) {
+    return st == GV_REWARD_ITEM_OK && isfinite(p) && p >= 0.0f && p <= 1.0f ? (double)p : -1.0;
+}
+
+gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
+                             const gv_win_rate_options *o, float *win, uint8_t *status,
+                             int64_t *judged_out, int64_t *imputed_out) {
+    const int n = b->n;
+    const int64_t D = (int64_t)b->channels * b->height * b->width;
+    *judged_out = *imputed_out = 0;
+    if (!gv_reward_is_pairwise(r))
+        return GV_ERROR(GV_ERR_CONFIG, "reward '%s': reward_transform win_rate needs a pairwise "
+                        "judge (a plugin with flag PAIRWISE and compare)", r->name);
+    /* group sizes and the pair list */
+    int *gsize = calloc((size_t)n, sizeof *gsize);
+    double *sum = calloc((size_t)n, sizeof *sum);
+    if (!gsize || !sum) {
+        free(gsize), free(sum);
+        return GV_ERROR(GV_ERR_OOM, "win rate: %d samples", n);
+    }
+    int64_t pairs = 0;
+    for (int i = 0; i < n; ++i)
+        for (int j = i + 1; j < n; ++j)
+            if (group_of(b, i) == group_of(b, j)) ++pairs, ++gsize[i], ++gsize[j];
+    pair_batch q = {.n = (int)pairs};
+    gv_status s = GV_OK;
+    if (pairs > 0) {
+        const size_t np = (size_t)pairs;
+        q.first = malloc(np * sizeof(int32_t));
+        q.second = malloc(np * sizeof(int32_t));
+        q.a = malloc(np * (size_t)D * sizeof(float));
+        q.b = malloc(np * (size_t)D * sizeof(float));
+        q.pa = malloc(np * sizeof(char *));
+        q.pb = malloc(np * sizeof(char *));
+        q.ga = malloc(np * sizeof(int32_t));
+        q.gb = malloc(np * sizeof(int32_t));
+        q.p_ab = malloc(np * sizeof(float));
+        q.p_ba = malloc(np * sizeof(float));
+        q.st_ab = malloc(np);
+        q.st_ba = malloc(np);
+        if (!q.first || !q.second || !q.a || !q.b || !q.pa || !q.pb || !q.ga || !q.gb || !q.p_ab ||
+            !q.p_ba || !q.st_ab || !q.st_ba)
+            s = GV_ERROR(GV_ERR_OOM, "win rate: %lld pairs", (long long)pairs);
+    }
+    if (s == GV_OK && pairs > 0) {
+        int64_t k = 0;
+        for (int i = 0; i < n; ++i)
+            for (int j = i + 1; j < n; ++j) {
+                if (group_of(b, i) != group_of(b, j)) continue;
+                q.first[k] = i, q.second[k] = j;
+                memcpy(q.a + k * D, b->pixels + (int64_t)i * D, (size_t)D * sizeof(float));
+                memcpy(q.b + k * D, b->pixels + (int64_t)j * D, (size_t)D * sizeof(float));
+                q.pa[k] = b->prompts ? b->prompts[i] : "";
+                q.pb[k] = b->prompts ? b->prompts[j] : "";
+                q.ga[k] = q.gb[k] = group_of(b, i);
+                ++k;
+            }
+        const gv_reward_images ia = {.n = (int)pairs, .channels = b->channels,
+                                     .height = b->height, .width = b->width, .pixels = q.a,
+                                     .prompts = q.pa, .groups = q.ga},
+                               ib = {.n = (int)pairs, .channels = b->channels,
+                                     .height = b->height, .width = b->width, .pixels = q.b,
+                                     .prompts = q.pb, .groups = q.gb};
+        /* a failed call: every judgement of that order failed (imputed below), not the run */
+        if (gv_reward_compare(r, ctx, &ia, &ib, q.p_ab, q.st_ab) != GV_OK) {
+            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
+            else gv_clear_error();
+        }
+        if (s == GV_OK && o->both_orders &&
+            gv_reward_compare(r, ctx, &ib, &ia, q.p_ba, q.st_ba) != GV_OK) {
+            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
+            else gv_clear_error();
+        }
+        for (int64_t e = 0; s == GV_OK && e < pairs; ++e) {
+            /* each order: thresholded when hard; a failed judgement is 0.5, counted as imputed */
+            double sij = 0.0;
+            const int orders = o->both_orders ? 2 : 1;
+            for (int ord = 0; ord < orders; ++ord) {
+                double p = ord == 0 ? judged(q.p_ab[e], q.st_ab[e]) : judged(q.p_ba[e], q.st_ba[e]);
+                if (p < 0.0) p = 0.5, ++*imputed_out;
+                else if (o->hard) p = p > 0.5 ? 1.0 : p < 0.5 ? 0.0 : 0.5;
+                sij += ord == 0 ? p : 1.0 - p; /* (b, a) judged: first wins with 1 - p */
+            }
+            sij /= orders;
+            *judged_out += orders;
+            sum[q.first[e]] += sij;
+            sum[q.second[e]] += 1.0 - sij;
+        }
+    }
+    if (s == GV_OK)
+        for (int i = 0; i < n; ++i) { /* ALGORITHMS.md §8: r_i = Σ_j s_ij / (G − 1) */
+            status[i] = gsize[i] > 0 ? GV_REWARD_ITEM_OK : GV_REWARD_ITEM_FAILED;
+            win[i] = gsize[i] > 0 ? (float)(sum[i] / gsize[i]) : NAN;
+        }
+    pair_batch_free(&q);
+    free(gsize);
+    free(sum);
+    return s;
+}

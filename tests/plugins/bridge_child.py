@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Misbehaving children of the subprocess bridge for tests/cpu/test_plugins.c (stock python3).
+
+    bridge_child.py MODE [STATE_FILE] [SECONDS]
+Scores are the mean pixel value of each decoded PNG (rewards/plugins/bridge/example_reward.py's
+decoder). MODE: ok | sleep_once (the first request, while STATE_FILE does not exist, sleeps SECONDS)
+| sleep (every request sleeps SECONDS) | crash_once | crash | bad_json | wrong_length | error.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "rewards", "plugins", "bridge"))
+from example_reward import decode_png  # noqa: E402
+import base64  # noqa: E402
+
+
+def mean_of(png_b64):
+    _, _, _, rows = decode_png(base64.b64decode(png_b64))
+    values = [v for row in rows for v in row]
+    return sum(values) / len(values)
+
+
+def first_time(state):
+    if os.path.exists(state):
+        return False
+    open(state, "w").close()
+    return True
+
+
+def main():
+    mode = sys.argv[1]
+    state = sys.argv[2] if len(sys.argv) > 2 else ""
+    seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": ["image"],
+                      "pairwise": False}), flush=True)
+    print("child %d started in mode %s" % (os.getpid(), mode), file=sys.stderr, flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        n = req["n"]
+        if mode == "sleep" or (mode == "sleep_once" and first_time(state)):
+            time.sleep(seconds)
+        if mode == "crash" or (mode == "crash_once" and first_time(state)):
+            print("crashing on purpose", file=sys.stderr, flush=True)
+            os._exit(3)
+        if mode == "bad_json":
+            print("this is not json {", flush=True)
+            continue
+        if mode == "error":
+            print(json.dumps({"id": req["id"], "error": "model exploded"}), flush=True)
+            continue
+        scores = [mean_of(x) for x in req["images"]]
+        if mode == "wrong_length":
+            scores = scores[:-1]
+        print(json.dumps({"id": req["id"], "scores": scores, "status": [0] * len(scores)}),
+              flush=True)
+        del n
+
+
+if __name__ == "__main__":
+    main()
