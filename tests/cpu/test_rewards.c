@@ -48,7 +48,7 @@ Test(rewards, registry_resolves_every_name) {
 Test(rewards, image_statistics_by_hand) {
     /* image 0 (2x2): [0 1; 0.5 0.5]; image 1 (3x3): symmetric rows. */
     const float p0[4] = {0, 1, 0.5f, 0.5f};
-    gv_reward_images b0 = {1, 1, 2, 2, p0, NULL};
+    gv_reward_images b0 = {.n = 1, .channels = 1, .height = 2, .width = 2, .pixels = p0, .labels = NULL};
     float s[2];
     uint8_t st[2];
     score("ink", &b0, s, st);
@@ -60,7 +60,7 @@ Test(rewards, image_statistics_by_hand) {
     NEAR(s[0], 0.5); /* |0-1| twice over 4 elements */
     const float p1[18] = {0.2f, 0.9f, 0.2f, 0, 0, 0, 1, 0.3f, 1,  /* symmetric */
                           1, 0, 0, 0, 0, 0, 0, 0, 0};             /* one corner */
-    gv_reward_images b1 = {2, 1, 3, 3, p1, NULL};
+    gv_reward_images b1 = {.n = 2, .channels = 1, .height = 3, .width = 3, .pixels = p1, .labels = NULL};
     score("symmetry", &b1, s, st);
     NEAR(s[0], 1.0);
     NEAR(s[1], 1.0 - 2.0 / 9.0);
@@ -78,7 +78,7 @@ Test(rewards, jpeg_flat_smaller_than_noise_and_signs) {
         state = state * 1664525u + 1013904223u;
         px[H * W + e] = (float)(state >> 8) / 16777216.0f;
     }
-    gv_reward_images b = {2, 1, H, W, px, NULL};
+    gv_reward_images b = {.n = 2, .channels = 1, .height = H, .width = W, .pixels = px, .labels = NULL};
     int64_t flat, noise;
     cr_assert_eq(gv_reward_jpeg_bytes(&b, 0, 95, &flat), GV_OK);
     cr_assert_eq(gv_reward_jpeg_bytes(&b, 1, 95, &noise), GV_OK);
@@ -124,7 +124,7 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     static float px[N * 28 * 28];
     for (int e = 0; e < N * 28 * 28; ++e) px[e] = (float)(e % 7) / 7.0f;
     const int32_t labels[N] = {0, 1, 2, 2, 3}; /* 3 is out of range: FAILED */
-    gv_reward_images b = {N, 1, 28, 28, px, labels};
+    gv_reward_images b = {.n = N, .channels = 1, .height = 28, .width = 28, .pixels = px, .labels = labels};
     float s[N];
     uint8_t st[N];
     cr_assert_eq(gv_reward_score(&r, ctx, &b, s, st), GV_OK, "%s", gv_last_error());
@@ -135,7 +135,7 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     NEAR(s[3], exp(2.0) / z); /* the padded tail micro-batch */
     for (int i = 0; i < 4; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
     cr_expect_eq(st[4], GV_REWARD_ITEM_FAILED);
-    gv_reward_images wrong = {1, 1, 14, 14, px, labels};
+    gv_reward_images wrong = {.n = 1, .channels = 1, .height = 14, .width = 14, .pixels = px, .labels = labels};
     cr_expect_eq(gv_reward_score(&r, ctx, &wrong, s, st), GV_ERR_INVALID);
     gv_reward_destroy(&r);
     gv_params_free(&m.params);
