@@ -1,4 +1,5 @@
-/* Image models as files (image_model.h): build a UNet or classifier from its kind and config,
+/* Image models as files (image_model.h): build a UNet, classifier or masked-diffusion transformer
+ * (mdt; the name stays "image model" for the one model-file mechanism) from its kind and config,
  * write the /meta that describes it, export EMA weights as a small model file, load any model
  * file back, and encode prompts over its vocabulary.
  *

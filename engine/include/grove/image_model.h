@@ -1,6 +1,7 @@
-/* Image models as files: a UNet (flow model) or a classifier, with everything needed to rebuild it
- * from its checkpoint alone — kind, architecture, vocabulary, dataset — so `grove sample`, `grove
- * eval`, rewards and `grove train` open any model by path.
+/* Image models as files: a UNet (flow model), a classifier, or the masked-diffusion transformer over
+ * Sudoku tokens (kind mdt, which shares this one model-file mechanism), with everything needed to
+ * rebuild it from its checkpoint alone (kind, architecture, vocabulary, dataset), so `grove
+ * sample`, `grove eval`, `grove sudoku`, rewards and `grove train` open any model by path.
  *
  * Checkpoint layout (checkpoint.h, DESIGN.md §3): /params (the weights to use; an exported model
  * holds its EMA weights here), optionally /ema and /optim (full training checkpoints), and /meta
