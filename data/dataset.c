@@ -25,6 +25,8 @@ static const gv_dataset_kind_info kind_table[GV_DATASET_KIND_COUNT] = {
                           "grove data mnist"},
     [GV_DATASET_FASHION] = {"fashion", "data/fashion.h5", "/usr/share/datasets/fashion-mnist",
                             "grove data fashion"},
+    [GV_DATASET_SUDOKU4] = {"sudoku4", "data/sudoku4.h5", "", "grove data sudoku4"},
+    [GV_DATASET_SUDOKU9] = {"sudoku9", "data/sudoku9.h5", "", "grove data sudoku9"},
 };
 _Static_assert(sizeof kind_table / sizeof kind_table[0] == GV_DATASET_KIND_COUNT,
                "one kind_table row per gv_dataset_kind");
@@ -44,7 +46,7 @@ gv_status gv_dataset_kind_by_name(const char *name, gv_dataset_kind *kind) {
         *kind = GV_DATASET_FASHION;
         return GV_OK;
     }
-    return GV_ERROR(GV_ERR_INVALID, "unknown dataset '%s' (known: mnist, fashion)",
+    return GV_ERROR(GV_ERR_INVALID, "unknown dataset '%s' (known: mnist, fashion, sudoku4, sudoku9)",
                     name ? name : "(null)");
 }
 
@@ -512,6 +514,16 @@ gv_status gv_dataset_prepare_fashion(const char *dir, const char *out_h5) {
     return s;
 }
 
+gv_status gv_dataset_prepare(gv_dataset_kind kind, const char *source_dir, const char *out_h5) {
+    switch (kind) {
+    case GV_DATASET_MNIST: return gv_dataset_prepare_mnist(source_dir, out_h5);
+    case GV_DATASET_FASHION: return gv_dataset_prepare_fashion(source_dir, out_h5);
+    case GV_DATASET_SUDOKU4:
+    case GV_DATASET_SUDOKU9: return gv_dataset_prepare_sudoku(kind, out_h5);
+    default: return GV_ERROR(GV_ERR_INVALID, "%s: unknown dataset kind %d", out_h5, (int)kind);
+    }
+}
+
 gv_status gv_dataset_ensure(gv_dataset_kind kind, const char *path, const char *source_dir,
                             int *prepared) {
     if (prepared) *prepared = 0;
@@ -522,12 +534,11 @@ gv_status gv_dataset_ensure(gv_dataset_kind kind, const char *path, const char *
     if (errno != ENOENT) return GV_ERROR(GV_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
     char default_src[4096];
     const char *src = source_dir;
-    if (!src) { /* the kind's default source lives under the grove tree, not the CWD */
+    if (!src && *k->default_source) { /* the default source lives under the grove tree, not the CWD */
         GV_TRY(gv_root_path(k->default_source, default_src, sizeof default_src));
         src = default_src;
     }
-    gv_status s = kind == GV_DATASET_MNIST ? gv_dataset_prepare_mnist(src, path)
-                                           : gv_dataset_prepare_fashion(src, path);
+    gv_status s = gv_dataset_prepare(kind, src, path);
     if (s != GV_OK) {
         gv_error_prefix("%s: missing and cannot be prepared", path);
         return s;

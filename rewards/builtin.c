@@ -1,13 +1,14 @@
 /* The built-in rewards (DESIGN.md §7) and their registry table: image statistics (ink, contrast,
- * symmetry), JPEG size at quality 95 (stb_image_write, written to memory), and the classifier's
- * probability of the prompt's class. Host arithmetic in fp64; the classifier runs through ops in
- * fixed micro-batches. Deliberately not here: instance lifecycle and name lookup (registry.c),
+ * symmetry), JPEG size at quality 95 (stb_image_write, written to memory), the classifier's
+ * probability of the prompt's class, and the Sudoku score of a token batch. Host arithmetic in
+ * fp64; the classifier runs through ops in fixed micro-batches. Deliberately not here: instance lifecycle and name lookup (registry.c),
  * plugins, weighting (advantage.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grove/rewards.h"
+#include "grove/sudoku.h"
 
 /* The only stb_image_write implementation in grove; static, so no symbol can clash. */
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -196,6 +197,30 @@ static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_ima
     return GV_OK;
 }
 
+/* ---- sudoku (ALGORITHMS.md §10) ----------------------------------------------------------------- */
+
+/* A token batch of S x S grids: puzzle = prompt (mask_id = blank), solution = reference. */
+static gv_status score_sudoku(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, float *scores,
+                              uint8_t *status) {
+    (void)ctx;
+    const int T = b->seq_len;
+    const int S = T == 16 ? 4 : T == 81 ? 9 : 0;
+    if (!b->tokens || !b->prompt || !b->reference || !S || b->mask_id != S)
+        return GV_ERROR(GV_ERR_INVALID, "reward '%s': needs a token batch of 4x4 or 9x9 grids with "
+                        "tokens, prompt and reference, [MASK] = S (got T = %d, mask_id %d)",
+                        r->name, T, (int)b->mask_id);
+    for (int i = 0; i < b->n; ++i) {
+        uint8_t puzzle[GV_SUDOKU_MAX_CELLS], solution[GV_SUDOKU_MAX_CELLS], filled[GV_SUDOKU_MAX_CELLS];
+        gv_sudoku_grid_from_tokens(b->prompt + (int64_t)i * T, S, puzzle);
+        gv_sudoku_grid_from_tokens(b->reference + (int64_t)i * T, S, solution);
+        gv_sudoku_grid_from_tokens(b->tokens + (int64_t)i * T, S, filled);
+        int ok = gv_sudoku_is_solved(solution, S);
+        scores[i] = ok ? gv_sudoku_score(puzzle, solution, filled, S) : 0.0f;
+        status[i] = ok ? GV_REWARD_ITEM_OK : GV_REWARD_ITEM_FAILED; /* a broken reference */
+    }
+    return GV_OK;
+}
+
 /* ---- the registry table ------------------------------------------------------------------------ */
 
 const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT] = {
@@ -210,4 +235,6 @@ const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT] = {
                                           score_jpeg_incompressibility},
     [GV_REWARD_CLASSIFIER] = {"classifier", "classifier probability of the prompt's class", 1,
                               score_classifier},
+    [GV_REWARD_SUDOKU] = {"sudoku", "fraction of Sudoku blanks correct, +1 when solved (tokens)", 0,
+                          score_sudoku},
 };

@@ -85,7 +85,11 @@ void gv_reward_destroy(gv_reward *r) {
 
 gv_status gv_reward_score(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, float *scores,
                           uint8_t *status) {
-    if (b->n <= 0 || b->channels <= 0 || b->height <= 0 || b->width <= 0 || !b->pixels)
+    if (b->tokens) {
+        if (b->n <= 0 || b->seq_len <= 0)
+            return GV_ERROR(GV_ERR_INVALID, "reward '%s': bad token batch (%d x %d)", r->name, b->n,
+                            b->seq_len);
+    } else if (b->n <= 0 || b->channels <= 0 || b->height <= 0 || b->width <= 0 || !b->pixels)
         return GV_ERROR(GV_ERR_INVALID, "reward '%s': bad batch (%d x %d x %d x %d)", r->name,
                         b->n, b->channels, b->height, b->width);
     if (r->plugin) return gv_reward_plugin_score(r, b, scores, status);

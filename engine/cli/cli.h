@@ -74,6 +74,7 @@ int gv_cmd_sample(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_eval(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_gallery(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_reward_check(const gv_command *cmd, const gv_cli_args *args);
+int gv_cmd_sudoku(const gv_command *cmd, const gv_cli_args *args);
 
 /* Helpers of the model commands (cmd_sample.c). Numbers: "--<opt> <text>: expected ..." errors. */
 gv_status gv_cli_parse_long(const char *opt, const char *text, long lo, long hi, long *out);

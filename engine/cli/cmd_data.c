@@ -1,5 +1,6 @@
-/* grove data mnist|fashion [--out PATH] [--from DIR]: convert a dataset source into grove's HDF5
- * layout (data/README.md). Always rewrites the output, atomically. */
+/* grove data mnist|fashion|sudoku4|sudoku9 [--out PATH] [--from DIR]: convert a dataset source (or,
+ * for Sudoku, generate the puzzles) into grove's HDF5 layout (data/README.md). Always rewrites the
+ * output, atomically. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -18,13 +19,12 @@ int gv_cmd_data(const gv_command *cmd, const gv_cli_args *args) {
             return gv_cli_fail(cmd);
         out = out_buf;
     }
-    if (!from) {
+    if (!from && *info->default_source) {
         if (gv_root_path(info->default_source, from_buf, sizeof from_buf) != GV_OK)
             return gv_cli_fail(cmd);
         from = from_buf;
     }
-    gv_status s = kind == GV_DATASET_MNIST ? gv_dataset_prepare_mnist(from, out)
-                                           : gv_dataset_prepare_fashion(from, out);
+    gv_status s = gv_dataset_prepare(kind, from, out);
     if (s != GV_OK) return gv_cli_fail(cmd);
     printf("grove data: wrote %s\n", out);
     return GV_EXIT_OK;

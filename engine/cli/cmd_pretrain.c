@@ -37,6 +37,7 @@ int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args) {
     gv_pretrain_result res;
     opt.result = &res;
     gv_status s = gv_pretrain_run(&cfg, &opt);
+    const int cfg_kind = cfg.model.kind;
     gv_pretrain_config_free(&cfg);
     if (s != GV_OK) return gv_cli_fail(cmd);
     printf("grove pretrain: run directory %s (step %lld%s)\n", res.run_dir, (long long)res.step,
@@ -46,7 +47,9 @@ int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args) {
         return GV_EXIT_OK;
     }
     if (!isnan(res.eval_accuracy))
-        printf("grove pretrain: EMA test accuracy %.2f%%\n", 100.0 * res.eval_accuracy);
+        printf("grove pretrain: EMA test %s %.2f%%\n",
+               cfg_kind == GV_MODEL_MDT ? "solve rate (eval.puzzles at eval.blanks)" : "accuracy",
+               100.0 * res.eval_accuracy);
     if (!isnan(res.eval_loss) && isnan(res.eval_accuracy))
         printf("grove pretrain: EMA test flow loss %.5f\n", (double)res.eval_loss);
     if (res.export_path[0]) printf("grove pretrain: exported %s\n", res.export_path);

@@ -1,4 +1,5 @@
-/* Image models as files (image_model.h): build a UNet or classifier from its kind and config,
+/* Image models as files (image_model.h): build a UNet, classifier or masked-diffusion transformer
+ * (mdt; the name stays "image model" for the one model-file mechanism) from its kind and config,
  * write the /meta that describes it, export EMA weights as a small model file, load any model
  * file back, and encode prompts over its vocabulary.
  *
@@ -19,7 +20,7 @@
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *const kind_names[GV_MODEL_KIND_COUNT] = {"unet", "classifier"};
+static const char *const kind_names[GV_MODEL_KIND_COUNT] = {"unet", "classifier", "mdt"};
 
 const char *gv_model_kind_name(gv_model_kind k) {
     return (k >= 0 && k < GV_MODEL_KIND_COUNT) ? kind_names[k] : "?";
@@ -56,13 +57,24 @@ static const cfg_key classifier_keys[] = {
     K_INT(gv_classifier_config, groups), K_FLOAT(gv_classifier_config, norm_eps),
 };
 
+static const cfg_key mdt_keys[] = {
+    K_INT(gv_mdt_config, vocab_size), K_INT(gv_mdt_config, seq_len), K_INT(gv_mdt_config, layers),
+    K_INT(gv_mdt_config, width), K_INT(gv_mdt_config, heads), K_INT(gv_mdt_config, mlp_mult),
+    K_FLOAT(gv_mdt_config, norm_eps), K_INT(gv_mdt_config, zero_init_out),
+};
+
 static void keys_of(gv_model_kind k, const cfg_key **keys, int *n) {
-    *keys = k == GV_MODEL_UNET ? unet_keys : classifier_keys;
-    *n = k == GV_MODEL_UNET ? COUNT(unet_keys) : COUNT(classifier_keys);
+    switch (k) {
+    case GV_MODEL_UNET: *keys = unet_keys, *n = COUNT(unet_keys); break;
+    case GV_MODEL_MDT: *keys = mdt_keys, *n = COUNT(mdt_keys); break;
+    default: *keys = classifier_keys, *n = COUNT(classifier_keys); break;
+    }
 }
 
 static void *config_of(gv_image_model *m) {
-    return m->kind == GV_MODEL_UNET ? (void *)&m->unet.cfg : (void *)&m->classifier.cfg;
+    return m->kind == GV_MODEL_UNET  ? (void *)&m->unet.cfg
+           : m->kind == GV_MODEL_MDT ? (void *)&m->mdt.cfg
+                                     : (void *)&m->classifier.cfg;
 }
 
 /* "key=value\n" for every field; *out malloc'd. */
@@ -70,8 +82,7 @@ static gv_status config_to_text(const gv_image_model *m, char **out) {
     const cfg_key *keys;
     int n;
     keys_of(m->kind, &keys, &n);
-    const char *base = m->kind == GV_MODEL_UNET ? (const char *)&m->unet.cfg
-                                                 : (const char *)&m->classifier.cfg;
+    const char *base = (const char *)config_of((gv_image_model *)m);
     size_t cap = (size_t)n * 64 + 1, len = 0;
     char *s = malloc(cap);
     if (!s) return GV_ERROR(GV_ERR_OOM, "model_config: out of memory");
@@ -172,6 +183,8 @@ gv_status gv_image_model_create(gv_image_model *m, gv_model_kind kind, const voi
     else if (kind == GV_MODEL_CLASSIFIER)
         s = gv_classifier_declare(&m->classifier, (const gv_classifier_config *)config, &m->params,
                                   "classifier");
+    else if (kind == GV_MODEL_MDT)
+        s = gv_mdt_declare(&m->mdt, (const gv_mdt_config *)config, &m->params, "mdt");
     else
         s = GV_ERROR(GV_ERR_INVALID, "image model: unknown kind %d", (int)kind);
     if (s == GV_OK) s = gv_params_allocate(&m->params, with_ema);
@@ -244,7 +257,7 @@ static gv_status load_from(gv_ckpt_reader *r, const char *path, const gv_backend
     for (int i = 0; s == GV_OK && i < GV_MODEL_KIND_COUNT; ++i)
         if (strcmp(kind, kind_names[i]) == 0) k = (gv_model_kind)i;
     if (s == GV_OK && k == GV_MODEL_KIND_COUNT)
-        s = GV_ERROR(GV_ERR_FORMAT, "%s: unknown /meta model_kind '%s' (unet | classifier)", path, kind);
+        s = GV_ERROR(GV_ERR_FORMAT, "%s: unknown /meta model_kind '%s' (unet | classifier | mdt)", path, kind);
     if (s == GV_OK) s = gv_ckpt_get_str(r, GV_CKPT_META, "model_config", &config);
     if (s == GV_OK) s = gv_ckpt_get_str(r, GV_CKPT_META, "dataset", &dataset);
     if (s == GV_OK && k == GV_MODEL_UNET) s = gv_ckpt_get_str(r, GV_CKPT_META, "vocab", &vocab);

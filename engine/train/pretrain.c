@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "grove/checkpoint.h"
+#include "grove/mdm.h"
 #include "grove/optim.h"
 #include "grove/paths.h"
 #include "grove/pretrain.h"
@@ -41,12 +42,16 @@ gv_status gv_pretrain_host_alloc(size_t bytes, void **out) {
 }
 
 void gv_pretrain_job_free_buffers(gv_pretrain_job *j) {
-    void *dev[] = {j->x, j->target, j->out, j->dout, j->sigma, j->ids, j->w, j->scalars, j->lse};
+    void *dev[] = {j->x, j->target, j->out, j->dout, j->sigma, j->ids, j->w, j->scalars, j->lse,
+                   j->targets};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) j->be->free(dev[i]);
     void *host[] = {j->hx, j->htarget, j->hsigma, j->hout, j->hids, j->hrows, j->class_prompts,
-                    j->class_prompt_count, j->vocab_text};
+                    j->class_prompt_count, j->vocab_text, j->htargets, j->hw};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
+    if (j->mdm_runner) gv_mdm_runner_free(j->mdm_runner);
+    free(j->mdm_runner);
+    j->mdm_runner = NULL;
 }
 
 gv_status gv_pretrain_measure_arena(gv_pretrain_job *j, gv_status (*pass)(gv_pretrain_job *j)) {
@@ -248,8 +253,10 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
 static gv_status setup_and_run(gv_pretrain_job *j, const gv_pretrain_options *opt,
                                const run_files *rf, int existing, gv_pretrain_result *res) {
     const gv_pretrain_config *cfg = j->cfg;
-    const gv_pretrain_kind *kind =
-        cfg->model.kind == GV_MODEL_UNET ? &gv_pretrain_unet_kind : &gv_pretrain_classifier_kind;
+    static const gv_pretrain_kind *const kinds[GV_MODEL_KIND_COUNT] = {
+        [GV_MODEL_UNET] = &gv_pretrain_unet_kind, [GV_MODEL_CLASSIFIER] = &gv_pretrain_classifier_kind,
+        [GV_MODEL_MDT] = &gv_pretrain_mdt_kind};
+    const gv_pretrain_kind *kind = kinds[cfg->model.kind];
     /* data */
     const gv_dataset_kind dk = (gv_dataset_kind)cfg->data.dataset;
     char data_path[4096];

@@ -31,8 +31,9 @@
 #define SCHEMA(name, S, fields, check) {#S, sizeof(S), fields, COUNT(fields), check}
 
 static const char *const device_names[] = {"cpu", "cuda", NULL};
-static const char *const kind_names[] = {"unet", "classifier", NULL}; /* gv_model_kind order */
-static const char *const dataset_names[] = {"mnist", "fashion", NULL}; /* gv_dataset_kind order */
+static const char *const kind_names[] = {"unet", "classifier", "mdt", NULL}; /* gv_model_kind order */
+static const char *const dataset_names[] = {"mnist", "fashion", "sudoku4", "sudoku9",
+                                            NULL}; /* gv_dataset_kind order */
 static const char *const lr_names[] = {"constant", "warmup_cosine", NULL}; /* gv_lr_kind order */
 static const char *const sigma_names[] = {"uniform", "logit_normal", NULL};
 static const char *const split_names[] = {"all", "first_half", "second_half", NULL};
@@ -62,16 +63,31 @@ static const char *check_unet(const void *obj) {
 }
 static const gv_schema unet_schema = SCHEMA(unet, gv_pretrain_unet_section, unet_fields, check_unet);
 
+static const gv_field mdt_fields[] = {
+    F_INT(gv_pretrain_mdt_section, layers, "4", 1, GV_MDT_MAX_LAYERS, "transformer blocks"),
+    F_INT(gv_pretrain_mdt_section, width, "128", 1, 65536, "model width D"),
+    F_INT(gv_pretrain_mdt_section, heads, "4", 1, 4096, "attention heads (divide width)"),
+    F_INT(gv_pretrain_mdt_section, mlp_mult, "4", 1, 64, "MLP hidden = mlp_mult * width"),
+};
+static const char *check_mdt(const void *obj) {
+    const gv_pretrain_mdt_section *m = obj;
+    if (m->width % m->heads) return "heads must divide width";
+    return NULL;
+}
+static const gv_schema mdt_schema = SCHEMA(mdt, gv_pretrain_mdt_section, mdt_fields, check_mdt);
+
 static const gv_field model_fields[] = {
-    F_ENUM(gv_pretrain_model_section, kind, kind_names, "unet", "unet | classifier"),
+    F_ENUM(gv_pretrain_model_section, kind, kind_names, "unet", "unet | classifier | mdt"),
     F_INT(gv_pretrain_model_section, width, "32", 1, 4096, "classifier width (first conv channels)"),
     F_INT(gv_pretrain_model_section, features, "128", 1, 65536, "classifier penultimate features"),
     F_STRUCT(gv_pretrain_model_section, unet, unet_schema, "UNet architecture (default unet-s)"),
+    F_STRUCT(gv_pretrain_model_section, mdt, mdt_schema, "masked-diffusion transformer (default mdt-s)"),
 };
 static const gv_schema model_schema = SCHEMA(model, gv_pretrain_model_section, model_fields, NULL);
 
 static const gv_field data_fields[] = {
-    F_ENUM(gv_pretrain_data_section, dataset, dataset_names, "mnist", "mnist | fashion"),
+    F_ENUM(gv_pretrain_data_section, dataset, dataset_names, "mnist",
+           "mnist | fashion | sudoku4 | sudoku9"),
     F_PATH(gv_pretrain_data_section, path, "dataset .h5; empty = data/<dataset>.h5 under the grove root"),
     F_PATH(gv_pretrain_data_section, prompts, "UNet: training prompts"),
     F_PATH(gv_pretrain_data_section, vocab, "UNet: prompt vocabulary"),
@@ -103,7 +119,9 @@ static const gv_field train_fields[] = {
     F_STRUCT(gv_pretrain_train_section, ema, ema_schema, "EMA of the weights"),
     F_ENUM(gv_pretrain_train_section, sigma_sampling, sigma_names, "uniform",
            "UNet: uniform(0,1) | logit_normal (sigmoid of N(0,1))"),
-    F_FLOAT(gv_pretrain_train_section, prompt_dropout, "0.1", 0, 1, "UNet: P(null prompt), for CFG"),
+    F_FLOAT(gv_pretrain_train_section, prompt_dropout, "0.1", 0, 1, "UNet, mdt: P(null prompt), for CFG"),
+    F_FLOAT(gv_pretrain_train_section, prompt_mask, "0.15", 0, 1,
+            "mdt: a prompt position is masked with probability prompt_mask * t"),
     F_ENUM(gv_pretrain_train_section, split, split_names, "all",
            "all | first_half | second_half of the TRAIN split"),
 };
@@ -123,7 +141,11 @@ static const gv_schema train_schema = SCHEMA(train, gv_pretrain_train_section, t
 static const gv_field eval_fields[] = {
     F_INT(gv_pretrain_eval_section, every, "1000", 0, 1e9, "eval every N steps; 0 = only at the end"),
     F_INT(gv_pretrain_eval_section, samples, "8", 1, 1024, "UNet sample grid: images per class"),
-    F_INT(gv_pretrain_eval_section, loss_images, "1000", 0, 1e9, "UNet: test images of the EMA flow loss"),
+    F_INT(gv_pretrain_eval_section, loss_images, "1000", 0, 1e9,
+          "UNet: test images of the EMA flow loss; mdt: test puzzles of the masked loss"),
+    F_INT(gv_pretrain_eval_section, puzzles, "256", 0, 1e9, "mdt: held-out puzzles of the solve rate"),
+    F_INT(gv_pretrain_eval_section, blanks, "0", 0, 81, "mdt: their blanks; 0 = the middle test level"),
+    F_INT(gv_pretrain_eval_section, steps, "0", 0, 255, "mdt: sampler steps; 0 = one per blank"),
 };
 static const gv_schema eval_schema = SCHEMA(eval, gv_pretrain_eval_section, eval_fields, NULL);
 
@@ -147,6 +169,9 @@ static const char *check_pretrain(const void *obj) {
     const gv_pretrain_config *c = obj;
     if (c->model.kind == GV_MODEL_UNET && (!*c->data.prompts || !*c->data.vocab))
         return "model.kind unet needs data.prompts and data.vocab";
+    const int sudoku = c->data.dataset == GV_DATASET_SUDOKU4 || c->data.dataset == GV_DATASET_SUDOKU9;
+    if ((c->model.kind == GV_MODEL_MDT) != sudoku)
+        return "model.kind mdt goes with data.dataset sudoku4 | sudoku9, and only with them";
     return NULL;
 }
 const gv_schema gv_pretrain_config_schema =
@@ -193,5 +218,14 @@ gv_unet_config gv_pretrain_unet_config(const gv_pretrain_config *cfg, int vocab_
 gv_classifier_config gv_pretrain_classifier_config(const gv_pretrain_config *cfg) {
     gv_classifier_config c = gv_classifier_config_default(cfg->model.width);
     c.features = cfg->model.features;
+    return c;
+}
+
+gv_mdt_config gv_pretrain_mdt_config(const gv_pretrain_config *cfg, int vocab_size, int seq_len) {
+    gv_mdt_config c = gv_mdt_config_s(vocab_size, seq_len);
+    c.layers = cfg->model.mdt.layers;
+    c.width = cfg->model.mdt.width;
+    c.heads = cfg->model.mdt.heads;
+    c.mlp_mult = cfg->model.mdt.mlp_mult;
     return c;
 }

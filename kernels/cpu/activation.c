@@ -6,6 +6,8 @@
  *   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
  * The per-element functions are static inline float arithmetic so they can move verbatim into a
  * GV_HD header in kernels/shared for the CUDA module. Backward adds into dx (ops.h).
+ * Fast path (ctx->use_fast): GELU's tanh as 1 - 2 / (1 + exp(2u)) with expf (glibc's tanhf is
+ * several times slower than expf); tested against the reference by the op harness (parity).
  * Deliberately not here: the exact erf GELU, fused bias/norm variants. */
 #include <math.h>
 
@@ -35,6 +37,21 @@ static inline float gelu_grad(float x) {
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
 }
 
+/* tanh(u) = 1 - 2 / (1 + e^{2u}): exact limits +-1 when e^{2u} overflows / underflows */
+static inline float tanh_fast(float u) { return 1.0f - 2.0f / (1.0f + expf(2.0f * u)); }
+
+static inline float gelu_value_fast(float x) {
+    const float u = GV_GELU_K * (x + GV_GELU_C * x * x * x);
+    return 0.5f * x * (1.0f + tanh_fast(u));
+}
+
+static inline float gelu_grad_fast(float x) {
+    const float u = GV_GELU_K * (x + GV_GELU_C * x * x * x);
+    const float t = tanh_fast(u);
+    const float du = GV_GELU_K * (1.0f + 3.0f * GV_GELU_C * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
 static gv_status check_n(const char *op, const gv_ew_dims *d) {
     if (d->n <= 0)
         return GV_ERROR(GV_ERR_INVALID, "%s: n = %lld must be positive", op, (long long)d->n);
@@ -59,6 +76,11 @@ gv_status gv_cpu_silu_backward(gv_ctx *c, float *dx, const float *dy, const floa
 
 gv_status gv_cpu_gelu_forward(gv_ctx *c, float *y, const float *x, const gv_ew_dims *d) {
     GV_TRY(check_n("gelu_forward", d));
+    if (c->use_fast) {
+#pragma omp parallel for num_threads(c->threads) if (d->n >= GV_ACT_PARALLEL_MIN)
+        for (int64_t i = 0; i < d->n; ++i) y[i] = gelu_value_fast(x[i]);
+        return GV_OK;
+    }
 #pragma omp parallel for num_threads(c->threads) if (d->n >= GV_ACT_PARALLEL_MIN)
     for (int64_t i = 0; i < d->n; ++i) y[i] = gelu_value(x[i]);
     return GV_OK;
@@ -68,6 +90,11 @@ gv_status gv_cpu_gelu_backward(gv_ctx *c, float *dx, const float *dy, const floa
                                const gv_ew_dims *d) {
     GV_TRY(check_n("gelu_backward", d));
     if (!dx) return GV_OK;
+    if (c->use_fast) {
+#pragma omp parallel for num_threads(c->threads) if (d->n >= GV_ACT_PARALLEL_MIN)
+        for (int64_t i = 0; i < d->n; ++i) dx[i] += dy[i] * gelu_grad_fast(x[i]);
+        return GV_OK;
+    }
 #pragma omp parallel for num_threads(c->threads) if (d->n >= GV_ACT_PARALLEL_MIN)
     for (int64_t i = 0; i < d->n; ++i) dx[i] += dy[i] * gelu_grad(x[i]);
     return GV_OK;

@@ -14,6 +14,9 @@
  * each (n, h) owns disjoint columns of every output, so results do not depend on the thread count.
  * dP_ij is computed twice per query (once for the row sum, once for dS) rather than stored, so the
  * kernel needs no scratch. Dot products accumulate in fp64.
+ * Fast path (ctx->use_fast, T·Dh <= FAST_MAX_ELEMS): the same math in fp32 with each (n, h)'s K and V
+ * copied into contiguous (and transposed) local tiles so the inner loops are unit-stride `omp simd`
+ * loops; exp in fp32. It is tested against this reference by the op harness (parity, 1e-4).
  * Deliberately not here: q/k/v/output projections (linear), causal masks, dropout. */
 #include <math.h>
 
@@ -36,11 +39,136 @@ static inline double head_dot(const float *a, const float *b, int Dh) {
     return s;
 }
 
+/* ---- fast path -------------------------------------------------------------------------------- */
+
+#define FAST_MAX_ELEMS 8192 /* T * Dh of the local tiles (6 tiles of 32 KB per thread at most) */
+
+static void attention_forward_fast(gv_ctx *c, float *y, float *probs, const float *q, const float *k,
+                                   const float *v, const uint8_t *key_mask, const gv_attention_dims *d) {
+    const int T = d->T, D = d->D, H = d->H, Dh = D / H;
+    const float scale = (float)(1.0 / sqrt((double)Dh));
+    const int64_t NH = (int64_t)d->N * H;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (int64_t nh = 0; nh < NH; ++nh) {
+        const int64_t n = nh / H, col = (int64_t)(nh % H) * Dh;
+        const uint8_t *mask = key_mask ? key_mask + n * T : NULL;
+        float kt[FAST_MAX_ELEMS], vh[FAST_MAX_ELEMS], acc[512];
+        for (int j = 0; j < T; ++j)
+            for (int e = 0; e < Dh; ++e) {
+                kt[(int64_t)e * T + j] = k[(n * T + j) * D + col + e]; /* K^T (Dh, T) */
+                vh[(int64_t)j * Dh + e] = v[(n * T + j) * D + col + e]; /* V (T, Dh)  */
+            }
+        for (int i = 0; i < T; ++i) {
+            const float *qi = q + (n * T + i) * D + col;
+            float *p = probs + (nh * T + i) * T;
+            for (int j = 0; j < T; ++j) p[j] = 0.0f;
+            for (int e = 0; e < Dh; ++e) {
+                const float qe = qi[e];
+                const float *kr = kt + (int64_t)e * T;
+#pragma omp simd
+                for (int j = 0; j < T; ++j) p[j] += qe * kr[j];
+            }
+            float smax = -INFINITY;
+            for (int j = 0; j < T; ++j)
+                if ((!mask || mask[j]) && p[j] * scale > smax) smax = p[j] * scale;
+            float sum = 0.0f;
+            for (int j = 0; j < T; ++j) {
+                p[j] = (mask && !mask[j]) || smax == -INFINITY ? 0.0f : expf(p[j] * scale - smax);
+                sum += p[j];
+            }
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            for (int e = 0; e < Dh; ++e) acc[e] = 0.0f;
+            for (int j = 0; j < T; ++j) {
+                p[j] *= inv;
+                const float pj = p[j];
+                const float *vr = vh + (int64_t)j * Dh;
+#pragma omp simd
+                for (int e = 0; e < Dh; ++e) acc[e] += pj * vr[e];
+            }
+            float *yi = y + (n * T + i) * D + col;
+            for (int e = 0; e < Dh; ++e) yi[e] = acc[e];
+        }
+    }
+}
+
+static void attention_backward_fast(gv_ctx *c, float *dq, float *dk, float *dv, const float *dy,
+                                    const float *q, const float *k, const float *v,
+                                    const float *probs, const gv_attention_dims *d) {
+    const int T = d->T, D = d->D, H = d->H, Dh = D / H;
+    const float scale = (float)(1.0 / sqrt((double)Dh));
+    const int64_t NH = (int64_t)d->N * H;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (int64_t nh = 0; nh < NH; ++nh) {
+        const int64_t n = nh / H, col = (int64_t)(nh % H) * Dh;
+        float kh[FAST_MAX_ELEMS], vt[FAST_MAX_ELEMS], dkh[FAST_MAX_ELEMS], dvh[FAST_MAX_ELEMS];
+        float dP[FAST_MAX_ELEMS], acc[512];
+        for (int j = 0; j < T; ++j)
+            for (int e = 0; e < Dh; ++e) {
+                kh[(int64_t)j * Dh + e] = k[(n * T + j) * D + col + e]; /* K (T, Dh)   */
+                vt[(int64_t)e * T + j] = v[(n * T + j) * D + col + e];  /* V^T (Dh, T) */
+                dkh[(int64_t)j * Dh + e] = dvh[(int64_t)j * Dh + e] = 0.0f;
+            }
+        for (int i = 0; i < T; ++i) {
+            const float *p = probs + (nh * T + i) * T;
+            const float *dyi = dy + (n * T + i) * D + col;
+            const float *qi = q + (n * T + i) * D + col;
+            for (int j = 0; j < T; ++j) {
+                const float pj = p[j];
+                float *dvr = dvh + (int64_t)j * Dh;
+#pragma omp simd
+                for (int e = 0; e < Dh; ++e) dvr[e] += pj * dyi[e];
+            }
+            if (!dq && !dk) continue;
+            for (int j = 0; j < T; ++j) dP[j] = 0.0f; /* dP_j = dy_i . v_j */
+            for (int e = 0; e < Dh; ++e) {
+                const float g = dyi[e];
+                const float *vr = vt + (int64_t)e * T;
+#pragma omp simd
+                for (int j = 0; j < T; ++j) dP[j] += g * vr[j];
+            }
+            float row_dot = 0.0f;
+            for (int j = 0; j < T; ++j) row_dot += p[j] * dP[j];
+            for (int e = 0; e < Dh; ++e) acc[e] = 0.0f;
+            for (int j = 0; j < T; ++j) {
+                if (p[j] == 0.0f) continue;
+                const float dS = p[j] * (dP[j] - row_dot) * scale;
+                const float *kr = kh + (int64_t)j * Dh;
+                float *dkr = dkh + (int64_t)j * Dh;
+#pragma omp simd
+                for (int e = 0; e < Dh; ++e) {
+                    acc[e] += dS * kr[e];
+                    dkr[e] += dS * qi[e];
+                }
+            }
+            if (dq) {
+                float *dqi = dq + (n * T + i) * D + col;
+                for (int e = 0; e < Dh; ++e) dqi[e] += acc[e];
+            }
+        }
+        for (int j = 0; j < T; ++j)
+            for (int e = 0; e < Dh; ++e) {
+                if (dk) dk[(n * T + j) * D + col + e] += dkh[(int64_t)j * Dh + e];
+                if (dv) dv[(n * T + j) * D + col + e] += dvh[(int64_t)j * Dh + e];
+            }
+    }
+}
+
+static int use_fast_path(const gv_ctx *c, const gv_attention_dims *d) {
+    const int Dh = d->D / d->H;
+    return c->use_fast && (int64_t)d->T * Dh <= FAST_MAX_ELEMS && Dh <= 512 && d->T <= FAST_MAX_ELEMS;
+}
+
+/* ---- reference ------------------------------------------------------------------------------- */
+
 gv_status gv_cpu_attention_forward(gv_ctx *c, float *y, float *probs, const float *q,
                                    const float *k, const float *v, const uint8_t *key_mask,
                                    const gv_attention_dims *d) {
     GV_TRY(check_attention("attention_forward", d));
     if (!probs) return GV_ERROR(GV_ERR_INVALID, "attention_forward: probs (N,H,T,T) is required");
+    if (use_fast_path(c, d)) {
+        attention_forward_fast(c, y, probs, q, k, v, key_mask, d);
+        return GV_OK;
+    }
     const int T = d->T, D = d->D, H = d->H, Dh = D / H;
     const double scale = 1.0 / sqrt((double)Dh);
     const int64_t NH = (int64_t)d->N * H;
@@ -84,6 +212,10 @@ gv_status gv_cpu_attention_backward(gv_ctx *c, float *dq, float *dk, float *dv, 
     GV_TRY(check_attention("attention_backward", d));
     (void)key_mask; /* masked keys have P == 0 in the saved probs, which is all backward needs */
     if (!dq && !dk && !dv) return GV_OK;
+    if (use_fast_path(c, d)) {
+        attention_backward_fast(c, dq, dk, dv, dy, q, k, v, probs, d);
+        return GV_OK;
+    }
     const int T = d->T, D = d->D, H = d->H, Dh = D / H;
     const double scale = 1.0 / sqrt((double)Dh);
     const int64_t NH = (int64_t)d->N * H;

@@ -28,6 +28,12 @@ static run_result run_grove(const char *args) {
     return r;
 }
 
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; ++s) n += *s == '\n';
+    return n;
+}
+
 Test(cli, overview_lists_every_command) {
     run_result r = run_grove("--help");
     cr_assert_eq(r.rc, 0, "%s", r.out);
@@ -96,4 +102,14 @@ Test(cli, set_needs_key_and_value) {
     run_result r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr");
     cr_assert_eq(r.rc, 2);
     cr_assert_str_eq(r.out, "grove config: --set 'train.lr': expected KEY.PATH=VALUE\n");
+}
+
+Test(cli, sudoku_refuses_a_model_that_is_not_an_mdt) {
+    run_result r = run_grove("sudoku --ckpt models/weights/mnist-classifier.h5 -n 4");
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    cr_expect_eq(count_lines(r.out), 1, "%s", r.out);
+    cr_expect(strstr(r.out, "not a masked-diffusion model") != NULL, "%s", r.out);
+    r = run_grove("sudoku -n 4");
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_expect(strstr(r.out, "--ckpt is required") != NULL, "%s", r.out);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "models/classifier/classifier.h"
+#include "models/mdt/mdt.h"
 #include "models/unet/unet.h"
 #include "grove/kernels_cpu.h"
 #include "test_util.h"
@@ -437,4 +438,109 @@ Test(unet, measure_pass_sizes_the_arena_exactly) {
     if (s == GV_OK) s = unet_bwd(&f);
     cr_assert_eq(s, GV_ERR_OOM, "64 bytes short: status %s", gv_status_name(s));
     unet_teardown(&f);
+}
+
+/* ---- masked-diffusion transformer (models/mdt) ----------------------------------------------- */
+
+typedef struct mdt_fix {
+    gv_ctx *ctx;
+    gv_params ps;
+    gv_arena arena;
+    gv_mdt m;
+    gv_mdt_saved saved;
+    int N;
+    int64_t nl;      /* N * T * V logits */
+    int32_t *ids;    /* (N, T) */
+    float *logits, *dlogits;
+    float *r;        /* host (nl): the random projection */
+} mdt_fix;
+
+static double mdt_loss(void *p) {
+    mdt_fix *f = p;
+    gv_arena_reset(&f->arena);
+    cr_assert_eq(gv_mdt_forward(&f->m, f->ctx, &f->arena, f->ps.values, f->N, f->ids, f->logits,
+                                &f->saved), GV_OK, "%s", gv_last_error());
+    return dot_host(f->logits, f->r, f->nl);
+}
+
+static void mdt_gradcheck(int use_fast) {
+    /* V 5 (token 3 unused), T 6, 2 layers, width 8, 2 heads, MLP 2x, random head */
+    gv_mdt_config cfg = {.vocab_size = 5, .seq_len = 6, .layers = 2, .width = 8, .heads = 2,
+                         .mlp_mult = 2, .norm_eps = 1e-5f, .zero_init_out = 0};
+    mdt_fix f;
+    memset(&f, 0, sizeof f);
+    f.ctx = make_ctx(use_fast);
+    f.N = 2;
+    gv_params_init(&f.ps, be());
+    cr_assert_eq(gv_mdt_declare(&f.m, &cfg, &f.ps, "mdt"), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_params_allocate(&f.ps, 0), GV_OK);
+    const int32_t ids[2 * 6] = {0, 4, 1, 2, 4, 0, 2, 2, 4, 4, 1, 0};
+    f.ids = (int32_t *)tu_dev_floats(12);
+    tu_put(f.ids, ids, sizeof ids);
+    f.nl = (int64_t)f.N * cfg.seq_len * cfg.vocab_size;
+    f.logits = tu_dev_floats(f.nl);
+    f.dlogits = tu_dev_floats(f.nl);
+    f.r = malloc((size_t)f.nl * sizeof(float));
+    cr_assert(f.r);
+    for (int64_t i = 0; i < f.nl; ++i) f.r[i] = tu_rand_sym(&lcg_state);
+    tu_put(f.dlogits, f.r, (size_t)f.nl * sizeof(float));
+    gv_arena_init(&f.arena, be(), "activations");
+    gv_arena_measure_begin(&f.arena);
+    cr_assert_eq(gv_mdt_forward(&f.m, f.ctx, &f.arena, f.ps.values, f.N, f.ids, f.logits, &f.saved), GV_OK);
+    cr_assert_eq(gv_mdt_backward(&f.m, f.ctx, &f.arena, f.ps.values, f.ps.grads, &f.saved, f.dlogits), GV_OK);
+    cr_assert_eq(gv_arena_reserve(&f.arena, gv_arena_measure_end(&f.arena)), GV_OK);
+    params_randomize(&f.ps, 5);
+    cr_assert_eq(gv_params_zero_grads(&f.ps), GV_OK);
+    mdt_loss(&f);
+    cr_assert_eq(gv_mdt_backward(&f.m, f.ctx, &f.arena, f.ps.values, f.ps.grads, &f.saved, f.dlogits),
+                 GV_OK, "%s", gv_last_error());
+    float *grads = malloc((size_t)f.ps.total * sizeof(float));
+    cr_assert(grads);
+    tu_get(grads, f.ps.grads, (size_t)f.ps.total * sizeof(float));
+    gv_param *tok = gv_params_find(&f.ps, "mdt.tok_emb.weight");
+    cr_assert(tok);
+    for (int e = 0; e < cfg.width; ++e)
+        cr_assert_eq(grads[tok->offset + 3 * cfg.width + e], 0.0f, "unused token 3 has a gradient");
+    fd_stats st = {0};
+    const char *names[] = {"mdt.pos_emb.weight",      "mdt.layer0.ln1.weight", "mdt.layer0.ln1.bias",
+                           "mdt.layer0.q.weight",     "mdt.layer0.k.weight",   "mdt.layer0.v.bias",
+                           "mdt.layer0.o.weight",     "mdt.layer0.ln2.weight", "mdt.layer0.fc1.weight",
+                           "mdt.layer0.fc2.bias",     "mdt.layer1.q.bias",     "mdt.layer1.k.weight",
+                           "mdt.layer1.fc2.weight",   "mdt.ln_f.weight",       "mdt.ln_f.bias",
+                           "mdt.head.weight",         "mdt.head.bias"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i)
+        fd_param(&st, &f.ps, &f, mdt_loss, grads, names[i], 3, 0, 0);
+    fd_param(&st, &f.ps, &f, mdt_loss, grads, "mdt.tok_emb.weight", 3, 0, 3); /* used rows 0..2 */
+    fd_param(&st, &f.ps, &f, mdt_loss, grads, "mdt.tok_emb.weight", 3, 4, 5); /* and 4 ([MASK]) */
+    cr_log_info("mdt gradcheck (use_fast %d): %d checked, %d bad, worst rel %.3g", use_fast,
+                st.checked, st.bad, st.worst_rel);
+    cr_assert_geq(st.checked, 50);
+    cr_assert_eq(st.bad, 0, "%d of %d gradient entries disagree with finite differences", st.bad,
+                 st.checked);
+    free(grads);
+    free(f.r);
+    float *bufs[] = {(float *)f.ids, f.logits, f.dlogits};
+    for (size_t i = 0; i < 3; ++i) be()->free(bufs[i]);
+    gv_arena_release(&f.arena);
+    gv_params_free(&f.ps);
+    be()->ctx_destroy(f.ctx);
+}
+
+Test(mdt, finite_difference_gradients_reference) { mdt_gradcheck(0); }
+Test(mdt, finite_difference_gradients_onednn) { mdt_gradcheck(1); }
+
+Test(mdt, preset_size_and_zero_head) {
+    gv_mdt_config c = gv_mdt_config_s(10, 81);
+    gv_params ps;
+    gv_params_init(&ps, be());
+    gv_mdt m;
+    cr_assert_eq(gv_mdt_declare(&m, &c, &ps, "mdt"), GV_OK, "%s", gv_last_error());
+    /* embeddings (10 + 81) * 128; per layer 4 LN vectors, 4 (128x128 + 128), 128x512 + 512,
+       512x128 + 128; final LN 256; head 128x10 + 10 */
+    const int64_t D = 128, F = 512;
+    const int64_t per = 4 * D + 4 * (D * D + D) + (D * F + F) + (F * D + D);
+    cr_assert_eq(m.n_params, (10 + 81) * D + 4 * per + 2 * D + D * 10 + 10);
+    cr_assert_eq(m.cfg.layers, 4);
+    cr_assert_eq(m.cfg.heads, 4);
+    gv_params_free(&ps);
 }

@@ -145,3 +145,34 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     gv_reward_destroy(&r);
     gv_params_free(&m.params);
 }
+
+/* sudoku on a token batch (ALGORITHMS.md §10): hand-computed scores of three fillings of one 4x4
+   puzzle with 4 blanks, and the refusal of an image batch. */
+Test(rewards, sudoku_scores_a_token_batch_by_hand) {
+    const int32_t sol[16] = {0, 1, 2, 3, 2, 3, 0, 1, 1, 0, 3, 2, 3, 2, 1, 0}; /* digits 1..4 as 0..3 */
+    int32_t prompt[3 * 16], ref[3 * 16], tok[3 * 16];
+    for (int i = 0; i < 3; ++i)
+        for (int p = 0; p < 16; ++p) {
+            ref[i * 16 + p] = sol[p];
+            prompt[i * 16 + p] = (p == 0 || p == 5 || p == 10 || p == 15) ? 4 : sol[p];
+            tok[i * 16 + p] = sol[p];
+        }
+    tok[16 + 0] = 1;  /* sample 1: one of 4 blanks wrong -> 0.75, no bonus */
+    tok[32 + 0] = 4, tok[32 + 5] = 4; /* sample 2: two blanks left masked -> 0.5 */
+    gv_reward_images b = {.n = 3, .seq_len = 16, .tokens = tok, .prompt = prompt, .reference = ref,
+                          .mask_id = 4};
+    float s[3];
+    uint8_t st[3];
+    score("sudoku", &b, s, st);
+    NEAR(s[0], 2.0);
+    NEAR(s[1], 0.75);
+    NEAR(s[2], 0.5);
+    for (int i = 0; i < 3; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
+    const float px[4] = {0};
+    gv_reward_images img = {.n = 1, .channels = 1, .height = 2, .width = 2, .pixels = px};
+    gv_reward r;
+    cr_assert_eq(gv_reward_create(&r, "sudoku", 1.0, NULL, 0, ctx), GV_OK);
+    cr_expect_eq(gv_reward_score(&r, ctx, &img, s, st), GV_ERR_INVALID);
+    cr_expect(strstr(gv_last_error(), "token batch") != NULL, "%s", gv_last_error());
+    gv_reward_destroy(&r);
+}

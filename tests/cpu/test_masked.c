@@ -1,0 +1,249 @@
+/* The masked-diffusion sampler (samplers/masked.c, ALGORITHMS.md §10) with synthetic logits
+ * callbacks (no network): commit counts per step under the default and a buffered schedule against
+ * hand-computed values, confidence order, recorded log-probs against an independent log-softmax,
+ * prompt positions untouched, [MASK] never sampled, CFG's null rows and combination, determinism
+ * and independence of the batch split, and knob validation. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "samplers/masked.h"
+
+/* Logits that depend on the position only: l[p][v] = a * ((p * 7 + v * 3) % 5) + bias for v = p%V' */
+typedef struct fake {
+    int T, V, mask_id;
+    int calls, rows_seen;
+    int prompt_mask_seen; /* rows whose prompt positions were all masked (null rows) */
+    const int32_t *prompt; /* (T) 1 = prompt position (for the CFG fake) */
+} fake;
+
+static gv_status fake_logits(void *user, int rows, const int32_t *tokens, float *logits) {
+    fake *f = user;
+    f->calls++;
+    f->rows_seen += rows;
+    for (int r = 0; r < rows; ++r)
+        for (int p = 0; p < f->T; ++p)
+            for (int v = 0; v < f->V; ++v)
+                logits[((int64_t)r * f->T + p) * f->V + v] =
+                    v == f->mask_id ? 50.0f /* must never be sampled */
+                                    : 0.3f * (float)((p * 7 + v * 3) % 5) + (v == p % 3 ? 0.1f * p : 0.0f);
+    (void)tokens;
+    return GV_OK;
+}
+
+static void *scratch_for(const gv_masked_config *c, int with_cfg, size_t *bytes) {
+    *bytes = gv_masked_scratch_bytes(c, with_cfg);
+    void *s = malloc(*bytes);
+    cr_assert(s);
+    return s;
+}
+
+Test(masked, default_schedule_commits_the_hand_computed_counts) {
+    /* T 12, 2 prompt positions, m = 10 completion, 4 steps: r = 1/(s-j) ->
+       j0: floor(10/4 + .5) = 3, j1: floor(7/3 + .5) = 2, j2: floor(5/2 + .5) = 3, j3: all 2 */
+    enum { T = 12, V = 4, N = 2, S = 4 };
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 3, .steps = S, .blocks = 1, .seed = 9,
+                          .stream = GV_RNG_STREAM_EVAL};
+    int32_t tok[N * T];
+    for (int i = 0; i < N * T; ++i) tok[i] = 3;
+    tok[0] = 1, tok[5] = 2, tok[T + 3] = 0, tok[T + 11] = 1;
+    int32_t orig[N * T];
+    memcpy(orig, tok, sizeof tok);
+    int32_t commit_step[N * T], commits[N * S];
+    float logp[N * T], frac[N * S], conf[N * S];
+    gv_masked_record rec = {commit_step, logp, commits, frac, conf};
+    fake f = {.T = T, .V = V, .mask_id = 3};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, tok, &rec, scr, sb), GV_OK, "%s", gv_last_error());
+    const int want[S] = {3, 2, 3, 2};
+    for (int n = 0; n < N; ++n) {
+        int remaining = 10;
+        for (int k = 0; k < S; ++k) {
+            cr_assert_eq(commits[n * S + k], want[k], "sample %d step %d: %d committed", n, k, commits[n * S + k]);
+            cr_assert_float_eq(frac[n * S + k], remaining / 10.0f, 1e-6f);
+            remaining -= want[k];
+            int count = 0;
+            for (int p = 0; p < T; ++p) count += commit_step[n * T + p] == k;
+            cr_assert_eq(count, want[k]);
+        }
+        for (int p = 0; p < T; ++p) {
+            const int i = n * T + p;
+            if (orig[i] != 3) {
+                cr_assert_eq(tok[i], orig[i], "a prompt position changed");
+                cr_assert_eq(commit_step[i], -1);
+            } else {
+                cr_assert(tok[i] >= 0 && tok[i] < 3, "position %d holds %d ([MASK] sampled?)", p, tok[i]);
+                cr_assert(commit_step[i] >= 0 && commit_step[i] < S);
+                /* the recorded log-prob is log softmax over the non-[MASK] logits at tau_s = 1 */
+                double z = 0.0;
+                for (int v = 0; v < 3; ++v) z += exp(0.3 * ((p * 7 + v * 3) % 5) + (v == p % 3 ? 0.1 * p : 0.0));
+                double lv = 0.3 * ((p * 7 + tok[i] * 3) % 5) + (tok[i] == p % 3 ? 0.1 * p : 0.0);
+                cr_assert_float_eq(logp[i], (float)(lv - log(z)), 1e-5f);
+            }
+        }
+    }
+    cr_assert_eq(f.calls, S);
+    cr_assert_eq(f.rows_seen, S * N, "no CFG: one N-row call per step");
+    free(scr);
+}
+
+Test(masked, buffered_knobs_per_sample_and_step) {
+    /* sample 0: r = 0.25 at every step; sample 1: r = 1 (everything at step 0) */
+    enum { T = 9, V = 3, N = 2, S = 3 };
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1, .seed = 1,
+                          .stream = GV_RNG_STREAM_EVAL};
+    float r[N * S] = {0.25f, 0.25f, 0.25f, 1.0f, 1.0f, 1.0f};
+    gv_masked_knobs k = {{r, NULL, NULL, NULL}};
+    int32_t tok[N * T], commits[N * S];
+    for (int i = 0; i < N * T; ++i) tok[i] = 2;
+    gv_masked_record rec = {.commits = commits};
+    fake f = {.T = T, .V = V, .mask_id = 2};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, &k, fake_logits, &f, tok, &rec, scr, sb), GV_OK, "%s", gv_last_error());
+    /* sample 0: floor(.25*9+.5) = 2, floor(.25*7+.5) = 2, last step: the remaining 5 */
+    cr_assert_eq(commits[0], 2);
+    cr_assert_eq(commits[1], 2);
+    cr_assert_eq(commits[2], 5);
+    cr_assert_eq(commits[3], 9);
+    cr_assert_eq(commits[4], 0);
+    cr_assert_eq(commits[5], 0);
+    r[0] = 0.0f; /* out of range */
+    cr_assert_eq(gv_masked_sample(&c, &k, fake_logits, &f, tok, &rec, scr, sb), GV_ERR_INVALID);
+    free(scr);
+}
+
+/* Position p favours token 0 by a margin growing with p: logits (10 + p, 0) (+ [MASK] 0). */
+static gv_status increasing_logits(void *u, int rows, const int32_t *t, float *l) {
+    const int T = *(const int *)u;
+    (void)t;
+    for (int r = 0; r < rows; ++r)
+        for (int p = 0; p < T; ++p) {
+            float *row = l + ((int64_t)r * T + p) * 3;
+            row[0] = 10.0f + (float)p, row[1] = 0.0f, row[2] = 0.0f;
+        }
+    return GV_OK;
+}
+
+Test(masked, zero_remask_temperature_commits_the_most_confident_first) {
+    /* with tau_r = 0 the confidence is the token's log-prob, increasing with p: step 0 commits
+       floor(.375*8 + .5) = 3 (positions 7, 6, 5), step 1 floor(.5*5 + .5) = 3 (4, 3, 2), the last 2 */
+    enum { T = 8, V = 3, S = 3 };
+    gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
+    float tr[S] = {0, 0, 0}, r[S] = {0.375f, 0.5f, 1.0f};
+    gv_masked_knobs k = {{r, NULL, tr, NULL}};
+    int32_t tok[T], cs[T];
+    for (int i = 0; i < T; ++i) tok[i] = 2;
+    gv_masked_record rec = {.commit_step = cs};
+    int t_len = T;
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, &k, increasing_logits, &t_len, tok, &rec, scr, sb), GV_OK, "%s",
+                 gv_last_error());
+    for (int p = 0; p < T; ++p) {
+        cr_assert_eq(tok[p], 0, "token 0 expected at %d", p);
+        const int want = p >= 5 ? 0 : p >= 2 ? 1 : 2;
+        cr_assert_eq(cs[p], want, "position %d committed at step %d, expected %d", p, cs[p], want);
+    }
+    free(scr);
+}
+
+/* CFG fake: conditional rows (prompt visible) favour token 0, null rows (every prompt position
+   masked) favour token 1: cond [1, 0], null [0, 0.9]. */
+static gv_status cfg_logits(void *user, int rows, const int32_t *tokens, float *logits) {
+    fake *f = user;
+    f->calls++;
+    f->rows_seen += rows;
+    for (int r = 0; r < rows; ++r) {
+        int null_row = 1;
+        for (int p = 0; p < f->T; ++p)
+            if (f->prompt[p] && tokens[(int64_t)r * f->T + p] != f->mask_id) null_row = 0;
+        f->prompt_mask_seen += null_row;
+        for (int p = 0; p < f->T; ++p) {
+            float *l = logits + ((int64_t)r * f->T + p) * f->V;
+            l[0] = null_row ? 0.0f : 1.0f;
+            l[1] = null_row ? 0.9f : 0.0f;
+            l[2] = 0.0f;
+        }
+    }
+    return GV_OK;
+}
+
+Test(masked, cfg_builds_null_rows_and_combines) {
+    enum { T = 4, V = 3, S = 2 };
+    const int32_t prompt[T] = {1, 0, 0, 0};
+    const float tau[S] = {1e-3f, 1e-3f};
+    const float w_values[3] = {1.0f, 0.0f, 2.0f}; /* -> token 0 (cond), 1 (null), 0 (extrapolated) */
+    const int want[3] = {0, 1, 0};
+    for (int t = 0; t < 3; ++t) {
+        gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
+        float w[S] = {w_values[t], w_values[t]};
+        gv_masked_knobs k = {{NULL, tau, NULL, w}};
+        int32_t tok[T] = {0, 2, 2, 2};
+        fake f = {.T = T, .V = V, .mask_id = 2, .prompt = prompt};
+        size_t sb;
+        void *scr = scratch_for(&c, 1, &sb);
+        cr_assert_eq(gv_masked_sample(&c, &k, cfg_logits, &f, tok, NULL, scr, sb), GV_OK, "%s", gv_last_error());
+        for (int p = 1; p < T; ++p) cr_assert_eq(tok[p], want[t], "w = %g: token %d at %d", (double)w[0], tok[p], p);
+        cr_assert_eq(f.rows_seen, t == 0 ? S : 2 * S, "w == 1 needs no null rows");
+        cr_assert_eq(f.prompt_mask_seen, t == 0 ? 0 : S);
+        free(scr);
+    }
+}
+
+Test(masked, deterministic_and_independent_of_the_batch_split) {
+    enum { T = 10, V = 5, N = 4, S = 5 };
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 4, .steps = S, .blocks = 1, .seed = 77,
+                          .stream = GV_RNG_STREAM_SAMPLER, .addr = {.iteration = 3}};
+    int32_t a[N * T], b[N * T];
+    for (int i = 0; i < N * T; ++i) a[i] = (i % 3 == 0) ? i % 4 : 4;
+    memcpy(b, a, sizeof a);
+    fake f = {.T = T, .V = V, .mask_id = 4};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, a, NULL, scr, sb), GV_OK);
+    /* the same rows as two calls of 2 with slot0 = 0 and 2 */
+    gv_masked_config h = c;
+    h.N = 2;
+    cr_assert_eq(gv_masked_sample(&h, NULL, fake_logits, &f, b, NULL, scr, sb), GV_OK);
+    h.slot0 = 2;
+    cr_assert_eq(gv_masked_sample(&h, NULL, fake_logits, &f, b + 2 * T, NULL, scr, sb), GV_OK);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0, "the batch split changed the samples");
+    /* another seed changes something */
+    for (int i = 0; i < N * T; ++i) b[i] = (i % 3 == 0) ? i % 4 : 4;
+    c.seed = 78;
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, b, NULL, scr, sb), GV_OK);
+    cr_assert_neq(memcmp(a, b, sizeof a), 0);
+    free(scr);
+}
+
+Test(masked, blocks_decode_left_to_right_and_geometry_is_checked) {
+    /* text layout: 2 prompt tokens then 6 masked; 2 blocks of 3, 4 steps (2 per block) */
+    enum { T = 8, V = 4, S = 4 };
+    gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 3, .steps = S, .blocks = 2};
+    int32_t tok[T] = {0, 1, 3, 3, 3, 3, 3, 3}, cs[T];
+    gv_masked_record rec = {.commit_step = cs};
+    fake f = {.T = T, .V = V, .mask_id = 3};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, tok, &rec, scr, sb), GV_OK, "%s", gv_last_error());
+    for (int p = 2; p < 5; ++p) cr_assert(cs[p] == 0 || cs[p] == 1, "block 0 position %d at step %d", p, cs[p]);
+    for (int p = 5; p < 8; ++p) cr_assert(cs[p] == 2 || cs[p] == 3, "block 1 position %d at step %d", p, cs[p]);
+    c.blocks = 3; /* 4 % 3 != 0 */
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, tok, &rec, scr, sb), GV_ERR_INVALID);
+    cr_assert(strstr(gv_last_error(), "blocks"), "%s", gv_last_error());
+    c.blocks = 2;
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, tok, &rec, scr, 16), GV_ERR_INVALID);
+    free(scr);
+}
+
+Test(masked, default_knobs_match_the_document) {
+    /* ALGORITHMS.md §10: r = 1/(s - j), tau_s = 1, tau_r = 1 - j/s, w = 1 */
+    cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_R, 0, 4), 0.25f, 1e-7f);
+    cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_R, 3, 4), 1.0f, 1e-7f);
+    cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_TAU_S, 2, 4), 1.0f, 1e-7f);
+    cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_TAU_R, 1, 4), 0.75f, 1e-7f);
+    cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_W, 1, 4), 1.0f, 1e-7f);
+}
