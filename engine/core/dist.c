@@ -176,28 +176,64 @@ static gv_status staging_reserve(int64_t n) {
     return GV_OK;
 }
 
-/* Messages carry at most this many floats (MPI counts are int). */
-#define CHUNK ((int64_t)1 << 28)
-
-static gv_status transfer(const char *what, float *buf, int64_t n, int peer, int send) {
-    for (int64_t off = 0; off < n; off += CHUNK) {
-        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
-        MPI_Request r;
-        if (send) MPI_TRY(MPI_Isend(buf + off, cnt, MPI_FLOAT, peer, 7, MPI_COMM_WORLD, &r), what);
-        else MPI_TRY(MPI_Irecv(buf + off, cnt, MPI_FLOAT, peer, 7, MPI_COMM_WORLD, &r), what);
-        GV_TRY(wait_all(&r, 1, what, peer));
-    }
-    return GV_OK;
-}
+/* The chain is pipelined in chunks of this many floats (1 MiB): rank r adds chunk c while rank
+   r+1 already works on chunk c−1. Also the largest message (MPI counts are int). */
+#define CHUNK ((int64_t)1 << 18)
 
 static gv_status broadcast(const char *what, float *buf, int64_t n, int root) {
-    for (int64_t off = 0; off < n; off += CHUNK) {
-        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
-        MPI_Request r;
-        MPI_TRY(MPI_Ibcast(buf + off, cnt, MPI_FLOAT, root, MPI_COMM_WORLD, &r), what);
-        GV_TRY(wait_all(&r, 1, what, g.rank == root ? -1 : root));
+    const int64_t nchunks = (n + CHUNK - 1) / CHUNK;
+    MPI_Request *req = calloc((size_t)nchunks, sizeof *req);
+    if (!req) return GV_ERROR(GV_ERR_OOM, "dist: %s: %lld requests", what, (long long)nchunks);
+    int64_t posted = 0;
+    int rc = MPI_SUCCESS;
+    for (int64_t off = 0; rc == MPI_SUCCESS && off < n; off += CHUNK, ++posted)
+        rc = MPI_Ibcast(buf + off, (int)(n - off < CHUNK ? n - off : CHUNK), MPI_FLOAT, root,
+                        MPI_COMM_WORLD, &req[posted]);
+    gv_status s = rc == MPI_SUCCESS ? wait_all(req, (int)posted, what, g.rank == root ? -1 : root)
+                                    : mpi_error(rc, what);
+    free(req);
+    return s;
+}
+
+/* The chain of gv_dist_shard_sum: chunk by chunk, receive the running sum of shards [0, lo) from
+   rank − 1, add this rank's shards in order (the add op is elementwise, so chunking changes no
+   bit), pass it on to rank + 1; then the last rank broadcasts the total. */
+static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
+    const gv_backend *be = a->be;
+    const int64_t nchunks = (a->n + CHUNK - 1) / CHUNK;
+    const int last = g.rank == g.size - 1;
+    MPI_Request *sends = last ? NULL : calloc((size_t)nchunks, sizeof *sends);
+    if (!last && !sends) return GV_ERROR(GV_ERR_OOM, "dist: %s: %lld requests", what, (long long)nchunks);
+    gv_status st = GV_OK;
+    int64_t posted = 0;
+    for (int64_t off = 0; st == GV_OK && off < a->n; off += CHUNK) {
+        const int cnt = (int)(a->n - off < CHUNK ? a->n - off : CHUNK);
+        const size_t bytes = (size_t)cnt * sizeof(float);
+        const gv_ew_dims d = {.n = cnt};
+        float *out = a->out + off, *host = g.staging + off;
+        if (a->lo > 0) {
+            MPI_Request r;
+            int rc = MPI_Irecv(host, cnt, MPI_FLOAT, g.rank - 1, 7, MPI_COMM_WORLD, &r);
+            st = rc == MPI_SUCCESS ? wait_all(&r, 1, what, g.rank - 1) : mpi_error(rc, what);
+            if (st == GV_OK) st = be->copy_from_host(out, host, bytes);
+        }
+        for (int s = a->lo; st == GV_OK && s < a->hi; ++s) {
+            const float *gs = a->local[s - a->lo] + off;
+            if (s == 0) st = gs != out ? be->copy(out, gs, bytes) : GV_OK;
+            else st = be->ops->add(a->ctx, out, out, gs, &d);
+        }
+        if (st == GV_OK) st = be->copy_to_host(host, out, bytes);
+        if (st == GV_OK && !last) {
+            int rc = MPI_Isend(host, cnt, MPI_FLOAT, g.rank + 1, 7, MPI_COMM_WORLD, &sends[posted]);
+            if (rc == MPI_SUCCESS) posted++;
+            else st = mpi_error(rc, what);
+        }
     }
-    return GV_OK;
+    if (st == GV_OK && posted) st = wait_all(sends, (int)posted, what, g.rank + 1);
+    free(sends);
+    GV_TRY(st);
+    GV_TRY(broadcast(what, g.staging, a->n, g.size - 1));
+    return last ? GV_OK : be->copy_from_host(a->out, g.staging, (size_t)a->n * sizeof(float));
 }
 
 #else /* no MPI in this build */
@@ -231,12 +267,8 @@ static gv_status staging_reserve(int64_t n) {
     (void)n;
     return GV_OK;
 }
-static gv_status transfer(const char *what, float *buf, int64_t n, int peer, int send) {
-    (void)buf, (void)n, (void)peer, (void)send;
-    return GV_ERROR(GV_ERR_INTERNAL, "dist: %s: no MPI in this build", what);
-}
-static gv_status broadcast(const char *what, float *buf, int64_t n, int root) {
-    (void)buf, (void)n, (void)root;
+static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
+    (void)a;
     return GV_ERROR(GV_ERR_INTERNAL, "dist: %s: no MPI in this build", what);
 }
 
@@ -272,44 +304,29 @@ gv_status gv_dist_check_hash(const char *what, uint64_t hash) {
     return s;
 }
 
-/* ALGORITHMS-independent bookkeeping: out = ((g_0 + g_1) + g_2) + ... + g_{S-1}. Rank r receives
-   the running sum of shards [0, lo) from rank r−1, adds its own shards one by one, passes it on to
-   rank r+1; the last rank broadcasts the total. With one rank this is the plain loop. */
+/* out = ((g_0 + g_1) + g_2) + ... + g_{S-1} on every rank. One process: the plain loop over the
+   shards. Several: the pipelined chain through the ranks in rank order, then a broadcast. */
 gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what) {
-    const gv_backend *be = a->be;
-    const size_t bytes = (size_t)a->n * sizeof(float);
-    const gv_ew_dims d = {.n = a->n};
-    const int multi = g.size > 1;
-    if (a->hi - a->lo < 1 && multi)
+    if (g.size == 1) {
+        const gv_ew_dims d = {.n = a->n};
+        for (int s = a->lo; s < a->hi; ++s) {
+            const float *gs = a->local[s - a->lo];
+            if (s == 0) {
+                if (gs != a->out) GV_TRY(a->be->copy(a->out, gs, (size_t)a->n * sizeof(float)));
+            } else {
+                GV_TRY(a->be->ops->add(a->ctx, a->out, a->out, gs, &d));
+            }
+        }
+        return GV_OK;
+    }
+    if (a->hi - a->lo < 1)
         return GV_ERROR(GV_ERR_CONFIG, "dist: %s: rank %d has no shard (run.shards = %d < %d ranks)",
                         what, g.rank, a->shards, g.size);
-    if (multi) GV_TRY(staging_reserve(a->n));
+    GV_TRY(staging_reserve(a->n));
     const double t0 = now_s();
-    if (a->lo > 0) { /* the running sum of the shards before ours, from the previous rank */
-        GV_TRY(transfer(what, g.staging, a->n, g.rank - 1, 0));
-        GV_TRY(be->copy_from_host(a->out, g.staging, bytes));
-    }
-    const double t1 = now_s();
-    for (int s = a->lo; s < a->hi; ++s) {
-        const float *gs = a->local[s - a->lo];
-        if (s == 0) {
-            if (gs != a->out) GV_TRY(be->copy(a->out, gs, bytes));
-        } else {
-            GV_TRY(be->ops->add(a->ctx, a->out, a->out, gs, &d));
-        }
-    }
-    const double t2 = now_s();
-    if (!multi) return GV_OK;
-    if (g.rank < g.size - 1) {
-        GV_TRY(be->copy_to_host(g.staging, a->out, bytes));
-        GV_TRY(transfer(what, g.staging, a->n, g.rank + 1, 1));
-    } else {
-        GV_TRY(be->copy_to_host(g.staging, a->out, bytes));
-    }
-    GV_TRY(broadcast(what, g.staging, a->n, g.size - 1));
-    if (g.rank < g.size - 1) GV_TRY(be->copy_from_host(a->out, g.staging, bytes));
-    g.comm_s += (t1 - t0) + (now_s() - t2); /* everything but the local additions */
-    return GV_OK;
+    gv_status s = chain_and_broadcast(a, what);
+    g.comm_s += now_s() - t0; /* the local additions included: they overlap the chain */
+    return s;
 }
 
 int gv_dist_test_fault(int64_t step) {
