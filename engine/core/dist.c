@@ -27,7 +27,8 @@
 static const gv_field dist_fields[] = {
     {.key = "timeout_s", .type = GV_CFG_FLOAT, .offset = offsetof(gv_dist_section, timeout_s),
      .def = "300", .min = 0.1, .max = 1e6,
-     .help = "a collective waiting longer fails the run (a rank died or hangs), seconds"},
+     .help = "a collective waiting longer fails the run (a rank died or hangs), seconds; keep it "
+             "above rank 0's eval and checkpoint time, which the other ranks wait out"},
     {.key = "check_every", .type = GV_CFG_INT, .offset = offsetof(gv_dist_section, check_every),
      .def = "50", .min = 0, .max = 1e9,
      .help = "compare the parameter hash across ranks every N steps (and at start); 0 = start only"},

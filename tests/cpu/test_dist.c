@@ -239,15 +239,28 @@ Test(dist, two_ranks_equal_one_process_bit_for_bit) {
     assert_same_weights("c1", "c2");
 }
 
-/* Every rank reads last.h5 on resume: 2 steps, stop, resume under mpirun = one process straight. */
-Test(dist, mpi_resume_equals_one_process_straight) {
+/* Every rank reads last.h5 on resume, and the rank count is not part of the result: 1 step in
+   one process, 2 more under mpirun -np 2 (resumed), the last in one process = one process straight. */
+Test(dist, resume_across_rank_counts_equals_one_process_straight) {
     NEED_MPI();
     const char *args = COMMON " --set run.shards=4";
+    char part[512];
     cr_assert_eq(pretrain(0, NULL, UNET, "straight", args, NULL), 0, "%s", err_of("straight"));
-    cr_assert_eq(pretrain(2, NULL, UNET, "resumed", COMMON " --set run.shards=4 --stop-after 2", NULL),
-                 0, "%s", err_of("resumed"));
-    cr_assert_eq(pretrain(2, NULL, UNET, "resumed", args, NULL), 0, "%s", err_of("resumed"));
+    snprintf(part, sizeof part, "%s --stop-after 1", args);
+    cr_assert_eq(pretrain(0, NULL, UNET, "resumed", part, NULL), 0, "%s", err_of("resumed"));
+    snprintf(part, sizeof part, "%s --stop-after 2", args);
+    cr_assert_eq(pretrain(2, NULL, UNET, "resumed", part, NULL), 0, "%s", err_of("resumed"));
+    cr_assert_eq(pretrain(0, NULL, UNET, "resumed", args, NULL), 0, "%s", err_of("resumed"));
     assert_same_weights("straight", "resumed");
+    cr_assert_eq(step_count("resumed"), 4, "metrics: one record per step across the three parts");
+}
+
+Test(dist, every_rank_needs_a_shard) {
+    NEED_MPI();
+    cr_assert_neq(pretrain(2, NULL, UNET, "few", COMMON " --set run.shards=1", NULL), 0);
+    char *err = err_of("few");
+    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    free(err);
 }
 
 /* The lines of `text` that contain `needle`. */
