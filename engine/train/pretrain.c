@@ -214,11 +214,11 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
                         "(set run.shards to a multiple of the rank count)", S, gv_dist_size());
     /* one gradient buffer per local shard; with a single shard in all, the gradients themselves */
     const int nloc = hi - lo;
-    float *local[nloc];
-    for (int k = 0; k < nloc; ++k) local[k] = S == 1 ? ps->grads : NULL;
+    float **local = NULL;
     int64_t *rows = NULL;
     double *losses = NULL;
-    gv_status s = GV_OK;
+    gv_status s = gv_pretrain_host_alloc((size_t)nloc * sizeof *local, (void **)&local);
+    for (int k = 0; k < nloc && s == GV_OK; ++k) local[k] = S == 1 ? ps->grads : NULL;
     for (int k = 0; k < nloc && S > 1 && s == GV_OK; ++k)
         s = gv_pretrain_dev_alloc(j, (size_t)ps->total * sizeof(float), (void **)&local[k]);
     if (s == GV_OK)
@@ -298,8 +298,9 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     }
     free(rows);
     free(losses);
-    for (int k = 0; k < nloc; ++k)
+    for (int k = 0; local && k < nloc; ++k)
         if (local[k] && local[k] != ps->grads) j->be->free(local[k]);
+    free(local);
     if (opt->progress && lead) gv_progress_finish(&bar);
     GV_TRY(s);
     if (lead && (saved_at != st->step || !gv_rundir_exists(rf->last)))
