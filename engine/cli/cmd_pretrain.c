@@ -1,6 +1,11 @@
 /* grove pretrain CONFIG [--set k=v]... [--stop-after N] [--force] [--device KIND]: train a base
  * image model (pretrain.h) into its run directory and export its EMA weights. Prints where the
- * run directory and the export are, and the final EMA test accuracy of a classifier. */
+ * run directory and the export are, and the final EMA test accuracy of a classifier.
+ *
+ * Under `mpirun -np R` every rank runs this command (dist.h): rank 0 alone prints and writes; a
+ * rank that fails prints `rank k: <cause>` and aborts the job, so no rank waits forever. An error
+ * every rank agrees on (a parameter-hash mismatch) is printed once, by rank 0, and the ranks leave
+ * cleanly. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,37 +14,71 @@
 
 #include "cli.h"
 #include "grove/backend.h"
+#include "grove/dist.h"
 #include "grove/pretrain.h"
 
+/* Report the failure of this rank and end the job (see the top of this file). */
+static int fail(const gv_command *cmd) {
+    if (gv_dist_size() == 1) {
+        gv_dist_finalize();
+        return gv_cli_fail(cmd);
+    }
+    if (gv_dist_error_is_agreed()) {
+        int code = gv_dist_rank() == 0 ? gv_cli_fail(cmd) : GV_EXIT_FAILURE;
+        gv_dist_finalize();
+        return code;
+    }
+    gv_error_prefix("rank %d", gv_dist_rank());
+    int code = gv_cli_fail(cmd);
+    fflush(stdout);
+    fflush(stderr);
+    gv_dist_abort(code);
+    return code;
+}
+
+static int run_pretrain(const gv_command *cmd, const gv_cli_args *args);
+
 int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args) {
+    if (gv_dist_init() != GV_OK) return gv_cli_fail(cmd);
+    int code = run_pretrain(cmd, args);
+    if (code == GV_EXIT_OK) gv_dist_finalize();
+    return code;
+}
+
+static int run_pretrain(const gv_command *cmd, const gv_cli_args *args) {
     const char *stop = gv_cli_option_value(cmd, args, "stop-after");
     const char *device = gv_cli_option_value(cmd, args, "device");
+    const int lead = gv_dist_rank() == 0;
     gv_pretrain_options opt = {.force = gv_cli_option_value(cmd, args, "force") != NULL,
-                               .progress = stderr};
+                               .progress = lead ? stderr : NULL};
     if (stop) {
         char *end = NULL;
         errno = 0;
         long long n = strtoll(stop, &end, 10);
         if (errno || end == stop || *end || n < 1) {
             GV_ERROR(GV_ERR_INVALID, "--stop-after %s: expected a positive integer", stop);
-            return gv_cli_fail(cmd);
+            return fail(cmd);
         }
         opt.stop_after = n;
     }
     gv_pretrain_config cfg;
     if (gv_pretrain_config_load(args->positional[0], args->sets, args->nsets, &cfg, NULL) != GV_OK)
-        return gv_cli_fail(cmd);
+        return fail(cmd);
     const char *kind = device ? device : (cfg.run.device == 1 ? "cuda" : "cpu");
     if (gv_cli_find_backend(kind, &opt.backend) != GV_OK) {
         gv_pretrain_config_free(&cfg);
-        return gv_cli_fail(cmd);
+        return fail(cmd);
     }
     gv_pretrain_result res;
     opt.result = &res;
     gv_status s = gv_pretrain_run(&cfg, &opt);
     const int cfg_kind = cfg.model.kind;
     gv_pretrain_config_free(&cfg);
-    if (s != GV_OK) return gv_cli_fail(cmd);
+    if (s != GV_OK) return fail(cmd);
+    if (!lead) return GV_EXIT_OK;
+    if (gv_dist_size() > 1)
+        printf("grove pretrain: %d ranks, %.2f s in collectives (rank 0)\n", gv_dist_size(),
+               gv_dist_comm_seconds());
     printf("grove pretrain: run directory %s (step %lld%s)\n", res.run_dir, (long long)res.step,
            res.resumed ? ", resumed" : "");
     if (!res.finished) {

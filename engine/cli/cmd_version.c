@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "grove/backend.h"
+#include "grove/dist.h"
 #include "grove/version.h"
 
 int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args) {
@@ -19,5 +20,8 @@ int gv_cmd_version(const gv_command *cmd, const gv_cli_args *args) {
         printf("  %-5s %s\n", be->name, desc);
     }
     if (cuda_note[0]) printf("  %-5s not available: %s\n", "cuda", cuda_note);
+    printf("data parallel: %s\n", gv_dist_compiled()
+                                        ? "MPI (mpirun -np R grove pretrain ...)"
+                                        : "off: built without MPI (install libopenmpi-dev, reconfigure)");
     return GV_EXIT_OK;
 }

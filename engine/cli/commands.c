@@ -8,6 +8,8 @@ const gv_command gv_commands[] = {
     {.name = "pretrain",
      .summary = "train a base model (flow-matching UNet, classifier, masked-diffusion LM)",
      .usage = "grove pretrain CONFIG [--set key=value]... [options]",
+     .details = "Data parallel: mpirun -np R grove pretrain CONFIG --set run.shards=S (S >= R;\n"
+                "a multiple of R balances the ranks): results depend on S and threads per process, not R.",
      .options = {DEVICE_OPTION, STOP_AFTER_OPTION,
                  {"force", 0, NULL, "resume even though the resolved config changed"},
                  {NULL, 0, NULL, NULL}},

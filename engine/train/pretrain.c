@@ -9,7 +9,14 @@
  * and at the end or a stop). Resuming refuses a config that differs in anything but train.steps,
  * naming the first differing key, unless `force`. Resume is bit-identical: every random number is
  * addressed by (seed, step, row), the data cursor (epoch, position) is checkpoint state, and the
- * optimizer, EMA and their counters come back from last.h5. */
+ * optimizer, EMA and their counters come back from last.h5.
+ *
+ * Data parallel (dist.h): the step's batch is cut into run.shards shards of train.batch / shards
+ * images; this rank computes its shards one at a time (each into zeroed gradients, scaled by
+ * 1/shards), the shard gradients are summed in shard order across ranks, and every rank then takes
+ * the same clipped AdamW step. Rank 0 alone writes config.yaml, metrics, checkpoints, grids and
+ * the export and runs the evals; every rank reads last.h5 on resume. The parameter hash is
+ * compared across ranks at start and every dist.check_every steps. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +26,7 @@
 #include <time.h>
 
 #include "grove/checkpoint.h"
+#include "grove/dist.h"
 #include "grove/mdm.h"
 #include "grove/optim.h"
 #include "grove/paths.h"
@@ -93,6 +101,51 @@ static gv_status load_checkpoint(gv_pretrain_job *j, loop_state *st, const char 
     return gv_rundir_load_checkpoint(&c, path);
 }
 
+/* ---- data parallel ---------------------------------------------------------------------------- */
+
+/* The parameter hash compared across ranks (`when` for the message: "at start", "after step 7"). */
+static gv_status check_params(gv_pretrain_job *j, const char *when) {
+    if (gv_dist_size() == 1) return GV_OK;
+    uint64_t h = 0;
+    GV_TRY(gv_params_hash(&j->model.params, &h));
+    return gv_dist_check_hash(when, h);
+}
+
+/* GROVE_DIST_FAULT=desync:RANK:STEP (tests): this rank's first parameter moves by 1e-3. */
+static gv_status desync_for_test(gv_pretrain_job *j) {
+    float v;
+    GV_TRY(j->be->copy_to_host(&v, j->model.params.values, sizeof v));
+    v += 1e-3f;
+    return j->be->copy_from_host(j->model.params.values, &v, sizeof v);
+}
+
+/* This rank's shards of the step (rows: the whole batch, shard s at rows + s·B): each into zeroed
+   gradients, kept in local[s − lo]; then the ordered sum into the gradients on every rank. The
+   per-shard losses are gathered; *loss is their mean in shard order (NaN if any is not finite). */
+static gv_status step_gradients(gv_pretrain_job *j, const gv_pretrain_kind *kind, int64_t step,
+                                const int64_t *rows, int lo, int hi, float *const *local,
+                                double *losses, float *loss) {
+    gv_params *ps = &j->model.params;
+    const int S = j->cfg->run.shards;
+    for (int sh = lo; sh < hi; ++sh) {
+        float l = NAN;
+        GV_TRY(gv_params_zero_grads(ps));
+        j->slot0 = (int64_t)sh * j->B;
+        GV_TRY(kind->loss_and_grad(j, step, rows + (int64_t)sh * j->B, &l));
+        losses[sh] = l;
+        if (local[sh - lo] != ps->grads)
+            GV_TRY(j->be->copy(local[sh - lo], ps->grads, (size_t)ps->total * sizeof(float)));
+    }
+    GV_TRY(gv_dist_gather_f64("shard losses", losses, S, lo, hi));
+    double sum = 0.0;
+    for (int sh = 0; sh < S; ++sh) sum += losses[sh];
+    *loss = (float)(sum / S);
+    if (!isfinite(*loss)) return GV_OK; /* every rank skips the step alike */
+    const gv_shard_sum a = {.be = j->be, .ctx = j->ctx, .n = ps->total, .shards = S, .lo = lo,
+                            .hi = hi, .local = local, .out = ps->grads};
+    return gv_dist_shard_sum(&a, "gradient sum");
+}
+
 /* ---- metrics ---------------------------------------------------------------------------------- */
 
 static gv_status log_eval(gv_metrics *m, int64_t step, const gv_pretrain_eval *e, int final,
@@ -158,21 +211,37 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     gv_adamw_config adam = GV_ADAMW_CONFIG_DEFAULT;
     adam.lr = sched.lr;
     adam.weight_decay = (float)cfg->train.weight_decay;
+    const int lead = gv_dist_rank() == 0, S = cfg->run.shards;
+    int lo = 0, hi = 0;
+    gv_dist_shard_range(S, gv_dist_rank(), gv_dist_size(), &lo, &hi);
+    if (hi <= lo)
+        return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                        "(set run.shards to a multiple of the rank count)", S, gv_dist_size());
+    /* one gradient buffer per local shard; with a single shard in all, the gradients themselves */
+    const int nloc = hi - lo;
+    float **local = NULL;
     int64_t *rows = NULL;
-    GV_TRY(gv_pretrain_host_alloc((size_t)j->B * sizeof(int64_t), (void **)&rows));
+    double *losses = NULL;
+    gv_status s = gv_pretrain_host_alloc((size_t)nloc * sizeof *local, (void **)&local);
+    for (int k = 0; k < nloc && s == GV_OK; ++k) local[k] = S == 1 ? ps->grads : NULL;
+    for (int k = 0; k < nloc && S > 1 && s == GV_OK; ++k)
+        s = gv_pretrain_dev_alloc(j, (size_t)ps->total * sizeof(float), (void **)&local[k]);
+    if (s == GV_OK)
+        s = gv_pretrain_host_alloc((size_t)cfg->train.batch * sizeof(int64_t), (void **)&rows);
+    if (s == GV_OK) s = gv_pretrain_host_alloc((size_t)S * sizeof(double), (void **)&losses);
     gv_progress bar;
-    if (opt->progress)
+    if (opt->progress && lead)
         gv_progress_begin(&bar, "pretrain", cfg->train.steps,
                           &(gv_progress_options){.out = opt->progress, .unit = "step"});
     const double t0 = gv_rundir_now();
     int64_t done_now = 0, saved_at = st->step;
     float loss = NAN;
-    gv_status s = GV_OK;
     while (s == GV_OK && st->step < cfg->train.steps && !(opt->stop_after && done_now >= opt->stop_after)) {
         const double ts = gv_rundir_now();
-        s = gv_data_cursor_next(&st->cur, j->seed, j->B, rows);
-        if (s == GV_OK) s = gv_params_zero_grads(ps);
-        if (s == GV_OK) s = kind->loss_and_grad(j, st->step, rows, &loss);
+        const double comm0 = gv_dist_comm_seconds();
+        if (gv_dist_test_fault(st->step)) s = desync_for_test(j);
+        if (s == GV_OK) s = gv_data_cursor_next(&st->cur, j->seed, cfg->train.batch, rows);
+        if (s == GV_OK) s = step_gradients(j, kind, st->step, rows, lo, hi, local, losses, &loss);
         if (s != GV_OK) break;
         float norm = NAN, lr = NAN;
         int finite = isfinite(loss);
@@ -196,6 +265,11 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         }
         st->step++;
         done_now++;
+        if (s == GV_OK && cfg->dist.check_every && st->step % cfg->dist.check_every == 0) {
+            char when[48];
+            snprintf(when, sizeof when, "after step %lld", (long long)st->step);
+            s = check_params(j, when);
+        }
         const double te = gv_rundir_now();
         gv_metrics_begin(m);
         gv_metrics_i64(m, "step", st->step);
@@ -205,7 +279,8 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         gv_metrics_i64(m, "optimizer_step", st->opt_step);
         gv_metrics_i64(m, "epoch", st->cur.epoch);
         if (!finite) gv_metrics_bool(m, "skipped", 1);
-        gv_metrics_f64(m, "samples_per_s", te > ts ? j->B / (te - ts) : 0.0);
+        gv_metrics_f64(m, "samples_per_s", te > ts ? cfg->train.batch / (te - ts) : 0.0);
+        if (gv_dist_size() > 1) gv_metrics_f64(m, "comm_s", gv_dist_comm_seconds() - comm0);
         gv_metrics_f64(m, "wall_s", te - t0);
         if (s == GV_OK) s = gv_metrics_end(m);
         if (s == GV_OK && st->skips >= MAX_SKIPS)
@@ -213,26 +288,35 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
                          "at step %lld); stopped, %s left as it was", MAX_SKIPS,
                          (long long)st->step, rf->last);
         if (s != GV_OK) break;
-        if (opt->progress) gv_progress_update(&bar, st->step, "loss %.4f", (double)loss);
-        if (cfg->eval.every && st->step % cfg->eval.every == 0 && st->step < cfg->train.steps) {
+        if (opt->progress && lead) gv_progress_update(&bar, st->step, "loss %.4f", (double)loss);
+        if (lead && cfg->eval.every && st->step % cfg->eval.every == 0 && st->step < cfg->train.steps) {
             gv_pretrain_eval e;
             s = kind->eval(j, ps->ema, &e);
             if (s == GV_OK) s = log_eval(m, st->step, &e, 0, gv_rundir_now() - t0);
             if (s == GV_OK && kind == &gv_pretrain_unet_kind)
                 s = gv_pretrain_unet_sample_grid(j, st->step, rf->dir);
         }
-        if (s == GV_OK && st->step % cfg->checkpoint.every == 0) {
+        if (s == GV_OK && lead && st->step % cfg->checkpoint.every == 0) {
             s = save_checkpoint(j, st, yaml, rf->last);
             saved_at = st->step;
         }
     }
     free(rows);
-    if (opt->progress) gv_progress_finish(&bar);
+    free(losses);
+    for (int k = 0; local && k < nloc; ++k)
+        if (local[k] && local[k] != ps->grads) j->be->free(local[k]);
+    free(local);
+    if (opt->progress && lead) gv_progress_finish(&bar);
     GV_TRY(s);
-    if (saved_at != st->step || !gv_rundir_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+    if (lead && (saved_at != st->step || !gv_rundir_exists(rf->last)))
+        GV_TRY(save_checkpoint(j, st, yaml, rf->last));
     res->step = st->step;
     res->last_loss = loss;
     if (st->step < cfg->train.steps) return GV_OK; /* stopped: --stop-after */
+    if (!lead) { /* rank 0 evaluates and exports */
+        res->finished = 1;
+        return GV_OK;
+    }
     gv_pretrain_eval e;
     GV_TRY(kind->eval(j, ps->ema, &e));
     GV_TRY(log_eval(m, st->step, &e, 1, gv_rundir_now() - t0));
@@ -270,8 +354,8 @@ static gv_status setup_and_run(gv_pretrain_job *j, const gv_pretrain_options *op
                                                .use_fast = 1}, &j->ctx));
     gv_arena_init(&j->arena, j->be, "pretrain activations");
     GV_TRY(gv_pretrain_dev_alloc(j, 2 * sizeof(float), (void **)&j->scalars));
-    const float one = 1.0f;
-    GV_TRY(j->be->copy_from_host(j->scalars + 1, &one, sizeof one));
+    const float dloss = 1.0f / (float)cfg->run.shards; /* the batch mean = mean of shard means */
+    GV_TRY(j->be->copy_from_host(j->scalars + 1, &dloss, sizeof dloss));
     GV_TRY(gv_pretrain_host_alloc((size_t)j->B * sizeof(int64_t), (void **)&j->hrows));
     GV_TRY(kind->setup(j));
     snprintf(j->model.dataset, sizeof j->model.dataset, "%s", gv_dataset_kind_get(dk)->name);
@@ -284,19 +368,23 @@ static gv_status setup_and_run(gv_pretrain_job *j, const gv_pretrain_options *op
     if (st.cur.n < 1) return GV_ERROR(GV_ERR_CONFIG, "%s: no training images in the split", data_path);
     GV_TRY(gv_pretrain_host_alloc((size_t)st.cur.n * sizeof(int64_t), (void **)&st.cur.perm));
     gv_status s = GV_OK;
+    const int lead = gv_dist_rank() == 0;
     char *yaml = NULL;
     gv_metrics m;
     memset(&m, 0, sizeof m);
     if (gv_rundir_exists(rf->last) && existing) {
         s = load_checkpoint(j, &st, rf->last);
-        if (s == GV_OK) s = gv_rundir_metrics_truncate(rf->metrics, "step", st.step);
+        if (s == GV_OK && lead) s = gv_rundir_metrics_truncate(rf->metrics, "step", st.step);
         res->resumed = 1;
     } else {
         s = gv_data_cursor_shuffle(&st.cur, j->seed);
     }
+    /* every rank has read the run's files; the hash check doubles as the barrier before rank 0
+       writes anything */
+    if (s == GV_OK) s = check_params(j, "at start");
     if (s == GV_OK) s = gv_pretrain_config_dump(cfg, NULL, &yaml);
-    if (s == GV_OK) s = gv_rundir_write_atomic(rf->config, yaml);
-    if (s == GV_OK) s = gv_metrics_open(&m, rf->metrics, res->resumed);
+    if (s == GV_OK && lead) s = gv_rundir_write_atomic(rf->config, yaml);
+    if (s == GV_OK) s = gv_metrics_open(&m, lead ? rf->metrics : "/dev/null", lead ? res->resumed : 1);
     if (s == GV_OK) {
         s = run_loop(j, kind, &st, opt, rf, yaml, &m, res);
         gv_status c = gv_metrics_close(&m);
@@ -332,7 +420,8 @@ gv_status gv_pretrain_run(const gv_pretrain_config *cfg, const gv_pretrain_optio
     int existing = 0;
     GV_TRY(prepare_run_config(cfg, &rf, opt->force, &eff, &existing));
     j.cfg = &eff;
-    j.B = cfg->train.batch;
+    j.B = cfg->train.batch / cfg->run.shards;
+    gv_dist_set_timeout(cfg->dist.timeout_s);
     j.seed = (uint32_t)cfg->run.seed;
     gv_status s = setup_and_run(&j, opt, &rf, existing, res);
     gv_pretrain_job_free_buffers(&j);

@@ -44,6 +44,8 @@ static const gv_field run_fields[] = {
     F_I64(gv_pretrain_run_section, seed, "1", 0, 4294967295.0, "Philox key word (32 bits)"),
     F_INT(gv_pretrain_run_section, threads, "0", 0, 4096, "CPU threads; 0 = GROVE_THREADS or all cores"),
     F_ENUM(gv_pretrain_run_section, device, device_names, "cpu", "cpu | cuda"),
+    F_INT(gv_pretrain_run_section, shards, "1", 1, 65536,
+          "equal parts of each step's batch, summed in order; set it, not the rank count, for results"),
 };
 static const gv_schema run_schema = SCHEMA(run, gv_pretrain_run_section, run_fields, NULL);
 
@@ -162,6 +164,7 @@ static const gv_field pretrain_fields[] = {
     F_STRUCT(gv_pretrain_config, train, train_schema, "optimization"),
     F_STRUCT(gv_pretrain_config, eval, eval_schema, "evaluation"),
     F_STRUCT(gv_pretrain_config, checkpoint, checkpoint_schema, "checkpoint cadence"),
+    F_STRUCT(gv_pretrain_config, dist, gv_dist_schema, "data parallel across MPI ranks (dist.h)"),
     {.key = "export", .type = GV_CFG_PATH, .offset = offsetof(gv_pretrain_config, export_path),
      .help = "the exported EMA model (.h5); empty = none"},
 };
@@ -172,6 +175,8 @@ static const char *check_pretrain(const void *obj) {
     const int sudoku = c->data.dataset == GV_DATASET_SUDOKU4 || c->data.dataset == GV_DATASET_SUDOKU9;
     if ((c->model.kind == GV_MODEL_MDT) != sudoku)
         return "model.kind mdt goes with data.dataset sudoku4 | sudoku9, and only with them";
+    if (c->train.batch % c->run.shards)
+        return "run.shards must divide train.batch (every shard has the same micro-batch)";
     return NULL;
 }
 const gv_schema gv_pretrain_config_schema =

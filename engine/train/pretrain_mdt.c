@@ -99,7 +99,8 @@ static gv_status mdt_setup(gv_pretrain_job *j) {
 }
 
 static gv_status mdt_loss_and_grad(gv_pretrain_job *j, int64_t step, const int64_t *rows, float *loss) {
-    GV_TRY(prepare_batch(j, &j->data.train, rows, j->B, GV_RNG_STREAM_PRETRAIN, (uint32_t)step, 0));
+    GV_TRY(prepare_batch(j, &j->data.train, rows, j->B, GV_RNG_STREAM_PRETRAIN, (uint32_t)step,
+                         (uint32_t)j->slot0));
     GV_TRY(forward_loss(j, j->model.params.values, j->B, loss));
     if (!isfinite(*loss)) return GV_OK;
     gv_xent_dims d = xent_dims(j, j->B);

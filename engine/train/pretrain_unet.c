@@ -2,8 +2,9 @@
  * micro-batch, x0 = 2p − 1, a random training prompt of its class (or the null prompt with
  * probability train.prompt_dropout), σ ~ uniform(0,1) or sigmoid(N(0,1)), ε ~ N(0,1),
  *     x_σ = (1−σ)·x0 + σ·ε,   target v = ε − x0,   loss = mean (v_θ(x_σ, σ, c) − v)²
- * Every random number is Philox at (seed, stream, iteration = step, slot = row in the batch), so
- * a resumed run draws exactly the same batch. The batch is prepared on the host (data
+ * Every random number is Philox at (seed, stream, iteration = step, slot = row in the step's whole
+ * batch, j->slot0 + row in the shard), so a resumed run draws exactly the same batch, and so does
+ * any split of the batch into shards and ranks. The batch is prepared on the host (data
  * preparation) and copied to the device; the loss is the mse op, read back with one copy.
  * Not here: the optimizer, the data order, checkpoints (pretrain.c). */
 #include <math.h>
@@ -162,8 +163,8 @@ static gv_status unet_setup(gv_pretrain_job *j) {
 
 static gv_status unet_loss_and_grad(gv_pretrain_job *j, int64_t step, const int64_t *rows,
                                     float *loss) {
-    GV_TRY(prepare_batch(j, &j->data.train, rows, j->B, GV_RNG_STREAM_PRETRAIN, (uint32_t)step, 0,
-                         j->cfg->train.prompt_dropout));
+    GV_TRY(prepare_batch(j, &j->data.train, rows, j->B, GV_RNG_STREAM_PRETRAIN, (uint32_t)step,
+                         (uint32_t)j->slot0, j->cfg->train.prompt_dropout));
     GV_TRY(forward_loss(j, j->model.params.values, j->B, loss));
     if (!isfinite(*loss)) return GV_OK;
     const gv_backend *be = j->be;

@@ -13,6 +13,9 @@
  *   data {dataset, path, prompts, vocab}      train {steps, batch, lr, lr_schedule {...},
  *   weight_decay, grad_clip, ema {decay, every}, sigma_sampling, prompt_dropout, split}
  *   eval {every, samples, loss_images}        checkpoint {every}   export
+ *   run.shards + dist {timeout_s, check_every}: data parallel (dist.h) — each step's batch is cut
+ *   into run.shards equal shards, computed one at a time (by one process or spread over MPI ranks)
+ *   and their gradients summed in shard order, so `mpirun -np R` equals one process bit for bit.
  * Deliberately not here: sampling grids (the sampler adapter; see gv_pretrain_sample_hook). */
 #ifndef GROVE_PRETRAIN_H
 #define GROVE_PRETRAIN_H
@@ -23,6 +26,7 @@
 #include "grove/backend.h"
 #include "grove/config.h"
 #include "grove/dataset.h"
+#include "grove/dist.h"
 #include "grove/image_model.h"
 #include "grove/log.h"
 #include "grove/status.h"
@@ -42,6 +46,7 @@ typedef struct gv_pretrain_run_section {
     int64_t seed;     /* 32 bits: Philox key word                     */
     int threads;      /* 0 = GROVE_THREADS or all cores               */
     int device;       /* index into "cpu", "cuda"                     */
+    int shards;       /* fixed partition of each step's batch (dist.h) */
 } gv_pretrain_run_section;
 
 typedef struct gv_pretrain_unet_section {
@@ -116,6 +121,7 @@ typedef struct gv_pretrain_config {
     gv_pretrain_train_section train;
     gv_pretrain_eval_section eval;
     gv_pretrain_checkpoint_section checkpoint;
+    gv_dist_section dist;
     char *export_path;  /* key "export": the final model file; "" = none   */
 } gv_pretrain_config;
 
@@ -174,7 +180,8 @@ typedef struct gv_pretrain_job {
     int64_t *class_prompts;      /* UNet: (classes, max_per_class) prompt indices           */
     int class_prompts_max;
     int *class_prompt_count;     /* (classes)                                               */
-    int B;                       /* micro-batch                                             */
+    int B;                       /* micro-batch: the images of one shard (train.batch / run.shards) */
+    int64_t slot0;               /* batch slot of the current shard's first image (RNG address) */
     int64_t D;                   /* C*H*W                                                   */
     uint32_t seed;
     /* device buffers */
@@ -208,8 +215,10 @@ typedef struct gv_pretrain_kind {
     const char *name;
     /* Buffers, prompt tables and the arena measure pass (model declared and allocated). */
     gv_status (*setup)(gv_pretrain_job *j);
-    /* One micro-batch at `step` of train-split rows `rows` (B): prepare the host batch, copy it,
-       forward, loss to *loss (host). When the loss is finite, grads += its gradient. */
+    /* One micro-batch at `step` of train-split rows `rows` (B) — the shard whose first image has
+       batch slot j->slot0 (its random numbers are addressed by slot0 + i): prepare the host batch,
+       copy it, forward, loss to *loss (host). When the loss is finite, grads += its gradient
+       times the constant in scalars[1] (1 / run.shards). */
     gv_status (*loss_and_grad)(gv_pretrain_job *j, int64_t step, const int64_t *rows,
                                float *loss);
     /* Test-split evaluation with weights `theta` (the EMA). */

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/dist: unet-s pretraining step time, one process x 2 threads vs `mpirun -np 2` x 1 thread
+# (and one process x 1 thread for reference), all with run.shards = 2 so the three compute the
+# same batch split; plus the communication share (comm_s: time inside collectives, waiting for
+# the other rank included) of the 2-rank run. Prints figures; never fails on time.
+#
+#   bench/dist/bench_dist.sh [BUILD_DIR] [STEPS]      (defaults: build, 20; first 3 steps dropped)
+#
+# Not here: the paper estimate for GPUs (README "Scaling").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+steps=${2:-20}
+grove=$build/grove
+cfg=$root/configs/pretrain/mnist-unet.yaml
+tmp=$(mktemp -d /tmp/grove-bench-dist-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
+common=(--set run.shards=2 --set train.steps=100000 --set eval.every=0 --set checkpoint.every=100000
+        --set dist.check_every=0 --set 'export=""' --stop-after "$steps")
+
+# median step time and mean comm_s over the step records after the first 3
+summarize() {
+  awk -v skip=3 '
+    /"optimizer_step"/ {
+      match($0, /"wall_s":[0-9.e+-]+/); w = substr($0, RSTART + 9, RLENGTH - 9) + 0
+      c = 0; if (match($0, /"comm_s":[0-9.e+-]+/)) c = substr($0, RSTART + 9, RLENGTH - 9) + 0
+      if (++n > skip) print w - prev, c
+      prev = w
+    }' "$1" | sort -n | awk '
+    { dt[++k] = $1; cs += $2 }
+    END {
+      med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
+      printf "%8.1f ms/step  %7.1f images/s  comm %5.1f ms/step (%4.1f%%)\n", 1000 * med, 64 / med,
+             1000 * cs / k, 100 * (cs / k) / med
+    }'
+}
+
+echo "unet-s pretraining, batch 64 = 2 shards of 32, $steps steps (median of the last $((steps - 3)))"
+"$grove" pretrain "$cfg" --set run.dir="$tmp/p2" --set run.threads=2 "${common[@]}" >/dev/null 2>&1
+printf '%-26s' "1 process x 2 threads:"; summarize "$tmp/p2/metrics.jsonl"
+"$grove" pretrain "$cfg" --set run.dir="$tmp/p1" --set run.threads=1 "${common[@]}" >/dev/null 2>&1
+printf '%-26s' "1 process x 1 thread:"; summarize "$tmp/p1/metrics.jsonl"
+mpirun --bind-to core -np 2 "$grove" pretrain "$cfg" --set run.dir="$tmp/r2" --set run.threads=1 \
+  "${common[@]}" >/dev/null 2>&1
+printf '%-26s' "2 ranks x 1 thread:"; summarize "$tmp/r2/metrics.jsonl"
+if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/p1/metrics.jsonl") \
+          <(sed 's/,"samples_per_s".*//' "$tmp/r2/metrics.jsonl"); then
+  echo "losses and grad norms of '1 process x 1 thread' and '2 ranks x 1 thread': identical"
+else
+  echo "losses and grad norms of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
+fi
+
+# the all-reduce alone, both ranks ready (no load imbalance): unet-s and a 100x larger gradient
+mpirun --bind-to core -np 2 "$build/bench/bench_allreduce" 499617 30
+mpirun --bind-to core -np 2 "$build/bench/bench_allreduce" 49961700 5

@@ -1,0 +1,352 @@
+/* Data parallel across processes over MPI (dist.h): job membership, polled collectives with a
+ * deadline, the fixed-order shard sum, scalar gathers, the cross-rank parameter-hash check and the
+ * test-only fault knob. Compiled with MPI when GROVE_HAVE_MPI is defined (CMake option GROVE_MPI
+ * and MPI found); without it every function runs the single-process path.
+ *
+ * Collectives are posted non-blocking (MPI_Isend/Irecv/Ibcast/Iallreduce) and polled with
+ * MPI_Testall until done or until dist.timeout_s passed; on a timeout the error names the peer
+ * when the operation has one (the chain of the shard sum) — the caller's pending requests are
+ * abandoned, which is fine because the CLI then aborts the job.
+ *
+ * Deliberately not here: what a shard is (trainers), files, NCCL (see the seam in dist.h). */
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grove/dist.h"
+#include "grove/ops.h"
+
+#ifdef GROVE_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static const gv_field dist_fields[] = {
+    {.key = "timeout_s", .type = GV_CFG_FLOAT, .offset = offsetof(gv_dist_section, timeout_s),
+     .def = "300", .min = 0.1, .max = 1e6,
+     .help = "a collective waiting longer fails the run (a rank died or hangs), seconds; keep it "
+             "above rank 0's eval and checkpoint time, which the other ranks wait out"},
+    {.key = "check_every", .type = GV_CFG_INT, .offset = offsetof(gv_dist_section, check_every),
+     .def = "50", .min = 0, .max = 1e9,
+     .help = "compare the parameter hash across ranks every N steps (and at start); 0 = start only"},
+};
+const gv_schema gv_dist_schema = {"gv_dist_section", sizeof(gv_dist_section), dist_fields,
+                                  (int)(sizeof dist_fields / sizeof dist_fields[0]), NULL};
+
+static struct {
+    int rank, size, mpi_up, agreed_error;
+    double timeout_s, comm_s;
+    float *staging;      /* host copy of a gradient buffer for the transport */
+    int64_t staging_n;
+} g = {.rank = 0, .size = 1, .timeout_s = 300.0};
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int gv_dist_rank(void) { return g.rank; }
+int gv_dist_size(void) { return g.size; }
+void gv_dist_set_timeout(double seconds) { g.timeout_s = seconds; }
+double gv_dist_comm_seconds(void) { return g.comm_s; }
+int gv_dist_error_is_agreed(void) { return g.agreed_error && gv_last_status() != GV_OK; }
+
+void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi) {
+    *lo = (int)((int64_t)shards * rank / size);
+    *hi = (int)((int64_t)shards * (rank + 1) / size);
+}
+
+/* The launcher's world size from the environment (Open MPI, PMIx, PMI/Slurm); 0 = no launcher. */
+static int launcher_size(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; ++i) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v) > 0 ? atoi(v) : 1;
+    }
+    return getenv("PMIX_RANK") || getenv("PMI_RANK") ? 1 : 0;
+}
+
+#ifdef GROVE_HAVE_MPI
+
+int gv_dist_compiled(void) { return 1; }
+
+static gv_status mpi_error(int code, const char *what) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", code);
+    return GV_ERROR(GV_ERR_BACKEND, "dist: %s: MPI failed: %s", what, text);
+}
+#define MPI_TRY(call, what)                                                                        \
+    do {                                                                                           \
+        int mpi_rc_ = (call);                                                                      \
+        if (mpi_rc_ != MPI_SUCCESS) return mpi_error(mpi_rc_, (what));                             \
+    } while (0)
+
+gv_status gv_dist_init(void) {
+    if (!launcher_size()) return GV_OK;
+    int provided = 0;
+    MPI_TRY(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "init");
+    g.mpi_up = 1;
+    /* errors come back as codes, so every call is checked and reported here */
+    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set error handler");
+    MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &g.rank), "rank");
+    MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &g.size), "size");
+    return GV_OK;
+}
+
+void gv_dist_finalize(void) {
+    free(g.staging);
+    g.staging = NULL;
+    g.staging_n = 0;
+    if (g.mpi_up) MPI_Finalize();
+    g.mpi_up = 0;
+}
+
+void gv_dist_abort(int code) {
+    if (g.mpi_up && g.size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+/* Poll `n` requests until all completed or the deadline passed. `peer` >= 0 names the rank
+   waited on (point-to-point), -1 = a collective of all ranks. */
+static gv_status wait_all(MPI_Request *req, int n, const char *what, int peer) {
+    const double t0 = now_s();
+    long spins = 0;
+    for (;;) {
+        int done = 0;
+        MPI_TRY(MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE), what);
+        if (done) break;
+        double waited = now_s() - t0;
+        if (waited > g.timeout_s) {
+            if (peer >= 0)
+                return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no answer from rank %d within "
+                                "dist.timeout_s = %g s (it stopped or hangs)", what, peer, g.timeout_s);
+            return GV_ERROR(GV_ERR_BACKEND, "dist: %s: not every rank arrived within "
+                            "dist.timeout_s = %g s (a rank stopped or hangs)", what, g.timeout_s);
+        }
+        /* spin briefly (a fast collective), then sleep in growing steps up to 1 ms */
+        if (++spins > 200) {
+            long ns = spins < 1000 ? 20000 : 1000000;
+            nanosleep(&(struct timespec){0, ns}, NULL);
+        }
+    }
+    return GV_OK;
+}
+
+gv_status gv_dist_barrier(const char *what) {
+    if (g.size == 1) return GV_OK;
+    const double t0 = now_s();
+    MPI_Request r;
+    MPI_TRY(MPI_Ibarrier(MPI_COMM_WORLD, &r), what);
+    gv_status s = wait_all(&r, 1, what, -1);
+    g.comm_s += now_s() - t0;
+    return s;
+}
+
+/* Every slot summed over ranks; each slot is non-zero on one rank only, so the sum is exact. */
+static gv_status sum_disjoint(const char *what, void *buf, int n, MPI_Datatype type) {
+    const double t0 = now_s();
+    MPI_Request r;
+    MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, MPI_COMM_WORLD, &r), what);
+    gv_status s = wait_all(&r, 1, what, -1);
+    g.comm_s += now_s() - t0;
+    return s;
+}
+
+gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int hi) {
+    if (g.size == 1) return GV_OK;
+    for (int i = 0; i < n; ++i)
+        if (i < lo || i >= hi) all[i] = 0.0;
+    return sum_disjoint(what, all, n, MPI_DOUBLE);
+}
+
+static gv_status gather_hashes(const char *what, uint64_t hash, uint64_t *all) {
+    for (int r = 0; r < g.size; ++r) all[r] = r == g.rank ? hash : 0;
+    return sum_disjoint(what, all, g.size, MPI_UINT64_T);
+}
+
+static gv_status staging_reserve(int64_t n) {
+    if (g.staging_n >= n) return GV_OK;
+    float *p = realloc(g.staging, (size_t)n * sizeof(float));
+    if (!p) return GV_ERROR(GV_ERR_OOM, "dist: staging buffer of %lld floats", (long long)n);
+    g.staging = p;
+    g.staging_n = n;
+    return GV_OK;
+}
+
+/* The chain is pipelined in chunks of this many floats (1 MiB): rank r adds chunk c while rank
+   r+1 already works on chunk c−1. Also the largest message (MPI counts are int). */
+#define CHUNK ((int64_t)1 << 18)
+
+static gv_status broadcast(const char *what, float *buf, int64_t n, int root) {
+    const int64_t nchunks = (n + CHUNK - 1) / CHUNK;
+    MPI_Request *req = calloc((size_t)nchunks, sizeof *req);
+    if (!req) return GV_ERROR(GV_ERR_OOM, "dist: %s: %lld requests", what, (long long)nchunks);
+    int64_t posted = 0;
+    int rc = MPI_SUCCESS;
+    for (int64_t off = 0; rc == MPI_SUCCESS && off < n; off += CHUNK, ++posted)
+        rc = MPI_Ibcast(buf + off, (int)(n - off < CHUNK ? n - off : CHUNK), MPI_FLOAT, root,
+                        MPI_COMM_WORLD, &req[posted]);
+    gv_status s = rc == MPI_SUCCESS ? wait_all(req, (int)posted, what, g.rank == root ? -1 : root)
+                                    : mpi_error(rc, what);
+    free(req);
+    return s;
+}
+
+/* The chain of gv_dist_shard_sum: chunk by chunk, receive the running sum of shards [0, lo) from
+   rank − 1, add this rank's shards in order (the add op is elementwise, so chunking changes no
+   bit), pass it on to rank + 1; then the last rank broadcasts the total. */
+static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
+    const gv_backend *be = a->be;
+    const int64_t nchunks = (a->n + CHUNK - 1) / CHUNK;
+    const int last = g.rank == g.size - 1;
+    MPI_Request *sends = last ? NULL : calloc((size_t)nchunks, sizeof *sends);
+    if (!last && !sends) return GV_ERROR(GV_ERR_OOM, "dist: %s: %lld requests", what, (long long)nchunks);
+    gv_status st = GV_OK;
+    int64_t posted = 0;
+    for (int64_t off = 0; st == GV_OK && off < a->n; off += CHUNK) {
+        const int cnt = (int)(a->n - off < CHUNK ? a->n - off : CHUNK);
+        const size_t bytes = (size_t)cnt * sizeof(float);
+        const gv_ew_dims d = {.n = cnt};
+        float *out = a->out + off, *host = g.staging + off;
+        if (a->lo > 0) {
+            MPI_Request r;
+            int rc = MPI_Irecv(host, cnt, MPI_FLOAT, g.rank - 1, 7, MPI_COMM_WORLD, &r);
+            st = rc == MPI_SUCCESS ? wait_all(&r, 1, what, g.rank - 1) : mpi_error(rc, what);
+            if (st == GV_OK) st = be->copy_from_host(out, host, bytes);
+        }
+        for (int s = a->lo; st == GV_OK && s < a->hi; ++s) {
+            const float *gs = a->local[s - a->lo] + off;
+            if (s == 0) st = gs != out ? be->copy(out, gs, bytes) : GV_OK;
+            else st = be->ops->add(a->ctx, out, out, gs, &d);
+        }
+        if (st == GV_OK) st = be->copy_to_host(host, out, bytes);
+        if (st == GV_OK && !last) {
+            int rc = MPI_Isend(host, cnt, MPI_FLOAT, g.rank + 1, 7, MPI_COMM_WORLD, &sends[posted]);
+            if (rc == MPI_SUCCESS) posted++;
+            else st = mpi_error(rc, what);
+        }
+    }
+    if (st == GV_OK && posted) st = wait_all(sends, (int)posted, what, g.rank + 1);
+    free(sends);
+    GV_TRY(st);
+    GV_TRY(broadcast(what, g.staging, a->n, g.size - 1));
+    return last ? GV_OK : be->copy_from_host(a->out, g.staging, (size_t)a->n * sizeof(float));
+}
+
+#else /* no MPI in this build */
+
+int gv_dist_compiled(void) { return 0; }
+
+gv_status gv_dist_init(void) {
+    int n = launcher_size();
+    if (n > 1)
+        return GV_ERROR(GV_ERR_UNSUPPORTED, "dist: started as one of %d ranks, but this grove was "
+                        "built without MPI (install libopenmpi-dev and reconfigure with "
+                        "-DGROVE_MPI=ON); run it as one process", n);
+    return GV_OK;
+}
+void gv_dist_finalize(void) {}
+void gv_dist_abort(int code) { (void)code; }
+gv_status gv_dist_barrier(const char *what) {
+    (void)what;
+    return GV_OK;
+}
+gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int hi) {
+    (void)what, (void)all, (void)n, (void)lo, (void)hi;
+    return GV_OK;
+}
+static gv_status gather_hashes(const char *what, uint64_t hash, uint64_t *all) {
+    (void)what;
+    all[0] = hash;
+    return GV_OK;
+}
+static gv_status staging_reserve(int64_t n) {
+    (void)n;
+    return GV_OK;
+}
+static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
+    (void)a;
+    return GV_ERROR(GV_ERR_INTERNAL, "dist: %s: no MPI in this build", what);
+}
+
+#endif
+
+/* ---- the parts written once over the transport above ----------------------------------------- */
+
+gv_status gv_dist_check_hash(const char *what, uint64_t hash) {
+    g.agreed_error = 0;
+    if (g.size == 1) return GV_OK;
+    uint64_t *all = calloc((size_t)g.size, sizeof *all);
+    if (!all) return GV_ERROR(GV_ERR_OOM, "dist: %s: hash table", what);
+    gv_status s = gather_hashes(what, hash, all);
+    if (s == GV_OK) {
+        char list[512] = "";
+        size_t len = 0;
+        int bad = 0;
+        for (int r = 1; r < g.size; ++r)
+            if (all[r] != all[0]) {
+                if (len < sizeof list - 40)
+                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%d (%016llx)",
+                                            bad ? ", " : "", r, (unsigned long long)all[r]);
+                bad++;
+            }
+        if (bad) {
+            s = GV_ERROR(GV_ERR_INTERNAL, "dist: parameters differ across ranks %s: rank%s %s "
+                         "differ%s from rank 0 (%016llx); stopped", what, bad > 1 ? "s" : "", list,
+                         bad > 1 ? "" : "s", (unsigned long long)all[0]);
+            g.agreed_error = 1;
+        }
+    }
+    free(all);
+    return s;
+}
+
+/* out = ((g_0 + g_1) + g_2) + ... + g_{S-1} on every rank. One process: the plain loop over the
+   shards. Several: the pipelined chain through the ranks in rank order, then a broadcast. */
+gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what) {
+    if (g.size == 1) {
+        const gv_ew_dims d = {.n = a->n};
+        for (int s = a->lo; s < a->hi; ++s) {
+            const float *gs = a->local[s - a->lo];
+            if (s == 0) {
+                if (gs != a->out) GV_TRY(a->be->copy(a->out, gs, (size_t)a->n * sizeof(float)));
+            } else {
+                GV_TRY(a->be->ops->add(a->ctx, a->out, a->out, gs, &d));
+            }
+        }
+        return GV_OK;
+    }
+    if (a->hi - a->lo < 1)
+        return GV_ERROR(GV_ERR_CONFIG, "dist: %s: rank %d has no shard (run.shards = %d < %d ranks)",
+                        what, g.rank, a->shards, g.size);
+    GV_TRY(staging_reserve(a->n));
+    const double t0 = now_s();
+    gv_status s = chain_and_broadcast(a, what);
+    g.comm_s += now_s() - t0; /* the local additions included: they overlap the chain */
+    return s;
+}
+
+int gv_dist_test_fault(int64_t step) {
+    const char *spec = getenv("GROVE_DIST_FAULT");
+    if (!spec || !*spec) return 0;
+    char kind[16] = "";
+    int rank = -1;
+    long long at = -1;
+    if (sscanf(spec, "%15[a-z]:%d:%lld", kind, &rank, &at) != 3 || rank != g.rank || at != step)
+        return 0;
+    if (strcmp(kind, "kill") == 0) {
+        fprintf(stderr, "grove: rank %d: GROVE_DIST_FAULT: killing myself at step %lld\n", g.rank, at);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+    if (strcmp(kind, "stall") == 0) {
+        fprintf(stderr, "grove: rank %d: GROVE_DIST_FAULT: stalling at step %lld\n", g.rank, at);
+        fflush(stderr);
+        for (;;) pause();
+    }
+    return strcmp(kind, "desync") == 0;
+}

@@ -1,0 +1,111 @@
+/* Data parallel across processes (DESIGN.md §9): a small layer over MPI (Open MPI from Debian).
+ *
+ * The unit of work is a SHARD: a fixed partition of one iteration's batch into `run.shards` equal
+ * parts, independent of how many ranks run. Rank r of R owns the contiguous shards
+ * [S·r/R, S·(r+1)/R). Each shard's gradient is computed alone into zeroed buffers, and the shard
+ * gradients are summed strictly in shard order, ((g0 + g1) + g2) + ..., in one process and across
+ * ranks alike (gv_dist_shard_sum: a chain through the ranks in rank order, then a broadcast of the
+ * result). So one process with run.shards = S and `mpirun -np R` with the same S produce bitwise
+ * the same parameters (CPU, same thread count per shard).
+ *
+ * Every collective here is non-blocking under the hood and polled against a deadline
+ * (dist.timeout_s): a rank that died or hangs makes the others fail with a one-line error instead
+ * of waiting forever; the CLI then reports `rank k: <cause>` and aborts the job (gv_dist_abort).
+ * A parameter hash is compared across ranks (gv_dist_check_hash) at start and every
+ * dist.check_every steps; a mismatch names the ranks that differ from rank 0.
+ *
+ * Without a launcher (no mpirun environment) nothing is initialised: one process, rank 0 of 1, and
+ * every collective reduces to its local part — the same code path. A build without MPI
+ * (GROVE_MPI off or MPI not found) runs the same single-process path and refuses, with a clear
+ * message, to run as one rank of several.
+ *
+ * NCCL seam: the shard sum moves gradients through host staging (copy_to_host / copy_from_host)
+ * and point-to-point messages; a GPU build replaces gv_dist_shard_sum's transport (chain of
+ * ncclSend/ncclRecv + ncclBroadcast on the device buffers, communicator bootstrapped with an
+ * ncclUniqueId broadcast over MPI) without changing its callers or the summation order.
+ *
+ * Deliberately not here: which work a shard holds (the trainers), files (rank 0 alone writes
+ * checkpoints, metrics and logs: the trainers check gv_dist_rank()). */
+#ifndef GROVE_DIST_H
+#define GROVE_DIST_H
+
+#include <stdint.h>
+
+#include "grove/backend.h"
+#include "grove/config.h"
+#include "grove/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The `dist` config section (shared by every trainer's schema: gv_dist_schema). */
+typedef struct gv_dist_section {
+    double timeout_s;  /* a collective waiting longer than this fails (a rank died or hangs) */
+    int check_every;   /* parameter-hash comparison every N steps (and at start); 0 = start only */
+} gv_dist_section;
+
+extern const gv_schema gv_dist_schema;
+
+/* 1 when this build has MPI. */
+int gv_dist_compiled(void);
+
+/* Join the job when started by a launcher (mpirun / srun environment), else run as rank 0 of 1.
+   Call once, from main's thread, before any other gv_dist_*; a build without MPI started by a
+   launcher with more than one rank fails with a message saying so. */
+gv_status gv_dist_init(void);
+/* Leave the job cleanly (every rank must call it). No-op without MPI. */
+void gv_dist_finalize(void);
+/* Stop every rank of the job now with exit code `code` (MPI_Abort); without MPI, does nothing
+   and returns. For the CLI only, after it printed `rank k: <cause>`. */
+void gv_dist_abort(int code);
+
+int gv_dist_rank(void);
+int gv_dist_size(void);
+
+/* The collective deadline in seconds (dist.timeout_s); default 300. */
+void gv_dist_set_timeout(double seconds);
+/* Seconds spent inside collectives since init (waiting included): the communication share. */
+double gv_dist_comm_seconds(void);
+
+/* The shards [*lo, *hi) of `rank` of `size` when the work has `shards` parts. */
+void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi);
+
+/* All ranks wait for each other (`what` names the point in messages). */
+gv_status gv_dist_barrier(const char *what);
+
+/* Per-shard values to every rank: `all` (n values, one per shard) holds on entry this rank's
+   values at [lo, hi) (the rest is ignored); on return every slot, from the rank owning it.
+   Exact: the transport adds zeros to each value, never two values together. */
+gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int hi);
+
+/* Compare `hash` (this rank's parameter hash) across ranks. A difference is an error naming the
+   ranks whose hash differs from rank 0's; every rank gets the same error. */
+gv_status gv_dist_check_hash(const char *what, uint64_t hash);
+
+/* The fixed-order shard sum of gradient buffers (see the top of this file). */
+typedef struct gv_shard_sum {
+    const gv_backend *be;
+    gv_ctx *ctx;               /* for the add op                                          */
+    int64_t n;                 /* floats per buffer                                       */
+    int shards;                /* S                                                       */
+    int lo, hi;                /* this rank's shards (gv_dist_shard_range)                */
+    float *const *local;       /* (hi − lo) backend buffers: the gradient of shard lo + k */
+    float *out;                /* backend buffer: Σ_s g_s in shard order, on every rank    */
+} gv_shard_sum;
+
+gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what);
+
+/* True when the last error came out of a collective agreement (a hash mismatch): every rank holds
+   the same error, so rank 0 alone should print it and the ranks can leave cleanly. */
+int gv_dist_error_is_agreed(void);
+
+/* Test-only fault injection, from the environment variable GROVE_DIST_FAULT="KIND:RANK:STEP"
+   (KIND: kill, stall, desync). At `step` on rank RANK: kill → SIGKILL itself; stall → sleep
+   forever; desync → returns 1 and the trainer perturbs one parameter. Else returns 0. */
+int gv_dist_test_fault(int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
