@@ -335,8 +335,10 @@ run_bench() { # step timeout device command...
   local bin="$bin_dir/$1"
   shift
   GROVE_BENCH_DEVICE="$dev" timeout "$limit" "$bin" "$@" >"$logs/$step.txt" 2>&1 || rc=$?
-  record "$step" info "exit $rc: $(grep -E 'step|images/s|iteration ' "$logs/$step.txt" |
-    tr -s ' ' | tr '\n' ';' | head -c 400)"
+  local figures
+  figures="$(grep -E 'step|images/s|iteration ' "$logs/$step.txt" | tr -s ' ' | tr '\n' ';' |
+    head -c 400 || true)"
+  record "$step" info "exit $rc: ${figures:-$(tail -1 "$logs/$step.txt")}"
 }
 if ((!quick)); then
   run_bench bench_unet_cuda 40 cuda bench_unet 256 10
