@@ -122,11 +122,10 @@ static gv_status build_plan(gv_ctx *c, gv_conv_plan *p) {
     p->keep[p->nkeep++] = conv;
     const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
     const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    /* symmetric padding: cuDNN's output size floor((H + 2 pad - R) / stride) + 1 is P, as on
+       the CPU (gv_conv2d_dims_set); rows the floor drops are simply never read */
     const int64_t spatial = 2, ones[2] = {1, 1}, stride[2] = {d->stride, d->stride},
-                  pad[2] = {d->pad, d->pad};
-    /* post padding: what the output size needs beyond pre padding (floor division of the CPU) */
-    const int64_t post[2] = {(int64_t)(d->P - 1) * d->stride + d->R - d->H - d->pad,
-                             (int64_t)(d->Q - 1) * d->stride + d->S - d->W - d->pad};
+                  pad[2] = {d->pad, d->pad}, post[2] = {d->pad, d->pad};
     SET(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp);
     SET(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
     SET(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
