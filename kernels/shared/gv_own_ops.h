@@ -195,6 +195,17 @@ gv_status GV_OWN_OP(attention_forward)(gv_ctx *c, float *y, float *probs, const 
             key_mask, *d);
     return GV_OK;
 }
+/* The three passes of attention_backward (GV_EACH may return early: the caller resets scratch). */
+static gv_status gv_own_attention_passes(gv_ctx *c, float *dq, float *dk, float *dv, double *rowdot,
+                                         const float *dy, const float *q, const float *k,
+                                         const float *v, const float *probs,
+                                         const gv_attention_dims *d) {
+    const int64_t rows = (int64_t)d->N * d->H * d->T;
+    GV_EACH(c, rows, gv_item_attention_rowdot, rowdot, dy, v, probs, *d);
+    if (dq) GV_EACH(c, rows, gv_item_attention_dq, dq, rowdot, dy, k, v, probs, *d);
+    if (dk || dv) GV_EACH(c, rows, gv_item_attention_dkdv, dk, dv, rowdot, dy, q, v, probs, *d);
+    return GV_OK;
+}
 gv_status GV_OWN_OP(attention_backward)(gv_ctx *c, float *dq, float *dk, float *dv,
                                         const float *dy, const float *q, const float *k,
                                         const float *v, const float *probs,
@@ -206,12 +217,7 @@ gv_status GV_OWN_OP(attention_backward)(gv_ctx *c, float *dq, float *dk, float *
     const size_t mark = gv_arena_mark(&c->scratch);
     double *rowdot = NULL;
     GV_TRY(gv_own_scratch(c, "attention_backward", rows, &rowdot));
-    gv_status s = GV_OK;
-    do {
-        GV_EACH(c, rows, gv_item_attention_rowdot, rowdot, dy, v, probs, *d);
-        if (dq) GV_EACH(c, rows, gv_item_attention_dq, dq, rowdot, dy, k, v, probs, *d);
-        if (dk || dv) GV_EACH(c, rows, gv_item_attention_dkdv, dk, dv, rowdot, dy, q, v, probs, *d);
-    } while (0);
+    gv_status s = gv_own_attention_passes(c, dq, dk, dv, rowdot, dy, q, k, v, probs, d);
     gv_arena_reset_to(&c->scratch, mark);
     return s;
 }
@@ -322,18 +328,19 @@ gv_status GV_OWN_OP(add_channel_backward)(gv_ctx *c, float *dx, float *de, const
 
 /* ---- losses ----------------------------------------------------------------------------------- */
 
+static gv_status gv_own_mse_passes(gv_ctx *c, float *loss, double *partial, const float *a,
+                                   const float *b, int64_t n) {
+    GV_EACH(c, GV_HD_LOSS_CHUNKS, gv_item_mse_partial, partial, a, b, n);
+    GV_EACH(c, 1, gv_item_sum_partials, loss, partial, (int64_t)GV_HD_LOSS_CHUNKS, (double)n);
+    return GV_OK;
+}
 gv_status GV_OWN_OP(mse_forward)(gv_ctx *c, float *loss, const float *a, const float *b,
                                  const gv_ew_dims *d) {
     GV_TRY(gv_own_positive("mse_forward", "n", d->n));
     const size_t mark = gv_arena_mark(&c->scratch);
     double *partial = NULL;
     GV_TRY(gv_own_scratch(c, "mse_forward", GV_HD_LOSS_CHUNKS, &partial));
-    gv_status s = GV_OK;
-    do {
-        GV_EACH(c, GV_HD_LOSS_CHUNKS, gv_item_mse_partial, partial, a, b, d->n);
-        GV_EACH(c, 1, gv_item_sum_partials, loss, partial, (int64_t)GV_HD_LOSS_CHUNKS,
-                (double)d->n);
-    } while (0);
+    gv_status s = gv_own_mse_passes(c, loss, partial, a, b, d->n);
     gv_arena_reset_to(&c->scratch, mark);
     return s;
 }
@@ -351,6 +358,16 @@ static gv_status gv_own_xent_check(const char *op, const gv_xent_dims *d) {
                         (double)d->norm);
     return GV_OK;
 }
+static gv_status gv_own_xent_passes(gv_ctx *c, float *loss, float *lse, double *buf,
+                                    const float *logits, const int32_t *targets, const float *w,
+                                    const gv_xent_dims *d) {
+    double *rowloss = buf, *partial = buf + d->R; /* (R) then (GV_HD_LOSS_CHUNKS) */
+    GV_EACH(c, d->R, gv_item_xent_row, rowloss, lse, logits, targets, w, *d);
+    GV_EACH(c, GV_HD_LOSS_CHUNKS, gv_item_xent_partial, partial, rowloss, d->R, w);
+    GV_EACH(c, 1, gv_item_sum_partials, loss, partial, (int64_t)GV_HD_LOSS_CHUNKS,
+            (double)d->norm);
+    return GV_OK;
+}
 gv_status GV_OWN_OP(cross_entropy_forward)(gv_ctx *c, float *loss, float *lse, const float *logits,
                                            const int32_t *targets, const float *w,
                                            const gv_xent_dims *d) {
@@ -358,14 +375,7 @@ gv_status GV_OWN_OP(cross_entropy_forward)(gv_ctx *c, float *loss, float *lse, c
     const size_t mark = gv_arena_mark(&c->scratch);
     double *buf = NULL;
     GV_TRY(gv_own_scratch(c, "cross_entropy_forward", d->R + GV_HD_LOSS_CHUNKS, &buf));
-    double *rowloss = buf, *partial = buf + d->R;
-    gv_status s = GV_OK;
-    do {
-        GV_EACH(c, d->R, gv_item_xent_row, rowloss, lse, logits, targets, w, *d);
-        GV_EACH(c, GV_HD_LOSS_CHUNKS, gv_item_xent_partial, partial, rowloss, d->R, w);
-        GV_EACH(c, 1, gv_item_sum_partials, loss, partial, (int64_t)GV_HD_LOSS_CHUNKS,
-                (double)d->norm);
-    } while (0);
+    gv_status s = gv_own_xent_passes(c, loss, lse, buf, logits, targets, w, d);
     gv_arena_reset_to(&c->scratch, mark);
     return s;
 }
@@ -392,17 +402,19 @@ gv_status GV_OWN_OP(adamw_step)(gv_ctx *c, float *p, float *m, float *v, const f
     if (a->n) GV_EACH(c, a->n, gv_item_adamw, p, m, v, g, *a);
     return GV_OK;
 }
+static gv_status gv_own_sumsq_passes(gv_ctx *c, float *out, double *partial, const float *x,
+                                     int64_t n, int64_t nblocks) {
+    if (nblocks) GV_EACH(c, nblocks, gv_item_sumsq_block, partial, x, n);
+    GV_EACH(c, 1, gv_item_sum_partials, out, partial, nblocks, 1.0);
+    return GV_OK;
+}
 gv_status GV_OWN_OP(sumsq)(gv_ctx *c, float *out, const float *x, const gv_ew_dims *d) {
     if (d->n < 0) return GV_ERROR(GV_ERR_INVALID, "sumsq: negative count %lld", (long long)d->n);
     const int64_t nblocks = (d->n + GV_HD_SUMSQ_BLOCK - 1) / GV_HD_SUMSQ_BLOCK;
     const size_t mark = gv_arena_mark(&c->scratch);
     double *partial = NULL;
     GV_TRY(gv_own_scratch(c, "sumsq", nblocks ? nblocks : 1, &partial));
-    gv_status s = GV_OK;
-    do {
-        if (nblocks) GV_EACH(c, nblocks, gv_item_sumsq_block, partial, x, d->n);
-        GV_EACH(c, 1, gv_item_sum_partials, out, partial, nblocks, 1.0);
-    } while (0);
+    gv_status s = gv_own_sumsq_passes(c, out, partial, x, d->n, nblocks);
     gv_arena_reset_to(&c->scratch, mark);
     return s;
 }
