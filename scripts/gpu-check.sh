@@ -5,15 +5,16 @@
 # CPU vs CUDA, the 10-step SDE trajectory, ratio == 1), the host-arithmetic test, `grove version`,
 # an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test and on the sampler trajectory
 # (a short run of the sampling loop on the device), and the benchmarks (bench_unet on CUDA and CPU,
-# bench_grpo on CUDA: one Flow-GRPO iteration of the default config). Writes exactly two files under
-# $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
+# bench_grpo on CUDA: one Flow-GRPO iteration of the default config, PyTorch's unet-s twin).
+# Writes exactly two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
 # Finishes well under 5 minutes (each step has a timeout; steps are skipped when time runs short).
 #
 #   bash scripts/gpu-check.sh [--quick]
 #     --quick   rerun mode: only the gpu tests and a memcheck of one test (no benchmarks)
 # Exit status: 0 when every gpu test ran and passed and memcheck found nothing (memcheck refused or
 # unavailable counts as skipped, not failed); 1 otherwise. Benchmarks are figures (status info).
-# Deliberately not here: a PyTorch side-by-side (no PyTorch twin of unet-s in the tree yet).
+# bench/gpu/torch_unet_s.py is the PyTorch twin of unet-s for the side-by-side ratio (same parameter
+# count, fp32, TF32 off).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -278,7 +279,7 @@ elif (($(left) < 40)); then
   record memcheck skipped "not enough time left"
 else
   limit=$(($(left) - 15))
-  ((limit > 150)) && limit=150
+  ((limit > 90)) && limit=90 # leaves the benchmarks their time
   filter=()
   ((quick)) && filter=(--filter 'cuda/elementwise_vs_cpu')
   rc=0
@@ -342,6 +343,26 @@ run_bench() { # step timeout device command...
 }
 if ((!quick)); then
   run_bench bench_unet_cuda 40 cuda bench_unet 256 10
-  run_bench bench_unet_cpu 40 cpu bench_unet 64 3
-  run_bench bench_grpo_cuda 90 cuda bench_grpo "$root/configs/align/mnist-flowgrpo.yaml" 1
+  run_bench bench_unet_cpu 30 cpu bench_unet 64 3
+  run_bench bench_grpo_cuda 60 cuda bench_grpo "$root/configs/align/mnist-flowgrpo.yaml" 1
+  # PyTorch twin of unet-s on the same GPU (bench/gpu/torch_unet_s.py), for the side-by-side ratio
+  py=""
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && env -u LD_LIBRARY_PATH "$p" -c 'import torch' 2>/dev/null; then
+      py="$p"
+      break
+    fi
+  done
+  if [[ -z "$py" ]]; then
+    record bench_torch_unet skipped "no python3 with torch here"
+  elif (($(left) < 60)); then
+    record bench_torch_unet skipped "not enough time left"
+  else
+    rc=0
+    env -u LD_LIBRARY_PATH timeout 60 "$py" "$root/bench/gpu/torch_unet_s.py" 256 10 cuda \
+      >"$logs/bench_torch_unet.txt" 2>&1 || rc=$?
+    figures="$(grep -E 'parameters|forward|step' "$logs/bench_torch_unet.txt" | tr -s ' ' |
+      tr '\n' ';' | head -c 400 || true)"
+    record bench_torch_unet info "exit $rc: ${figures:-$(tail -1 "$logs/bench_torch_unet.txt")}"
+  fi
 fi
