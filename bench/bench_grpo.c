@@ -4,12 +4,13 @@
  * no checkpoints, no evals. Prints figures; never fails on time.
  *
  * usage: bench_grpo [CONFIG (default configs/align/mnist-flowgrpo.yaml)] [iterations (default 3)]
+ * GROVE_BENCH_DEVICE=cuda runs it on the CUDA module (bench_device.h; scripts/gpu-check.sh).
  * Needs the config's model and reward weights (models/weights/, shipped). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "grove/grpo.h"
-#include "grove/kernels_cpu.h"
+#include "bench_device.h"
 #include "grove/paths.h"
 #include "grove/rundir.h"
 #include "grove/run_config.h"
@@ -33,7 +34,9 @@ int main(int argc, char **argv) {
     gv_run_config cfg;
     CHECK(gv_run_config_load(path, NULL, 0, NULL, &cfg, NULL));
     gv_grpo_job j;
-    CHECK(gv_grpo_setup(&j, &cfg, grove_backend_cpu()));
+    const gv_backend *be = bench_backend("bench_grpo");
+    if (!be) return 1;
+    CHECK(gv_grpo_setup(&j, &cfg, be));
     int64_t *prompt_of_slot = malloc((size_t)j.P * sizeof *prompt_of_slot);
     gv_reward_moments per_reward[64];
     if (!prompt_of_slot || cfg.n_rewards > 64) {
@@ -49,8 +52,10 @@ int main(int argc, char **argv) {
         gv_grpo_train_stats ts;
         const double t0 = gv_rundir_now();
         CHECK(gv_grpo_rollout(&j, (uint32_t)k, prompt_of_slot, &rs));
+        CHECK(be->synchronize());
         const double t1 = gv_rundir_now();
         CHECK(gv_grpo_train_iteration(&j, (uint32_t)k, &st, &ts));
+        CHECK(be->synchronize());
         const double t2 = gv_rundir_now();
         st.iteration++;
         t_roll += t1 - t0;
@@ -63,7 +68,7 @@ int main(int argc, char **argv) {
                t2 - t1, rs.adv.reward_mean);
     }
     char desc[256];
-    grove_backend_cpu()->describe(desc, sizeof desc);
+    be->describe(desc, sizeof desc);
     printf("bench_grpo: %s, %d iterations, %s\n", path, iterations, desc);
     printf("  seconds per iteration        %8.2f  (rollout %.2f + training %.2f)\n",
            (t_roll + t_train) / iterations, t_roll / iterations, t_train / iterations);

@@ -3,14 +3,15 @@
  * GFLOP/s they imply (DESIGN.md §5: ~183 MFLOP per 28x28 forward; a training step counts 3x the
  * forward). Random weights: speed does not depend on them. Prints figures; never fails on time.
  *
- * usage: bench_unet [batch (default 64)] [repetitions (default 10)] */
+ * usage: bench_unet [batch (default 64)] [repetitions (default 10)]
+ * GROVE_BENCH_DEVICE=cuda runs it on the CUDA module (bench_device.h; scripts/gpu-check.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "grove/arena.h"
-#include "grove/kernels_cpu.h"
+#include "bench_device.h"
 #include "grove/optim.h"
 #include "grove/params.h"
 #include "grove/rng.h"
@@ -42,7 +43,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_unet [batch] [repetitions]\n");
         return 2;
     }
-    const gv_backend *be = grove_backend_cpu();
+    const gv_backend *be = bench_backend("bench_unet");
+    if (!be) return 1;
     gv_ctx *ctx = NULL;
     CHECK(be->ctx_create(&(gv_ctx_options){.threads = 0, .use_fast = 1}, &ctx));
 
@@ -90,10 +92,12 @@ int main(int argc, char **argv) {
         double t0 = now_s();
         gv_arena_reset(&arena);
         CHECK(gv_unet_forward(&m, ctx, &arena, ps.values, N, x, sigma, ids, v, &saved));
+        CHECK(be->synchronize());
         double t1 = now_s();
         CHECK(gv_params_zero_grads(&ps));
         CHECK(gv_unet_backward(&m, ctx, &arena, ps.values, ps.grads, &saved, dv, NULL));
         CHECK(gv_optim_step(ctx, &ps, &adam, 1e-4f, (int64_t)(r + 3)));
+        CHECK(be->synchronize());
         double t2 = now_s();
         if (r >= 0) {
             fwd[r] = t1 - t0;

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The ONE script for a lent GPU machine (TOOLCHAIN.md, CUDA): finds the CUDA/cuBLAS/cuDNN libraries
 # there, runs the carried binaries (gpu-carry/, made by scripts/gpu-prepare.sh) or, when they cannot
-# start, builds with CMake there; then the gpu-labelled tests, the host-arithmetic test, `grove
-# version`, an nvidia-smi summary and compute-sanitizer memcheck on the CUDA test. Writes exactly
-# two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
+# start, builds with CMake there; then the gpu-labelled tests (test_cuda; test_cuda_parity: every op
+# CPU vs CUDA, the 10-step SDE trajectory, ratio == 1), the host-arithmetic test, `grove version`,
+# an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test and on the sampler trajectory
+# (a short run of the sampling loop on the device), and the benchmarks (bench_unet on CUDA and CPU,
+# bench_grpo on CUDA: one Flow-GRPO iteration of the default config, PyTorch's unet-s twin).
+# Writes exactly two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
 # Finishes well under 5 minutes (each step has a timeout; steps are skipped when time runs short).
 #
 #   bash scripts/gpu-check.sh [--quick]
-#     --quick   rerun mode: only the gpu tests and a memcheck of one test
+#     --quick   rerun mode: only the gpu tests and a memcheck of one test (no benchmarks)
 # Exit status: 0 when every gpu test ran and passed and memcheck found nothing (memcheck refused or
-# unavailable counts as skipped, not failed); 1 otherwise. Deliberately not here: benchmarks.
+# unavailable counts as skipped, not failed); 1 otherwise. Benchmarks are figures (status info).
+# bench/gpu/torch_unet_s.py is the PyTorch twin of unet-s for the side-by-side ratio (same parameter
+# count, fp32, TF32 off).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -193,14 +198,16 @@ $(first_line "$logs/build-configure.txt" '[Ee]rror|[Cc]ould not')"
   gpu_tests=()
   for src in "$root"/tests/gpu/test_*.c; do [[ -e "$src" ]] && gpu_tests+=("$(basename "$src" .c)"); done
   targets=(grove_cuda "${gpu_tests[@]}")
-  ((quick)) || targets+=(test_hd_arith)
+  ((quick)) || targets+=(test_hd_arith bench_unet bench_grpo)
   if ! timeout "$(($(left) - 90))" cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" \
     >"$logs/build.txt" 2>&1; then
     record build failed "build failed here: $(first_line "$logs/build.txt" 'error')"
     exit 1
   fi
   mkdir -p "$work/bin"
-  for t in "${targets[@]}"; do [[ -x "$build/tests/$t" ]] && cp "$build/tests/$t" "$work/bin/"; done
+  for t in "${targets[@]}"; do
+    for d in "$build/tests" "$build/bench"; do [[ -x "$d/$t" ]] && cp "$d/$t" "$work/bin/"; done
+  done
   bin_dir="$work/bin"
   lib_dir="$build"
   record build passed "built here with CMake (sm_90)"
@@ -241,7 +248,12 @@ run_test() { # step binary timeout [criterion args...]
   fi
 }
 
-for t in "${gpu_tests[@]}"; do run_test "gpu_test_$t" "$t" 90; done
+for t in "${gpu_tests[@]}"; do
+  case "$t" in # the parity test is one process per op (module + CUDA start each): 4 at a time
+    test_cuda_parity) run_test "gpu_test_$t" "$t" 150 --jobs 4 ;;
+    *) run_test "gpu_test_$t" "$t" 90 ;;
+  esac
+done
 if ((!quick)) && [[ -x "$bin_dir/test_hd_arith" ]]; then run_test cpu_test_hd_arith test_hd_arith 60; fi
 
 if ((!quick)); then
@@ -267,7 +279,7 @@ elif (($(left) < 40)); then
   record memcheck skipped "not enough time left"
 else
   limit=$(($(left) - 15))
-  ((limit > 150)) && limit=150
+  ((limit > 90)) && limit=90 # leaves the benchmarks their time
   filter=()
   ((quick)) && filter=(--filter 'cuda/elementwise_vs_cpu')
   rc=0
@@ -289,5 +301,68 @@ $(first_line "$logs/memcheck.txt" '^========= (Invalid|Program hit|Uninitialized
     record memcheck failed "test failed under memcheck (exit $rc)"
   else
     record memcheck passed "$summary_line"
+  fi
+fi
+
+# ---- memcheck on the sampling loop: 10 SDE steps of a denoiser on the op table ----------------------
+if ((!quick)) && [[ -n "$sanitizer" && -x "$bin_dir/test_cuda_parity" ]]; then
+  if (($(left) < 60)); then
+    record memcheck_trajectory skipped "not enough time left"
+  else
+    rc=0
+    timeout 45 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 99 \
+      "$bin_dir/test_cuda_parity" --jobs 1 --filter 'cuda_parity/sde_trajectory*' \
+      >"$logs/memcheck-trajectory.txt" 2>&1 || rc=$?
+    errors="$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$logs/memcheck-trajectory.txt" |
+      awk '{s += $1} END {print s + 0}')"
+    if ((rc == 124)); then
+      record memcheck_trajectory skipped "timed out after 45s (memcheck is slow; not a finding)"
+    elif ! grep -q 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt"; then
+      record memcheck_trajectory skipped "compute-sanitizer refused: $(tail -1 "$logs/memcheck-trajectory.txt")"
+    elif ((errors > 0 || rc != 0)); then
+      record memcheck_trajectory failed "$errors error(s), exit $rc"
+    else
+      record memcheck_trajectory passed "$(grep 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt" | tail -1)"
+    fi
+  fi
+fi
+
+# ---- benchmarks: figures, never a failure -----------------------------------------------------------
+run_bench() { # step timeout device command...
+  local step=$1 limit=$2 dev=$3 rc=0
+  shift 3
+  if [[ ! -x "$bin_dir/$1" ]]; then record "$step" skipped "no $1 binary"; return; fi
+  if (($(left) < limit)); then record "$step" skipped "not enough time left"; return; fi
+  local bin="$bin_dir/$1"
+  shift
+  GROVE_BENCH_DEVICE="$dev" timeout "$limit" "$bin" "$@" >"$logs/$step.txt" 2>&1 || rc=$?
+  local figures
+  figures="$(grep -E 'step|images/s|iteration ' "$logs/$step.txt" | tr -s ' ' | tr '\n' ';' |
+    head -c 400 || true)"
+  record "$step" info "exit $rc: ${figures:-$(tail -1 "$logs/$step.txt")}"
+}
+if ((!quick)); then
+  run_bench bench_unet_cuda 40 cuda bench_unet 256 10
+  run_bench bench_unet_cpu 30 cpu bench_unet 64 3
+  run_bench bench_grpo_cuda 60 cuda bench_grpo "$root/configs/align/mnist-flowgrpo.yaml" 1
+  # PyTorch twin of unet-s on the same GPU (bench/gpu/torch_unet_s.py), for the side-by-side ratio
+  py=""
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && env -u LD_LIBRARY_PATH "$p" -c 'import torch' 2>/dev/null; then
+      py="$p"
+      break
+    fi
+  done
+  if [[ -z "$py" ]]; then
+    record bench_torch_unet skipped "no python3 with torch here"
+  elif (($(left) < 60)); then
+    record bench_torch_unet skipped "not enough time left"
+  else
+    rc=0
+    env -u LD_LIBRARY_PATH timeout 60 "$py" "$root/bench/gpu/torch_unet_s.py" 256 10 cuda \
+      >"$logs/bench_torch_unet.txt" 2>&1 || rc=$?
+    figures="$(grep -E 'parameters|forward|step' "$logs/bench_torch_unet.txt" | tr -s ' ' |
+      tr '\n' ';' | head -c 400 || true)"
+    record bench_torch_unet info "exit $rc: ${figures:-$(tail -1 "$logs/bench_torch_unet.txt")}"
   fi
 fi

@@ -35,7 +35,7 @@ for src in "$root"/tests/gpu/test_*.c; do
   name="$(basename "$src" .c)"
   gpu_tests+=("$name")
 done
-targets=(grove_cuda test_hd_arith "${gpu_tests[@]}")
+targets=(grove_cuda test_hd_arith "${gpu_tests[@]}" bench_unet bench_grpo)
 echo "gpu-prepare: building ${targets[*]}"
 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 # The CLI (`grove version` describes the GPU) is welcome but not required.
@@ -52,6 +52,7 @@ stage="$carry/stage"
 cp "$build/libgrove_cuda.so" "$build/libgrove.so" "$stage/lib/"
 [[ -x "$build/grove" ]] && cp "$build/grove" "$stage/bin/"
 for t in test_hd_arith "${gpu_tests[@]}"; do cp "$build/tests/$t" "$stage/bin/"; done
+for b in bench_unet bench_grpo; do cp "$build/bench/$b" "$stage/bin/"; done
 
 # Libraries the device provides, or that must match its C library: never carried.
 skip_re='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libresolv\.so'

@@ -24,12 +24,21 @@ void gv_cli_register_backends(int want_cuda, char *cuda_note, size_t note_len) {
     gv_clear_error();
 }
 
+/* `auto` fell back to the CPU: one line on stderr saying why (issue 9: a clear message). */
+static void auto_note(const char *note) {
+    fprintf(stderr, "grove: device auto: using cpu (cuda: %s)\n",
+            note && note[0] ? note : "the CUDA module was not loaded");
+}
+
 gv_status gv_cli_find_backend(const char *kind, const struct gv_backend **out) {
     if (strcmp(kind, "cpu") != 0 && strcmp(kind, "cuda") != 0 && strcmp(kind, "auto") != 0)
         return GV_ERROR(GV_ERR_INVALID, "--device %s: expected cpu, cuda or auto", kind);
     char note[512] = "";
     if (gv_backend_count() == 0) gv_cli_register_backends(strcmp(kind, "cpu") != 0, note, sizeof note);
-    if (strcmp(kind, "auto") == 0) kind = gv_backend_find("cuda", out) == GV_OK ? "cuda" : "cpu";
+    if (strcmp(kind, "auto") == 0) {
+        kind = gv_backend_find("cuda", out) == GV_OK ? "cuda" : "cpu";
+        if (!strcmp(kind, "cpu")) auto_note(note);
+    }
     gv_clear_error();
     gv_status s = gv_backend_find(kind, out);
     if (s != GV_OK && *note) s = GV_ERROR(GV_ERR_UNSUPPORTED, "--device %s: %s", kind, note);
@@ -49,6 +58,7 @@ gv_status gv_cli_open_device(const char *device, int threads, gv_ctx **out) {
         if (!strcmp(kind, "cuda"))
             return GV_ERROR(GV_ERR_UNSUPPORTED, "--device cuda: %s",
                             note[0] ? note : "the CUDA module is not available");
+        auto_note(note);
         gv_clear_error();
     }
     if (!be) GV_TRY(gv_backend_find("cpu", &be));

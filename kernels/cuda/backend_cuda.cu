@@ -1,9 +1,11 @@
 /* The CUDA backend: module init (the one exported symbol), describe, device memory on the module
- * stream, contexts (cuBLAS + cuDNN handles), and the op table.
+ * stream, contexts (cuBLAS + cuDNN handles, their start-up workspaces), and the op table.
  *
- * Foundation stage: the table holds the ops implemented so far (elementwise_cuda.cu,
- * philox_cuda.cu); every other slot is NULL, so gv_backend_validate refuses the backend naming the
- * first missing op. The init function still returns it: validation happens at registration.
+ * The table is generated from GROVE_OP_LIST (every op has a gv_cuda_<op>: own_ops.cu, blas_cuda.cu,
+ * conv_cudnn.cu, philox_cuda.cu), so an op added to the list without a CUDA kernel is a link error
+ * of the module, as for the CPU table. Every device buffer a context uses is allocated when the
+ * context is created (scratch arena, cuBLAS workspace, cuDNN plan workspace); convolution plans
+ * are built on a shape's first use and cached (host memory only).
  * Deliberately not here: kernels, cuDNN convolution plans, cuBLAS GEMM calls. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,9 @@
 
 #include "cuda_backend.h"
 
-#define GV_CUDA_DEFAULT_SCRATCH ((size_t)64 << 20)
+#define GV_CUDA_DEFAULT_SCRATCH ((size_t)256 << 20)
+#define GV_CUDA_CUBLAS_WORKSPACE ((size_t)32 << 20)
+#define GV_CUDA_CONV_WORKSPACE ((size_t)256 << 20)
 
 static cudaStream_t module_stream; /* created once by the init function, never destroyed */
 static int module_sm_count = 1;
@@ -117,6 +121,9 @@ static void cuda_ctx_destroy(gv_ctx *c) {
     gv_cuda_impl *impl = gv_cuda_impl_of(c);
     gv_arena_release(&c->scratch);
     if (impl) {
+        gv_cuda_conv_cache_free(impl->conv_cache);
+        cuda_free(impl->conv_workspace);
+        cuda_free(impl->cublas_workspace);
         if (impl->cudnn) {
             cudnnStatus_t e = cudnnDestroy(impl->cudnn);
             if (e != CUDNN_STATUS_SUCCESS)
@@ -135,6 +142,13 @@ static void cuda_ctx_destroy(gv_ctx *c) {
 static gv_status create_handles(gv_cuda_impl *impl) {
     GV_CUBLAS_CHECK(cublasCreate(&impl->cublas));
     GV_CUBLAS_CHECK(cublasSetStream(impl->cublas, impl->stream));
+    GV_CUBLAS_CHECK(cublasSetMathMode(impl->cublas, CUBLAS_DEFAULT_MATH)); /* fp32, no TF32 */
+    impl->cublas_workspace_bytes = GV_CUDA_CUBLAS_WORKSPACE;
+    GV_TRY(cuda_alloc(impl->cublas_workspace_bytes, &impl->cublas_workspace));
+    GV_CUBLAS_CHECK(cublasSetWorkspace(impl->cublas, impl->cublas_workspace,
+                                       impl->cublas_workspace_bytes));
+    impl->conv_workspace_bytes = GV_CUDA_CONV_WORKSPACE;
+    GV_TRY(cuda_alloc(impl->conv_workspace_bytes, &impl->conv_workspace));
     GV_CUDNN_CHECK(cudnnCreate(&impl->cudnn));
     GV_CUDNN_CHECK(cudnnSetStream(impl->cudnn, impl->stream));
     return GV_OK;
@@ -172,13 +186,9 @@ static gv_status cuda_ctx_create(const gv_ctx_options *opt, gv_ctx **out) {
 /* ---- the table and the exported init --------------------------------------------------------- */
 
 static void fill_backend(void) {
-    memset(&cuda_ops, 0, sizeof cuda_ops); /* unimplemented ops stay NULL (see the header) */
-    cuda_ops.silu_forward = gv_cuda_silu_forward;
-    cuda_ops.silu_backward = gv_cuda_silu_backward;
-    cuda_ops.add = gv_cuda_add;
-    cuda_ops.scale = gv_cuda_scale;
-    cuda_ops.axpby = gv_cuda_axpby;
-    cuda_ops.philox_normal_fill = gv_cuda_philox_normal_fill;
+#define GV_CUDA_ENTRY_(name, args) cuda_ops.name = gv_cuda_##name;
+    GROVE_OP_LIST(GV_CUDA_ENTRY_)
+#undef GV_CUDA_ENTRY_
 
     memset(&cuda_backend, 0, sizeof cuda_backend);
     cuda_backend.abi_version = GV_BACKEND_ABI_VERSION;

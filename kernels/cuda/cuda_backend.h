@@ -4,7 +4,7 @@
  * kernel run, so the backend's context-free memory calls and the ops are ordered without events.
  * Each gv_ctx holds a cuBLAS and a cuDNN handle bound to that stream. Every CUDA, cuBLAS and cuDNN
  * call goes through a GV_*_CHECK macro, which turns a failure into a one-line GV_ERR_BACKEND naming
- * the call. Deliberately not here: kernels (elementwise_cuda.cu, philox_cuda.cu). */
+ * the call. Deliberately not here: kernels (own_ops.cu, blas_cuda.cu, conv_cudnn.cu, philox_cuda.cu). */
 #ifndef GROVE_CUDA_BACKEND_H
 #define GROVE_CUDA_BACKEND_H
 
@@ -50,6 +50,11 @@ typedef struct gv_cuda_impl {
     cudaStream_t stream; /* the module stream (not owned) */
     cublasHandle_t cublas;
     cudnnHandle_t cudnn;
+    void *cublas_workspace; /* given to cuBLAS at creation, so GEMMs never allocate          */
+    size_t cublas_workspace_bytes;
+    void *conv_workspace;   /* cuDNN plans' workspace; a plan that needs more is not chosen */
+    size_t conv_workspace_bytes;
+    struct gv_conv_cache *conv_cache; /* execution plans per shape (conv_cudnn.cu)        */
 } gv_cuda_impl;
 
 static inline gv_cuda_impl *gv_cuda_impl_of(gv_ctx *c) { return (gv_cuda_impl *)c->impl; }
@@ -61,14 +66,22 @@ cudaStream_t gv_cuda_stream(void);
 #define GV_CUDA_BLOCK 256
 unsigned gv_cuda_grid_for(int64_t n);
 
-/* Ops implemented so far (the foundation stage); backend_cuda.cu puts them into the table. */
-gv_status gv_cuda_silu_forward(gv_ctx *c, float *y, const float *x, const gv_ew_dims *d);
-gv_status gv_cuda_silu_backward(gv_ctx *c, float *dx, const float *dy, const float *x,
-                                const gv_ew_dims *d);
-gv_status gv_cuda_add(gv_ctx *c, float *y, const float *a, const float *b, const gv_ew_dims *d);
-gv_status gv_cuda_scale(gv_ctx *c, float *y, const float *x, float alpha, const gv_ew_dims *d);
-gv_status gv_cuda_axpby(gv_ctx *c, float *y, const float *x, float alpha, float beta,
-                        const gv_ew_dims *d);
-gv_status gv_cuda_philox_normal_fill(gv_ctx *c, float *out, const gv_philox_args *a);
+/* Every op of the table (GROVE_OP_LIST): own_ops.cu (gv_own_ops.h), blas_cuda.cu, conv_cudnn.cu,
+   philox_cuda.cu define gv_cuda_<op>; backend_cuda.cu puts them into the table. */
+#define GV_CUDA_DECL_(name, args) gv_status gv_cuda_##name args;
+GROVE_OP_LIST(GV_CUDA_DECL_)
+#undef GV_CUDA_DECL_
+
+/* Shared passes of the library ops (own_ops.cu): y (rows, K, inner) += b[k]; db[k] += sums of dy;
+   dst (n) += src. */
+gv_status gv_cuda_bias_add(gv_ctx *c, float *y, const float *b, int64_t rows, int K,
+                           int64_t inner);
+gv_status gv_cuda_bias_grad(gv_ctx *c, float *db, const float *dy, int64_t rows, int K,
+                            int64_t inner);
+gv_status gv_cuda_accumulate(gv_ctx *c, float *dst, const float *src, int64_t n);
+
+/* Convolution plans (conv_cudnn.cu): the per-context cache, freed with the context. */
+typedef struct gv_conv_cache gv_conv_cache;
+void gv_cuda_conv_cache_free(gv_conv_cache *cache);
 
 #endif
