@@ -42,6 +42,8 @@
 
 #include <grove/reward.h>
 
+#include "../plugin_config.h"
+
 #include "json.h"
 
 #define SHORT_LINE 160 /* protocol errors quote at most this much of the offending line */
@@ -490,20 +492,6 @@ static int read_values(const bj_node *a, const char *key, int n, float *out, uin
 
 /* ---- the ABI ---------------------------------------------------------------------------------- */
 
-static const char *config_value(const char *config, const char *key, char *buf, size_t n) {
-    const size_t k = strlen(key);
-    for (const char *line = config; line && *line;) {
-        const char *end = strchr(line, '\n');
-        const size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > k && strncmp(line, key, k) == 0 && line[k] == '=') {
-            snprintf(buf, n, "%.*s", (int)(len - k - 1), line + k + 1);
-            return buf;
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return NULL;
-}
-
 static void destroy(void *state) {
     bridge *br = state;
     if (!br) return;
@@ -524,15 +512,15 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     br->next_id = 1;
     snprintf(br->name, sizeof br->name, "child");
     char buf[4096];
-    if (!config_value(config, "command", buf, sizeof buf) || !*buf) {
+    if (!plugin_config_value(config, "command", buf, sizeof buf) || !*buf) {
         snprintf(err, err_len, "bridge: config needs `command: \"...\"` (run with /bin/sh -c)");
         return destroy(br), 1;
     }
     br->command = strdup(buf);
-    if (config_value(config, "timeout_s", buf, sizeof buf)) br->timeout_s = strtod(buf, NULL);
-    if (config_value(config, "start_timeout_s", buf, sizeof buf))
+    if (plugin_config_value(config, "timeout_s", buf, sizeof buf)) br->timeout_s = strtod(buf, NULL);
+    if (plugin_config_value(config, "start_timeout_s", buf, sizeof buf))
         br->start_timeout_s = strtod(buf, NULL);
-    if (config_value(config, "retries", buf, sizeof buf)) br->retries = atoi(buf);
+    if (plugin_config_value(config, "retries", buf, sizeof buf)) br->retries = atoi(buf);
     if (!br->command || !(br->timeout_s > 0.0) || !(br->start_timeout_s > 0.0) || br->retries < 0) {
         snprintf(err, err_len, "bridge: timeout_s and start_timeout_s must be > 0, retries >= 0");
         return destroy(br), 1;

@@ -3,7 +3,8 @@
  * left-right symmetry 1 - mean|p - mirror(p)| (or its ink, `stat: ink`). It has no score(): used
  * through `reward_transform: win_rate` (preset pref_grpo) it turns into win rates in [0, 1].
  * Config: {stat: symmetry | ink, temperature: 0.01, bias: 0.0}; a non-zero bias simulates a judge
- * with position bias (what `pairwise.both_orders` cancels). Needs only grove/reward.h.
+ * with position bias (what `pairwise.both_orders` cancels). Needs only grove/reward.h and the
+ * bundled plugins' config reader (../plugin_config.h).
  * Deliberately not here: a learned judge (see rewards/plugins/neural for grove's kernels). */
 #include <grove/reward.h>
 #include <math.h>
@@ -11,37 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../plugin_config.h"
+
 typedef struct judge {
     int ink;             /* 1: f = mean(p); 0: f = symmetry */
     double temperature, bias;
 } judge;
 
-/* The value of `key=` in the flattened config, or NULL. */
-static const char *config_value(const char *config, const char *key) {
-    const size_t n = strlen(key);
-    const char *line = config;
-    while (line && *line) {
-        if (strncmp(line, key, n) == 0 && line[n] == '=') return line + n + 1;
-        line = strchr(line, '\n');
-        if (line) ++line;
-    }
-    return NULL;
-}
-
 static int create(const char *config, void **state, char *err, size_t err_len) {
     judge *j = calloc(1, sizeof *j);
     if (!j) return snprintf(err, err_len, "out of memory"), 1;
     j->temperature = 0.01;
-    const char *v;
-    if ((v = config_value(config, "stat"))) {
-        if (strncmp(v, "ink", 3) == 0 && (v[3] == '\n' || !v[3])) j->ink = 1;
-        else if (!(strncmp(v, "symmetry", 8) == 0 && (v[8] == '\n' || !v[8]))) {
+    char v[64];
+    if (plugin_config_value(config, "stat", v, sizeof v)) {
+        if (strcmp(v, "ink") == 0) j->ink = 1;
+        else if (strcmp(v, "symmetry") != 0) {
             snprintf(err, err_len, "stat: expected symmetry or ink");
             return free(j), 1;
         }
     }
-    if ((v = config_value(config, "temperature"))) j->temperature = strtod(v, NULL);
-    if ((v = config_value(config, "bias"))) j->bias = strtod(v, NULL);
+    if (plugin_config_value(config, "temperature", v, sizeof v)) j->temperature = strtod(v, NULL);
+    if (plugin_config_value(config, "bias", v, sizeof v)) j->bias = strtod(v, NULL);
     if (!(j->temperature > 0.0)) {
         snprintf(err, err_len, "temperature: expected a positive number");
         return free(j), 1;

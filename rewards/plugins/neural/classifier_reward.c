@@ -8,6 +8,8 @@
  * Build (CMake does it): cc -shared -fPIC classifier_reward.c -I... -lgrove.
  * Deliberately not here: prompt parsing (the built-in `classifier` reward reads the prompt's class). */
 #include <grove/reward.h>
+
+#include "../plugin_config.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,20 +28,6 @@ typedef struct neural_reward {
     float *probs;     /* (cap, K) host */
     int cap;
 } neural_reward;
-
-static const char *config_value(const char *config, const char *key, char *buf, size_t n) {
-    const size_t k = strlen(key);
-    for (const char *line = config; line && *line;) {
-        const char *end = strchr(line, '\n');
-        const size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > k && strncmp(line, key, k) == 0 && line[k] == '=') {
-            snprintf(buf, n, "%.*s", (int)(len - k - 1), line + k + 1);
-            return buf;
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return NULL;
-}
 
 static void destroy(void *state) {
     neural_reward *r = state;
@@ -61,12 +49,12 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     neural_reward *r = calloc(1, sizeof *r);
     if (!r) return snprintf(err, err_len, "out of memory"), 1;
     char path[4096], buf[64];
-    if (!config_value(config, "checkpoint", path, sizeof path) &&
+    if (!plugin_config_value(config, "checkpoint", path, sizeof path) &&
         gv_root_path("models/weights/mnist-classifier.h5", path, sizeof path) != GV_OK)
         return fail(r, err, err_len, "checkpoint");
-    r->cls = config_value(config, "class", buf, sizeof buf) ? atoi(buf) : -1;
-    const int mb = config_value(config, "micro_batch", buf, sizeof buf) ? atoi(buf) : 32;
-    const int threads = config_value(config, "threads", buf, sizeof buf) ? atoi(buf) : 1;
+    r->cls = plugin_config_value(config, "class", buf, sizeof buf) ? atoi(buf) : -1;
+    const int mb = plugin_config_value(config, "micro_batch", buf, sizeof buf) ? atoi(buf) : 32;
+    const int threads = plugin_config_value(config, "threads", buf, sizeof buf) ? atoi(buf) : 1;
     const gv_backend *be = grove_backend_cpu();
     if (be->ctx_create(&(gv_ctx_options){.threads = threads, .use_fast = 1}, &r->ctx) != GV_OK)
         return fail(r, err, err_len, "context");
