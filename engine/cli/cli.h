@@ -70,6 +70,8 @@ int gv_cmd_config(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_data(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args);
+/* grove train for a masked-diffusion model (cmd_train_mdm.c; gv_cmd_train dispatches to it). */
+int gv_cmd_train_mdm(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_sample(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_eval(const gv_command *cmd, const gv_cli_args *args);
 int gv_cmd_gallery(const gv_command *cmd, const gv_cli_args *args);

@@ -1,5 +1,6 @@
 /* grove train CONFIG [--set k=v]... [--stop-after N] [--force] [--dry-run] [--device KIND]:
- * Flow-GRPO alignment into runs/<name>/ (grpo.h). SIGINT stops at the next iteration boundary
+ * Flow-GRPO alignment into runs/<name>/ (grpo.h); a config whose model.checkpoint is an mdt goes to
+ * the masked-diffusion trainer (cmd_train_mdm.c). SIGINT stops at the next iteration boundary
  * (last.h5 is then the state after the last completed iteration; a second SIGINT is the default
  * action). --dry-run prints the plan — prompts, group size, nodes, edges, trained units, NFE and
  * fixed-shape forwards per iteration, parameter / latent / activation memory — and exits 0. */
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "grove/backend.h"
 #include "grove/grpo.h"
+#include "grove/mdm_train.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -41,6 +43,11 @@ static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
 }
 
 int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
+    gv_model_kind mk; /* a masked-diffusion model has its own trainer (mdm_train.h) */
+    if (gv_train_config_model_kind(args->positional[0], args->sets, args->nsets, &mk) == GV_OK &&
+        mk == GV_MODEL_MDT)
+        return gv_cmd_train_mdm(cmd, args);
+    gv_clear_error();
     const char *stop = gv_cli_option_value(cmd, args, "stop-after");
     const char *device = gv_cli_option_value(cmd, args, "device");
     gv_grpo_result res;

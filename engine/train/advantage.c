@@ -76,6 +76,11 @@ static double normalized(const gv_advantage_input *in, const gv_advantage_opts *
                          int pooled) {
     moments g = moments_of(in, i, k, pooled, 0);
     if (g.identical) return 0.0;
+    /* ALGORITHMS.md §10: d1 centres only; DiffuCoder's leave-one-out r_i - mean_{j!=i} r_j =
+       n (r_i - mean) / (n - 1) */
+    if (o->center == GV_ADV_CENTER_MEAN) return value_of(in, i, k) - g.mean;
+    if (o->center == GV_ADV_CENTER_LEAVE_ONE_OUT)
+        return g.n > 1 ? (value_of(in, i, k) - g.mean) * g.n / (g.n - 1) : 0.0;
     moments sm = o->global_std ? moments_of(in, i, k, pooled, 1) : g;
     double sd = sm.sd;
     if (o->unbiased_std && sm.n > 1) sd *= sqrt((double)sm.n / (sm.n - 1)); /* §6, §8 */
@@ -107,6 +112,8 @@ gv_status gv_advantage_compute(const gv_advantage_input *in, const gv_advantage_
                         "weights, prompt ids) required", in->n_samples, in->n_rewards);
     if (o->mode != GV_ADV_SUM_THEN_NORMALIZE && o->mode != GV_ADV_NORMALIZE_THEN_SUM)
         return GV_ERROR(GV_ERR_INVALID, "advantage: unknown rewards mode %d", o->mode);
+    if (o->center < GV_ADV_CENTER_ZSCORE || o->center > GV_ADV_CENTER_LEAVE_ONE_OUT)
+        return GV_ERROR(GV_ERR_INVALID, "advantage: center %d", o->center);
     if (!(o->std_eps >= 0.0) || !isfinite(o->std_eps))
         return GV_ERROR(GV_ERR_INVALID, "advantage: std eps %g must be >= 0", o->std_eps);
     for (int k = 0; k < in->n_rewards; ++k)

@@ -165,3 +165,22 @@ Test(advantage, bad_input) {
     o.mode = 7;
     cr_expect_eq(gv_advantage_compute(&in, &o, A, v, NULL, &res), GV_ERR_INVALID);
 }
+
+Test(advantage, masked_diffusion_centring_by_hand) {
+    /* ALGORITHMS.md §10: group {1, 2, 3, 6} (mean 3), group {0, 4} (mean 2); clamp off */
+    const float r[6] = {1, 2, 3, 6, 0, 4};
+    const int32_t p[6] = {0, 0, 0, 0, 1, 1};
+    const double w[1] = {1};
+    gv_advantage_opts o = gv_advantage_opts_default();
+    o.adv_clip = 0;
+    float A[6];
+    uint8_t v[6];
+    o.center = GV_ADV_CENTER_MEAN; /* d1: r - mean_g */
+    run(r, NULL, w, p, 6, 1, o, A, v, NULL);
+    const double mean_want[6] = {-2, -1, 0, 3, -2, 2};
+    for (int i = 0; i < 6; ++i) NEAR(A[i], mean_want[i]);
+    o.center = GV_ADV_CENTER_LEAVE_ONE_OUT; /* r_i - mean of the others */
+    run(r, NULL, w, p, 6, 1, o, A, v, NULL);
+    const double loo_want[6] = {1 - 11.0 / 3, 2 - 10.0 / 3, 3 - 3.0, 6 - 2.0, 0 - 4.0, 4 - 0.0};
+    for (int i = 0; i < 6; ++i) NEAR(A[i], loo_want[i]);
+}

@@ -45,7 +45,16 @@ typedef struct gv_advantage_opts {
     double std_eps;  /* 1e-4 (Flow-GRPO) or 1e-8 (DanceGRPO)           */
     double adv_clip; /* 5; <= 0 disables the clamp                     */
     int unbiased_std; /* 1: std with n - 1 (Pref-GRPO §8, BranchGRPO §6); 0: population */
+    int center;       /* gv_adv_center: how a value becomes an advantage (0: the z-score)  */
 } gv_advantage_opts;
+
+/* Masked-diffusion GRPO (ALGORITHMS.md §10) centres without a std: d1 uses r - mean_g, DiffuCoder
+   the leave-one-out r_i - mean_{j!=i} r_j (std, std_eps and unbiased_std are then unused). */
+typedef enum gv_adv_center {
+    GV_ADV_CENTER_ZSCORE = 0,
+    GV_ADV_CENTER_MEAN = 1,
+    GV_ADV_CENTER_LEAVE_ONE_OUT = 2
+} gv_adv_center;
 
 /* Flow-GRPO's defaults: sum_then_normalize, global std, eps 1e-4, clip 5. */
 gv_advantage_opts gv_advantage_opts_default(void);

@@ -1,0 +1,111 @@
+/* `grove train` for masked-diffusion models (ALGORITHMS.md §10): GRPO on Sudoku with the diffu_grpo,
+ * coupled and coupled_pair estimators (grove/mdm_grpo.h). `grove train CONFIG` comes here when the
+ * checkpoint named by CONFIG's model.checkpoint is an mdt (gv_train_config_model_kind).
+ *
+ * Config (its own schema, engine/train/mdm_train_config.c; the binder of grove/config.h):
+ *   run        name, dir, seed, threads, device
+ *   model      checkpoint (an mdt export, e.g. models/weights/sudoku-mdt-s.h5)
+ *   data       dataset (sudoku4 | sudoku9), path, blanks_min/blanks_max (training puzzles of the
+ *              train split with that many blanks)
+ *   sampler    steps (0 = one commit per blank: the largest blank count of the iteration)
+ *   algorithm  estimator, aggregation, advantage (zscore | group_mean | leave_one_out), clip_range,
+ *              beta (k3 KL to the initial model; 0 = no reference forwards), prompt_mask, t_lo, t_hi,
+ *              adv_clip
+ *   group      size (samples per puzzle), prompts_per_iteration
+ *   train      iterations, lr, weight_decay, grad_clip, minibatch (sequences per optimizer step),
+ *              inner_epochs (μ), ema_decay (0: the EMA copy equals the weights)
+ *   eval       every, puzzles, blanks (a test level), batch, at_start (eval before the first iteration)
+ *   checkpoint every
+ * The three algorithm configs set their keys directly (no preset layer).
+ *
+ * One iteration (ALGORITHMS.md §3 structure, §10 estimators): P puzzles from an epoch-shuffled
+ * cursor over the training puzzles, G samples each with the masked sampler at the current weights
+ * (Philox (seed, SAMPLER) at (iteration, slot = sample)); the `sudoku` reward; advantages by
+ * gv_advantage_compute with the algorithm's centring; for each inner epoch e a fresh stored view
+ * draw (grove/mdm_grpo.h, node = e) and a shuffle of the sequences into minibatches (TRAIN,
+ * SHUFFLE, node = e); logp_old (and the reference's ℓ̂) evaluated right after the rollout over the
+ * SAME minibatches, so ρ == 1 exactly at the first step; then one AdamW step per minibatch.
+ * Run directory as `grove pretrain`: config.yaml, metrics.jsonl, last.h5 (rundir.h); resume is
+ * bit-identical (everything random is addressed by (seed, iteration, ...), the cursor is state).
+ * Deliberately not here: Co-GRPO's schedule policy, image models (grpo.h). */
+#ifndef GROVE_MDM_TRAIN_H
+#define GROVE_MDM_TRAIN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "grove/backend.h"
+#include "grove/image_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gv_mdm_run_section { char *name, *dir; int64_t seed; int threads, device; } gv_mdm_run_section;
+typedef struct gv_mdm_model_section { char *checkpoint; } gv_mdm_model_section;
+typedef struct gv_mdm_data_section { int dataset; char *path; int blanks_min, blanks_max; } gv_mdm_data_section;
+typedef struct gv_mdm_sampler_section { int steps; } gv_mdm_sampler_section;
+typedef struct gv_mdm_algorithm_section {
+    int estimator, aggregation, advantage;
+    double clip_range, beta, prompt_mask, t_lo, t_hi, adv_clip;
+} gv_mdm_algorithm_section;
+typedef struct gv_mdm_group_section { int size, prompts_per_iteration; } gv_mdm_group_section;
+typedef struct gv_mdm_train_section {
+    int64_t iterations;
+    double lr, weight_decay, grad_clip, ema_decay;
+    int minibatch, inner_epochs;
+} gv_mdm_train_section;
+typedef struct gv_mdm_eval_section { int every, puzzles, blanks, batch; bool at_start; } gv_mdm_eval_section;
+typedef struct gv_mdm_checkpoint_section { int every; } gv_mdm_checkpoint_section;
+
+typedef struct gv_mdm_train_config {
+    gv_mdm_run_section run;
+    gv_mdm_model_section model;
+    gv_mdm_data_section data;
+    gv_mdm_sampler_section sampler;
+    gv_mdm_algorithm_section algorithm;
+    gv_mdm_group_section group;
+    gv_mdm_train_section train;
+    gv_mdm_eval_section eval;
+    gv_mdm_checkpoint_section checkpoint;
+} gv_mdm_train_config;
+
+typedef enum { GV_MDM_ADV_ZSCORE = 0, GV_MDM_ADV_GROUP_MEAN, GV_MDM_ADV_LEAVE_ONE_OUT } gv_mdm_adv_kind;
+
+gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, int nsets,
+                                   gv_mdm_train_config *out);
+gv_status gv_mdm_train_config_load_resolved(const char *text, const char *label,
+                                            gv_mdm_train_config *out);
+gv_status gv_mdm_train_config_dump(const gv_mdm_train_config *c, char **out);
+void gv_mdm_train_config_free(gv_mdm_train_config *c);
+
+/* The kind of the model a `grove train` config names in model.checkpoint (after --set edits of
+   model.checkpoint), without binding the rest of the file. */
+gv_status gv_train_config_model_kind(const char *path, const char *const *sets, int nsets,
+                                     gv_model_kind *kind);
+
+typedef struct gv_mdm_train_result {
+    char run_dir[4096];
+    int64_t iteration;
+    int resumed, finished;
+    double first_solve_rate, last_solve_rate; /* evals of this call (NAN when none)       */
+    double last_reward;                      /* mean rollout reward of the last iteration */
+} gv_mdm_train_result;
+
+typedef struct gv_mdm_train_options {
+    const gv_backend *backend; /* NULL: run.device          */
+    int force;                 /* resume under a changed config */
+    int64_t stop_after;        /* iterations in this call; 0 = all */
+    FILE *progress;            /* per-iteration line, or NULL */
+    volatile sig_atomic_t *stop_flag;
+    gv_mdm_train_result *result;
+} gv_mdm_train_options;
+
+gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_options *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

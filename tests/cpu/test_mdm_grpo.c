@@ -1,0 +1,275 @@
+/* Masked-diffusion GRPO estimators (engine/train/mdm_estimator.c, ALGORITHMS.md §10): coupled views
+ * partition the completion tokens exactly (V1 and V2 complementary, V0 all), prompt positions are
+ * never masked by the coupled estimators, the diffu_grpo prompt-mask rate, ℓ̂ against hand-computed
+ * values from fixed logits, the aggregation weights by hand, ρ == 1 exactly before an update on a
+ * tiny mdt, and the gradient through estimator + clipped objective against finite differences. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/mdm_grpo.h"
+#include "grove/ops.h"
+#include "grove/rng.h"
+#include "test_util.h"
+
+enum { T = 16, V = 5, MASK = 4 };
+
+static void canvas(int N, int32_t *tok, uint8_t *comp) {
+    for (int n = 0; n < N; ++n)
+        for (int p = 0; p < T; ++p) {
+            tok[n * T + p] = (p * 3 + n) % 4;
+            comp[n * T + p] = (p + n) % 3 != 0; /* about 2/3 completion */
+        }
+}
+
+Test(mdm_grpo, coupled_views_partition_the_completion_exactly) {
+    enum { N = 6 };
+    int32_t tok[N * T], ids[N * 3 * T], group[N] = {0, 0, 0, 1, 1, 1};
+    uint8_t comp[N * T];
+    float coef[N * 3 * T], t[N];
+    canvas(N, tok, comp);
+    for (int e = GV_MDM_EST_COUPLED; e <= GV_MDM_EST_COUPLED_PAIR; ++e) {
+        const int views = gv_mdm_estimator_views(e), off = e == GV_MDM_EST_COUPLED; /* V1 index */
+        gv_mdm_view_args a = {.N = N, .T = T, .mask_id = MASK, .estimator = e, .prompt_mask = 0.15f,
+                              .t_lo = 0.2f, .t_hi = 0.8f, .seed = 3, .stream = GV_RNG_STREAM_TRAIN,
+                              .iteration = 7, .draw = 1};
+        cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, group, ids, coef, t), GV_OK, "%s", gv_last_error());
+        cr_assert_eq(t[0], t[1]);
+        cr_assert_eq(t[0], t[2], "t is shared by a group");
+        cr_assert_neq(t[0], t[3], "groups draw their own t");
+        int in_v1 = 0, in_v2 = 0;
+        for (int n = 0; n < N; ++n) {
+            cr_assert(t[n] >= 0.2f && t[n] <= 0.8f);
+            for (int p = 0; p < T; ++p) {
+                const int i = n * T + p;
+                const int32_t *v1 = ids + ((int64_t)n * views + off) * T, *v2 = v1 + T;
+                if (!comp[i]) {
+                    for (int v = 0; v < views; ++v) {
+                        cr_assert_eq(ids[((int64_t)n * views + v) * T + p], tok[i], "prompt masked");
+                        cr_assert_eq(coef[((int64_t)n * views + v) * T + p], 0.0f);
+                    }
+                    continue;
+                }
+                const int m1 = v1[p] == MASK, m2 = v2[p] == MASK;
+                cr_assert_eq(m1 + m2, 1, "sample %d pos %d: V1 %d V2 %d not complementary", n, p, m1, m2);
+                in_v1 += m1, in_v2 += m2;
+                const float c1 = coef[((int64_t)n * views + off) * T + p];
+                const float c2 = coef[((int64_t)n * views + off + 1) * T + p];
+                cr_assert_float_eq(m1 ? c1 : c2, m1 ? 0.5f / t[n] : 0.5f / (1.0f - t[n]), 1e-6f);
+                cr_assert_eq(m1 ? c2 : c1, 0.0f, "an unmasked position counts");
+                if (off) {
+                    cr_assert_eq(ids[(int64_t)n * views * T + p], MASK, "V0 masks every completion");
+                    cr_assert_eq(coef[(int64_t)n * views * T + p], 0.5f);
+                }
+            }
+        }
+        cr_assert(in_v1 > 5 && in_v2 > 5, "degenerate draw %d / %d", in_v1, in_v2);
+    }
+}
+
+Test(mdm_grpo, diffu_grpo_masks_every_completion_and_some_prompt) {
+    enum { N = 64 };
+    int32_t *tok = malloc(N * T * sizeof(int32_t)), *ids = malloc(N * T * sizeof(int32_t));
+    uint8_t *comp = malloc(N * T);
+    float *coef = malloc(N * T * sizeof(float)), t[N];
+    canvas(N, tok, comp);
+    gv_mdm_view_args a = {.N = N, .T = T, .mask_id = MASK, .estimator = GV_MDM_EST_DIFFU_GRPO,
+                          .prompt_mask = 0.15f, .seed = 1, .stream = GV_RNG_STREAM_TRAIN};
+    cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, t), GV_OK, "%s", gv_last_error());
+    int prompt = 0, masked = 0;
+    for (int i = 0; i < N * T; ++i) {
+        if (comp[i]) {
+            cr_assert_eq(ids[i], MASK);
+            cr_assert_eq(coef[i], 1.0f);
+        } else {
+            prompt++, masked += ids[i] == MASK;
+            cr_assert_eq(coef[i], 0.0f);
+        }
+    }
+    /* Binomial(prompt ~ 340, 0.15): mean 51, sd 6.6 */
+    cr_assert(masked > 25 && masked < 80, "%d of %d prompt positions masked", masked, prompt);
+    /* another draw (inner epoch) gives other prompt masks */
+    int32_t *ids2 = malloc(N * T * sizeof(int32_t));
+    a.draw = 1;
+    cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, NULL, ids2, coef, t), GV_OK);
+    cr_assert(memcmp(ids, ids2, N * T * sizeof(int32_t)) != 0);
+    free(tok), free(ids), free(ids2), free(comp), free(coef);
+}
+
+Test(mdm_grpo, estimate_equals_hand_computed_values) {
+    /* one sequence, T 2 (position 0 prompt, 1 completion), V 3 with [MASK] = 2 whose logit 50 must be
+       ignored; token at position 1 is 0. View logits at position 1: l = (log 1, log 3, 50) -> ℓ = log
+       1/4; V1: (log 2, log 2, 50) -> log 1/2; V2: (0, 0, 50) -> log 1/2. Coupled with t = 0.25 and the
+       position in V1: ℓ̂ = ½ (log 1/4 + log(1/2) / 0.25). */
+    const float L[3 * 2 * 3] = {0, 0, 0, 0.0f, logf(3.0f), 50.0f, /* V0 */
+                                0, 0, 0, logf(2.0f), logf(2.0f), 50.0f, /* V1 */
+                                0, 0, 0, 0.0f, 0.0f, 50.0f}; /* V2 */
+    const int32_t tok[2] = {1, 0};
+    const float coef[3 * 2] = {0, 0.5f, 0, 0.5f / 0.25f, 0, 0};
+    float ell[2];
+    gv_mdm_estimate(1, 3, 2, 3, 2, L, tok, coef, ell);
+    const double want = 0.5 * (log(0.25) + log(0.5) / 0.25);
+    cr_assert_float_eq(ell[1], want, 1e-6, "%g vs %g", (double)ell[1], want);
+    cr_assert_eq(ell[0], 0.0f, "a prompt position has no log-prob");
+    /* gradient w.r.t. the V0 logits at position 1: ½ (onehot(0) − softmax) = ½ (3/4, −3/4, 0) */
+    float dl[3 * 2 * 3], dell[2] = {0, 1};
+    gv_mdm_estimate_backward(1, 3, 2, 3, 2, L, tok, coef, dell, dl);
+    cr_assert_float_eq(dl[3], 0.375f, 1e-6f);
+    cr_assert_float_eq(dl[4], -0.375f, 1e-6f);
+    cr_assert_eq(dl[5], 0.0f, "[MASK] gets no gradient");
+    cr_assert_float_eq(dl[9], 2.0f * 0.5f, 1e-6f); /* V1: 2 (1 − 1/2) */
+    cr_assert_eq(dl[15], 0.0f, "V2 does not count this position");
+}
+
+Test(mdm_grpo, aggregation_weights_by_hand) {
+    /* 3 sequences, T 4: completion counts 2, 4, 1; advantages +1, −1, +0.5 */
+    const uint8_t comp[12] = {1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0};
+    const float adv[3] = {1.0f, -1.0f, 0.5f};
+    float w[12];
+    cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, 3, 4, comp, adv, NULL, w), GV_OK);
+    cr_assert_float_eq(w[0], 1.0f / 6, 1e-7f);
+    cr_assert_float_eq(w[4], 1.0f / 12, 1e-7f);
+    cr_assert_float_eq(w[10], 1.0f / 3, 1e-7f);
+    cr_assert_eq(w[2], 0.0f);
+    cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_TOKEN, 3, 4, comp, adv, NULL, w), GV_OK);
+    cr_assert_float_eq(w[0], 1.0f / 7, 1e-7f);
+    cr_assert_float_eq(w[10], 1.0f / 7, 1e-7f);
+    /* balanced: positive {0, 2} 3 tokens, weight 2/3; negative {1} 4 tokens, weight 1/3 */
+    cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_BALANCED, 3, 4, comp, adv, NULL, w), GV_OK);
+    cr_assert_float_eq(w[0], (2.0f / 3) / 3, 1e-7f);
+    cr_assert_float_eq(w[4], (1.0f / 3) / 4, 1e-7f);
+    const uint8_t valid[3] = {1, 0, 1};
+    cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, 3, 4, comp, adv, valid, w), GV_OK);
+    cr_assert_eq(w[4], 0.0f);
+    cr_assert_float_eq(w[0], 0.25f, 1e-7f);
+}
+
+/* ---- on a tiny mdt ------------------------------------------------------------------------- */
+
+typedef struct fix {
+    gv_ctx *ctx;
+    gv_image_model m;
+    gv_mdm_policy pol;
+    int N, views;
+    int32_t tok[4 * T], ids[4 * 3 * T];
+    uint8_t comp[4 * T];
+    float coef[4 * 3 * T], t[4], dell[4 * T], ell[4 * T];
+} fix;
+
+static void fix_setup(fix *f, int estimator) {
+    memset(f, 0, sizeof *f);
+    f->ctx = tu_make_ctx(1, 0);
+    gv_mdt_config cfg = {.vocab_size = V, .seq_len = T, .layers = 1, .width = 8, .heads = 2,
+                         .mlp_mult = 2, .norm_eps = 1e-5f, .zero_init_out = 0};
+    cr_assert_eq(gv_image_model_create(&f->m, GV_MODEL_MDT, &cfg, grove_backend_cpu(), 0), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(gv_params_initialize(&f->m.params, 5), GV_OK);
+    /* O(0.2) perturbations: the 0.02-scale embeddings alone make finite differences meaningless */
+    gv_params *ps = &f->m.params;
+    float *h = malloc((size_t)ps->total * sizeof(float));
+    cr_assert(h);
+    tu_get(h, ps->values, (size_t)ps->total * sizeof(float));
+    uint64_t st = 17;
+    for (int64_t i = 0; i < ps->total; ++i) h[i] += 0.2f * tu_rand_sym(&st);
+    tu_put(ps->values, h, (size_t)ps->total * sizeof(float));
+    free(h);
+    f->N = 4;
+    f->views = gv_mdm_estimator_views(estimator);
+    canvas(f->N, f->tok, f->comp);
+    gv_mdm_view_args a = {.N = f->N, .T = T, .mask_id = MASK, .estimator = estimator,
+                          .prompt_mask = 0.15f, .t_lo = 0.2f, .t_hi = 0.8f, .seed = 2,
+                          .stream = GV_RNG_STREAM_TRAIN};
+    cr_assert_eq(gv_mdm_views_draw(&a, f->tok, f->comp, NULL, f->ids, f->coef, f->t), GV_OK);
+    cr_assert_eq(gv_mdm_policy_init(&f->pol, &f->m, f->ctx, f->N, f->views, MASK), GV_OK, "%s",
+                 gv_last_error());
+}
+
+static void fix_teardown(fix *f) {
+    gv_mdm_policy_free(&f->pol);
+    gv_image_model_free(&f->m);
+    grove_backend_cpu()->ctx_destroy(f->ctx);
+}
+
+Test(mdm_grpo, ratio_is_exactly_one_before_the_first_update) {
+    for (int e = 0; e < GV_MDM_EST_COUNT; ++e) {
+        fix f;
+        fix_setup(&f, e);
+        float old[4 * T], ref[4 * T], w[4 * T], dell[4 * T], stats[GV_GRPO_STATS], loss;
+        const float adv[4] = {1.0f, -0.5f, 0.25f, 0.75f};
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+        memcpy(ref, old, sizeof ref);
+        cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, f.N, T, f.comp, adv, NULL, w), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        int units = 0;
+        gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f};
+        cr_assert_eq(gv_mdm_grpo_loss(&f.pol, f.N, f.ell, old, ref, adv, w, &la, dell, &loss, stats, &units),
+                     GV_OK, "%s", gv_last_error());
+        cr_assert(units > 10);
+        cr_assert_eq(stats[GV_GRPO_STAT_RATIO_MIN], 1.0f, "%s: min ratio %.9g", gv_mdm_estimator_names[e],
+                     (double)stats[GV_GRPO_STAT_RATIO_MIN]);
+        cr_assert_eq(stats[GV_GRPO_STAT_RATIO_MAX], 1.0f, "%s: max ratio %.9g", gv_mdm_estimator_names[e],
+                     (double)stats[GV_GRPO_STAT_RATIO_MAX]);
+        cr_assert_eq(stats[GV_GRPO_STAT_KL_MEAN], 0.0f);
+        /* at ρ == 1 the loss is −Σ w A (sequence weights sum to 1 per sequence / N) */
+        cr_assert_float_eq(loss, -(1.0f - 0.5f + 0.25f + 0.75f) / 4.0f, 1e-6f);
+        fix_teardown(&f);
+    }
+}
+
+/* loss(θ) = Σ dell · ℓ̂(θ) */
+static double est_loss(fix *f) {
+    cr_assert_eq(gv_mdm_policy_logp(&f->pol, f->m.params.values, f->N, f->ids, f->tok, f->coef, f->ell),
+                 GV_OK);
+    double s = 0.0;
+    for (int i = 0; i < f->N * T; ++i) s += (double)f->dell[i] * f->ell[i];
+    return s;
+}
+
+Test(mdm_grpo, gradient_through_the_estimator_matches_finite_differences) {
+    for (int e = GV_MDM_EST_DIFFU_GRPO; e <= GV_MDM_EST_COUPLED_PAIR; ++e) {
+        fix f;
+        fix_setup(&f, e);
+        uint64_t st = 99;
+        for (int i = 0; i < f.N * T; ++i) f.dell[i] = tu_rand_sym(&st);
+        gv_params *ps = &f.m.params;
+        cr_assert_eq(gv_params_zero_grads(ps), GV_OK);
+        est_loss(&f);
+        cr_assert_eq(gv_mdm_policy_backward(&f.pol, ps->values, ps->grads, f.dell), GV_OK, "%s",
+                     gv_last_error());
+        float *g = malloc((size_t)ps->total * sizeof(float)), *x = malloc((size_t)ps->total * sizeof(float));
+        tu_get(g, ps->grads, (size_t)ps->total * sizeof(float));
+        tu_get(x, ps->values, (size_t)ps->total * sizeof(float));
+        const char *names[] = {"mdt.tok_emb.weight", "mdt.layer0.q.weight", "mdt.layer0.fc1.weight",
+                               "mdt.head.weight", "mdt.head.bias", "mdt.ln_f.weight"};
+        int checked = 0, bad = 0;
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; ++k) {
+            gv_param *p = gv_params_find(ps, names[k]);
+            cr_assert(p);
+            for (int j = 0; j < 4; ++j) {
+                const int64_t i = p->offset + (j * 7 + 1) % p->numel;
+                const float h = 1e-2f, x0 = x[i];
+                x[i] = x0 + h;
+                tu_put(ps->values, x, (size_t)ps->total * sizeof(float));
+                const double lp = est_loss(&f);
+                x[i] = x0 - h;
+                tu_put(ps->values, x, (size_t)ps->total * sizeof(float));
+                const double lm = est_loss(&f);
+                x[i] = x0;
+                tu_put(ps->values, x, (size_t)ps->total * sizeof(float));
+                const double fd = (lp - lm) / (2.0 * h);
+                const double err = fabs(fd - g[i]);
+                ++checked;
+                if (err > 2e-2 * fmax(1.0, fabs(fd))) {
+                    ++bad;
+                    cr_log_error("%s %s[%lld]: analytic %g, fd %g", gv_mdm_estimator_names[e], names[k],
+                                 (long long)(i - p->offset), (double)g[i], fd);
+                }
+            }
+        }
+        cr_assert_eq(bad, 0, "%s: %d of %d gradient entries disagree", gv_mdm_estimator_names[e], bad,
+                     checked);
+        free(g), free(x);
+        fix_teardown(&f);
+    }
+}
