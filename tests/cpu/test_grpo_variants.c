@@ -355,9 +355,10 @@ Test(grpo_variants, chain_presets_train_on_the_mnist_config, .timeout = 300) {
         snprintf(s_dir, sizeof s_dir, "run.dir=%s/%s", tmpdir, presets[p]);
         const char *sets[] = {s_preset, s_dir, "train.iterations=2", "eval.every=0",
                               "group.prompts_per_iteration=2", "group.size=4",
-                              "run.micro_batch=8", "train.minibatch=4", "eval_rewards=[]"};
+                              "run.micro_batch=8", "train.minibatch=4", "eval_rewards=[]",
+                              "algorithm.overrides={}"}; /* the preset as it is */
         gv_run_config cfg;
-        cr_assert_eq(gv_run_config_load(cfg_path, sets, 9, NULL, &cfg, NULL), GV_OK, "%s",
+        cr_assert_eq(gv_run_config_load(cfg_path, sets, 10, NULL, &cfg, NULL), GV_OK, "%s",
                      gv_last_error());
         gv_grpo_result res;
         gv_grpo_options opt = {.backend = be(), .result = &res};
