@@ -85,7 +85,7 @@ Test(cli, config_prints_resolved_values_with_origins) {
     cr_expect(strstr(r.out, "  lr: 0.0001  # --set\n") != NULL, "%s", r.out);
     cr_expect(strstr(r.out, "  size: 8  # preset\n") != NULL, "%s", r.out);
     cr_expect(strstr(r.out, "  weight_decay: 0.0001  # default\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  iterations: 60  # config\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  iterations: 20  # config\n") != NULL, "%s", r.out);
 }
 
 Test(cli, config_error_names_file_line_and_key) {

@@ -334,8 +334,10 @@ Test(config, shipped_mnist_flowgrpo_loads_with_flow_grpo_values) {
     cr_assert_not(cfg.group.same_latent);
     cr_assert_eq(cfg.sampler.noise.kind, GV_NOISE_FLOW_GRPO);
     cr_assert_eq(cfg.sampler.noise.level, 0.7);
-    cr_assert_eq(cfg.kl.kind, GV_KL_FLOW_GRPO);
-    cr_assert_eq(cfg.kl.beta, 0.04);
+    /* the task config overrides the preset's KL (velocity KL without CFG; README) */
+    cr_assert_eq(cfg.kl.kind, GV_KL_VELOCITY);
+    cr_assert_eq(cfg.kl.beta, 0.01);
+    cr_assert_eq(gv_config_origin_of(&res, "kl.kind"), GV_ORIGIN_OVERRIDE);
     cr_assert_eq(cfg.train.clip_range, 1e-4);
     cr_assert_eq(cfg.train.adv_clip, 5.0);
     cr_assert(cfg.train.global_std);
