@@ -27,6 +27,21 @@ static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
     printf("  prompts/iteration %d, group size %d -> %d samples; N = %d steps (%d stochastic, "
            "%d trained)\n", p->prompts, p->group_size, p->samples, p->steps, p->sde_steps,
            p->trained_steps);
+    const gv_window_section *w = &cfg->sampler.window;
+    const int positions = p->steps - p->window_size; /* l in 0..N−1−w (ALGORITHMS.md §7) */
+    if (w->kind == GV_WINDOW_FIXED)
+        printf("  SDE window fixed: steps [%d, %d) SDE and trained, the other steps ODE\n",
+               w->start, w->start + w->size);
+    else if (w->kind == GV_WINDOW_RANDOM)
+        printf("  SDE window random: w = %d, l uniform in 0..%d each iteration, the other steps "
+               "ODE\n", w->size, positions - 1);
+    else if (w->kind == GV_WINDOW_PROGRESSIVE)
+        printf("  SDE window progressive: w = %d, l = (%d + floor(iteration / %d)) mod %d, the "
+               "other steps ODE\n", w->size, w->start, w->every, positions);
+    printf("  trained steps per sample: %d of %d SDE (%s), step weight %s\n", p->trained_steps,
+           p->sde_steps, cfg->train.random_fraction > 0 ? "random subset per sample"
+                         : "the first ones in order",
+           cfg->train.step_weight == GV_STEP_WEIGHT_NOISE_AWARE ? "noise_aware" : "uniform");
     printf("  pool: %lld nodes, %lld edges (%lld SDE); trained units <= %lld; %d minibatches x %d "
            "inner epochs\n", (long long)p->nodes, (long long)p->edges, (long long)p->sde_edges,
            (long long)p->trained_units, p->minibatches, cfg->train.inner_epochs);

@@ -162,6 +162,8 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     gv_metrics_i64(m, "optimizer_step", st->opt_step);
     gv_metrics_i64(m, "skipped", ts->steps_skipped);
     gv_metrics_i64(m, "units", ts->units);
+    if (j->step_plan.window_start >= 0) /* ALGORITHMS.md §7: this iteration's SDE window [l, l+w) */
+        gv_metrics_i64(m, "window_start", j->step_plan.window_start);
     const double groups = a->n_groups > 0 ? a->n_groups : 1;
     gv_metrics_f64(m, "zero_std_group_fraction", a->n_groups_zero / groups);
     gv_metrics_f64(m, "small_group_fraction", a->n_groups_small / groups);

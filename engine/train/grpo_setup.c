@@ -21,10 +21,7 @@
 
 /* ---- the plan --------------------------------------------------------------------------------- */
 
-static int trained_steps(const gv_run_config *cfg) {
-    /* ALGORITHMS.md §3 Trained steps: the first floor(f·(N−1) + 1e−9) stochastic steps */
-    return (int)floor(cfg->train.timestep_fraction * (cfg->sampler.steps - 1) + 1e-9);
-}
+static int trained_steps(const gv_run_config *cfg) { return gv_grpo_trained_step_count(cfg); }
 
 static int train_cfg_on(const gv_run_config *cfg) {
     if (cfg->train.train_cfg == GV_TRAIN_CFG_AUTO) return cfg->sampler.guidance != 1.0;
@@ -36,11 +33,13 @@ gv_status gv_grpo_plan_count(const gv_run_config *cfg, gv_grpo_plan *p) {
     const int P = cfg->group.prompts_per_iteration, G = cfg->group.size, N = cfg->sampler.steps;
     const int mb = cfg->run.micro_batch, per_mb = cfg->train.minibatch;
     const int sde = cfg->sampler.noise.kind != GV_NOISE_ODE && cfg->sampler.noise.level > 0.0;
+    p->window_kind = cfg->sampler.window.kind;
+    p->window_size = cfg->sampler.window.kind != GV_WINDOW_NONE ? cfg->sampler.window.size : 0;
     p->prompts = P;
     p->group_size = G;
     p->samples = P * G;
     p->steps = N;
-    p->sde_steps = sde ? N - 1 : 0;
+    p->sde_steps = sde ? gv_grpo_sde_step_count(cfg) : 0;
     p->trained_steps = sde ? trained_steps(cfg) : 0;
     p->nodes = (int64_t)p->samples * (N + 1);
     p->edges = (int64_t)p->samples * N;
@@ -143,10 +142,18 @@ static gv_status check_supported(const gv_run_config *cfg) {
                         "`grove train` yet (needs the DenseGRPO calibration)");
     if (cfg->sampler.noise.kind == GV_NOISE_ODE || cfg->sampler.noise.level <= 0.0 ||
         trained_steps(cfg) < 1)
-        return GV_ERROR(GV_ERR_CONFIG, "nothing to train: sampler.noise (%s, level %g) and "
-                        "train.timestep_fraction %g leave no stochastic trained step",
+        return GV_ERROR(GV_ERR_CONFIG, "nothing to train: sampler.noise (%s, level %g), "
+                        "sampler.window and train.timestep_fraction %g / random_fraction %g "
+                        "leave no stochastic trained step",
                         cfg->sampler.noise.kind == GV_NOISE_ODE ? "ode" : "sde",
-                        cfg->sampler.noise.level, cfg->train.timestep_fraction);
+                        cfg->sampler.noise.level, cfg->train.timestep_fraction,
+                        cfg->train.random_fraction);
+    if (cfg->train.random_fraction > 0.0 && cfg->train.timestep_fraction != 1.0)
+        return GV_ERROR(GV_ERR_CONFIG, "train.random_fraction %g and train.timestep_fraction %g: "
+                        "give one of them (timestep_fraction 1 with random_fraction)",
+                        cfg->train.random_fraction, cfg->train.timestep_fraction);
+    int l;
+    GV_TRY(gv_grpo_window_start(cfg, 0, 0, &l)); /* the window fits 0..N−2 */
     if (cfg->run.micro_batch > 1024)
         return GV_ERROR(GV_ERR_CONFIG, "run.micro_batch %d: at most 1024 for training",
                         cfg->run.micro_batch);
@@ -285,7 +292,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
                     j->sample_index, j->p_host,
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
-                    j->valid, j->h_unit, j->roots, j->eval_p, j->eval_sample_ids,
+                    j->valid, j->h_unit, j->roots, j->trained, j->step_w, j->eval_p, j->eval_sample_ids,
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
                     j->train_labels, j->eval_labels, j->cursor.perm};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);

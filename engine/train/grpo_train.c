@@ -1,8 +1,9 @@
 /* The Flow-GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
  * "Optimizer structure", "Invariant: ρ == 1").
  *
- * Units are (sample, step) pairs of kept samples (advantage.h valid), steps 0..T-1 with
- * T = floor(timestep_fraction·(N−1) + 1e−9). Roots (samples) are shuffled with Philox (seed, TRAIN,
+ * Units are (sample, step) pairs of kept samples (advantage.h valid), the sample's T trained
+ * steps of step_select.c (timestep_fraction / random_fraction / SDE window), each with its step
+ * weight ω (uniform 1 or noise-aware; it multiplies the clipped policy term, not the KL). Roots (samples) are shuffled with Philox (seed, TRAIN,
  * iteration, node = inner epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a
  * minibatch is one optimizer step whose loss is the mean over its units. Its units go through the
  * UNet in chunks of <= micro_batch, each chunk one forward of EXACTLY the rollout's shape (rows =
@@ -78,7 +79,7 @@ void gv_grpo_stage_free(gv_grpo_stage *st, const gv_backend *be) {
 }
 
 /* A chunk's units: sample, step, and the latent offsets of x_i and x_{i+1}. */
-typedef struct unit { int32_t sample, step; int64_t x, x_next; } unit;
+typedef struct unit { int32_t sample, step; float weight; int64_t x, x_next; } unit;
 
 /* v_out (n, D) = the (CFG-combined) velocity of the n units under `theta`, through one forward of
    the rollout's row layout (denoiser.c stage_ids / padding); activations stay in the arena. */
@@ -132,7 +133,9 @@ gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
     GV_TRY(be->copy_from_host(j->u_one, &one, sizeof one));
     j->h_unit = calloc((size_t)j->mb, sizeof(float));
     j->roots = calloc((size_t)j->S, sizeof(int32_t));
-    if (!j->h_unit || !j->roots) return GV_ERROR(GV_ERR_OOM, "grpo: training host buffers");
+    j->trained = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(int32_t));
+    j->step_w = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(float));
+    if (!j->h_unit || !j->roots || !j->trained || !j->step_w) return GV_ERROR(GV_ERR_OOM, "grpo: training host buffers");
     return GV_OK;
 }
 
@@ -157,12 +160,12 @@ static float unit_logp_old(gv_grpo_job *j, const unit *u) {
     return j->tree.nodes[(int64_t)(u->step + 1) * j->S + u->sample].logp_old;
 }
 static float unit_adv(gv_grpo_job *j, const unit *u) { return j->advantage[u->sample]; }
-static float unit_one(gv_grpo_job *j, const unit *u) { (void)j, (void)u; return 1.0f; }
+static float unit_weight(gv_grpo_job *j, const unit *u) { (void)j; return u->weight; }
 /* KL variance (ALGORITHMS.md §3): flow_grpo s² = std²/(−Δ); gaussian std². */
 static float unit_var(gv_grpo_job *j, const unit *u) {
     gv_step_args a;
     int sde;
-    if (gv_step_coeffs(&j->noise, j->sigmas, j->N, u->step, &a, &sde) != GV_OK) return NAN;
+    if (gv_grpo_step_coeffs(j, u->step, &a, &sde) != GV_OK) return NAN;
     const double var = (double)a.std * a.std;
     return (float)(j->cfg->kl.kind == GV_KL_FLOW_GRPO ? var / -(double)a.delta : var);
 }
@@ -187,7 +190,8 @@ static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, i
     if (n > (int)(sizeof a / sizeof a[0])) return GV_ERROR(GV_ERR_INVALID, "grpo: micro_batch too large");
     for (int k = 0; k < n; ++k) {
         int sde = 0;
-        GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, u[k].step, &a[k], &sde));
+        GV_TRY(gv_grpo_step_coeffs(j, u[k].step, &a[k], &sde));
+        if (!sde) return GV_ERROR(GV_ERR_INTERNAL, "grpo: trained step %d is not an SDE step", u[k].step);
         a[k].N = 1;
         a[k].D = D;
     }
@@ -209,7 +213,7 @@ static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, i
                                           j->latents + u[k].x, j->u_v + k * D, NULL, &a[k]));
     GV_TRY(copy_unit_values(j, j->u_logp_old, n, unit_logp_old, u));
     GV_TRY(copy_unit_values(j, j->u_adv, n, unit_adv, u));
-    GV_TRY(copy_unit_values(j, j->u_weight, n, unit_one, u));
+    GV_TRY(copy_unit_values(j, j->u_weight, n, unit_weight, u));
     gv_kl_args ka = {.U = n, .D = D, .kind = velocity_kl ? GV_KL_OP_VELOCITY : GV_KL_OP_SCALED};
     const float *theta_side = j->u_v;
     if (kl) {
@@ -310,8 +314,9 @@ static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int 
         for (int i = 0; i < j->T; ++i) {
             unit *x = &buf[n++];
             x->sample = roots[r];
-            x->step = i;
-            GV_TRY(gv_tree_chain_offsets(&j->tree, roots[r], i, &x->x, &x->x_next));
+            x->step = j->trained[(int64_t)roots[r] * j->T + i];
+            x->weight = j->step_w[(int64_t)roots[r] * j->T + i];
+            GV_TRY(gv_tree_chain_offsets(&j->tree, roots[r], x->step, &x->x, &x->x_next));
             if (n == j->mb || (r == m - 1 && i == j->T - 1)) {
                 GV_TRY(run_chunk(j, buf, n, norm, poison, acc, &out->nfe_train));
                 n = 0;
@@ -366,6 +371,12 @@ gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_st
     if (j->T > 0 && (int64_t)per_mb * j->T > 4096)
         return GV_ERROR(GV_ERR_CONFIG, "train.minibatch %d x %d trained steps: at most 4096 units "
                         "per optimizer step", per_mb, j->T);
+    for (int s = 0; s < j->S; ++s) { /* trained steps and weights (step_select.c) */
+        int32_t *steps = j->trained + (int64_t)s * j->T;
+        GV_TRY(gv_grpo_trained_steps(j->cfg, &j->step_plan, j->seed, iteration, j->sample_prompt[s],
+                                     s % j->G, j->T, steps));
+        GV_TRY(gv_grpo_step_weights(j, steps, j->T, j->step_w + (int64_t)s * j->T));
+    }
     for (int epoch = 0; epoch < j->cfg->train.inner_epochs && j->T > 0; ++epoch) {
         int n_roots = 0;
         GV_TRY(shuffle_roots(j, iteration, epoch, &n_roots));

@@ -53,7 +53,7 @@ static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_
     const gv_ops *ops = j->be->ops;
     gv_step_args a;
     int is_sde = 0;
-    GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, i, &a, &is_sde));
+    GV_TRY(gv_grpo_step_coeffs(j, i, &a, &is_sde)); /* ODE outside the SDE window (step_select.c) */
     a.N = n;
     a.D = j->D;
     float *x = j->latents + j->tree.nodes[begin].latent;
@@ -93,6 +93,7 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
             j->sample_prompt[s] = p;
             j->sample_index[s] = prompt_of_slot[p];
         }
+    GV_TRY(gv_grpo_step_plan_make(j->cfg, &j->noise, j->sigmas, j->seed, iteration, &j->step_plan));
     gv_tree_reset(&j->tree);
     GV_TRY(gv_tree_add_roots(&j->tree, j->P, G));
     GV_TRY(fill_roots(j, iteration));
@@ -119,7 +120,7 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
                          j->scores, j->status));
     /* ALGORITHMS.md §3, Reward and Advantage */
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
-                            .std_eps = 1e-4, .adv_clip = cfg->train.adv_clip};
+                            .std_eps = cfg->train.std_eps, .adv_clip = cfg->train.adv_clip};
     gv_advantage_input in = {.n_samples = j->S, .n_rewards = cfg->n_rewards, .rewards = j->scores,
                              .status = j->status, .weights = j->weights,
                              .prompt = j->sample_prompt};
@@ -167,10 +168,11 @@ static gv_status dump_write(gv_grpo_job *j, gv_ckpt_writer *w, uint32_t iteratio
             small[(int64_t)s * K + i] = j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old;
     const gv_shape sk = gv_shape_make(2, (int64_t[]){S, K}), k1 = gv_shape_make(1, (int64_t[]){K});
     GV_TRY(gv_ckpt_write_tensor(w, "steps", "logp_old", &sk, small));
-    const char *names[] = {"sigma", "sigma_next", "std", "cx", "cv"};
-    for (int f = 0; f < 5; ++f) {
+    const char *names[] = {"sigma", "sigma_next", "std", "cx", "cv", "sde"};
+    for (int f = 0; f < 6; ++f) {
         for (int i = 0; i < K; ++i) {
-            const float vals[] = {j->sigmas[i], j->sigmas[i + 1], a[i].std, a[i].cx, a[i].cv};
+            const float vals[] = {j->sigmas[i], j->sigmas[i + 1], a[i].std, a[i].cx, a[i].cv,
+                                  (float)j->step_plan.sde[i]};
             small[i] = vals[f];
         }
         GV_TRY(gv_ckpt_write_tensor(w, "steps", names[f], &k1, small));
@@ -179,7 +181,7 @@ static gv_status dump_write(gv_grpo_job *j, gv_ckpt_writer *w, uint32_t iteratio
     const struct { const char *key; int64_t v; } attrs[] = {
         {"iteration", iteration}, {"samples", S}, {"prompts", j->P}, {"group_size", j->G},
         {"steps", N}, {"stored_steps", K}, {"elements", D}, {"n_rewards", R},
-        {"logp_kind", a[0].logp_kind}};
+        {"logp_kind", a[K > 0 ? K - 1 : 0].logp_kind}};
     for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; ++k)
         GV_TRY(gv_ckpt_put_i64(w, GV_CKPT_STATE, attrs[k].key, attrs[k].v));
     GV_TRY(gv_ckpt_put_i64s(w, GV_CKPT_STATE, "prompt", j->sample_index, S));
@@ -204,11 +206,10 @@ gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *
         return GV_ERROR(GV_ERR_INVALID, "%s: rollouts dump without its buffers", path);
     gv_step_args a[GV_SAMPLER_MAX_STEPS];
     int K = 0;
-    for (int i = 0; i < j->N; ++i) { /* the stochastic steps (each with a logp_old) come first */
+    for (int i = 0; i < j->N; ++i) { /* steps 0..K-1 up to the last SDE step (window: ODE before) */
         int sde = 0;
-        GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, i, &a[i], &sde));
-        if (!sde) break;
-        K = i + 1;
+        GV_TRY(gv_grpo_step_coeffs(j, i, &a[i], &sde));
+        if (sde) K = i + 1;
     }
     const int R = j->cfg->n_rewards;
     const int64_t S = j->S, D = j->D;

@@ -48,6 +48,8 @@ static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
 static const char *const noise_names[] = {"flow_grpo", "constant", "calibrated", "cps",
                                           "exact",     "ode",      NULL};
 static const char *const kl_names[] = {"none", "flow_grpo", "gaussian", "velocity", NULL};
+static const char *const window_names[] = {"none", "fixed", "random", "progressive", NULL};
+static const char *const step_weight_names[] = {"uniform", "noise_aware", NULL};
 static const char *const lr_schedule_names[] = {"constant", "warmup_cosine", NULL};
 static const char *const train_cfg_names[] = {"auto", "true", "false", NULL};
 static const char *const rewards_mode_names[] = {"sum_then_normalize", "normalize_then_sum", NULL};
@@ -85,11 +87,22 @@ static const gv_field noise_fields[] = {
 };
 static const gv_schema noise_schema = SCHEMA(noise, gv_noise_section, noise_fields, NULL);
 
+/* ALGORITHMS.md §7; where the window fits the schedule is checked at setup (grpo_setup.c). */
+static const gv_field window_fields[] = {
+    F_ENUM(gv_window_section, kind, window_names, "none",
+           "none | fixed | random | progressive (ALGORITHMS.md §7)"),
+    F_INT(gv_window_section, size, "4", 1, 254, 0, "window width w (SDE and trained steps)"),
+    F_INT(gv_window_section, start, "0", 0, 253, 0, "fixed: first window step l; progressive: l at iteration 0"),
+    F_INT(gv_window_section, every, "25", 1, 1e9, 0, "progressive: l += 1 every tau iterations"),
+};
+static const gv_schema window_schema = SCHEMA(window, gv_window_section, window_fields, NULL);
+
 static const gv_field sampler_fields[] = {
     F_INT(gv_sampler_section, steps, "10", 2, 255, 0, "sampling steps N (the RNG address holds 8 bits of step)"),
     F_FLOAT(gv_sampler_section, shift, "3.0", 0.01, 100, 0, "schedule shift S"),
     F_FLOAT(gv_sampler_section, guidance, "1.0", 0, 100, 0, "CFG scale; 1 = no CFG"),
     F_STRUCT(gv_sampler_section, noise, noise_schema, GV_CFG_OWNED, "SDE noise (preset)"),
+    F_STRUCT(gv_sampler_section, window, window_schema, GV_CFG_OWNED, "SDE window (preset)"),
 };
 static const gv_schema sampler_schema = SCHEMA(sampler, gv_sampler_section, sampler_fields, NULL);
 
@@ -156,6 +169,13 @@ static const gv_field train_fields[] = {
            "advantage std over the whole batch, else per group (preset)"),
     F_FLOAT(gv_train_section, timestep_fraction, "1.0", 0, 1, GV_CFG_OWNED,
             "fraction of stochastic steps trained (preset)"),
+    F_FLOAT(gv_train_section, random_fraction, "0", 0, 1, GV_CFG_OWNED,
+            "> 0: train a random subset of this fraction of the SDE steps per sample (preset)"),
+    {.key = "step_weight", .type = GV_CFG_ENUM, .offset = offsetof(gv_train_section, step_weight),
+     .names = step_weight_names, .def = "uniform", .flags = GV_CFG_OWNED,
+     .help = "uniform | noise_aware: omega_i = std_i / mean std over trained steps (preset)"},
+    F_FLOAT(gv_train_section, std_eps, "1e-4", 0, 1, GV_CFG_OWNED,
+            "advantage std epsilon: (r - mean) / (std + eps) (preset)"),
 };
 /* The optimizer's own check decides what a valid schedule is (one rule, optim.c); a horizon of 0
    is filled in at run creation, so it is checked here with the shortest horizon it can get. */

@@ -26,8 +26,11 @@
  * The reference of the KL term is the base model file (its flat weights in a second buffer),
  * recorded in the checkpoint's /meta by path and hash and reloaded on resume.
  *
+ * Trained-step selection (step_select.c): timestep_fraction, random_fraction (per sample) or an
+ * SDE window (fixed / random / progressive; steps outside it are ODE), step weights uniform or
+ * noise-aware.
  * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points, random_fraction and SDE windows, reward plugins. */
+ * branch points, reward plugins. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -53,7 +56,8 @@ extern "C" {
 
 typedef struct gv_grpo_plan {
     int prompts, group_size, samples;   /* P, G, P·G                                            */
-    int steps, sde_steps, trained_steps;/* N, N-1, floor(f·(N-1) + 1e-9)                         */
+    int steps, sde_steps, trained_steps;/* N, SDE steps (N-1 or the window), floor(f·sde + 1e-9) */
+    int window_kind, window_size;       /* sampler.window (gv_window_kind; size 0 = none)         */
     int64_t nodes, edges, sde_edges;    /* of one iteration's pool                               */
     int64_t trained_units;              /* samples · trained steps (upper bound: all kept)        */
     int minibatches;                    /* per inner epoch: ceil(P·G / train.minibatch)           */
@@ -114,6 +118,14 @@ typedef struct gv_grpo_stage {
     gv_unet_saved saved;
 } gv_grpo_stage;
 
+/* step_select.c: the SDE steps of one iteration (ALGORITHMS.md §3 Trained steps, §7 windows). */
+typedef struct gv_grpo_step_plan {
+    int window_start;                           /* l of the SDE window; -1 = no window          */
+    int n_sde;                                  /* SDE steps this iteration                     */
+    uint8_t sde[GV_SAMPLER_MAX_STEPS];          /* 1: step i is an SDE step (else ODE)          */
+    int32_t sde_list[GV_SAMPLER_MAX_STEPS];     /* the SDE steps, ascending                     */
+} gv_grpo_step_plan;
+
 typedef struct gv_grpo_job {
     const gv_run_config *cfg;
     const gv_backend *be;
@@ -139,6 +151,9 @@ typedef struct gv_grpo_job {
     float *latents;              /* backend (S·(N+1), D): node i at i·D                     */
     float *v, *eps, *logp;       /* backend (S, D), (S, D), (S)                              */
     float *logp_host;            /* (S)                                                     */
+    gv_grpo_step_plan step_plan; /* this iteration's SDE steps (set by gv_grpo_rollout)      */
+    int32_t *trained;            /* (S, T) trained steps of each sample, ascending          */
+    float *step_w;               /* (S, T) their step weights ω (ALGORITHMS.md §4)           */
     int32_t *sample_ids;         /* (S, L)                                                  */
     int32_t *sample_labels;      /* (S)                                                     */
     int32_t *sample_prompt;      /* (S) slot                                                */
@@ -220,12 +235,14 @@ typedef struct gv_grpo_rollout_stats {
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
                           gv_grpo_rollout_stats *out);
 /* rollouts.h5 (DESIGN.md §1) of the rollout just done (j->dump_now was set for it), atomically
-   through the checkpoint writer (checkpoint.h), K = the stochastic steps 0..K-1 with a logp_old:
+   through the checkpoint writer (checkpoint.h), K = steps 0..K-1 up to the last SDE step (with an
+   SDE window the ODE steps before it are stored with std 0, logp_old 0 and sde 0):
      /steps/x, /steps/x_next, /steps/v, /steps/mu   float32 (S, K, D): x_i, x_{i+1}, the rollout's
                                                     velocity, μ = cx·x_i + cv·v (the trainer's ops)
      /steps/logp_old                                float32 (S, K)
-     /steps/sigma, sigma_next, std, cx, cv          float32 (K): σ_i, σ_{i+1}, the step's std and
-                                                    mean coefficients (the same for every sample)
+     /steps/sigma, sigma_next, std, cx, cv, sde     float32 (K): σ_i, σ_{i+1}, the step's std and
+                                                    mean coefficients (the same for every sample),
+                                                    1 for an SDE step
      /state  attributes iteration, samples, prompts, group_size, steps (N), stored_steps (K),
              elements (D), n_rewards, logp_kind (GV_LOGP_*); int64 arrays (S) prompt (index in
              data.prompts), slot (prompt slot = advantage group), member (index in the group),
@@ -252,6 +269,27 @@ gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_bat
 void gv_grpo_rewards_free(gv_reward *r, gv_image_model *models, int count);
 /* The key reward k of `specs` has in metrics.jsonl ("classifier", "classifier_2", ...). */
 void gv_grpo_reward_key(const gv_reward_spec *specs, int k, char *out, size_t n);
+
+/* step_select.c (see there for the rules). The window's first step l of `iteration` (-1: none;
+   GV_ERR_CONFIG when the window does not fit the stochastic steps). */
+gv_status gv_grpo_window_start(const gv_run_config *cfg, uint32_t seed, uint32_t iteration,
+                               int *start);
+/* SDE steps per iteration (window size, or the schedule's stochastic steps) and trained steps
+   per sample T = floor(f·SDE steps + 1e−9), without a model. */
+int gv_grpo_sde_step_count(const gv_run_config *cfg);
+int gv_grpo_trained_step_count(const gv_run_config *cfg);
+gv_status gv_grpo_step_plan_make(const gv_run_config *cfg, const gv_noise_spec *noise,
+                                 const float *sigmas, uint32_t seed, uint32_t iteration,
+                                 gv_grpo_step_plan *out);
+/* Step i's coefficients under j->step_plan: the schedule's inside the SDE steps, else ODE. */
+gv_status gv_grpo_step_coeffs(const gv_grpo_job *j, int i, gv_step_args *a, int *is_sde);
+/* steps (T) = the trained steps of chain (slot, member): the first T SDE steps, or a random T
+   (train.random_fraction > 0), ascending. */
+gv_status gv_grpo_trained_steps(const gv_run_config *cfg, const gv_grpo_step_plan *plan,
+                                uint32_t seed, uint32_t iteration, int slot, int member, int T,
+                                int32_t *steps);
+/* w (T) = the step weights of `steps` (train.step_weight; noise_aware: mean 1). */
+gv_status gv_grpo_step_weights(const gv_grpo_job *j, const int32_t *steps, int T, float *w);
 
 /* grpo_train.c */
 gv_status gv_grpo_stage_create(gv_grpo_stage *st, gv_ctx *c, const gv_unet *unet, int mb, int cfg);

@@ -1,8 +1,9 @@
 /* The task config of `grove train / eval / config` (DESIGN.md §11) as C structs, and its loader.
  *
  * The schema tables live in engine/train/run_config.c; this header is what the CLI and trainer
- * use. Algorithm keys (group.size, group.same_latent, sampler.noise, kl, train.clip_range,
- * train.adv_clip, train.global_std, train.timestep_fraction) are owned by the preset named in
+ * use. Algorithm keys (group.size, group.same_latent, sampler.noise, sampler.window, kl,
+ * train.clip_range, train.adv_clip, train.global_std, train.timestep_fraction,
+ * train.random_fraction, train.step_weight, train.std_eps) are owned by the preset named in
  * algorithm.preset (configs/algorithms/<preset>.yaml, ALGORITHMS.md §9): a task file changes them
  * only under algorithm.overrides, or with --set.
  *
@@ -37,6 +38,14 @@ typedef enum gv_noise_kind {
 /* ALGORITHMS.md §3 KL kinds. */
 typedef enum gv_kl_kind { GV_KL_NONE, GV_KL_FLOW_GRPO, GV_KL_GAUSSIAN, GV_KL_VELOCITY } gv_kl_kind;
 
+/* ALGORITHMS.md §7 SDE windows: steps [l, l+w) SDE and trained, the others ODE. */
+typedef enum gv_window_kind {
+    GV_WINDOW_NONE, GV_WINDOW_FIXED, GV_WINDOW_RANDOM, GV_WINDOW_PROGRESSIVE
+} gv_window_kind;
+
+/* ALGORITHMS.md §4 step weighting: 1, or omega_i = std_i / mean over trained steps of std_j. */
+typedef enum gv_step_weight_kind { GV_STEP_WEIGHT_UNIFORM, GV_STEP_WEIGHT_NOISE_AWARE } gv_step_weight_kind;
+
 
 /* train.train_cfg: CFG rows in the training forward (ALGORITHMS.md §3); auto = guidance != 1. */
 typedef enum gv_train_cfg_mode { GV_TRAIN_CFG_AUTO, GV_TRAIN_CFG_TRUE, GV_TRAIN_CFG_FALSE } gv_train_cfg_mode;
@@ -66,11 +75,19 @@ typedef struct gv_noise_section {
     double level;      /* a (flow_grpo, cps, exact) or eta (constant) */
 } gv_noise_section;
 
+typedef struct gv_window_section {
+    int kind;          /* gv_window_kind */
+    int size;          /* w */
+    int start;         /* fixed: l; progressive: l at iteration 0 */
+    int every;         /* progressive: l += 1 every tau iterations */
+} gv_window_section;
+
 typedef struct gv_sampler_section {
     int steps;
     double shift;
     double guidance;   /* 1 = no CFG */
     gv_noise_section noise;               /* preset-owned */
+    gv_window_section window;             /* preset-owned */
 } gv_sampler_section;
 
 typedef struct gv_algorithm_section {
@@ -117,6 +134,9 @@ typedef struct gv_train_section {
     double adv_clip;                      /* preset-owned */
     bool global_std;                      /* preset-owned */
     double timestep_fraction;             /* preset-owned */
+    double random_fraction;               /* preset-owned; > 0: random subset per sample */
+    int step_weight;                      /* preset-owned; gv_step_weight_kind */
+    double std_eps;                       /* preset-owned; advantage std epsilon */
 } gv_train_section;
 
 typedef struct gv_reward_spec {
