@@ -368,6 +368,11 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
         s = gv_grpo_setup(&j, cfg, be);
         if (s == GV_OK) gv_grpo_plan_memory(&j, &res->plan);
         gv_grpo_teardown(&j);
+        if (s == GV_ERR_UNSUPPORTED) { /* the plan of a part not run yet still prints */
+            snprintf(res->plan.refused, sizeof res->plan.refused, "%s", gv_last_error());
+            gv_clear_error();
+            s = GV_OK;
+        }
         return s;
     }
     GV_TRY(gv_rundir_mkdir_p(rf.dir));

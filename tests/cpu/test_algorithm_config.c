@@ -3,8 +3,8 @@
  * preset ownership of the new keys (top level refused, algorithm.overrides and --set work, with
  * origins), the load-time rules with their exact one-line messages (split / branch steps beyond
  * N-2, scheme vs topology), the resolved dump round trip, and the ALGORITHMS.md §6 plan numbers
- * computed from a config (N = 20, P = {0,3,6,9}, K = 2). Presets are read from
- * configs/algorithms/drafts/ until `grove train` runs them. */
+ * computed from a config (N = 20, P = {0,3,6,9}, K = 2). dense_grpo is read from
+ * configs/algorithms/drafts/ until `grove train` runs it. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
@@ -103,7 +103,7 @@ Test(algorithm_config, chain_presets_keep_chains_and_terminal_credit) {
 Test(algorithm_config, tree_presets_have_the_section_9_values) {
     gv_run_config cfg;
     int steps[GV_TOPOLOGY_MAX_STEPS], n;
-    load_ok("drafts/tempflow", NULL, 0, &cfg); /* N = 10: B = even stochastic steps */
+    load_ok("tempflow", NULL, 0, &cfg); /* N = 10: B = even stochastic steps */
     cr_assert_eq(cfg.topology.kind, GV_TOPOLOGY_BRANCH_POINTS);
     cr_assert_eq(cfg.topology.K, 6);
     cr_assert_eq(cfg.group.size, 2);
@@ -118,7 +118,7 @@ Test(algorithm_config, tree_presets_have_the_section_9_values) {
     cr_assert_eq(o.std_eps, 1e-4);
     gv_run_config_free(&cfg);
 
-    load_ok("drafts/branch_grpo", NULL, 0, &cfg); /* N = 10: {0, 2, 3, 5} (ALGORITHMS.md §9) */
+    load_ok("branch_grpo", NULL, 0, &cfg); /* N = 10: {0, 2, 3, 5} (ALGORITHMS.md §9) */
     cr_assert_eq(cfg.topology.kind, GV_TOPOLOGY_TREE);
     cr_assert_eq(cfg.credit.kind, GV_CREDIT_KIND_BRANCH);
     cr_assert_eq(cfg.branch.split_scale, 4.0);
@@ -129,13 +129,13 @@ Test(algorithm_config, tree_presets_have_the_section_9_values) {
     for (int j = 0; j < n; ++j) cr_assert_eq(steps[j], want10[j]);
     gv_run_config_free(&cfg);
     const char *n20[] = {"sampler.steps=20"};
-    load_ok("drafts/branch_grpo", n20, 1, &cfg);
+    load_ok("branch_grpo", n20, 1, &cfg);
     const int want20[] = {0, 3, 6, 9};
     cr_assert_eq(gv_run_config_splits(&cfg, steps, &n), GV_OK);
     for (int j = 0; j < n; ++j) cr_assert_eq(steps[j], want20[j]);
     gv_run_config_free(&cfg);
 
-    load_ok("drafts/branch_grpo_mix", NULL, 0, &cfg);
+    load_ok("branch_grpo_mix", NULL, 0, &cfg);
     cr_assert_eq(cfg.sampler.window.kind, GV_WINDOW_FIXED);
     gv_topology t;
     cr_assert_eq(gv_run_config_topology(&cfg, NULL, &t), GV_OK, "%s", gv_last_error());
@@ -178,7 +178,7 @@ Test(algorithm_config, new_keys_are_preset_owned) {
     cr_assert(strstr(gv_last_error(), "topology"), "%s", gv_last_error());
     /* overrides change them (split steps at N = 10 via the draft preset path) */
     char text[PATH_MAX + 300];
-    snprintf(text, sizeof text, "algorithm: { preset: %s/configs/algorithms/drafts/branch_grpo.yaml, "
+    snprintf(text, sizeof text, "algorithm: { preset: %s/configs/algorithms/branch_grpo.yaml, "
              "overrides: { branch: { splits: [1, 4] }, topology: { K: 3 } } }\n", src);
     p = write_task("ovr", text);
     cr_assert_eq(gv_run_config_load(p, NULL, 0, presets, &cfg, &res), GV_OK, "%s", gv_last_error());
@@ -214,23 +214,23 @@ static void expect(const char *preset, const char *set, const char *msg) {
 }
 
 Test(algorithm_config, steps_beyond_n_minus_2_are_load_errors) {
-    expect("drafts/branch_grpo", "branch.splits=[0, 9]",
+    expect("branch_grpo", "branch.splits=[0, 9]",
            "branch.splits.1: step 9 is beyond the stochastic steps 0..8 (sampler.steps N = 10; "
            "the last step N-1 is ODE) (from --set)");
-    expect("drafts/branch_grpo", "branch.splits=[0, 1.5]",
+    expect("branch_grpo", "branch.splits=[0, 1.5]",
            "branch.splits.1: 1.5 is not an integer step (from --set)");
-    expect("drafts/branch_grpo", "branch.splits=[3, 3]",
+    expect("branch_grpo", "branch.splits=[3, 3]",
            "branch.splits.1: step 3 is listed twice (from --set)");
-    expect("drafts/branch_grpo", "branch.splits_frac=[0, 0.95]",
+    expect("branch_grpo", "branch.splits_frac=[0, 0.95]",
            "branch.splits_frac.1: step 10 is beyond the stochastic steps 0..8 (sampler.steps N = "
            "10; the last step N-1 is ODE) (from --set)");
-    expect("drafts/tempflow", "topology.branch_steps=[0, 9]",
+    expect("tempflow", "topology.branch_steps=[0, 9]",
            "topology.branch_steps.1: step 9 is beyond the stochastic steps 0..8 (sampler.steps N "
            "= 10; the last step N-1 is ODE) (from --set)");
     /* the edge itself loads: N-2 = 8 */
     gv_run_config cfg;
     const char *ok[] = {"topology.branch_steps=[0, 8]"};
-    load_ok("drafts/tempflow", ok, 1, &cfg);
+    load_ok("tempflow", ok, 1, &cfg);
     int steps[GV_TOPOLOGY_MAX_STEPS], n;
     cr_assert_eq(gv_run_config_branch_steps(&cfg, steps, &n), GV_OK);
     cr_assert_eq(n, 2);
@@ -241,13 +241,13 @@ Test(algorithm_config, steps_beyond_n_minus_2_are_load_errors) {
 Test(algorithm_config, scheme_topology_and_selection_rules) {
     expect("flow_grpo", "credit.kind=branch", "credit.kind: branch needs topology.kind tree, not "
            "chains (from --set)");
-    expect("drafts/tempflow", "credit.kind=terminal", "credit.kind: terminal needs topology.kind "
+    expect("tempflow", "credit.kind=terminal", "credit.kind: terminal needs topology.kind "
            "chains, not branch_points (from --set)");
-    expect("drafts/branch_grpo", "train.timestep_fraction=0.5", "train.timestep_fraction: 0.5: "
+    expect("branch_grpo", "train.timestep_fraction=0.5", "train.timestep_fraction: 0.5: "
            "tree select their trained edges themselves (ALGORITHMS.md §3); keep 1 (from --set)");
-    expect("drafts/branch_grpo", "topology.K=1", "topology.K: a tree splits into K >= 2 children, "
+    expect("branch_grpo", "topology.K=1", "topology.K: a tree splits into K >= 2 children, "
            "got 1 (from --set)");
-    expect("drafts/branch_grpo", "branch.splits_frac=[]", "branch.splits: a tree needs at least "
+    expect("branch_grpo", "branch.splits_frac=[]", "branch.splits: a tree needs at least "
            "one split step (branch.splits or branch.splits_frac)");
     expect("flow_grpo", "branch.prune.width=global", "branch.prune.width: pruning applies to trees only "
            "(topology.kind chains) (from --set)");
@@ -266,7 +266,7 @@ Test(algorithm_config, resolved_dump_reloads_with_the_lists) {
     gv_run_config a, b;
     const char *sets[] = {"branch.splits=[0, 2, 7]", "branch.prune.depth=fixed",
                           "branch.prune.depths=[3, 4]"};
-    load_ok("drafts/branch_grpo", sets, 3, &a);
+    load_ok("branch_grpo", sets, 3, &a);
     char *t1, *t2;
     cr_assert_eq(gv_run_config_dump(&a, NULL, &t1), GV_OK);
     cr_assert_not_null(strstr(t1, "splits: [0.0, 2.0, 7.0]"), "%s", t1);
@@ -287,7 +287,7 @@ static void plan_of(const char *width, gv_rollout_plan *p) {
     char w[64];
     snprintf(w, sizeof w, "branch.prune.width=%s", width);
     const char *sets[] = {"sampler.steps=20", "group.prompts_per_iteration=1", w};
-    load_ok("drafts/branch_grpo", sets, 3, &cfg);
+    load_ok("branch_grpo", sets, 3, &cfg);
     cr_assert_eq(gv_run_config_rollout_plan(&cfg, p), GV_OK, "%s", gv_last_error());
     gv_run_config_free(&cfg);
 }
@@ -319,7 +319,7 @@ Test(algorithm_config, chain_and_tempflow_plans) {
     gv_run_config_free(&cfg);
     /* TempFlow, one prompt: 2 trunks x (10 trunk rows + sum_{i in B} (N-1-i) K completion rows) */
     const char *one[] = {"group.prompts_per_iteration=1"};
-    load_ok("drafts/tempflow", one, 1, &cfg);
+    load_ok("tempflow", one, 1, &cfg);
     cr_assert_eq(gv_run_config_rollout_plan(&cfg, &p), GV_OK, "%s", gv_last_error());
     int64_t completion = 0;
     for (int i = 0; i <= 8; i += 2) completion += (int64_t)(10 - 1 - i) * 6;

@@ -29,8 +29,12 @@
  * Trained-step selection (step_select.c): timestep_fraction, random_fraction (per sample) or an
  * SDE window (fixed / random / progressive; steps outside it are ODE), step weights uniform or
  * noise-aware.
- * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points, reward plugins. */
+ * Trees and branch points (topology.kind tree / branch_points; credit branch / tempflow): the
+ * rollout walks the topology's per-step batches (one forward per step over the whole frontier),
+ * scores the leaves, and credit.h + prune.h give the (edge, advantage, weight) triples the same
+ * training pass consumes, with one forward per kept parent serving all its kept children.
+ * Not implemented (refused at setup with a message): sampler.noise.kind calibrated and credit
+ * dense (DenseGRPO), rollout dumps of trees, reward plugins. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -46,6 +50,9 @@
 #include "grove/rewards.h"
 #include "grove/run_config.h"
 #include "grove/rundir.h"
+#include "grove/credit.h"
+#include "grove/prune.h"
+#include "samplers/topology.h"
 #include "samplers/tree.h"
 
 #ifdef __cplusplus
@@ -67,10 +74,16 @@ typedef struct gv_grpo_plan {
     int64_t nfe_rollout;                /* denoiser rows of real samples (CFG pair = 2)          */
     int64_t nfe_train;                  /* training forwards incl. reference, real rows          */
     int64_t forwards_rollout, forwards_train; /* fixed-shape forward calls, padding included     */
+    /* the topology's plan (grove/rollout_plan.h; chains included): rows, not CFG-doubled */
+    int topology;                       /* gv_topology_kind                                      */
+    int64_t roots, leaves, trainable_edges, trained_edges; /* trained: after pruning          */
+    int64_t rows_rollout, rows_train, rows_train_no_reuse, rows_completion;
     int64_t param_count;
     int64_t param_bytes;                /* params, grads, Adam m, v, EMA, reference              */
     int64_t latent_bytes;               /* the pool's latents                                   */
     int64_t activation_bytes;           /* rollout arena + training arena (measure passes)       */
+    char refused[512];                  /* --dry-run of a config `grove train` refuses to run:
+                                           why (the plan counts stand, memory is not measured) */
 } gv_grpo_plan;
 
 /* Count the plan of `cfg` for a model of D elements per image (no model needed); the memory
@@ -163,6 +176,29 @@ typedef struct gv_grpo_job {
     float *dump_v;               /* backend (N·S, D): step i's velocities at i·S·D          */
     float *dump_mu;              /* backend (D): one μ = cx·x + cv·v at a time               */
     float *p_host;               /* (S, D)                                                  */
+    /* trees and branch points (topology.kind != chains; DESIGN.md §4): the rollout expands the
+       pool by the topology's per-step batches, rewards are scored at the leaves (x_N), and the
+       credit scheme + pruning turn them into j->credit (rollout.c) */
+    int tree_mode;               /* 1: topology.kind is branch_points or tree               */
+    gv_topology topo;            /* this iteration's topology (tree: the step plan's SDE mask) */
+    int32_t max_rows, max_children, n_leaves; /* widest step, widest expansion, leaves      */
+    gv_tree_action *actions;     /* (max_rows) expansion scratch                            */
+    int32_t *row_ids;            /* host (max_rows, L) the frontier rows' prompt ids         */
+    int32_t *leaf_labels, *leaf_prompt; /* (n_leaves) the leaves' labels and prompt slots   */
+    float *node_reward;          /* (capacity) weighted reward of each leaf, by pool index   */
+    uint8_t *node_valid;         /* (capacity) 1: an unmasked leaf                           */
+    gv_credit_work credit_work;
+    gv_prune_work prune_work;
+    gv_credit_stats credit_stats;
+    gv_prune_stats prune_stats;
+    /* the iteration's training triples (edge, advantage, weight), sorted by (root, parent,
+       child), for chains too (grpo_train.c builds them from the trained steps) */
+    gv_credit_list credit;
+    int32_t *root_first;         /* (S + 1) edges of root r: [root_first[r], root_first[r+1]) */
+    int unit_cap;                /* training units per chunk: micro_batch x children/parent  */
+    gv_step_args *unit_args;     /* (unit_cap) host: each unit's step coefficients          */
+    void *chunk_rows, *chunk_units; /* grpo_train.c's row (mb) and unit (unit_cap) staging  */
+    float *u_kl_row, *u_dkl_row; /* backend (mb): a parent row's KL and its gradient        */
     /* rewards */
     gv_reward *rewards, *eval_rewards;
     gv_image_model *reward_models, *eval_reward_models; /* classifier models (kind != 0 used) */
@@ -283,6 +319,9 @@ gv_status gv_grpo_step_plan_make(const gv_run_config *cfg, const gv_noise_spec *
                                  gv_grpo_step_plan *out);
 /* Step i's coefficients under j->step_plan: the schedule's inside the SDE steps, else ODE. */
 gv_status gv_grpo_step_coeffs(const gv_grpo_job *j, int i, gv_step_args *a, int *is_sde);
+/* rollout.c: step i's SDE coefficients whatever the window (split children of a Mix tree are SDE
+   outside it), std multiplied by std_scale (the split density's lambda, or 1). */
+gv_status gv_grpo_sde_coeffs(const gv_grpo_job *j, int i, float std_scale, gv_step_args *a);
 /* steps (T) = the trained steps of chain (slot, member): the first T SDE steps, or a random T
    (train.random_fraction > 0), ascending. */
 gv_status gv_grpo_trained_steps(const gv_run_config *cfg, const gv_grpo_step_plan *plan,
