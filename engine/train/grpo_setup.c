@@ -183,9 +183,6 @@ static gv_status host_alloc(size_t bytes, void **out) {
 }
 
 static gv_status check_supported(const gv_run_config *cfg) {
-    if (cfg->sampler.noise.kind == GV_NOISE_CALIBRATED)
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "sampler.noise.kind calibrated: not supported by "
-                        "`grove train` yet (needs the DenseGRPO calibration)");
     if (cfg->sampler.noise.kind == GV_NOISE_ODE || cfg->sampler.noise.level <= 0.0 ||
         trained_steps(cfg) < 1)
         return GV_ERROR(GV_ERR_CONFIG, "nothing to train: sampler.noise (%s, level %g), "
@@ -200,9 +197,10 @@ static gv_status check_supported(const gv_run_config *cfg) {
                         cfg->train.random_fraction, cfg->train.timestep_fraction);
     int l;
     GV_TRY(gv_grpo_window_start(cfg, 0, 0, &l)); /* the window fits 0..N−2 */
-    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE)
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "credit.kind dense: not supported by `grove train` yet "
-                        "(needs the DenseGRPO ODE completions)");
+    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE && cfg->train.random_fraction > 0.0)
+        return GV_ERROR(GV_ERR_CONFIG, "credit.kind dense trains the first timestep_fraction of "
+                        "the steps of every chain; train.random_fraction %g is not supported with it",
+                        cfg->train.random_fraction);
     if (cfg->topology.kind != GV_TOPOLOGY_CHAINS && cfg->dump.every > 0)
         return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollout dumps are written for chains "
                         "only (topology.kind %s)", cfg->dump.every,
@@ -248,6 +246,13 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->noise = (gv_noise_spec){.kind = (gv_noise_kind)cfg->sampler.noise.kind,
                                .level = cfg->sampler.noise.level};
     GV_TRY(gv_schedule_sigmas(j->N, cfg->sampler.shift, j->sigmas));
+    if (cfg->sampler.noise.kind == GV_NOISE_CALIBRATED) { /* ALGORITHMS.md §5: ψ0 = flow_grpo s(i) */
+        GV_TRY(gv_psi_calibration_init(&j->cal, j->sigmas, j->N, cfg->sampler.noise.level,
+                                       cfg->dense.calibrate ? cfg->dense.rounds : 0,
+                                       cfg->dense.eps1, cfg->dense.eps2));
+        j->noise.psi = j->cal.psi;
+        j->noise.n_psi = j->N - 1;
+    }
     /* prompts and the cursor */
     GV_TRY(encode_prompts(j, cfg->data.prompts, &j->train_text, &j->n_train, &j->train_ids,
                           &j->train_labels));
@@ -299,6 +304,15 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         GV_TRY(dev_alloc(be, (size_t)j->D * sizeof(float), (void **)&j->dump_mu));
     }
     GV_TRY(host_alloc(img * (size_t)(leaves > j->S ? leaves : j->S), (void **)&j->p_host));
+    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE || j->cal.rounds > 0) { /* dense.c */
+        const size_t SR = (size_t)j->S * (size_t)(cfg->n_rewards > 0 ? cfg->n_rewards : 1);
+        GV_TRY(host_alloc((size_t)j->S * (size_t)(j->N + 1) * sizeof(float), (void **)&j->dense_R));
+        GV_TRY(host_alloc((size_t)j->S * (size_t)(j->N + 1), (void **)&j->dense_Rv));
+        GV_TRY(dev_alloc(be, SD, (void **)&j->dense_x));
+        GV_TRY(host_alloc(SR * sizeof(float), (void **)&j->dense_scores));
+        GV_TRY(host_alloc(SR, (void **)&j->dense_status));
+        if (!j->tree_mode) GV_TRY(gv_credit_work_init(&j->credit_work, (int32_t)capacity));
+    }
     gv_denoiser_options dopt = {.micro_batch = j->mb, .guidance = j->guidance,
                                 .null_id = j->model.null_id};
     GV_TRY(gv_denoiser_create(&j->den, j->ctx, &j->model.unet, j->model.params.values, &dopt));
@@ -367,7 +381,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     void *dev[] = {j->latents, j->v, j->eps, j->logp, j->u_dv, j->u_v, j->u_mu, j->u_mu_ref,
                    j->u_dmu, j->u_logp, j->u_logp_old, j->u_adv, j->u_weight, j->u_kl, j->u_var,
                    j->u_ratio, j->u_dlogp, j->u_dkl, j->u_stats, j->u_loss, j->u_one, j->eval_x,
-                   j->dump_v, j->dump_mu, j->u_kl_row, j->u_dkl_row};
+                   j->dump_v, j->dump_mu, j->u_kl_row, j->u_dkl_row, j->dense_x};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) be->free(dev[i]);
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
@@ -377,7 +391,8 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
                     j->train_labels, j->eval_labels, j->cursor.perm, j->actions, j->row_ids,
                     j->leaf_labels, j->leaf_prompt, j->node_reward, j->node_valid,
-                    j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units};
+                    j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units,
+                    j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
     gv_grpo_rewards_free(j->rewards, j->reward_models, j->cfg->n_rewards);
     gv_grpo_rewards_free(j->eval_rewards, j->eval_reward_models, j->cfg->n_eval_rewards);

@@ -153,8 +153,7 @@ gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
     if (!j->unit_args || !j->chunk_rows || !j->chunk_units || !j->root_first)
         return GV_ERROR(GV_ERR_OOM, "grpo: training unit buffers");
     if (!j->tree_mode) { /* chains: the triples are built from the trained steps each iteration */
-        const int T = j->T > 0 ? j->T : 1;
-        j->credit.capacity = j->S * T;
+        j->credit.capacity = j->S * j->N; /* every edge of the chains (credit.h's bound) */
         j->credit.edges = calloc((size_t)j->credit.capacity, sizeof(gv_credit_edge));
         if (!j->credit.edges) return GV_ERROR(GV_ERR_OOM, "grpo: training edges");
     }
@@ -435,7 +434,8 @@ gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_st
     const int per_mb = j->cfg->train.minibatch;
     double loss_sum = 0.0, ratio_sum = 0.0;
     int minibatches = 0;
-    if (!j->tree_mode) { /* chains: the triples of the trained steps (step_select.c) */
+    if (!j->tree_mode && j->cfg->credit.kind == GV_CREDIT_KIND_TERMINAL) {
+        /* chains: the triples of the trained steps (step_select.c); dense: rollout.c made them */
         j->credit.n = 0;
         for (int s = 0; s < j->S; ++s) {
             int32_t *steps = j->trained + (int64_t)s * j->T;
@@ -454,7 +454,7 @@ gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_st
         while (e < j->credit.n && j->credit.edges[e].root < s) ++e;
         j->root_first[s] = e;
     }
-    const int trains = j->tree_mode ? j->credit.n > 0 : j->T > 0;
+    const int trains = j->credit.n > 0;
     for (int epoch = 0; epoch < j->cfg->train.inner_epochs && trains; ++epoch) {
         int n_roots = 0;
         GV_TRY(shuffle_roots(j, iteration, epoch, &n_roots));

@@ -281,7 +281,17 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
     gv_advantage_input in = {.n_samples = j->S, .n_rewards = cfg->n_rewards, .rewards = j->scores,
                              .status = j->status, .weights = j->weights,
                              .prompt = j->sample_prompt};
-    return gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv);
+    GV_TRY(gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv));
+    out->nfe_completion = 0;
+    if (cfg->credit.kind != GV_CREDIT_KIND_DENSE || j->calibrating) return GV_OK;
+    GV_TRY(gv_grpo_dense_credit(j, &out->nfe_completion)); /* ALGORITHMS.md §5 (dense.c) */
+    const gv_credit_stats *cs = &j->credit_stats; /* the step gains' advantages are the trained ones */
+    out->adv.adv_mean = cs->adv_mean;
+    out->adv.adv_std = cs->adv_std;
+    out->adv.adv_min = cs->adv_min;
+    out->adv.adv_max = cs->adv_max;
+    out->adv.n_clipped = cs->n_clipped;
+    return GV_OK;
 }
 
 /* ---- rollouts.h5 ------------------------------------------------------------------------------ */

@@ -72,9 +72,11 @@ int gv_grpo_sde_step_count(const gv_run_config *cfg) {
         gv_clear_error();
         return 0;
     }
-    if (noise.kind == GV_NOISE_CALIBRATED) return 0; /* needs ψ; refused at setup */
     int n = 0;
-    for (int i = 0; i < N; ++i) n += schedule_sde(&noise, sigmas, N, i);
+    if (noise.kind == GV_NOISE_CALIBRATED) /* ψ(i) > 0 always (clamped >= 0.05 ψ0 > 0) */
+        n = noise.level > 0.0 ? N - 1 : 0;
+    else
+        for (int i = 0; i < N; ++i) n += schedule_sde(&noise, sigmas, N, i);
     if (cfg->sampler.window.kind != GV_WINDOW_NONE && n > 0)
         n = cfg->sampler.window.size < n ? cfg->sampler.window.size : n;
     return n;

@@ -3,8 +3,7 @@
  * preset ownership of the new keys (top level refused, algorithm.overrides and --set work, with
  * origins), the load-time rules with their exact one-line messages (split / branch steps beyond
  * N-2, scheme vs topology), the resolved dump round trip, and the ALGORITHMS.md §6 plan numbers
- * computed from a config (N = 20, P = {0,3,6,9}, K = 2). dense_grpo is read from
- * configs/algorithms/drafts/ until `grove train` runs it. */
+ * computed from a config (N = 20, P = {0,3,6,9}, K = 2). */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
@@ -143,7 +142,7 @@ Test(algorithm_config, tree_presets_have_the_section_9_values) {
         cr_assert_eq(t.sde[i], i < 4, "step %d", i);
     gv_run_config_free(&cfg);
 
-    load_ok("drafts/dense_grpo", NULL, 0, &cfg);
+    load_ok("dense_grpo", NULL, 0, &cfg);
     cr_assert_eq(cfg.credit.kind, GV_CREDIT_KIND_DENSE);
     cr_assert_eq(cfg.sampler.noise.kind, GV_NOISE_CALIBRATED);
     cr_assert(cfg.dense.calibrate);
@@ -251,13 +250,13 @@ Test(algorithm_config, scheme_topology_and_selection_rules) {
            "one split step (branch.splits or branch.splits_frac)");
     expect("flow_grpo", "branch.prune.width=global", "branch.prune.width: pruning applies to trees only "
            "(topology.kind chains) (from --set)");
-    expect("drafts/dense_grpo", "dense.completion_steps=0", "dense.completion_steps: '0': "
+    expect("dense_grpo", "dense.completion_steps=0", "dense.completion_steps: '0': "
            "expected all or an integer 1..255 (from --set)");
     expect("flow_grpo", "dense.calibrate=true", "dense.calibrate: calibrates psi(i) of "
            "sampler.noise.kind calibrated; the noise here is not calibrated (from --set)");
     gv_run_config cfg;
     const char *n4[] = {"dense.completion_steps=4"};
-    load_ok("drafts/dense_grpo", n4, 1, &cfg);
+    load_ok("dense_grpo", n4, 1, &cfg);
     cr_assert_eq(gv_run_config_dense_completion(&cfg), 4);
     gv_run_config_free(&cfg);
 }

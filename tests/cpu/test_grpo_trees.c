@@ -9,21 +9,18 @@
  *   pruning        per_branch / global width pruning (N = 10) train exactly the plan's pruned
  *                  edge count, fewer than unpruned;
  *   dry run        the plan of branch_grpo at N = 20 (ALGORITHMS.md §6 numbers, fixed-shape
- *                  calls per step); a refused config (dense_grpo) still gets its counts;
+ *                  calls per step); a refused config (a tree with dumps) still gets its counts;
+ *   dense          DenseGRPO's calibration phase logs every round, /state psi holds the last
+ *                  round's ψ, and a calibrated run resumes bit-identically (ψ from last.h5);
  *   resume         a tree run of 2 iterations straight == 1 + resume to 2 (same parameter hash):
  *                  the tree's noise is addressed by (seed, iteration, slot, node id, step).
- * Presets are read from configs/algorithms/ or configs/algorithms/drafts/. */
+ * Presets are read from configs/algorithms/. */
 #include "grpo_test_util.h"
 
 #include "grove/algorithm_config.h"
 
 static void preset_set(char *out, size_t n, const char *preset) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/configs/algorithms/%s.yaml", GROVE_SOURCE_DIR, preset);
-    FILE *f = fopen(path, "r");
-    if (f) fclose(f);
-    else snprintf(path, sizeof path, "%s/configs/algorithms/drafts/%s.yaml", GROVE_SOURCE_DIR, preset);
-    snprintf(out, n, "algorithm.preset=%s", path);
+    snprintf(out, n, "algorithm.preset=%s/configs/algorithms/%s.yaml", GROVE_SOURCE_DIR, preset);
 }
 
 /* One run of `preset` on the tiny config (N = 6) with `extra` sets; metrics text and the plan. */
@@ -49,12 +46,13 @@ static char *run_preset(const char *preset, const char *name, const char *const 
 
 Test(grpo_trees, every_preset_has_ratio_one_before_the_first_update, .timeout = 300) {
     write_models();
-    const char *presets[] = {"flow_grpo", "flow_grpo_fast", "mix_grpo", "dance_grpo",
-                             "tempflow",  "branch_grpo",    "branch_grpo_mix"};
+    const char *presets[] = {"flow_grpo", "flow_grpo_fast", "mix_grpo",        "dance_grpo",
+                             "tempflow",  "branch_grpo",    "branch_grpo_mix", "dense_grpo"};
+    const char *rounds[] = {"dense.rounds=2"}; /* the calibration phase, short */
     for (size_t p = 0; p < sizeof presets / sizeof presets[0]; ++p) {
         gv_rollout_plan plan;
         int kl = 0;
-        char *m = run_preset(presets[p], presets[p], NULL, 0, 1, &plan, &kl);
+        char *m = run_preset(presets[p], presets[p], rounds, 1, 1, &plan, &kl);
         cr_assert_eq(metric(m, "ratio_first_min", 0), 1.0, "%s: %s", presets[p], m);
         cr_assert_eq(metric(m, "ratio_first_max", 0), 1.0, "%s: %s", presets[p], m);
         cr_assert_eq(metric(m, "nfe_rollout", 0), (double)plan.rollout_forwards, "%s: %s",
@@ -65,8 +63,10 @@ Test(grpo_trees, every_preset_has_ratio_one_before_the_first_update, .timeout = 
         if (units == plan.trained_edges) /* one forward per kept parent (+ the KL reference's) */
             cr_assert_eq(metric(m, "nfe_train", 0), (double)plan.training_forwards * (kl ? 2 : 1),
                          "%s: %s", presets[p], m);
-        if (p >= 5) /* trees: parent reuse saves forwards */
+        if (p == 5 || p == 6) /* trees: parent reuse saves forwards */
             cr_assert_lt(plan.training_forwards, plan.trained_edges, "%s", presets[p]);
+        if (p == 7) /* DenseGRPO: the ODE completions of the trained steps' x_i */
+            cr_assert_eq(metric(m, "nfe_completion", 0), (double)plan.completion_forwards, "%s", m);
         cr_assert_eq(metric(m, "skipped", 0), 0.0);
         cr_assert(isfinite(metric(m, "loss", 0)), "%s", presets[p]);
         free(m);
@@ -150,11 +150,68 @@ Test(grpo_trees, dry_run_prints_the_tree_plan, .timeout = 60) {
     cr_assert_eq(p->forwards_rollout, 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 4 * 10);
     cr_assert_str_eq(p->refused, "");
     cr_assert_gt(p->activation_bytes, 0);
-    preset_set(s_preset, sizeof s_preset, "dense_grpo");
-    load_cfg(&cfg, "dry2", sets, 4);
+    const char *refused[] = {s_preset, "sampler.steps=20", "dump.every=1"}; /* trees: no dumps */
+    load_cfg(&cfg, "dry2", refused, 3);
     cr_assert_eq(gv_grpo_run(&cfg, &opt), GV_OK, "%s", gv_last_error());
     gv_run_config_free(&cfg);
-    cr_assert_neq(res.plan.refused[0], '\0');
-    cr_assert_gt(res.plan.rows_completion, 0);
+    cr_assert(strstr(res.plan.refused, "dump.every"), "%s", res.plan.refused);
+    cr_assert_eq(res.plan.rows_rollout, 2 * 3 * 203); /* tiny.yaml: 2 prompts x 3 trees */
+    remove_tree();
+}
+
+/* The "psi" array of calibration round `round` in metrics text. */
+__attribute__((noinline)) static void logged_psi(const char *text, int round, float *out, int n) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"round\":%d,", round);
+    const char *at = strstr(text, pat);
+    cr_assert_not_null(at, "no calibration round %d", round);
+    at = strstr(at, "\"psi\":[");
+    cr_assert_not_null(at);
+    at += 7;
+    for (int i = 0; i < n; ++i) {
+        char *end;
+        out[i] = strtof(at, &end);
+        cr_assert(end != at, "psi[%d] unreadable", i);
+        at = end + 1;
+    }
+}
+
+/* DenseGRPO: rounds logged, ψ in the checkpoint, resume restores it (the same parameters). */
+Test(grpo_trees, dense_calibration_is_logged_stored_and_resumed, .timeout = 120) {
+    write_models();
+    char s_preset[4200];
+    preset_set(s_preset, sizeof s_preset, "dense_grpo");
+    const char *sets[] = {s_preset, "sampler.steps=6", "eval.every=0", "train.iterations=2",
+                          "dense.rounds=3"};
+    gv_grpo_result res;
+    cr_assert_eq(run("straight", sets, 5, 0, &res), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run("split", sets, 5, 1, &res), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run("split", sets, 5, 0, &res), GV_OK, "%s", gv_last_error());
+    cr_assert(res.resumed && res.finished);
+    char a[17], b[17];
+    model_hash("straight", a);
+    model_hash("split", b);
+    cr_assert_str_eq(a, b);
+    char *m = slurp_run("straight", "metrics.jsonl");
+    cr_assert_eq(metric(m, "round", 2), 3.0, "%s", m);
+    cr_assert(isnan(metric(m, "round", 3)), "three rounds only");
+    float logged[5];
+    logged_psi(m, 3, logged, 5);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/straight/last.h5", tmpdir);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    int64_t n = 0, rounds = 0;
+    cr_assert_eq(gv_ckpt_get_len(r, GV_CKPT_STATE, "psi", &n), GV_OK);
+    cr_assert_eq(n, 5); /* N - 1 stochastic steps */
+    float psi[5];
+    cr_assert_eq(gv_ckpt_get_f32s(r, GV_CKPT_STATE, "psi", psi, 5), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "psi_rounds", &rounds), GV_OK);
+    cr_assert_eq(rounds, 3);
+    gv_ckpt_close(r);
+    for (int i = 0; i < 5; ++i) /* the logged ψ of the last round is the stored one */
+        cr_assert(fabs(logged[i] - psi[i]) <= 1e-6 * fabs(psi[i]), "psi[%d] logged %g stored %g",
+                  i, (double)logged[i], (double)psi[i]);
+    free(m);
     remove_tree();
 }

@@ -33,8 +33,10 @@
  * rollout walks the topology's per-step batches (one forward per step over the whole frontier),
  * scores the leaves, and credit.h + prune.h give the (edge, advantage, weight) triples the same
  * training pass consumes, with one forward per kept parent serving all its kept children.
- * Not implemented (refused at setup with a message): sampler.noise.kind calibrated and credit
- * dense (DenseGRPO), rollout dumps of trees, reward plugins. */
+ * DenseGRPO (dense.c): credit dense completes every trained step's x_i by ODE and trains the
+ * step gains; sampler.noise.kind calibrated uses ψ(i) — ψ0 = the flow_grpo s(i), calibrated by
+ * dense.calibrate as a phase before the first iteration and stored in the checkpoint (/state psi).
+ * Not implemented (refused at setup with a message): rollout dumps of trees, reward plugins. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -47,6 +49,8 @@
 #include "grove/denoiser.h"
 #include "grove/evaluate.h"
 #include "grove/image_model.h"
+#include "grove/log.h"
+#include "grove/noise_calibration.h"
 #include "grove/rewards.h"
 #include "grove/run_config.h"
 #include "grove/rundir.h"
@@ -199,6 +203,15 @@ typedef struct gv_grpo_job {
     gv_step_args *unit_args;     /* (unit_cap) host: each unit's step coefficients          */
     void *chunk_rows, *chunk_units; /* grpo_train.c's row (mb) and unit (unit_cap) staging  */
     float *u_kl_row, *u_dkl_row; /* backend (mb): a parent row's KL and its gradient        */
+    /* DenseGRPO (dense.c): ψ(i) of the calibrated noise (noise.psi points at cal.psi), the
+       completion rewards R (S, N+1) of the chains' x_i and their staging */
+    gv_psi_calibration cal;
+    int calibrating;             /* 1 during the calibration phase: rollouts without credit   */
+    float *dense_R;              /* (S, N+1)                                                 */
+    uint8_t *dense_Rv;           /* (S, N+1)                                                 */
+    float *dense_x;              /* backend (S, D) a completion in flight                    */
+    float *dense_scores;         /* (S, n_rewards)                                           */
+    uint8_t *dense_status;       /* (S, n_rewards)                                           */
     /* rewards */
     gv_reward *rewards, *eval_rewards;
     gv_image_model *reward_models, *eval_reward_models; /* classifier models (kind != 0 used) */
@@ -266,7 +279,15 @@ typedef struct gv_grpo_rollout_stats {
     gv_advantage_result adv;
     gv_reward_moments *per_reward;  /* (n_rewards), caller buffer                            */
     int64_t nfe;
+    int64_t nfe_completion;         /* DenseGRPO's ODE completions (rows, CFG pair = 2)      */
 } gv_grpo_rollout_stats;
+
+/* dense.c (ALGORITHMS.md §5): after a chain rollout, the ODE completions of the trained steps'
+   x_i and x_{i+1}, their rewards R_i, and the step-gain triples into j->credit (nfe += the
+   completions' rows). */
+gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe);
+/* The ψ(i) calibration phase: the remaining rounds of j->cal, each logged to `m` (may be NULL). */
+gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m);
 
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
                           gv_grpo_rollout_stats *out);
