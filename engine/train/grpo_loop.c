@@ -191,7 +191,8 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     const double groups = a->n_groups > 0 ? a->n_groups : 1;
     gv_metrics_f64(m, "zero_std_group_fraction", a->n_groups_zero / groups);
     gv_metrics_f64(m, "small_group_fraction", a->n_groups_small / groups);
-    gv_metrics_f64(m, "masked_fraction", (double)a->n_masked / j->S);
+    const int scored = j->tree_mode ? j->n_leaves : j->S; /* samples scored: leaves of trees */
+    gv_metrics_f64(m, "masked_fraction", (double)a->n_masked / scored);
     gv_metrics_i64(m, "nfe_rollout", rs->nfe);
     if (cfg->credit.kind == GV_CREDIT_KIND_DENSE) gv_metrics_i64(m, "nfe_completion", rs->nfe_completion);
     if (j->tree_mode || cfg->credit.kind != GV_CREDIT_KIND_TERMINAL) { /* the credit triples */
@@ -200,7 +201,7 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     }
     gv_metrics_i64(m, "nfe_train", ts->nfe_train);
     gv_metrics_f32(m, "lr", lr);
-    gv_metrics_f64(m, "samples_per_s", iter_s > 0 ? j->S / iter_s : 0.0);
+    gv_metrics_f64(m, "samples_per_s", iter_s > 0 ? scored / iter_s : 0.0);
     gv_metrics_f64(m, "wall_s", wall);
     return gv_metrics_end(m);
 }

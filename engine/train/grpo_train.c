@@ -1,14 +1,21 @@
-/* The Flow-GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
+/* The GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
  * "Optimizer structure", "Invariant: ρ == 1").
  *
- * Units are (sample, step) pairs of kept samples (advantage.h valid), the sample's T trained
- * steps of step_select.c (timestep_fraction / random_fraction / SDE window), each with its step
- * weight ω (uniform 1 or noise-aware; it multiplies the clipped policy term, not the KL). Roots (samples) are shuffled with Philox (seed, TRAIN,
- * iteration, node = inner epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a
- * minibatch is one optimizer step whose loss is the mean over its units. Its units go through the
- * UNet in chunks of <= micro_batch, each chunk one forward of EXACTLY the rollout's shape (rows =
+ * Units are the iteration's (edge, advantage, weight) triples (credit.h), sorted by (root,
+ * parent, child): for terminal-credit chains built here from the kept samples (advantage.h valid)
+ * and their T trained steps of step_select.c (timestep_fraction / random_fraction / SDE window),
+ * each with its step weight ω (uniform 1 or noise-aware; it multiplies the clipped policy term,
+ * not the KL); for trees, branch points and DenseGRPO made by the rollout (credit scheme and
+ * pruning). Roots with a unit are shuffled with Philox (seed, TRAIN, iteration, node = inner
+ * epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a minibatch is one
+ * optimizer step whose loss is the mean over its units. Its units' PARENTS go through the UNet in
+ * chunks of <= micro_batch rows — each kept parent's forward computed once, serving all its kept
+ * children (ALGORITHMS.md §6; a chain's units each have their own parent, so its chunks are
+ * micro_batch units as before) — each chunk one forward of EXACTLY the rollout's shape (rows =
  * mb, or 2·mb with the null rows when train_cfg; tail padded with zero latents and the null
- * prompt), so a unit's velocity is bitwise the rollout's before the first update and ρ == 1.
+ * prompt), so a unit's velocity is bitwise the rollout's before the first update and ρ == 1. A
+ * split child's log-density uses its split_density std; the KL is one term per edge of its
+ * parent's mean (a parent's KL gradient sums over its edges).
  * Per chunk:
  *   [β > 0]  v_ref = forward(reference weights); μ_ref = cx·x + cv·v_ref (velocity KL: v_ref)
  *   v = forward(θ) (activations kept), logp = gaussian_step_forward(x_i, v, stored x_{i+1})

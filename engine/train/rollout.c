@@ -1,4 +1,4 @@
-/* Flow-GRPO rollouts over the node pool (grpo.h; ALGORITHMS.md §1–3; DESIGN.md §3, §4).
+/* GRPO rollouts over the node pool (grpo.h; ALGORITHMS.md §1–6; DESIGN.md §3, §4).
  *
  * One iteration: G chains per prompt slot in the pool (samplers/tree.h), x_T from Philox at
  * (iteration, slot, node id, LATENT) — with group.same_latent every root of a group reads root 0's
@@ -9,8 +9,16 @@
  * backend buffer (training recomputes from it); logp_old goes to the host node. The final x_N is
  * copied to the host once, mapped to p = clamp((x + 1)/2, 0, 1) and scored by the rewards; the
  * advantages follow advantage.h. On dump iterations (j->dump_now) every step's velocity is kept and
- * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). Deliberately not here: the training pass (grpo_train.c) and the
- * run directory (grpo_loop.c). Device-agnostic: tensors only through ops and explicit copies. */
+ * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). With credit dense the
+ * chains' x_i are then ODE-completed and the step gains become j->credit (dense.c).
+ * Trees and branch points (rollout_topology): the same roots, then per step the topology's batch
+ * (topology.h): ONE forward over the frontier rows (prompt ids of each row's root), one step op
+ * per child reading its parent's row — ODE children euler_step, SDE children μ + noise·std·ε with
+ * noise λ for split children, scored under split_density's std; the leaves x_N are scored, their
+ * weighted reward sums (masked on a FAILED / non-finite weighted component) go through the credit
+ * scheme (tempflow / branch) and pruning into j->credit. Deliberately not here: the training pass
+ * (grpo_train.c) and the run directory (grpo_loop.c). Device-agnostic: tensors only through ops
+ * and explicit copies. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
