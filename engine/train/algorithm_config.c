@@ -276,6 +276,10 @@ gv_status gv_run_config_check_algorithm(const gv_run_config *cfg, const char *pa
     if (parse_completion(cfg->dense.completion_steps) == -2)
         return fail(&w, "dense.completion_steps", "'%s': expected all or an integer 1..255",
                     cfg->dense.completion_steps);
+    if (cfg->dense.calibrate && kind != GV_TOPOLOGY_CHAINS)
+        return fail(&w, "dense.calibrate", "the calibration rounds are chain rollouts with ODE "
+                    "completions; topology.kind %s cannot run them (keep calibrate false: psi = "
+                    "psi0)", gv_topology_kind_names[kind]);
     if (cfg->dense.calibrate && cfg->sampler.noise.kind != GV_NOISE_CALIBRATED)
         return fail(&w, "dense.calibrate", "calibrates psi(i) of sampler.noise.kind calibrated; "
                     "the noise here is not calibrated");

@@ -255,6 +255,14 @@ Test(algorithm_config, scheme_topology_and_selection_rules) {
     expect("flow_grpo", "dense.calibrate=true", "dense.calibrate: calibrates psi(i) of "
            "sampler.noise.kind calibrated; the noise here is not calibrated (from --set)");
     gv_run_config cfg;
+    /* a tree with calibrated noise runs (psi = psi0); calibrating it is refused: the rounds are
+       chain rollouts */
+    const char *cal[] = {"sampler.noise.kind=calibrated", "dense.calibrate=true"};
+    load_ok("branch_grpo", cal, 1, &cfg);
+    gv_run_config_free(&cfg);
+    cr_assert_eq(load("branch_grpo", cal, 2, &cfg, NULL), GV_ERR_CONFIG);
+    cr_assert(strstr(gv_last_error(), "dense.calibrate: the calibration rounds are chain "
+                     "rollouts"), "%s", gv_last_error());
     const char *n4[] = {"dense.completion_steps=4"};
     load_ok("dense_grpo", n4, 1, &cfg);
     cr_assert_eq(gv_run_config_dense_completion(&cfg), 4);

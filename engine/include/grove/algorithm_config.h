@@ -15,7 +15,8 @@
  *     must be 1 and train.random_fraction 0 there; branch points have no SDE window;
  *   - pruning (branch.prune) only on trees, with a valid spec (grove/prune.h);
  *   - dense.completion_steps is "all" or an integer n in 1..255; dense.calibrate needs
- *     sampler.noise.kind calibrated (ψ is what it calibrates);
+ *     sampler.noise.kind calibrated (ψ is what it calibrates) and chains (its rounds are chain
+ *     rollouts with ODE completions);
  *   - the topology itself validates (K, λ, the RNG node field for prompts × group.size roots).
  * A calibrated noise without dense.calibrate uses ψ = ψ0, the flow_grpo s(i) at sampler.noise.level.
  * Deliberately not here: the schema tables (run_config.c), running anything. */
