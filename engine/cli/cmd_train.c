@@ -2,8 +2,10 @@
  * Flow-GRPO alignment into runs/<name>/ (grpo.h); a config whose model.checkpoint is an mdt goes to
  * the masked-diffusion trainer (cmd_train_mdm.c). SIGINT stops at the next iteration boundary
  * (last.h5 is then the state after the last completed iteration; a second SIGINT is the default
- * action). --dry-run prints the plan — prompts, group size, nodes, edges, trained units, NFE and
- * fixed-shape forwards per iteration, parameter / latent / activation memory — and exits 0. */
+ * action). --dry-run prints the plan — prompts, group size, the topology's nodes, leaves, edges,
+ * trained edges per leaf, rollout / training (parent reuse) / completion forwards, NFE and
+ * fixed-shape forwards per iteration, parameter / latent / activation memory — and exits 0 (also
+ * for a config `grove train` refuses to run yet: the counts print, memory is not measured). */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -40,18 +42,35 @@ static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
     else if (w->kind == GV_WINDOW_PROGRESSIVE)
         printf("  SDE window progressive: w = %d, l = (%d + floor(iteration / %d)) mod %d, the "
                "other steps ODE\n", w->size, w->start, w->every, positions);
-    printf("  trained steps per sample: %d of %d SDE (%s), step weight %s\n", p->trained_steps,
-           p->sde_steps, cfg->train.random_fraction > 0 ? "random subset per sample"
-                         : "the first ones in order",
-           cfg->train.step_weight == GV_STEP_WEIGHT_NOISE_AWARE ? "noise_aware" : "uniform");
+    if (p->topology == GV_TOPOLOGY_CHAINS)
+        printf("  trained steps per sample: %d of %d SDE (%s), step weight %s\n", p->trained_steps,
+               p->sde_steps, cfg->train.random_fraction > 0 ? "random subset per sample"
+                             : "the first ones in order",
+               cfg->train.step_weight == GV_STEP_WEIGHT_NOISE_AWARE ? "noise_aware" : "uniform");
     printf("  pool: %lld nodes, %lld edges (%lld SDE); trained units <= %lld; %d minibatches x %d "
            "inner epochs\n", (long long)p->nodes, (long long)p->edges, (long long)p->sde_edges,
            (long long)p->trained_units, p->minibatches, cfg->train.inner_epochs);
+    /* the topology's plan (grove/rollout_plan.h): rows, before CFG doubling */
+    const double leaves = p->leaves > 0 ? (double)p->leaves : 1.0;
+    printf("  topology %s: %lld roots, %lld nodes, %lld leaves; %lld transitions, %lld trainable "
+           "edges, %lld trained (%.4g per leaf)\n",
+           gv_topology_kind_names[p->topology], (long long)p->roots, (long long)p->nodes,
+           (long long)p->leaves, (long long)p->edges, (long long)p->trainable_edges,
+           (long long)p->trained_edges, p->trained_edges / leaves);
+    printf("  forwards per iteration (rows): rollout %lld, training %lld with parent reuse (%lld "
+           "without), completions %lld; NFE per iteration %lld\n", (long long)p->rows_rollout,
+           (long long)p->rows_train, (long long)p->rows_train_no_reuse,
+           (long long)p->rows_completion,
+           (long long)(p->nfe_rollout + p->nfe_train + p->rows_completion));
     printf("  micro-batch %d (%d rows per forward); train_cfg %s; KL reference forwards %s\n",
            p->micro_batch, p->rows, p->train_cfg ? "on" : "off", p->kl_forwards ? "on" : "off");
     printf("  NFE/iteration: rollout %lld, training %lld (incl. reference); forwards: rollout %lld, "
            "training %lld\n", (long long)p->nfe_rollout, (long long)p->nfe_train,
            (long long)p->forwards_rollout, (long long)p->forwards_train);
+    if (p->refused[0]) {
+        printf("  memory: not measured; `grove train` refuses this config: %s\n", p->refused);
+        return;
+    }
     printf("  memory: %lld parameters, %.1f MiB parameter buffers, %.1f MiB latents, %.1f MiB "
            "activation arenas\n", (long long)p->param_count, p->param_bytes / 1048576.0,
            p->latent_bytes / 1048576.0, p->activation_bytes / 1048576.0);

@@ -153,7 +153,7 @@ static const char *type_word(gv_cfg_type t) {
         [GV_CFG_BOOL] = "true or false", [GV_CFG_INT] = "an integer", [GV_CFG_I64] = "an integer",
         [GV_CFG_FLOAT] = "a number",     [GV_CFG_STRING] = "a string", [GV_CFG_PATH] = "a path",
         [GV_CFG_ENUM] = "a name",        [GV_CFG_STRUCT] = "a mapping", [GV_CFG_LIST] = "a list",
-        [GV_CFG_MAP] = "a mapping"};
+        [GV_CFG_MAP] = "a mapping",      [GV_CFG_NUMBERS] = "a list of numbers"};
     return words[t];
 }
 
@@ -280,6 +280,26 @@ static gv_status bind_list(bind_ctx *c, const gv_field *f, void *obj, const gv_c
     return GV_OK;
 }
 
+/* A list of finite numbers, each in [min, max] (the FLOAT rules per item). */
+static gv_status bind_numbers(const gv_field *f, void *obj, const gv_cnode *n, const char *key) {
+    double **items = (double **)((char *)obj + f->offset);
+    int *count = (int *)((char *)obj + f->count_offset);
+    if (n && n->kind != GV_CN_SEQ && !gv_cnode_is_null(n))
+        return bind_error(n, key, "expected a list of numbers, got %s",
+                          n->kind == GV_CN_MAP ? "a mapping" : "a scalar");
+    int len = (n && n->kind == GV_CN_SEQ) ? n->n : 0;
+    if (len > 0 && !(*items = calloc((size_t)len, sizeof(double))))
+        return GV_ERROR(GV_ERR_OOM, "config: out of memory");
+    *count = len;
+    const gv_field item = {.key = f->key, .type = GV_CFG_FLOAT, .min = f->min, .max = f->max};
+    for (int i = 0; i < len; ++i) {
+        char sub[KEY_MAX];
+        gv_key_index(sub, sizeof sub, key, i);
+        GV_TRY(bind_scalar(&item, &(*items)[i], n->vals[i], sub));
+    }
+    return GV_OK;
+}
+
 static gv_status bind_map(const gv_field *f, void *obj, const gv_cnode *n, const char *key) {
     gv_cfg_map *m = (gv_cfg_map *)((char *)obj + f->offset);
     if (n && n->kind != GV_CN_MAP && !gv_cnode_is_null(n))
@@ -308,6 +328,9 @@ static gv_status bind_field(bind_ctx *c, const gv_field *f, void *obj, const gv_
         return record(c, key, origin);
     case GV_CFG_MAP:
         GV_TRY(bind_map(f, obj, n, key));
+        return record(c, key, origin);
+    case GV_CFG_NUMBERS:
+        GV_TRY(bind_numbers(f, obj, n, key));
         return record(c, key, origin);
     default:
         if (n) GV_TRY(bind_scalar(f, p, n, key));

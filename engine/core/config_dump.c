@@ -62,6 +62,17 @@ static void emit_fields(gv_sb *sb, const gv_schema *s, const void *obj, int ind,
             }
             continue;
         }
+        case GV_CFG_NUMBERS: {
+            const double *v = *(double *const *)p;
+            int count = *(const int *)((const char *)obj + f->count_offset);
+            gv_sb_puts(sb, " [");
+            for (int k = 0; k < count; ++k) {
+                if (k) gv_sb_puts(sb, ", ");
+                put_double(sb, v[k]);
+            }
+            gv_sb_puts(sb, "]");
+            break;
+        }
         case GV_CFG_MAP: {
             const gv_cfg_map *m = p;
             gv_sb_printf(sb, " %s", m->yaml && *m->yaml ? m->yaml : "{}");
@@ -123,7 +134,8 @@ static void free_fields(const gv_schema *s, void *obj) {
         switch (f->type) {
         case GV_CFG_STRING:
         case GV_CFG_PATH:
-            free(*(char **)p);
+        case GV_CFG_NUMBERS:
+            free(*(void **)p);
             break;
         case GV_CFG_STRUCT:
             free_fields(f->sub, p);

@@ -65,15 +65,39 @@ static gv_status prepare_run_config(const gv_run_config *cfg, const run_files *r
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 /* /meta reference_model + reference_hash: the KL reference is the base model file, not stored. */
+/* /meta reference_model + reference_hash: the KL reference is the base model file, not stored.
+   With calibrated noise, /state psi (float32, N-1; the gallery draws it), psi_rounds (rounds done)
+   and psi_batch_samples (the calibration batch size, which the fixed point depends on). */
 static gv_status put_reference(gv_ckpt_writer *w, void *user) {
     const gv_grpo_job *j = user;
     gv_status s = gv_ckpt_put_str(w, GV_CKPT_META, "reference_model", j->base.path);
     if (s == GV_OK) s = gv_ckpt_put_str(w, GV_CKPT_META, "reference_hash", j->base.hash);
+    if (s == GV_OK && j->noise.psi) {
+        s = gv_ckpt_put_f32s(w, GV_CKPT_STATE, "psi", j->cal.psi, j->cal.n_steps);
+        if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_STATE, "psi_rounds", j->cal.round);
+        if (s == GV_OK) s = gv_ckpt_put_i64(w, GV_CKPT_STATE, "psi_batch_samples", j->cal.batch_samples);
+    }
     return s;
 }
 
+/* ψ of a calibrated run back from its checkpoint (it was frozen when the checkpoint was written). */
+static gv_status load_psi(gv_ckpt_reader *r, const char *path, gv_grpo_job *j) {
+    int64_t n = 0, rounds = 0, samples = 0;
+    GV_TRY(gv_ckpt_get_len(r, GV_CKPT_STATE, "psi", &n));
+    if (n != j->cal.n_steps)
+        return GV_ERROR(GV_ERR_FORMAT, "%s: /state psi has %lld steps, the run %d", path,
+                        (long long)n, j->cal.n_steps);
+    GV_TRY(gv_ckpt_get_f32s(r, GV_CKPT_STATE, "psi", j->cal.psi, n));
+    GV_TRY(gv_ckpt_get_i64(r, GV_CKPT_STATE, "psi_rounds", &rounds));
+    GV_TRY(gv_ckpt_get_i64(r, GV_CKPT_STATE, "psi_batch_samples", &samples));
+    j->cal.round = (int)rounds;
+    j->cal.batch_samples = (int)samples;
+    return GV_OK;
+}
+
 static gv_status check_reference(gv_ckpt_reader *r, const char *path, void *user) {
-    const gv_grpo_job *j = user;
+    gv_grpo_job *j = user;
+    if (j->noise.psi) GV_TRY(load_psi(r, path, j));
     char *ref_hash = NULL;
     gv_status s = gv_ckpt_get_str(r, GV_CKPT_META, "reference_hash", &ref_hash);
     if (s == GV_OK && strcmp(ref_hash, j->base.hash) != 0)
@@ -169,15 +193,21 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     const double groups = a->n_groups > 0 ? a->n_groups : 1;
     gv_metrics_f64(m, "zero_std_group_fraction", a->n_groups_zero / groups);
     gv_metrics_f64(m, "small_group_fraction", a->n_groups_small / groups);
-    gv_metrics_f64(m, "masked_fraction", (double)a->n_masked / j->S);
+    const int scored = j->tree_mode ? j->n_leaves : j->S; /* samples scored: leaves of trees */
+    gv_metrics_f64(m, "masked_fraction", (double)a->n_masked / scored);
     if (cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE) { /* ALGORITHMS.md §8 */
         gv_metrics_i64(m, "pairwise_judged", rs->pairwise_judged);
         gv_metrics_i64(m, "pairwise_imputed", rs->pairwise_imputed);
     }
     gv_metrics_i64(m, "nfe_rollout", rs->nfe);
+    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE) gv_metrics_i64(m, "nfe_completion", rs->nfe_completion);
+    if (j->tree_mode || cfg->credit.kind != GV_CREDIT_KIND_TERMINAL) { /* the credit triples */
+        gv_metrics_i64(m, "edges", j->credit_stats.n_edges);
+        gv_metrics_i64(m, "edges_trained", j->credit.n);
+    }
     gv_metrics_i64(m, "nfe_train", ts->nfe_train);
     gv_metrics_f32(m, "lr", lr);
-    gv_metrics_f64(m, "samples_per_s", iter_s > 0 ? j->S / iter_s : 0.0);
+    gv_metrics_f64(m, "samples_per_s", iter_s > 0 ? scored / iter_s : 0.0);
     gv_metrics_f64(m, "wall_s", wall);
     return gv_metrics_end(m);
 }
@@ -343,6 +373,8 @@ static gv_status setup_and_run(gv_grpo_job *j, const gv_run_config *eff, const g
     s = gv_run_config_dump(eff, NULL, &yaml);
     if (s == GV_OK) s = gv_rundir_write_atomic(rf->config, yaml);
     if (s == GV_OK) s = gv_metrics_open(&m, rf->metrics, res->resumed);
+    if (s == GV_OK && gv_psi_calibration_pending(&j->cal) && st.iteration == 0)
+        s = gv_grpo_calibrate(j, &m); /* ALGORITHMS.md §5: a phase before the first iteration */
     if (s == GV_OK) {
         s = run_loop(j, &st, opt, rf, yaml, &m, res->resumed, res);
         gv_status c = gv_metrics_close(&m);
@@ -381,6 +413,11 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
         s = gv_grpo_setup(&j, cfg, be);
         if (s == GV_OK) gv_grpo_plan_memory(&j, &res->plan);
         gv_grpo_teardown(&j);
+        if (s == GV_ERR_UNSUPPORTED) { /* the plan of a part not run yet still prints */
+            snprintf(res->plan.refused, sizeof res->plan.refused, "%s", gv_last_error());
+            gv_clear_error();
+            s = GV_OK;
+        }
         return s;
     }
     GV_TRY(gv_rundir_mkdir_p(rf.dir));

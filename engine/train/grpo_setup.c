@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/algorithm_config.h"
 #include "grove/grpo.h"
 #include "grove/paths.h"
 #include "grove/reward.h"
@@ -63,6 +64,51 @@ gv_status gv_grpo_plan_count(const gv_run_config *cfg, gv_grpo_plan *p) {
     for (int first = 0; first < p->samples; first += per_mb) {
         const int m = p->samples - first < per_mb ? p->samples - first : per_mb;
         chunks += ((int64_t)m * p->trained_steps + mb - 1) / mb;
+    }
+    p->forwards_train = (int64_t)cfg->train.inner_epochs * chunks * (p->kl_forwards ? 2 : 1);
+    /* the topology's counts (rollout_plan.h), which replace the chain formulas for trees */
+    gv_rollout_plan rp;
+    GV_TRY(gv_run_config_rollout_plan(cfg, &rp));
+    p->topology = cfg->topology.kind;
+    p->roots = rp.roots;
+    p->leaves = rp.leaves;
+    p->trainable_edges = rp.trainable_edges;
+    p->trained_edges = rp.trained_edges;
+    p->rows_rollout = rp.rollout_forwards;
+    p->rows_train = rp.training_forwards;
+    p->rows_train_no_reuse = rp.training_forwards_no_reuse;
+    p->rows_completion = rp.completion_forwards;
+    if (cfg->topology.kind == GV_TOPOLOGY_CHAINS) return GV_OK;
+    p->nodes = rp.nodes;
+    p->edges = rp.transitions;
+    p->sde_edges = rp.trainable_edges;
+    p->trained_units = rp.trained_edges;
+    p->nfe_rollout = rp.rollout_forwards * (rollout_cfg ? 2 : 1);
+    p->nfe_train = (int64_t)cfg->train.inner_epochs * rp.training_forwards * mult;
+    /* fixed-shape calls: each step's frontier in chunks of mb (rollout); each minibatch's
+       parents in chunks of mb (training; every root has the same parents) */
+    gv_topology t;
+    GV_TRY(gv_run_config_topology(cfg, NULL, &t));
+    int64_t nodes, rows, children;
+    GV_TRY(gv_topology_sizes(&t, P, &nodes, &rows, &children));
+    gv_tree tree;
+    GV_TRY(gv_tree_init(&tree, (int32_t)nodes, 1));
+    gv_tree_action *act = malloc((size_t)rows * sizeof *act);
+    gv_status s = act ? gv_tree_add_roots(&tree, P, G) : GV_ERROR(GV_ERR_OOM, "plan: actions");
+    p->forwards_rollout = 0;
+    for (int i = 0; i < N && s == GV_OK; ++i) {
+        gv_step_batch b;
+        s = gv_topology_expand(&t, &tree, i, act, (int32_t)rows, &b);
+        p->forwards_rollout += (b.n_rows + mb - 1) / mb;
+    }
+    free(act);
+    gv_tree_free(&tree);
+    GV_TRY(s);
+    const int64_t parents = rp.roots > 0 ? rp.training_forwards / rp.roots : 0;
+    chunks = 0;
+    for (int first = 0; first < p->samples; first += per_mb) {
+        const int m = p->samples - first < per_mb ? p->samples - first : per_mb;
+        chunks += ((int64_t)m * parents + mb - 1) / mb;
     }
     p->forwards_train = (int64_t)cfg->train.inner_epochs * chunks * (p->kl_forwards ? 2 : 1);
     return GV_OK;
@@ -144,9 +190,6 @@ static gv_status host_alloc(size_t bytes, void **out) {
 }
 
 static gv_status check_supported(const gv_run_config *cfg) {
-    if (cfg->sampler.noise.kind == GV_NOISE_CALIBRATED)
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "sampler.noise.kind calibrated: not supported by "
-                        "`grove train` yet (needs the DenseGRPO calibration)");
     if (cfg->sampler.noise.kind == GV_NOISE_ODE || cfg->sampler.noise.level <= 0.0 ||
         trained_steps(cfg) < 1)
         return GV_ERROR(GV_ERR_CONFIG, "nothing to train: sampler.noise (%s, level %g), "
@@ -161,6 +204,14 @@ static gv_status check_supported(const gv_run_config *cfg) {
                         cfg->train.random_fraction, cfg->train.timestep_fraction);
     int l;
     GV_TRY(gv_grpo_window_start(cfg, 0, 0, &l)); /* the window fits 0..N−2 */
+    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE && cfg->train.random_fraction > 0.0)
+        return GV_ERROR(GV_ERR_CONFIG, "credit.kind dense trains the first timestep_fraction of "
+                        "the steps of every chain; train.random_fraction %g is not supported with it",
+                        cfg->train.random_fraction);
+    if (cfg->topology.kind != GV_TOPOLOGY_CHAINS && cfg->dump.every > 0)
+        return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollout dumps are written for chains "
+                        "only (topology.kind %s)", cfg->dump.every,
+                        gv_topology_kind_names[cfg->topology.kind]);
     if (cfg->run.micro_batch > 1024)
         return GV_ERROR(GV_ERR_CONFIG, "run.micro_batch %d: at most 1024 for training",
                         cfg->run.micro_batch);
@@ -202,6 +253,13 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->noise = (gv_noise_spec){.kind = (gv_noise_kind)cfg->sampler.noise.kind,
                                .level = cfg->sampler.noise.level};
     GV_TRY(gv_schedule_sigmas(j->N, cfg->sampler.shift, j->sigmas));
+    if (cfg->sampler.noise.kind == GV_NOISE_CALIBRATED) { /* ALGORITHMS.md §5: ψ0 = flow_grpo s(i) */
+        GV_TRY(gv_psi_calibration_init(&j->cal, j->sigmas, j->N, cfg->sampler.noise.level,
+                                       cfg->dense.calibrate ? cfg->dense.rounds : 0,
+                                       cfg->dense.eps1, cfg->dense.eps2));
+        j->noise.psi = j->cal.psi;
+        j->noise.n_psi = j->N - 1;
+    }
     /* prompts and the cursor */
     GV_TRY(encode_prompts(j, cfg->data.prompts, &j->train_text, &j->n_train, &j->train_ids,
                           &j->train_labels));
@@ -210,14 +268,41 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
                               &j->eval_labels));
     j->cursor.n = j->n_train;
     GV_TRY(host_alloc((size_t)j->n_train * sizeof(int64_t), (void **)&j->cursor.perm));
-    /* rollout buffers */
-    const size_t SD = (size_t)j->S * (size_t)j->D * sizeof(float);
-    GV_TRY(gv_tree_init(&j->tree, j->S * (j->N + 1), j->D));
-    GV_TRY(dev_alloc(be, SD * (size_t)(j->N + 1), (void **)&j->latents));
-    GV_TRY(dev_alloc(be, SD, (void **)&j->v));
+    /* rollout buffers: chains S·(N+1) nodes; trees and branch points the topology's pool */
+    const size_t SD = (size_t)j->S * (size_t)j->D * sizeof(float), img = (size_t)j->D * sizeof(float);
+    int64_t capacity = (int64_t)j->S * (j->N + 1), rows = j->S, children = j->S, leaves = j->S;
+    j->tree_mode = cfg->topology.kind != GV_TOPOLOGY_CHAINS;
+    if (j->tree_mode) {
+        GV_TRY(gv_run_config_topology(cfg, NULL, &j->topo));
+        GV_TRY(gv_topology_sizes(&j->topo, j->P, &capacity, &rows, &children));
+        gv_rollout_plan rp;
+        GV_TRY(gv_run_config_rollout_plan(cfg, &rp));
+        leaves = rp.leaves;
+        if (rows < j->S) rows = j->S;
+        if (children < j->S) children = j->S;
+    }
+    j->max_rows = (int32_t)rows;
+    j->max_children = (int32_t)children;
+    j->n_leaves = (int32_t)leaves;
+    GV_TRY(gv_tree_init(&j->tree, (int32_t)capacity, j->D));
+    GV_TRY(dev_alloc(be, img * (size_t)capacity, (void **)&j->latents));
+    GV_TRY(dev_alloc(be, img * (size_t)rows, (void **)&j->v));
     GV_TRY(dev_alloc(be, SD, (void **)&j->eps));
-    GV_TRY(dev_alloc(be, (size_t)j->S * sizeof(float), (void **)&j->logp));
-    GV_TRY(host_alloc((size_t)j->S * sizeof(float), (void **)&j->logp_host));
+    GV_TRY(dev_alloc(be, (size_t)children * sizeof(float), (void **)&j->logp));
+    GV_TRY(host_alloc((size_t)children * sizeof(float), (void **)&j->logp_host));
+    if (j->tree_mode) {
+        GV_TRY(host_alloc((size_t)rows * sizeof(gv_tree_action), (void **)&j->actions));
+        GV_TRY(host_alloc((size_t)rows * (size_t)j->L * sizeof(int32_t), (void **)&j->row_ids));
+        GV_TRY(host_alloc((size_t)leaves * sizeof(int32_t), (void **)&j->leaf_labels));
+        GV_TRY(host_alloc((size_t)leaves * sizeof(int32_t), (void **)&j->leaf_prompt));
+        GV_TRY(host_alloc((size_t)leaves * sizeof(char *), (void **)&j->leaf_text));
+        GV_TRY(host_alloc((size_t)capacity * sizeof(float), (void **)&j->node_reward));
+        GV_TRY(host_alloc((size_t)capacity, (void **)&j->node_valid));
+        GV_TRY(host_alloc((size_t)capacity * sizeof(gv_credit_edge), (void **)&j->credit.edges));
+        j->credit.capacity = (int32_t)capacity;
+        GV_TRY(gv_credit_work_init(&j->credit_work, (int32_t)capacity));
+        GV_TRY(gv_prune_work_init(&j->prune_work, (int32_t)capacity));
+    }
     GV_TRY(host_alloc((size_t)j->S * (size_t)j->L * sizeof(int32_t), (void **)&j->sample_ids));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_labels));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_prompt));
@@ -227,7 +312,16 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         GV_TRY(dev_alloc(be, SD * (size_t)j->N, (void **)&j->dump_v));
         GV_TRY(dev_alloc(be, (size_t)j->D * sizeof(float), (void **)&j->dump_mu));
     }
-    GV_TRY(host_alloc(SD, (void **)&j->p_host));
+    GV_TRY(host_alloc(img * (size_t)(leaves > j->S ? leaves : j->S), (void **)&j->p_host));
+    if (cfg->credit.kind == GV_CREDIT_KIND_DENSE || j->cal.rounds > 0) { /* dense.c */
+        const size_t SR = (size_t)j->S * (size_t)(cfg->n_rewards > 0 ? cfg->n_rewards : 1);
+        GV_TRY(host_alloc((size_t)j->S * (size_t)(j->N + 1) * sizeof(float), (void **)&j->dense_R));
+        GV_TRY(host_alloc((size_t)j->S * (size_t)(j->N + 1), (void **)&j->dense_Rv));
+        GV_TRY(dev_alloc(be, SD, (void **)&j->dense_x));
+        GV_TRY(host_alloc(SR * sizeof(float), (void **)&j->dense_scores));
+        GV_TRY(host_alloc(SR, (void **)&j->dense_status));
+        if (!j->tree_mode) GV_TRY(gv_credit_work_init(&j->credit_work, (int32_t)capacity));
+    }
     gv_denoiser_options dopt = {.micro_batch = j->mb, .guidance = j->guidance,
                                 .null_id = j->model.null_id};
     GV_TRY(gv_denoiser_create(&j->den, j->ctx, &j->model.unet, j->model.params.values, &dopt));
@@ -258,7 +352,8 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         return GV_ERROR(GV_ERR_CONFIG, "eval.seeds %d x %d eval prompts: at most 65536 samples",
                         cfg->eval.seeds, j->n_eval);
     const int R = cfg->n_rewards > cfg->n_eval_rewards ? cfg->n_rewards : cfg->n_eval_rewards;
-    const int n_max = j->S > j->n_eval_samples ? j->S : j->n_eval_samples;
+    int n_max = j->S > j->n_eval_samples ? j->S : j->n_eval_samples;
+    if (j->n_leaves > n_max) n_max = j->n_leaves;
     GV_TRY(host_alloc((size_t)n_max * (size_t)R * sizeof(float), (void **)&j->scores));
     GV_TRY(host_alloc((size_t)n_max * (size_t)R, (void **)&j->status));
     GV_TRY(host_alloc((size_t)n_max * sizeof(float), (void **)&j->scores_tmp));
@@ -266,8 +361,9 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)n_max * GV_GRPO_META_LEN, (void **)&j->meta_text));
     GV_TRY(host_alloc((size_t)n_max * sizeof(char *), (void **)&j->meta));
     for (int i = 0; i < n_max; ++i) j->meta[i] = j->meta_text + (size_t)i * GV_GRPO_META_LEN;
-    GV_TRY(host_alloc((size_t)j->S * sizeof(float), (void **)&j->advantage));
-    GV_TRY(host_alloc((size_t)j->S, (void **)&j->valid));
+    const int n_adv = j->n_leaves > j->S ? j->n_leaves : j->S; /* trees: per leaf (stats) */
+    GV_TRY(host_alloc((size_t)n_adv * sizeof(float), (void **)&j->advantage));
+    GV_TRY(host_alloc((size_t)n_adv, (void **)&j->valid));
     /* training */
     GV_TRY(gv_grpo_train_alloc(j));
     /* eval */
@@ -315,7 +411,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
     void *dev[] = {j->latents, j->v, j->eps, j->logp, j->u_dv, j->u_v, j->u_mu, j->u_mu_ref,
                    j->u_dmu, j->u_logp, j->u_logp_old, j->u_adv, j->u_weight, j->u_kl, j->u_var,
                    j->u_ratio, j->u_dlogp, j->u_dkl, j->u_stats, j->u_loss, j->u_one, j->eval_x,
-                   j->dump_v, j->dump_mu};
+                   j->dump_v, j->dump_mu, j->u_kl_row, j->u_dkl_row, j->dense_x};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
         if (dev[i]) be->free(dev[i]);
     void *host[] = {j->logp_host, j->sample_ids, j->sample_labels, j->sample_prompt,
@@ -325,13 +421,18 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->advantage,
                     j->valid, j->h_unit, j->roots, j->trained, j->step_w, j->eval_p, j->eval_sample_ids,
                     j->eval_sample_labels, j->eval_probs, j->train_ids, j->eval_ids,
-                    j->train_labels, j->eval_labels, j->cursor.perm};
+                    j->train_labels, j->eval_labels, j->cursor.perm, j->actions, j->row_ids,
+                    j->leaf_labels, j->leaf_prompt, j->leaf_text, j->node_reward, j->node_valid,
+                    j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units,
+                    j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
     gv_grpo_rewards_free(j->rewards, j->reward_models, j->cfg->n_rewards);
     gv_grpo_rewards_free(j->eval_rewards, j->eval_reward_models, j->cfg->n_eval_rewards);
     if (j->train_text) gv_eval_prompts_free(j->train_text, j->n_train);
     if (j->eval_text) gv_eval_prompts_free(j->eval_text, j->n_eval);
     gv_tree_free(&j->tree);
+    gv_credit_work_free(&j->credit_work);
+    gv_prune_work_free(&j->prune_work);
     gv_image_model_free(&j->model);
     gv_image_model_free(&j->base);
     if (j->ctx) be->ctx_destroy(j->ctx);
@@ -345,7 +446,7 @@ void gv_grpo_plan_memory(const gv_grpo_job *j, gv_grpo_plan *p) {
     for (int i = 0; i < j->model.params.count; ++i) p->param_count += j->model.params.items[i].numel;
     /* params, grads, m, v, EMA + the reference table (values, grads, m, v of the base copy) */
     p->param_bytes = (int64_t)j->model.params.total * 4 * 9;
-    p->latent_bytes = (int64_t)j->S * (j->N + 1) * j->D * 4;
+    p->latent_bytes = (int64_t)j->tree.capacity * j->D * 4; /* the pool: chains S·(N+1) */
     p->activation_bytes = (int64_t)(j->den.arena.cap + j->stage.arena.cap + j->eval_den.arena.cap +
                                     (j->judge_ok ? j->judge.arena.cap : 0));
 }

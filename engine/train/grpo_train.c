@@ -1,14 +1,21 @@
-/* The Flow-GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
+/* The GRPO training pass of one iteration (grpo.h; ALGORITHMS.md §3 "Trained steps", "Loss",
  * "Optimizer structure", "Invariant: ρ == 1").
  *
- * Units are (sample, step) pairs of kept samples (advantage.h valid), the sample's T trained
- * steps of step_select.c (timestep_fraction / random_fraction / SDE window), each with its step
- * weight ω (uniform 1 or noise-aware; it multiplies the clipped policy term, not the KL). Roots (samples) are shuffled with Philox (seed, TRAIN,
- * iteration, node = inner epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a
- * minibatch is one optimizer step whose loss is the mean over its units. Its units go through the
- * UNet in chunks of <= micro_batch, each chunk one forward of EXACTLY the rollout's shape (rows =
+ * Units are the iteration's (edge, advantage, weight) triples (credit.h), sorted by (root,
+ * parent, child): for terminal-credit chains built here from the kept samples (advantage.h valid)
+ * and their T trained steps of step_select.c (timestep_fraction / random_fraction / SDE window),
+ * each with its step weight ω (uniform 1 or noise-aware; it multiplies the clipped policy term,
+ * not the KL); for trees, branch points and DenseGRPO made by the rollout (credit scheme and
+ * pruning). Roots with a unit are shuffled with Philox (seed, TRAIN, iteration, node = inner
+ * epoch, SHUFFLE) and split into minibatches of train.minibatch roots; a minibatch is one
+ * optimizer step whose loss is the mean over its units. Its units' PARENTS go through the UNet in
+ * chunks of <= micro_batch rows — each kept parent's forward computed once, serving all its kept
+ * children (ALGORITHMS.md §6; a chain's units each have their own parent, so its chunks are
+ * micro_batch units as before) — each chunk one forward of EXACTLY the rollout's shape (rows =
  * mb, or 2·mb with the null rows when train_cfg; tail padded with zero latents and the null
- * prompt), so a unit's velocity is bitwise the rollout's before the first update and ρ == 1.
+ * prompt), so a unit's velocity is bitwise the rollout's before the first update and ρ == 1. A
+ * split child's log-density uses its split_density std; the KL is one term per edge of its
+ * parent's mean (a parent's KL gradient sums over its edges).
  * Per chunk:
  *   [β > 0]  v_ref = forward(reference weights); μ_ref = cx·x + cv·v_ref (velocity KL: v_ref)
  *   v = forward(θ) (activations kept), logp = gaussian_step_forward(x_i, v, stored x_{i+1})
@@ -78,12 +85,20 @@ void gv_grpo_stage_free(gv_grpo_stage *st, const gv_backend *be) {
     memset(st, 0, sizeof *st);
 }
 
-/* A chunk's units: sample, step, and the latent offsets of x_i and x_{i+1}. */
-typedef struct unit { int32_t sample, step; float weight; int64_t x, x_next; } unit;
+/* A chunk's forward rows: one per kept parent (ALGORITHMS.md §6 reuse: its forward serves all
+   its kept children) — the root's sample (prompt ids), the parent's step and latent offset. */
+typedef struct row { int32_t sample, step; int64_t x; } row;
+/* A chunk's units: one trained edge parent -> child (credit.h triple), its forward row, the
+   latent offsets of x_i and x_{i+1}, and the std multiplier of its log-density (split_density). */
+typedef struct unit {
+    int32_t row, child, step;
+    float adv, weight, logp_scale;
+    int64_t x, x_next;
+} unit;
 
-/* v_out (n, D) = the (CFG-combined) velocity of the n units under `theta`, through one forward of
+/* v_out (n, D) = the (CFG-combined) velocity of the n rows under `theta`, through one forward of
    the rollout's row layout (denoiser.c stage_ids / padding); activations stay in the arena. */
-static gv_status stage_forward(gv_grpo_job *j, const float *theta, const unit *u, int n,
+static gv_status stage_forward(gv_grpo_job *j, const float *theta, const row *u, int n,
                                float *v_out) {
     gv_grpo_stage *st = &j->stage;
     const gv_backend *be = j->be;
@@ -123,15 +138,32 @@ gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
                          j->model.params.grads));
     float **big[] = {&j->u_v, &j->u_mu, &j->u_mu_ref, &j->u_dmu, &j->u_dv};
     for (size_t i = 0; i < sizeof big / sizeof big[0]; ++i) GV_TRY(dev_zalloc(be, mbD, (void **)big[i]));
-    float **small[] = {&j->u_logp, &j->u_logp_old, &j->u_adv, &j->u_weight, &j->u_kl, &j->u_var,
+    /* units per chunk: micro_batch rows x the children a parent can have (credit.h edges) */
+    const int per_row = !j->tree_mode ? 1 : j->topo.K + 1;
+    j->unit_cap = j->mb * per_row;
+    const size_t ub = (size_t)j->unit_cap * sizeof(float);
+    float **small[] = {&j->u_logp, &j->u_logp_old, &j->u_adv, &j->u_weight, &j->u_kl,
                        &j->u_ratio, &j->u_dlogp, &j->u_dkl};
-    for (size_t i = 0; i < sizeof small / sizeof small[0]; ++i) GV_TRY(dev_zalloc(be, mb, (void **)small[i]));
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; ++i) GV_TRY(dev_zalloc(be, ub, (void **)small[i]));
+    float **per_rows[] = {&j->u_var, &j->u_kl_row, &j->u_dkl_row};
+    for (size_t i = 0; i < sizeof per_rows / sizeof per_rows[0]; ++i) GV_TRY(dev_zalloc(be, mb, (void **)per_rows[i]));
     GV_TRY(dev_zalloc(be, GV_GRPO_STATS * sizeof(float), (void **)&j->u_stats));
     GV_TRY(dev_zalloc(be, sizeof(float), (void **)&j->u_loss));
     GV_TRY(dev_zalloc(be, sizeof(float), (void **)&j->u_one));
     const float one = 1.0f;
     GV_TRY(be->copy_from_host(j->u_one, &one, sizeof one));
-    j->h_unit = calloc((size_t)j->mb, sizeof(float));
+    j->h_unit = calloc((size_t)j->unit_cap, sizeof(float));
+    j->unit_args = calloc((size_t)j->unit_cap, sizeof(gv_step_args));
+    j->chunk_rows = calloc((size_t)j->mb, sizeof(row));
+    j->chunk_units = calloc((size_t)j->unit_cap, sizeof(unit));
+    j->root_first = calloc((size_t)j->S + 1, sizeof(int32_t));
+    if (!j->unit_args || !j->chunk_rows || !j->chunk_units || !j->root_first)
+        return GV_ERROR(GV_ERR_OOM, "grpo: training unit buffers");
+    if (!j->tree_mode) { /* chains: the triples are built from the trained steps each iteration */
+        j->credit.capacity = j->S * j->N; /* every edge of the chains (credit.h's bound) */
+        j->credit.edges = calloc((size_t)j->credit.capacity, sizeof(gv_credit_edge));
+        if (!j->credit.edges) return GV_ERROR(GV_ERR_OOM, "grpo: training edges");
+    }
     j->roots = calloc((size_t)j->S, sizeof(int32_t));
     j->trained = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(int32_t));
     j->step_w = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(float));
@@ -155,17 +187,24 @@ static gv_status copy_unit_values(gv_grpo_job *j, float *dst, int n, float (*val
     for (int k = 0; k < n; ++k) j->h_unit[k] = value(j, &u[k]);
     return j->be->copy_from_host(dst, j->h_unit, (size_t)n * sizeof(float));
 }
-static float unit_logp_old(gv_grpo_job *j, const unit *u) {
-    /* chains: the node of x_{i+1} of sample s is at pool index (i + 1)·S + s */
-    return j->tree.nodes[(int64_t)(u->step + 1) * j->S + u->sample].logp_old;
-}
-static float unit_adv(gv_grpo_job *j, const unit *u) { return j->advantage[u->sample]; }
+static float unit_logp_old(gv_grpo_job *j, const unit *u) { return j->tree.nodes[u->child].logp_old; }
+static float unit_adv(gv_grpo_job *j, const unit *u) { (void)j; return u->adv; }
 static float unit_weight(gv_grpo_job *j, const unit *u) { (void)j; return u->weight; }
-/* KL variance (ALGORITHMS.md §3): flow_grpo s² = std²/(−Δ); gaussian std². */
-static float unit_var(gv_grpo_job *j, const unit *u) {
+
+/* The SDE coefficients of a trained step (chains: step_select.c's, which are the schedule's
+   inside the SDE steps; trees: the schedule's, std x the edge's density multiplier). */
+static gv_status trained_coeffs(const gv_grpo_job *j, int step, float logp_scale, gv_step_args *a) {
+    if (j->tree_mode) return gv_grpo_sde_coeffs(j, step, logp_scale, a);
+    int sde = 0;
+    GV_TRY(gv_grpo_step_coeffs(j, step, a, &sde));
+    if (!sde) return GV_ERROR(GV_ERR_INTERNAL, "grpo: trained step %d is not an SDE step", step);
+    return GV_OK;
+}
+/* KL variance of a row (ALGORITHMS.md §3): flow_grpo s² = std²/(−Δ); gaussian std² (the step's
+   schedule std; a split's lambda does not enter). */
+static float row_var(gv_grpo_job *j, const row *r) {
     gv_step_args a;
-    int sde;
-    if (gv_grpo_step_coeffs(j, u->step, &a, &sde) != GV_OK) return NAN;
+    if (trained_coeffs(j, r->step, 1.0f, &a) != GV_OK) return NAN;
     const double var = (double)a.std * a.std;
     return (float)(j->cfg->kl.kind == GV_KL_FLOW_GRPO ? var / -(double)a.delta : var);
 }
@@ -178,52 +217,65 @@ static gv_status unit_mean(gv_grpo_job *j, float *mu, const float *x, const floa
     return j->be->ops->axpby(j->ctx, mu, x, a->cx, 1.0f, &e);
 }
 
-static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, int poison,
-                           chunk_acc *acc, int64_t *nfe) {
+/* One chunk: n_rows parents through one fixed-shape forward, then every unit (edge) reads its
+   parent's velocity; the KL is a term per edge of its parent's mean. With one unit per row (chains)
+   the per-row buffers are the per-unit ones. */
+static gv_status run_chunk(gv_grpo_job *j, const row *rw, int n_rows, const unit *u, int n,
+                           int64_t norm, int poison, chunk_acc *acc, int64_t *nfe) {
     const gv_run_config *cfg = j->cfg;
     const gv_backend *be = j->be;
     const gv_ops *ops = be->ops;
     gv_ctx *c = j->ctx;
     const int64_t D = j->D;
     const int kl = kl_active(cfg), velocity_kl = cfg->kl.kind == GV_KL_VELOCITY;
-    gv_step_args a[64 * 1024 / 64];
-    if (n > (int)(sizeof a / sizeof a[0])) return GV_ERROR(GV_ERR_INVALID, "grpo: micro_batch too large");
+    int identity = n == n_rows;
+    for (int k = 0; k < n && identity; ++k) identity = u[k].row == k;
+    gv_step_args *a = j->unit_args, ar[1024]; /* per unit; per row (the step's, unscaled) */
+    if (n > j->unit_cap || n_rows > (int)(sizeof ar / sizeof ar[0]))
+        return GV_ERROR(GV_ERR_INVALID, "grpo: chunk of %d units / %d rows too large", n, n_rows);
     for (int k = 0; k < n; ++k) {
-        int sde = 0;
-        GV_TRY(gv_grpo_step_coeffs(j, u[k].step, &a[k], &sde));
-        if (!sde) return GV_ERROR(GV_ERR_INTERNAL, "grpo: trained step %d is not an SDE step", u[k].step);
+        GV_TRY(trained_coeffs(j, u[k].step, u[k].logp_scale, &a[k]));
         a[k].N = 1;
         a[k].D = D;
     }
-    const int per_forward = n * (j->train_cfg ? 2 : 1);
+    for (int r = 0; r < n_rows; ++r) {
+        GV_TRY(trained_coeffs(j, rw[r].step, 1.0f, &ar[r]));
+        ar[r].N = 1;
+        ar[r].D = D;
+    }
+    const int per_forward = n_rows * (j->train_cfg ? 2 : 1);
     if (kl) { /* the frozen reference (ALGORITHMS.md §3, KL) */
-        GV_TRY(stage_forward(j, j->base.params.values, u, n, j->u_mu_ref));
+        GV_TRY(stage_forward(j, j->base.params.values, rw, n_rows, j->u_mu_ref));
         if (!velocity_kl)
-            for (int k = 0; k < n; ++k) {
-                float *r = j->u_mu_ref + k * D;
-                GV_TRY(unit_mean(j, r, j->latents + u[k].x, r, &a[k]));
+            for (int r = 0; r < n_rows; ++r) {
+                float *m = j->u_mu_ref + r * D;
+                GV_TRY(unit_mean(j, m, j->latents + rw[r].x, m, &ar[r]));
             }
         *nfe += per_forward;
     }
-    GV_TRY(stage_forward(j, j->model.params.values, u, n, j->u_v));
+    GV_TRY(stage_forward(j, j->model.params.values, rw, n_rows, j->u_v));
     *nfe += per_forward;
     /* logp of the stored x_{i+1} (recompute mode: eps NULL) */
     for (int k = 0; k < n; ++k)
         GV_TRY(ops->gaussian_step_forward(c, (float *)(j->latents + u[k].x_next), j->u_logp + k,
-                                          j->latents + u[k].x, j->u_v + k * D, NULL, &a[k]));
+                                          j->latents + u[k].x, j->u_v + u[k].row * D, NULL, &a[k]));
     GV_TRY(copy_unit_values(j, j->u_logp_old, n, unit_logp_old, u));
     GV_TRY(copy_unit_values(j, j->u_adv, n, unit_adv, u));
     GV_TRY(copy_unit_values(j, j->u_weight, n, unit_weight, u));
-    gv_kl_args ka = {.U = n, .D = D, .kind = velocity_kl ? GV_KL_OP_VELOCITY : GV_KL_OP_SCALED};
+    gv_kl_args ka = {.U = n_rows, .D = D, .kind = velocity_kl ? GV_KL_OP_VELOCITY : GV_KL_OP_SCALED};
     const float *theta_side = j->u_v;
+    float *kl_rows = identity ? j->u_kl : j->u_kl_row, *dkl_rows = identity ? j->u_dkl : j->u_dkl_row;
     if (kl) {
         if (!velocity_kl) {
-            for (int k = 0; k < n; ++k)
-                GV_TRY(unit_mean(j, j->u_mu + k * D, j->latents + u[k].x, j->u_v + k * D, &a[k]));
+            for (int r = 0; r < n_rows; ++r)
+                GV_TRY(unit_mean(j, j->u_mu + r * D, j->latents + rw[r].x, j->u_v + r * D, &ar[r]));
             theta_side = j->u_mu;
-            GV_TRY(copy_unit_values(j, j->u_var, n, unit_var, u));
+            for (int r = 0; r < n_rows; ++r) j->h_unit[r] = row_var(j, &rw[r]);
+            GV_TRY(be->copy_from_host(j->u_var, j->h_unit, (size_t)n_rows * sizeof(float)));
         }
-        GV_TRY(ops->kl_forward(c, j->u_kl, theta_side, j->u_mu_ref, velocity_kl ? NULL : j->u_var, &ka));
+        GV_TRY(ops->kl_forward(c, kl_rows, theta_side, j->u_mu_ref, velocity_kl ? NULL : j->u_var, &ka));
+        if (!identity) /* each edge carries its parent's KL */
+            for (int k = 0; k < n; ++k) GV_TRY(be->copy(j->u_kl + k, kl_rows + u[k].row, sizeof(float)));
     }
     /* ALGORITHMS.md §3 Loss: max(−Aρ, −A·clip(ρ, 1−ε, 1+ε)) + β·KL, mean over the minibatch */
     gv_grpo_args ga = {.U = n, .clip_eps = (float)cfg->train.clip_range, .norm = (float)norm,
@@ -243,32 +295,38 @@ static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, i
     acc->kl += (double)stats[GV_GRPO_STAT_KL_MEAN] * n;
     acc->units += n;
     /* backward, every buffer += (DESIGN.md §3) */
-    const size_t nD = (size_t)n * (size_t)D * sizeof(float), nb = (size_t)n * sizeof(float);
+    const size_t rD = (size_t)n_rows * (size_t)D * sizeof(float), nb = (size_t)n * sizeof(float);
     GV_TRY(be->memset_zero(j->u_dlogp, nb));
     GV_TRY(be->memset_zero(j->u_dkl, nb));
     GV_TRY(ops->grpo_objective_backward(c, j->u_dlogp, kl ? j->u_dkl : NULL, j->u_one, j->u_ratio,
                                         j->u_adv, j->u_weight, &ga));
-    float *dv = j->u_dv; /* (n, D) gradient of the combined velocities */
-    GV_TRY(be->memset_zero(dv, nD));
+    float *dv = j->u_dv; /* (n_rows, D) gradient of the combined velocities */
+    GV_TRY(be->memset_zero(dv, rD));
     if (kl) {
-        GV_TRY(be->memset_zero(j->u_dmu, nD));
-        GV_TRY(ops->kl_backward(c, j->u_dmu, j->u_dkl, theta_side, j->u_mu_ref,
+        if (!identity) { /* a parent's KL gradient sums over its edges */
+            const gv_ew_dims one = {.n = 1};
+            GV_TRY(be->memset_zero(dkl_rows, (size_t)n_rows * sizeof(float)));
+            for (int k = 0; k < n; ++k)
+                GV_TRY(ops->axpby(c, dkl_rows + u[k].row, j->u_dkl + k, 1.0f, 1.0f, &one));
+        }
+        GV_TRY(be->memset_zero(j->u_dmu, rD));
+        GV_TRY(ops->kl_backward(c, j->u_dmu, dkl_rows, theta_side, j->u_mu_ref,
                                 velocity_kl ? NULL : j->u_var, &ka));
-        for (int k = 0; k < n; ++k) { /* dv += (∂μ/∂v = cv)·dμ, or dμ itself for the velocity KL */
+        for (int r = 0; r < n_rows; ++r) { /* dv += (∂μ/∂v = cv)·dμ, or dμ itself for the velocity KL */
             gv_ew_dims e = {.n = D};
-            GV_TRY(ops->axpby(c, dv + k * D, j->u_dmu + k * D, velocity_kl ? 1.0f : a[k].cv, 1.0f, &e));
+            GV_TRY(ops->axpby(c, dv + r * D, j->u_dmu + r * D, velocity_kl ? 1.0f : ar[r].cv, 1.0f, &e));
         }
     }
-    for (int k = 0; k < n; ++k)
-        GV_TRY(ops->gaussian_step_backward(c, dv + k * D, j->u_dlogp + k, j->latents + u[k].x,
-                                           j->u_v + k * D, j->latents + u[k].x_next, &a[k]));
+    for (int k = 0; k < n; ++k) /* += into the parent's row: one forward serves all its children */
+        GV_TRY(ops->gaussian_step_backward(c, dv + u[k].row * D, j->u_dlogp + k, j->latents + u[k].x,
+                                           j->u_v + u[k].row * D, j->latents + u[k].x_next, &a[k]));
     gv_grpo_stage *st = &j->stage;
     GV_TRY(be->memset_zero(st->dv, (size_t)st->rows * (size_t)D * sizeof(float)));
     if (st->rows != st->mb) {
-        gv_ew_dims e = {.n = (int64_t)n * D};
+        gv_ew_dims e = {.n = (int64_t)n_rows * D};
         GV_TRY(ops->cfg_combine_backward(c, st->dv, st->dv + (int64_t)st->mb * D, dv, j->guidance, &e));
     } else {
-        GV_TRY(be->copy(st->dv, dv, nD));
+        GV_TRY(be->copy(st->dv, dv, rD));
     }
     GV_TRY(gv_unet_backward(&j->model.unet, c, &st->arena, j->model.params.values,
                             j->model.params.grads, &st->saved, st->dv, NULL));
@@ -284,8 +342,8 @@ static gv_status run_chunk(gv_grpo_job *j, const unit *u, int n, int64_t norm, i
 /* Fisher–Yates of the kept roots at (seed, TRAIN, iteration, node = epoch, SHUFFLE). */
 static gv_status shuffle_roots(gv_grpo_job *j, uint32_t iteration, int epoch, int *count) {
     int n = 0;
-    for (int s = 0; s < j->S; ++s)
-        if (j->valid[s]) j->roots[n++] = s;
+    for (int s = 0; s < j->S; ++s) /* roots with a trained edge (chains: the kept samples) */
+        if (j->root_first[s + 1] > j->root_first[s]) j->roots[n++] = s;
     uint32_t key[2], hi[3];
     gv_rng_key(j->seed, GV_RNG_STREAM_TRAIN, key);
     gv_rng_addr addr = {.iteration = iteration, .node = (uint32_t)epoch,
@@ -306,22 +364,37 @@ static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int 
                                gv_grpo_state *st, chunk_acc *acc, gv_grpo_train_stats *out) {
     const gv_run_config *cfg = j->cfg;
     gv_params *ps = &j->model.params;
-    const int64_t norm = (int64_t)m * j->T;
+    int64_t norm = 0; /* units of the minibatch (chains: m·T) */
+    for (int r = 0; r < m; ++r) norm += j->root_first[roots[r] + 1] - j->root_first[roots[r]];
     GV_TRY(gv_params_zero_grads(ps));
-    unit buf[4096];
-    int n = 0;
+    row *rw = j->chunk_rows;
+    unit *un = j->chunk_units;
+    int n_rows = 0, n = 0;
+    int32_t parent = -1;
+    /* the roots' edges in (root, parent, child) order: a new parent opens a row; a chunk is
+       flushed when micro_batch rows are full (chains: every micro_batch units, as the rollout) */
     for (int r = 0; r < m; ++r)
-        for (int i = 0; i < j->T; ++i) {
-            unit *x = &buf[n++];
-            x->sample = roots[r];
-            x->step = j->trained[(int64_t)roots[r] * j->T + i];
-            x->weight = j->step_w[(int64_t)roots[r] * j->T + i];
-            GV_TRY(gv_tree_chain_offsets(&j->tree, roots[r], x->step, &x->x, &x->x_next));
-            if (n == j->mb || (r == m - 1 && i == j->T - 1)) {
-                GV_TRY(run_chunk(j, buf, n, norm, poison, acc, &out->nfe_train));
-                n = 0;
+        for (int32_t e = j->root_first[roots[r]]; e < j->root_first[roots[r] + 1]; ++e) {
+            const gv_credit_edge *ce = &j->credit.edges[e];
+            if (ce->parent != parent) {
+                if (n_rows == j->mb) {
+                    GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &out->nfe_train));
+                    n_rows = n = 0;
+                }
+                const gv_tree_node *pn = &j->tree.nodes[ce->parent];
+                rw[n_rows++] = (row){.sample = ce->root, .step = ce->step, .x = pn->latent};
+                parent = ce->parent;
             }
+            if (n == j->unit_cap)
+                return GV_ERROR(GV_ERR_INTERNAL, "grpo: more than %d units per chunk", j->unit_cap);
+            const gv_tree_node *cn = &j->tree.nodes[ce->child];
+            float noise = 1.0f, logp_scale = 1.0f;
+            if (j->tree_mode) gv_topology_edge_scales(&j->topo, cn, &noise, &logp_scale);
+            un[n++] = (unit){.row = n_rows - 1, .child = ce->child, .step = ce->step,
+                             .adv = ce->advantage, .weight = ce->weight, .logp_scale = logp_scale,
+                             .x = j->tree.nodes[ce->parent].latent, .x_next = cn->latent};
         }
+    if (n > 0) GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &out->nfe_train));
     float norm_before = NAN;
     int finite = isfinite(acc->loss);
     gv_status s = GV_OK;
@@ -368,16 +441,28 @@ gv_status gv_grpo_train_iteration(gv_grpo_job *j, uint32_t iteration, gv_grpo_st
     const int per_mb = j->cfg->train.minibatch;
     double loss_sum = 0.0, ratio_sum = 0.0;
     int minibatches = 0;
-    if (j->T > 0 && (int64_t)per_mb * j->T > 4096)
-        return GV_ERROR(GV_ERR_CONFIG, "train.minibatch %d x %d trained steps: at most 4096 units "
-                        "per optimizer step", per_mb, j->T);
-    for (int s = 0; s < j->S; ++s) { /* trained steps and weights (step_select.c) */
-        int32_t *steps = j->trained + (int64_t)s * j->T;
-        GV_TRY(gv_grpo_trained_steps(j->cfg, &j->step_plan, j->seed, iteration, j->sample_prompt[s],
-                                     s % j->G, j->T, steps));
-        GV_TRY(gv_grpo_step_weights(j, steps, j->T, j->step_w + (int64_t)s * j->T));
+    if (!j->tree_mode && j->cfg->credit.kind == GV_CREDIT_KIND_TERMINAL) {
+        /* chains: the triples of the trained steps (step_select.c); dense: rollout.c made them */
+        j->credit.n = 0;
+        for (int s = 0; s < j->S; ++s) {
+            int32_t *steps = j->trained + (int64_t)s * j->T;
+            float *w = j->step_w + (int64_t)s * j->T;
+            GV_TRY(gv_grpo_trained_steps(j->cfg, &j->step_plan, j->seed, iteration,
+                                         j->sample_prompt[s], s % j->G, j->T, steps));
+            GV_TRY(gv_grpo_step_weights(j, steps, j->T, w));
+            if (!j->valid[s]) continue;
+            for (int i = 0; i < j->T; ++i) /* chain node of x_i of sample s: i·S + s */
+                j->credit.edges[j->credit.n++] = (gv_credit_edge){
+                    .child = (steps[i] + 1) * j->S + s, .parent = steps[i] * j->S + s, .root = s,
+                    .step = steps[i], .advantage = j->advantage[s], .weight = w[i]};
+        }
     }
-    for (int epoch = 0; epoch < j->cfg->train.inner_epochs && j->T > 0; ++epoch) {
+    for (int s = 0, e = 0; s <= j->S; ++s) { /* the edges of root s (the list is root-sorted) */
+        while (e < j->credit.n && j->credit.edges[e].root < s) ++e;
+        j->root_first[s] = e;
+    }
+    const int trains = j->credit.n > 0;
+    for (int epoch = 0; epoch < j->cfg->train.inner_epochs && trains; ++epoch) {
         int n_roots = 0;
         GV_TRY(shuffle_roots(j, iteration, epoch, &n_roots));
         for (int first = 0; first < n_roots; first += per_mb) {

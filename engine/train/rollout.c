@@ -1,4 +1,4 @@
-/* Flow-GRPO rollouts over the node pool (grpo.h; ALGORITHMS.md §1–3; DESIGN.md §3, §4).
+/* GRPO rollouts over the node pool (grpo.h; ALGORITHMS.md §1–6; DESIGN.md §3, §4).
  *
  * One iteration: G chains per prompt slot in the pool (samplers/tree.h), x_T from Philox at
  * (iteration, slot, node id, LATENT) — with group.same_latent every root of a group reads root 0's
@@ -9,13 +9,22 @@
  * backend buffer (training recomputes from it); logp_old goes to the host node. The final x_N is
  * copied to the host once, mapped to p = clamp((x + 1)/2, 0, 1) and scored by the rewards; the
  * advantages follow advantage.h. On dump iterations (j->dump_now) every step's velocity is kept and
- * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). Deliberately not here: the training pass (grpo_train.c) and the
- * run directory (grpo_loop.c). Device-agnostic: tensors only through ops and explicit copies. */
-#include <stdio.h>
+ * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). With credit dense the
+ * chains' x_i are then ODE-completed and the step gains become j->credit (dense.c).
+ * Trees and branch points (rollout_topology): the same roots, then per step the topology's batch
+ * (topology.h): ONE forward over the frontier rows (prompt ids of each row's root), one step op
+ * per child reading its parent's row — ODE children euler_step, SDE children μ + noise·std·ε with
+ * noise λ for split children, scored under split_density's std; the leaves x_N are scored, their
+ * weighted reward sums (masked on a FAILED / non-finite weighted component) go through the credit
+ * scheme (tempflow / branch) and pruning into j->credit. Deliberately not here: the training pass
+ * (grpo_train.c) and the run directory (grpo_loop.c). Device-agnostic: tensors only through ops
+ * and explicit copies. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grove/advantage.h"
+#include "grove/algorithm_config.h"
 #include "grove/checkpoint.h"
 #include "grove/grpo.h"
 #include "grove/rng.h"
@@ -117,6 +126,169 @@ static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_
     return GV_OK;
 }
 
+/* ---- trees and branch points ------------------------------------------------------------------ */
+
+/* The SDE coefficients of step i whatever the window says (a split child is SDE even outside
+   the Mix window), std scaled by `std_scale` (ALGORITHMS.md §2, §6). */
+gv_status gv_grpo_sde_coeffs(const gv_grpo_job *j, int i, float std_scale, gv_step_args *a) {
+    int sde = 0;
+    GV_TRY(gv_step_coeffs(&j->noise, j->sigmas, j->N, i, a, &sde));
+    if (!sde) return GV_ERROR(GV_ERR_INTERNAL, "grpo: step %d has no SDE coefficients", i);
+    a->std *= std_scale;
+    return GV_OK;
+}
+
+/* One step i of a topology (topology.h): ONE batched forward over the frontier rows, then one
+   step op per child reading its parent's row; an SDE child draws mu + noise_scale std eps and
+   is scored under N(mu, (logp_scale std)^2) (split_density). */
+static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
+    const gv_ops *ops = j->be->ops;
+    gv_step_batch b;
+    GV_TRY(gv_topology_expand(&j->topo, &j->tree, i, j->actions, j->max_rows, &b));
+    for (int32_t r = 0; r < b.n_rows; ++r) /* the rows' prompts: their root's sample ids */
+        memcpy(j->row_ids + (int64_t)r * j->L,
+               j->sample_ids + (int64_t)j->tree.nodes[b.rows_begin + r].root * j->L,
+               (size_t)j->L * sizeof(int32_t));
+    GV_TRY(gv_denoiser_bind(&j->den, b.n_rows, j->row_ids));
+    GV_TRY(gv_denoiser_call(&j->den, j->ctx, j->latents + j->tree.nodes[b.rows_begin].latent,
+                            j->sigmas[i], j->v));
+    gv_step_args ode;
+    int unused = 0;
+    GV_TRY(gv_step_coeffs(&(gv_noise_spec){.kind = GV_NOISE_ODE}, j->sigmas, j->N, i, &ode, &unused));
+    ode.N = 1;
+    ode.D = j->D;
+    const gv_ew_dims e = {.n = j->D};
+    for (int32_t c = b.child_begin; c < b.child_begin + b.n_children; ++c) {
+        gv_tree_node *nd = &j->tree.nodes[c];
+        const float *x = j->latents + j->tree.nodes[nd->parent].latent;
+        const float *v = j->v + (int64_t)(nd->parent - b.rows_begin) * j->D;
+        float *x_next = j->latents + nd->latent;
+        if (!nd->sde) { /* ALGORITHMS.md §2: the ODE fast path */
+            GV_TRY(ops->euler_step(j->ctx, x_next, x, v, &ode));
+            continue;
+        }
+        float noise, logp_scale;
+        gv_topology_edge_scales(&j->topo, nd, &noise, &logp_scale);
+        gv_step_args a;
+        GV_TRY(gv_grpo_sde_coeffs(j, i, logp_scale, &a));
+        a.N = 1;
+        a.D = j->D;
+        gv_rng_addr addr;
+        gv_philox_args pa;
+        GV_TRY(gv_tree_rng_addr(&j->tree, c, iteration, (uint32_t)i, GV_RNG_PURPOSE_STEP_NOISE,
+                                &addr));
+        GV_TRY(gv_rng_args(j->seed, GV_RNG_STREAM_SAMPLER, &addr, 0, j->D, &pa));
+        GV_TRY(ops->philox_normal_fill(j->ctx, j->eps, &pa));
+        if (noise != logp_scale) /* reference density: drawn with lambda std, scored under std */
+            GV_TRY(ops->scale(j->ctx, j->eps, j->eps, noise / logp_scale, &e));
+        GV_TRY(ops->gaussian_step_forward(j->ctx, x_next, j->logp + (c - b.child_begin), x, v,
+                                          j->eps, &a));
+    }
+    GV_TRY(j->be->copy_to_host(j->logp_host, j->logp, (size_t)b.n_children * sizeof(float)));
+    for (int32_t c = b.child_begin; c < b.child_begin + b.n_children; ++c)
+        if (j->tree.nodes[c].sde) j->tree.nodes[c].logp_old = j->logp_host[c - b.child_begin];
+    return GV_OK;
+}
+
+/* The leaves' rewards -> the credit scheme's triples -> pruning (credit.h, prune.h). Leaf
+   rewards are the weighted sum of the components (a tree's credit normalizes them itself); a
+   leaf with a FAILED or non-finite weighted component is masked. */
+static gv_status tree_credit(gv_grpo_job *j, uint32_t iteration, int32_t leaf0, int32_t n_leaves) {
+    const gv_run_config *cfg = j->cfg;
+    const int R = cfg->n_rewards;
+    for (int32_t c = 0; c < j->tree.count; ++c) j->node_reward[c] = NAN, j->node_valid[c] = 0;
+    for (int32_t k = 0; k < n_leaves; ++k) {
+        double r = 0.0;
+        int ok = 1;
+        for (int q = 0; q < R; ++q) {
+            if (j->weights[q] == 0.0) continue;
+            const float v = j->scores[(int64_t)k * R + q];
+            if (j->status[(int64_t)k * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+            else r += j->weights[q] * v;
+        }
+        j->node_reward[leaf0 + k] = ok ? (float)r : NAN;
+        j->node_valid[leaf0 + k] = (uint8_t)ok;
+    }
+    float step_std[GV_TOPOLOGY_MAX_STEPS] = {0};
+    for (int i = 0; i < j->N - 1; ++i) {
+        gv_step_args a;
+        if (gv_grpo_sde_coeffs(j, i, 1.0f, &a) == GV_OK) step_std[i] = a.std;
+        else gv_clear_error(); /* noise level 0: no SDE step, no weight needed */
+    }
+    gv_credit_opts o = gv_run_config_credit_opts(cfg);
+    o.step_std = step_std;
+    o.train_step = NULL; /* trees and branch points train every SDE edge (ALGORITHMS.md §3) */
+    j->credit.n = 0;
+    if (cfg->credit.kind == GV_CREDIT_KIND_TEMPFLOW)
+        GV_TRY(gv_credit_tempflow(&j->tree, j->node_reward, j->node_valid, &o, &j->credit_work,
+                                  &j->credit, &j->credit_stats));
+    else
+        GV_TRY(gv_credit_branch(&j->tree, j->node_reward, j->node_valid, &o, &j->credit_work,
+                                &j->credit, &j->credit_stats));
+    memset(&j->prune_stats, 0, sizeof j->prune_stats);
+    if (j->topo.kind == GV_TOPOLOGY_TREE) {
+        gv_prune_spec spec;
+        GV_TRY(gv_run_config_prune(cfg, &spec));
+        GV_TRY(gv_prune_apply(&spec, &j->tree, gv_topology_last_split(&j->topo), (int)iteration,
+                              &j->prune_work, &j->credit, &j->prune_stats));
+    }
+    return GV_OK;
+}
+
+static gv_status rollout_topology(gv_grpo_job *j, uint32_t iteration, gv_grpo_rollout_stats *out) {
+    const gv_run_config *cfg = j->cfg;
+    if (j->topo.kind == GV_TOPOLOGY_TREE) { /* Mix mode: the non-split steps follow the window */
+        int splits[GV_TOPOLOGY_MAX_STEPS], n;
+        GV_TRY(gv_run_config_splits(cfg, splits, &n));
+        GV_TRY(gv_topology_tree(&j->topo, j->N, j->G, j->topo.K, j->topo.split_scale,
+                                j->topo.split_density, splits, n, j->step_plan.sde));
+    }
+    const int64_t nfe0 = j->den.nfe;
+    for (int i = 0; i < j->N; ++i) GV_TRY(step_topology(j, iteration, i));
+    out->nfe = j->den.nfe - nfe0;
+    int32_t begin, n;
+    gv_tree_frontier(&j->tree, &begin, &n); /* the leaves x_N */
+    if (n != j->n_leaves)
+        return GV_ERROR(GV_ERR_INTERNAL, "grpo: %d leaves, planned %d", n, j->n_leaves);
+    const int64_t total = (int64_t)n * j->D;
+    GV_TRY(j->be->copy_to_host(j->p_host, j->latents + j->tree.nodes[begin].latent,
+                               (size_t)total * sizeof(float)));
+    for (int64_t e = 0; e < total; ++e) { /* ALGORITHMS.md §1 */
+        float p = (j->p_host[e] + 1.0f) * 0.5f;
+        j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+    }
+    uint64_t hash = 0; /* the raw weights that sampled this rollout, for plugins' metadata */
+    GV_TRY(gv_params_hash(&j->model.params, &hash));
+    for (int32_t k = 0; k < n; ++k) {
+        const gv_tree_node *leaf = &j->tree.nodes[begin + k];
+        j->leaf_prompt[k] = leaf->prompt;
+        j->leaf_labels[k] = j->sample_labels[leaf->root];
+        j->leaf_text[k] = j->sample_text[leaf->root];
+        snprintf(j->meta_text + (size_t)k * GV_GRPO_META_LEN, GV_GRPO_META_LEN,
+                 "{\"iteration\": %u, \"seed\": %u, \"slot\": %d, \"root\": %d, \"leaf\": %d, "
+                 "\"prompt_index\": %lld, \"checkpoint\": \"%016llx\"}", iteration, j->seed,
+                 leaf->prompt, (int)leaf->root, (int)k, (long long)j->sample_index[leaf->root],
+                 (unsigned long long)hash);
+    }
+    GV_TRY(gv_grpo_score(j, j->rewards, cfg->n_rewards, n, j->p_host, j->leaf_labels,
+                         j->leaf_text, j->leaf_prompt, (const char *const *)j->meta, j->scores,
+                         j->status));
+    /* the logged reward statistics: the leaves as samples of their prompt's group */
+    gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
+                            .std_eps = cfg->train.std_eps, .adv_clip = cfg->train.adv_clip};
+    gv_advantage_input in = {.n_samples = n, .n_rewards = cfg->n_rewards, .rewards = j->scores,
+                             .status = j->status, .weights = j->weights, .prompt = j->leaf_prompt};
+    GV_TRY(gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv));
+    GV_TRY(tree_credit(j, iteration, begin, n));
+    const gv_credit_stats *cs = &j->credit_stats; /* the triples' advantages replace the leaves' */
+    out->adv.adv_mean = cs->adv_mean;
+    out->adv.adv_std = cs->adv_std;
+    out->adv.adv_min = cs->adv_min;
+    out->adv.adv_max = cs->adv_max;
+    out->adv.n_clipped = cs->n_clipped;
+    return GV_OK;
+}
+
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
                           gv_grpo_rollout_stats *out) {
     const int G = j->G, L = j->L;
@@ -134,6 +306,7 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
     gv_tree_reset(&j->tree);
     GV_TRY(gv_tree_add_roots(&j->tree, j->P, G));
     GV_TRY(fill_roots(j, iteration));
+    if (j->tree_mode) return rollout_topology(j, iteration, out);
     GV_TRY(gv_denoiser_bind(&j->den, j->S, j->sample_ids));
     const int64_t nfe0 = j->den.nfe;
     for (int i = 0; i < j->N; ++i) {
@@ -174,7 +347,17 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
     gv_advantage_input in = {.n_samples = j->S, .n_rewards = cfg->n_rewards, .rewards = j->scores,
                              .status = j->status, .weights = j->weights,
                              .prompt = j->sample_prompt};
-    return gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv);
+    GV_TRY(gv_advantage_compute(&in, &ao, j->advantage, j->valid, out->per_reward, &out->adv));
+    out->nfe_completion = 0;
+    if (cfg->credit.kind != GV_CREDIT_KIND_DENSE || j->calibrating) return GV_OK;
+    GV_TRY(gv_grpo_dense_credit(j, &out->nfe_completion)); /* ALGORITHMS.md §5 (dense.c) */
+    const gv_credit_stats *cs = &j->credit_stats; /* the step gains' advantages are the trained ones */
+    out->adv.adv_mean = cs->adv_mean;
+    out->adv.adv_std = cs->adv_std;
+    out->adv.adv_min = cs->adv_min;
+    out->adv.adv_max = cs->adv_max;
+    out->adv.n_clipped = cs->n_clipped;
+    return GV_OK;
 }
 
 /* ---- rollouts.h5 ------------------------------------------------------------------------------ */

@@ -4,6 +4,8 @@
  * the rest. Schema defaults of preset-owned keys equal the flow_grpo preset. */
 #include "grove/run_config.h"
 
+#include "grove/algorithm_config.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +43,9 @@
 #define F_LIST(S, k, cnt_, sb_, fl_, h_)                                                           \
     {.key = #k, .type = GV_CFG_LIST, .offset = offsetof(S, k), .count_offset = offsetof(S, cnt_),  \
      .sub = &sb_, .flags = fl_, .help = h_}
+#define F_NUMBERS(S, k, cnt_, d_, lo_, hi_, h_)                                                   \
+    {.key = #k, .type = GV_CFG_NUMBERS, .offset = offsetof(S, k), .count_offset = offsetof(S, cnt_), \
+     .def = d_, .min = lo_, .max = hi_, .help = h_}
 #define F_MAP(S, k, h_) {.key = #k, .type = GV_CFG_MAP, .offset = offsetof(S, k), .help = h_}
 #define SCHEMA(name, S, fields, check) {#S, sizeof(S), fields, COUNT(fields), check}
 
@@ -245,6 +250,72 @@ static const gv_field dump_fields[] = {
 };
 static const gv_schema dump_schema = SCHEMA(dump, gv_dump_section, dump_fields, NULL);
 
+/* ---- topology, branch, credit, dense (ALGORITHMS.md §4–6; preset-owned) -----------------------
+   Name orders follow the library enums (run_config.h); cross-field rules (steps <= N-2, the
+   scheme matching the topology, ...) are checked after binding (algorithm_config.c). */
+
+static const char *const topology_kind_names[] = {"chains", "branch_points", "tree", NULL};
+static const char *const split_density_names[] = {"scaled", "reference", NULL};
+static const char *const fusion_names[] = {"mean", "prob_weighted", NULL};
+static const char *const credit_kind_names[] = {"terminal", "tempflow", "dense", "branch", NULL};
+static const char *const credit_group_names[] = {"root", "prompt", NULL};
+static const char *const prune_width_names[] = {"none", "per_branch", "global", NULL};
+static const char *const prune_depth_names[] = {"none", "fixed", "sliding", NULL};
+
+static const gv_field topology_fields[] = {
+    F_ENUM(gv_topology_section, kind, topology_kind_names, "chains",
+           "chains | branch_points | tree (ALGORITHMS.md §4, §6)"),
+    F_INT(gv_topology_section, K, "2", 1, 4096, 0,
+          "branch_points: SDE branches per branch step; tree: children per split (>= 2)"),
+    F_INT(gv_topology_section, branch_every, "1", 1, 254, 0,
+          "branch_points: B = every e-th stochastic step from 0 (when branch_steps is empty)"),
+    F_NUMBERS(gv_topology_section, branch_steps, n_branch_steps, NULL, 0, 253,
+              "branch_points: explicit branch steps (<= N-2)"),
+};
+static const gv_schema topology_schema = SCHEMA(topology, gv_topology_section, topology_fields, NULL);
+
+static const gv_field prune_fields[] = {
+    F_ENUM(gv_prune_section, width, prune_width_names, "none", "none | per_branch | global (tail edges)"),
+    F_FLOAT(gv_prune_section, ratio, "0.5", 1e-9, 1, 0, "width pruning ratio r in (0, 1]"),
+    F_ENUM(gv_prune_section, depth, prune_depth_names, "none", "none | fixed | sliding"),
+    F_NUMBERS(gv_prune_section, depths, n_depths, NULL, 1, 254, "child depths dropped (>= 1)"),
+    F_INT(gv_prune_section, interval, "1", 1, 1e9, 0, "sliding: iterations per move"),
+    F_INT(gv_prune_section, stop_depth, "1", 1, 254, 0, "sliding: shallowest depth reached"),
+};
+static const gv_schema prune_schema = SCHEMA(prune, gv_prune_section, prune_fields, NULL);
+
+static const gv_field branch_fields[] = {
+    F_NUMBERS(gv_branch_section, splits, n_splits, NULL, 0, 253,
+              "tree: explicit split steps (<= N-2); beat splits_frac"),
+    F_NUMBERS(gv_branch_section, splits_frac, n_splits_frac, NULL, 0, 1,
+              "tree: split steps floor(f N + 0.5)"),
+    F_FLOAT(gv_branch_section, split_scale, "4.0", 1e-6, 1e3, 0, "tree: split noise scale lambda"),
+    F_ENUM(gv_branch_section, split_density, split_density_names, "scaled",
+           "scaled: N(mu, (lambda std)^2) | reference: N(mu, std^2)"),
+    F_ENUM(gv_branch_section, fusion, fusion_names, "mean", "mean | prob_weighted node rewards"),
+    F_FLOAT(gv_branch_section, fusion_alpha, "1.0", -1e6, 1e6, 0, "prob_weighted alpha"),
+    F_STRUCT(gv_branch_section, prune, prune_schema, 0, "pruning (training only)"),
+};
+static const gv_schema branch_schema = SCHEMA(branch, gv_branch_section, branch_fields, NULL);
+
+static const gv_field credit_fields[] = {
+    F_ENUM(gv_credit_section, kind, credit_kind_names, "terminal",
+           "terminal | tempflow | dense | branch (grove/credit.h)"),
+    F_ENUM(gv_credit_section, group, credit_group_names, "root",
+           "root: one trunk column / one tree | prompt: pool the prompt's roots"),
+};
+static const gv_schema credit_schema = SCHEMA(credit, gv_credit_section, credit_fields, NULL);
+
+static const gv_field dense_fields[] = {
+    F_STR(gv_dense_section, completion_steps, "all", 0,
+          "ODE completion of x_i: all (the remaining schedule) or n Euler steps"),
+    F_BOOL(gv_dense_section, calibrate, "false", 0, "calibrate psi(i) at the start of grove train"),
+    F_INT(gv_dense_section, rounds, "20", 1, 1e6, 0, "calibration rounds"),
+    F_FLOAT(gv_dense_section, eps1, "1.0", 0, 1e6, 0, "balanced when |pos - neg| <= eps1 sqrt(n)"),
+    F_FLOAT(gv_dense_section, eps2, "0.05", 1e-9, 0.999, 0, "psi *= 1 +- eps2 per round"),
+};
+static const gv_schema dense_schema = SCHEMA(dense, gv_dense_section, dense_fields, NULL);
+
 static const gv_field run_config_fields[] = {
     F_STRUCT(gv_run_config, run, run_schema, 0, "run identity and resources"),
     F_STRUCT(gv_run_config, model, model_schema, 0, "base model"),
@@ -267,6 +338,10 @@ static const gv_field run_config_fields[] = {
      .def = "none", .flags = GV_CFG_OWNED,
      .help = "none | win_rate: Pref-GRPO win rates from a pairwise judge (preset)"},
     F_STRUCT(gv_run_config, pairwise, pairwise_schema, 0, "pairwise judgements (win_rate)"),
+    F_STRUCT(gv_run_config, topology, topology_schema, GV_CFG_OWNED, "rollout topology (preset)"),
+    F_STRUCT(gv_run_config, branch, branch_schema, GV_CFG_OWNED, "trees: splits, fusion, pruning (preset)"),
+    F_STRUCT(gv_run_config, credit, credit_schema, GV_CFG_OWNED, "credit assignment (preset)"),
+    F_STRUCT(gv_run_config, dense, dense_schema, GV_CFG_OWNED, "DenseGRPO completions, calibration (preset)"),
 };
 const gv_schema gv_run_config_schema = SCHEMA(run_config, gv_run_config, run_config_fields, NULL);
 
@@ -297,7 +372,17 @@ gv_status gv_run_config_load(const char *path, const char *const *sets, int nset
                              .preset_key = "algorithm.preset",
                              .overrides_key = "algorithm.overrides",
                              .preset_dir = chosen};
-    return gv_config_load(&req, out, res);
+    gv_config_result local = {0}; /* origins for the messages of the algorithm rules */
+    gv_config_result *r = res ? res : &local;
+    GV_TRY(gv_config_load(&req, out, r));
+    gv_status st = gv_run_config_check_algorithm(out, path, r); /* algorithm_config.c */
+    if (st != GV_OK) {
+        gv_run_config_free(out);
+        gv_config_result_free(r);
+    } else if (!res) {
+        gv_config_result_free(&local);
+    }
+    return st;
 }
 
 gv_status gv_run_config_load_resolved(const char *text, const char *label, gv_run_config *out) {

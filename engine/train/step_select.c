@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "grove/credit.h"
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
@@ -71,9 +72,11 @@ int gv_grpo_sde_step_count(const gv_run_config *cfg) {
         gv_clear_error();
         return 0;
     }
-    if (noise.kind == GV_NOISE_CALIBRATED) return 0; /* needs ψ; refused at setup */
     int n = 0;
-    for (int i = 0; i < N; ++i) n += schedule_sde(&noise, sigmas, N, i);
+    if (noise.kind == GV_NOISE_CALIBRATED) /* ψ(i) > 0 always (clamped >= 0.05 ψ0 > 0) */
+        n = noise.level > 0.0 ? N - 1 : 0;
+    else
+        for (int i = 0; i < N; ++i) n += schedule_sde(&noise, sigmas, N, i);
     if (cfg->sampler.window.kind != GV_WINDOW_NONE && n > 0)
         n = cfg->sampler.window.size < n ? cfg->sampler.window.size : n;
     return n;
@@ -144,16 +147,18 @@ gv_status gv_grpo_step_weights(const gv_grpo_job *j, const int32_t *steps, int T
         for (int k = 0; k < T; ++k) w[k] = 1.0f;
         return GV_OK;
     }
-    double std[GV_SAMPLER_MAX_STEPS], mean = 0.0;
-    for (int k = 0; k < T; ++k) { /* ALGORITHMS.md §4: ω_i = std_i / mean_{j∈T} std_j */
+    /* ALGORITHMS.md §4: ω_i = std_i / mean_{j∈T} std_j — the one rule of credit.h, over the
+       sample's (distinct, ascending) trained steps */
+    float std[GV_SAMPLER_MAX_STEPS] = {0}, all[GV_SAMPLER_MAX_STEPS];
+    uint8_t use[GV_SAMPLER_MAX_STEPS] = {0};
+    for (int k = 0; k < T; ++k) {
         gv_step_args a;
         int sde = 0;
         GV_TRY(gv_grpo_step_coeffs(j, steps[k], &a, &sde));
-        std[k] = a.std;
-        mean += a.std;
+        std[steps[k]] = a.std;
+        use[steps[k]] = 1;
     }
-    mean /= T;
-    if (!(mean > 0.0)) return GV_ERROR(GV_ERR_NUMERIC, "noise-aware weights: mean std %g", mean);
-    for (int k = 0; k < T; ++k) w[k] = (float)(std[k] / mean);
+    GV_TRY(gv_credit_noise_aware_weights(std, use, j->N, all));
+    for (int k = 0; k < T; ++k) w[k] = all[steps[k]];
     return GV_OK;
 }

@@ -47,6 +47,8 @@ typedef enum gv_cfg_type {
     GV_CFG_LIST,   /* list of `sub` structs: `sub->size`-byte items (void * at `offset`, calloc'd)
                       and an int count at `count_offset`                                       */
     GV_CFG_MAP,    /* gv_cfg_map: an opaque subtree (a reward plugin's `config:`)              */
+    GV_CFG_NUMBERS,/* list of finite numbers: double * at `offset` (calloc'd) and an int count at
+                      `count_offset`; each item checked against [min, max]; dumped as [a, b]  */
     GV_CFG_TYPE_COUNT
 } gv_cfg_type;
 
@@ -78,7 +80,7 @@ typedef struct gv_field {
                                  +-INFINITY for a one-sided range                              */
     const char *const *names; /* ENUM: NULL-terminated names, index = stored value             */
     const gv_schema *sub;     /* STRUCT / LIST element                                         */
-    size_t count_offset;      /* LIST: offsetof the int item count                             */
+    size_t count_offset;      /* LIST / NUMBERS: offsetof the int item count                   */
     unsigned flags;           /* GV_CFG_OWNED | GV_CFG_REQUIRED                                */
     const char *help;         /* one line, for `--help` style listings                         */
 } gv_field;

@@ -31,8 +31,14 @@
  * Trained-step selection (step_select.c): timestep_fraction, random_fraction (per sample) or an
  * SDE window (fixed / random / progressive; steps outside it are ODE), step weights uniform or
  * noise-aware.
- * Not implemented (refused at load with a message): sampler.noise.kind calibrated, trees /
- * branch points. */
+ * Trees and branch points (topology.kind tree / branch_points; credit branch / tempflow): the
+ * rollout walks the topology's per-step batches (one forward per step over the whole frontier),
+ * scores the leaves, and credit.h + prune.h give the (edge, advantage, weight) triples the same
+ * training pass consumes, with one forward per kept parent serving all its kept children.
+ * DenseGRPO (dense.c): credit dense completes every trained step's x_i by ODE and trains the
+ * step gains; sampler.noise.kind calibrated uses ψ(i) — ψ0 = the flow_grpo s(i), calibrated by
+ * dense.calibrate as a phase before the first iteration and stored in the checkpoint (/state psi).
+ * Not implemented (refused at setup with a message): rollout dumps of trees. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -45,9 +51,14 @@
 #include "grove/denoiser.h"
 #include "grove/evaluate.h"
 #include "grove/image_model.h"
+#include "grove/log.h"
+#include "grove/noise_calibration.h"
 #include "grove/rewards.h"
 #include "grove/run_config.h"
 #include "grove/rundir.h"
+#include "grove/credit.h"
+#include "grove/prune.h"
+#include "samplers/topology.h"
 #include "samplers/tree.h"
 
 #ifdef __cplusplus
@@ -69,10 +80,16 @@ typedef struct gv_grpo_plan {
     int64_t nfe_rollout;                /* denoiser rows of real samples (CFG pair = 2)          */
     int64_t nfe_train;                  /* training forwards incl. reference, real rows          */
     int64_t forwards_rollout, forwards_train; /* fixed-shape forward calls, padding included     */
+    /* the topology's plan (grove/rollout_plan.h; chains included): rows, not CFG-doubled */
+    int topology;                       /* gv_topology_kind                                      */
+    int64_t roots, leaves, trainable_edges, trained_edges; /* trained: after pruning          */
+    int64_t rows_rollout, rows_train, rows_train_no_reuse, rows_completion;
     int64_t param_count;
     int64_t param_bytes;                /* params, grads, Adam m, v, EMA, reference              */
     int64_t latent_bytes;               /* the pool's latents                                   */
     int64_t activation_bytes;           /* rollout arena + training arena (measure passes)       */
+    char refused[512];                  /* --dry-run of a config `grove train` refuses to run:
+                                           why (the plan counts stand, memory is not measured) */
 } gv_grpo_plan;
 
 /* Count the plan of `cfg` for a model of D elements per image (no model needed); the memory
@@ -166,6 +183,39 @@ typedef struct gv_grpo_job {
     float *dump_v;               /* backend (N·S, D): step i's velocities at i·S·D          */
     float *dump_mu;              /* backend (D): one μ = cx·x + cv·v at a time               */
     float *p_host;               /* (S, D)                                                  */
+    /* trees and branch points (topology.kind != chains; DESIGN.md §4): the rollout expands the
+       pool by the topology's per-step batches, rewards are scored at the leaves (x_N), and the
+       credit scheme + pruning turn them into j->credit (rollout.c) */
+    int tree_mode;               /* 1: topology.kind is branch_points or tree               */
+    gv_topology topo;            /* this iteration's topology (tree: the step plan's SDE mask) */
+    int32_t max_rows, max_children, n_leaves; /* widest step, widest expansion, leaves      */
+    gv_tree_action *actions;     /* (max_rows) expansion scratch                            */
+    int32_t *row_ids;            /* host (max_rows, L) the frontier rows' prompt ids         */
+    int32_t *leaf_labels, *leaf_prompt; /* (n_leaves) the leaves' labels and prompt slots   */
+    const char **leaf_text;      /* (n_leaves) the leaves' prompt strings, for plugins        */
+    float *node_reward;          /* (capacity) weighted reward of each leaf, by pool index   */
+    uint8_t *node_valid;         /* (capacity) 1: an unmasked leaf                           */
+    gv_credit_work credit_work;
+    gv_prune_work prune_work;
+    gv_credit_stats credit_stats;
+    gv_prune_stats prune_stats;
+    /* the iteration's training triples (edge, advantage, weight), sorted by (root, parent,
+       child), for chains too (grpo_train.c builds them from the trained steps) */
+    gv_credit_list credit;
+    int32_t *root_first;         /* (S + 1) edges of root r: [root_first[r], root_first[r+1]) */
+    int unit_cap;                /* training units per chunk: micro_batch x children/parent  */
+    gv_step_args *unit_args;     /* (unit_cap) host: each unit's step coefficients          */
+    void *chunk_rows, *chunk_units; /* grpo_train.c's row (mb) and unit (unit_cap) staging  */
+    float *u_kl_row, *u_dkl_row; /* backend (mb): a parent row's KL and its gradient        */
+    /* DenseGRPO (dense.c): ψ(i) of the calibrated noise (noise.psi points at cal.psi), the
+       completion rewards R (S, N+1) of the chains' x_i and their staging */
+    gv_psi_calibration cal;
+    int calibrating;             /* 1 during the calibration phase: rollouts without credit   */
+    float *dense_R;              /* (S, N+1)                                                 */
+    uint8_t *dense_Rv;           /* (S, N+1)                                                 */
+    float *dense_x;              /* backend (S, D) a completion in flight                    */
+    float *dense_scores;         /* (S, n_rewards)                                           */
+    uint8_t *dense_status;       /* (S, n_rewards)                                           */
     /* rewards */
     gv_reward *rewards, *eval_rewards;
     gv_image_model *reward_models, *eval_reward_models; /* classifier models (kind != 0 used) */
@@ -241,7 +291,15 @@ typedef struct gv_grpo_rollout_stats {
     gv_reward_moments *per_reward;  /* (n_rewards), caller buffer                            */
     int64_t nfe;
     int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements, failed ones imputed 0.5 */
+    int64_t nfe_completion;         /* DenseGRPO's ODE completions (rows, CFG pair = 2)      */
 } gv_grpo_rollout_stats;
+
+/* dense.c (ALGORITHMS.md §5): after a chain rollout, the ODE completions of the trained steps'
+   x_i and x_{i+1}, their rewards R_i, and the step-gain triples into j->credit (nfe += the
+   completions' rows). */
+gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe);
+/* The ψ(i) calibration phase: the remaining rounds of j->cal, each logged to `m` (may be NULL). */
+gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m);
 
 gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *prompt_of_slot,
                           gv_grpo_rollout_stats *out);
@@ -303,6 +361,9 @@ gv_status gv_grpo_step_plan_make(const gv_run_config *cfg, const gv_noise_spec *
                                  gv_grpo_step_plan *out);
 /* Step i's coefficients under j->step_plan: the schedule's inside the SDE steps, else ODE. */
 gv_status gv_grpo_step_coeffs(const gv_grpo_job *j, int i, gv_step_args *a, int *is_sde);
+/* rollout.c: step i's SDE coefficients whatever the window (split children of a Mix tree are SDE
+   outside it), std multiplied by std_scale (the split density's lambda, or 1). */
+gv_status gv_grpo_sde_coeffs(const gv_grpo_job *j, int i, float std_scale, gv_step_args *a);
 /* steps (T) = the trained steps of chain (slot, member): the first T SDE steps, or a random T
    (train.random_fraction > 0), ascending. */
 gv_status gv_grpo_trained_steps(const gv_run_config *cfg, const gv_grpo_step_plan *plan,

@@ -162,6 +162,58 @@ typedef struct gv_eval_section { int every, seeds; } gv_eval_section;
 typedef struct gv_checkpoint_section { int every, keep; } gv_checkpoint_section;
 typedef struct gv_dump_section { int every, keep; } gv_dump_section;
 
+/* ---- trees, branch points and credit (ALGORITHMS.md §4–6, §9; preset-owned) ------------------
+ * The enums' values follow the library's name tables (samplers/topology.h gv_topology_kind,
+ * gv_split_density; grove/credit.h gv_credit_group, gv_fusion; grove/prune.h gv_prune_width,
+ * gv_prune_depth), so a config value converts by value; engine/train/algorithm_config.c turns
+ * these sections into the library's structs and checks the cross-field rules at load. */
+
+/* credit.kind: which credit scheme of grove/credit.h turns the rollout into training triples. */
+typedef enum gv_credit_kind {
+    GV_CREDIT_KIND_TERMINAL, GV_CREDIT_KIND_TEMPFLOW, GV_CREDIT_KIND_DENSE, GV_CREDIT_KIND_BRANCH
+} gv_credit_kind;
+
+typedef struct gv_topology_section {
+    int kind;                /* gv_topology_kind: chains | branch_points | tree                  */
+    int K;                   /* branch points: SDE branches per branch step; tree: children/split */
+    int branch_every;        /* branch points: B = {0, e, 2e, ...} <= N-2 (branch_steps empty)   */
+    double *branch_steps;    /* branch points: explicit B (integers <= N-2); overrides every    */
+    int n_branch_steps;
+} gv_topology_section;
+
+typedef struct gv_prune_section {
+    int width;               /* gv_prune_width: none | per_branch | global                       */
+    double ratio;            /* width ratio r in (0, 1]                                          */
+    int depth;               /* gv_prune_depth: none | fixed | sliding                           */
+    double *depths;          /* child depths dropped (integers >= 1)                             */
+    int n_depths;
+    int interval, stop_depth;/* sliding                                                          */
+} gv_prune_section;
+
+typedef struct gv_branch_section {
+    double *splits;          /* explicit split steps P (integers <= N-2); beat splits_frac       */
+    int n_splits;
+    double *splits_frac;     /* split steps floor(f N + 0.5)                                     */
+    int n_splits_frac;
+    double split_scale;      /* lambda                                                           */
+    int split_density;       /* gv_split_density: scaled | reference                             */
+    int fusion;              /* gv_fusion: mean | prob_weighted                                  */
+    double fusion_alpha;
+    gv_prune_section prune;
+} gv_branch_section;
+
+typedef struct gv_credit_section {
+    int kind;                /* gv_credit_kind                                                   */
+    int group;               /* gv_credit_group: root | prompt (tempflow.group, branch.normalize) */
+} gv_credit_section;
+
+typedef struct gv_dense_section {
+    char *completion_steps;  /* "all" or n > 0 Euler steps (gv_run_config_dense_completion)      */
+    bool calibrate;          /* run the psi calibration phase at the start of `grove train`     */
+    int rounds;
+    double eps1, eps2;
+} gv_dense_section;
+
 typedef struct gv_run_config {
     gv_run_section run;
     gv_model_section model;
@@ -182,6 +234,10 @@ typedef struct gv_run_config {
     gv_dump_section dump;
     int reward_transform;          /* gv_reward_transform (preset-owned)  */
     gv_pairwise_section pairwise;  /* judgements of win_rate              */
+    gv_topology_section topology;         /* preset-owned (ALGORITHMS.md §4, §6) */
+    gv_branch_section branch;             /* preset-owned (§6)                   */
+    gv_credit_section credit;             /* preset-owned (§3–6)                 */
+    gv_dense_section dense;               /* preset-owned (§5)                   */
 } gv_run_config;
 
 /* The schema table of gv_run_config (config.h), for generic tools (help listings). */

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# bench/algorithms: every algorithm preset on the MNIST task config at an equal wall-clock budget
+# (issue #7), then the held-out gold-judge score of the final EMA weights on fixed seeds.
+#
+#   bench/algorithms/run.sh [BUDGET_SECONDS] [PRESET...]    # default 300 s, every preset
+#
+# Per preset: `grove train` under `timeout -s INT BUDGET` (SIGINT stops at the next iteration
+# boundary; last.h5 is the last completed iteration), eval.every 0 (no in-training evals, so the
+# budget is spent training; DenseGRPO's calibration phase counts against it), then
+# `grove eval --ckpt last.h5 -n N_EVAL` (held-out prompts, gold judge, seed 0: the same noise for
+# every model) and the same for the base model. summarize.py writes results.csv, results.md and
+# results.svg (train reward vs iteration and vs NFE; gold accuracy gain with its 95 % interval).
+# Output: runs/bench-algorithms/ (or $OUT: runs/, evals, tables); the tables are copied to
+# bench/algorithms/results.{csv,md,svg} (unless OUT is set). N_EVAL overrides the 1,000 eval
+# samples. Deliberately not here: plotting libraries (the SVG is written by hand) and GPU runs.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${GROVE_BUILD_DIR:-$repo/build}"
+budget="${1:-300}"
+shift || true
+presets=("$@")
+[ ${#presets[@]} -gt 0 ] || presets=(flow_grpo flow_grpo_fast mix_grpo dance_grpo tempflow dense_grpo branch_grpo branch_grpo_mix)
+n_eval="${N_EVAL:-1000}"
+out="${OUT:-$repo/runs/bench-algorithms}"   # runs and evals (ignored by git)
+mkdir -p "$out/runs" "$out/eval"
+cd "$repo"
+config=configs/align/mnist-flowgrpo.yaml
+base=models/weights/mnist-unet-s.h5
+[ -s "$out/eval/base.json" ] || "$build/grove" eval "$config" --ckpt "$base" -n "$n_eval" > "$out/eval/base.json"
+for spec in "${presets[@]}"; do
+    # "preset" or "name=preset:key=value,key=value" (e.g. dense_nocal=dense_grpo:dense.calibrate=false)
+    p="${spec%%=*}"; preset="$p"; extra=()
+    if [[ "$spec" == *=*:* ]]; then
+        rest="${spec#*=}"; preset="${rest%%:*}"
+        IFS=, read -r -a kv <<< "${rest#*:}"
+        for x in "${kv[@]}"; do extra+=(--set "$x"); done
+    fi
+    dir="$out/runs/$p"
+    rm -rf "$dir"
+    start=$(date +%s.%N)
+    # the budget runs out (expected): SIGINT stops at the next iteration boundary, a kill 60 s later
+    timeout -s INT -k 60 "$budget" "$build/grove" train "$config" --set "algorithm.preset=$preset" \
+        --set "run.dir=$dir" --set train.iterations=100000 --set eval.every=0 \
+        --set 'eval_rewards=[]' --set checkpoint.every=0 "${extra[@]}" 2> "$out/runs/$p.log" || true
+    end=$(date +%s.%N)
+    echo "{\"preset\": \"$p\", \"budget_s\": $budget, \"wall_s\": $(echo "$end - $start" | bc)}" > "$out/runs/$p.wall.json"
+    if [ -s "$dir/last.h5" ]; then
+        "$build/grove" eval "$config" --ckpt "$dir/last.h5" -n "$n_eval" > "$out/eval/$p.json"
+    else
+        echo "{\"missing\": true}" > "$out/eval/$p.json" # stopped before its first iteration
+    fi
+    echo "$p: $(cat "$out/eval/$p.json")"
+done
+python3 "$repo/bench/algorithms/summarize.py" "$out" "${presets[@]%%=*}"
+[ -n "${OUT:-}" ] || cp "$out/results.csv" "$out/results.md" "$out/results.svg" "$repo/bench/algorithms/"

@@ -1,0 +1,167 @@
+/* DenseGRPO in `grove train` (grpo.h; ALGORITHMS.md §5; grove's definition, the paper has no
+ * public code): the ODE completions of every chain's x_i, the step-gain credit, and the ψ(i)
+ * calibration phase.
+ *
+ *   completions  for every needed i, the S chains' x_i (contiguous in the chain pool) go through
+ *                Euler steps on gv_schedule_completion_sigmas (`all`: the remaining schedule,
+ *                `n`: n steps on σ_i(1 − j/n)), one batched denoiser call per step (the
+ *                rollout's fixed micro-batch), then are scored like a rollout's x_N: R_i is the
+ *                weighted reward sum, masked when a weighted component FAILED or is not finite.
+ *                R_N is the rollout's own reward; under `all`, R_{N−1} = R_N (its completion IS
+ *                the rollout's last step).
+ *   credit       gv_credit_dense over the trained steps (the first T SDE steps) → j->credit.
+ *   calibration  dense.rounds rounds before the first iteration of a new run: a rollout of
+ *                prompts (round·P + p) mod n_train at RNG iteration 2^32 − 1 − round (apart from
+ *                every training iteration), completions of every x_i, gains, the §5 update
+ *                (noise_calibration.h); each round is a metrics record
+ *                {"iteration": 0, "calibration": {round, samples, psi, up, down, unchanged, clamped, nfe}}.
+ *                ψ is then frozen; the checkpoint's /state psi carries it (grpo_loop.c).
+ * Deliberately not here: the rule itself (noise_calibration.c), the gains (credit.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/algorithm_config.h"
+#include "grove/grpo.h"
+#include "grove/log.h"
+
+/* R (S, N+1), Rv likewise: the completions of the steps with need[i] (i < N), and R_N. */
+static gv_status completions(gv_grpo_job *j, const uint8_t *need, int64_t *nfe) {
+    const gv_run_config *cfg = j->cfg;
+    const int S = j->S, N = j->N, R = cfg->n_rewards;
+    const int n_steps = gv_run_config_dense_completion(cfg) ? gv_run_config_dense_completion(cfg)
+                                                            : GV_DENSE_COMPLETION_ALL;
+    const int64_t D = j->D;
+    const size_t img = (size_t)D * sizeof(float);
+    for (int64_t k = 0; k < (int64_t)S * (N + 1); ++k) j->dense_R[k] = NAN, j->dense_Rv[k] = 0;
+    for (int s = 0; s < S; ++s) { /* R_N: the rollout's own reward (j->scores of the rollout) */
+        double r = 0.0;
+        int ok = 1;
+        for (int q = 0; q < R; ++q) {
+            if (j->weights[q] == 0.0) continue;
+            const float v = j->scores[(int64_t)s * R + q];
+            if (j->status[(int64_t)s * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+            else r += j->weights[q] * v;
+        }
+        j->dense_R[(int64_t)s * (N + 1) + N] = ok ? (float)r : NAN;
+        j->dense_Rv[(int64_t)s * (N + 1) + N] = (uint8_t)ok;
+    }
+    GV_TRY(gv_denoiser_bind(&j->den, S, j->sample_ids));
+    const int64_t nfe0 = j->den.nfe;
+    for (int i = 0; i < N; ++i) {
+        if (!need[i]) continue;
+        if (i == N - 1 && n_steps == GV_DENSE_COMPLETION_ALL) { /* its completion is x_N */
+            for (int s = 0; s < S; ++s) {
+                j->dense_R[(int64_t)s * (N + 1) + i] = j->dense_R[(int64_t)s * (N + 1) + N];
+                j->dense_Rv[(int64_t)s * (N + 1) + i] = j->dense_Rv[(int64_t)s * (N + 1) + N];
+            }
+            continue;
+        }
+        float grid[GV_SAMPLER_MAX_STEPS + 1];
+        int steps = 0;
+        GV_TRY(gv_schedule_completion_sigmas(j->sigmas, N, i, n_steps, grid, &steps));
+        /* chain node of x_i of sample s: pool index i·S + s, latents contiguous */
+        GV_TRY(j->be->copy(j->dense_x, j->latents + j->tree.nodes[(int64_t)i * S].latent,
+                           (size_t)S * img));
+        for (int k = 0; k < steps; ++k) { /* ALGORITHMS.md §2: Euler x' = x + Δ·v */
+            GV_TRY(gv_denoiser_call(&j->den, j->ctx, j->dense_x, grid[k], j->v));
+            gv_step_args a = {.N = S, .D = D, .cx = 1.0f, .delta = grid[k + 1] - grid[k]};
+            a.cv = a.delta;
+            GV_TRY(j->be->ops->euler_step(j->ctx, j->dense_x, j->dense_x, j->v, &a));
+        }
+        GV_TRY(j->be->copy_to_host(j->p_host, j->dense_x, (size_t)S * img));
+        for (int64_t e = 0; e < (int64_t)S * D; ++e) { /* ALGORITHMS.md §1 */
+            const float p = (j->p_host[e] + 1.0f) * 0.5f;
+            j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+        }
+        GV_TRY(gv_grpo_score(j, j->rewards, R, S, j->p_host, j->sample_labels,
+                             (const char *const *)j->sample_text, j->sample_prompt,
+                             (const char *const *)j->meta, j->dense_scores, j->dense_status));
+        for (int s = 0; s < S; ++s) {
+            double r = 0.0;
+            int ok = 1;
+            for (int q = 0; q < R; ++q) {
+                if (j->weights[q] == 0.0) continue;
+                const float v = j->dense_scores[(int64_t)s * R + q];
+                if (j->dense_status[(int64_t)s * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+                else r += j->weights[q] * v;
+            }
+            j->dense_R[(int64_t)s * (N + 1) + i] = ok ? (float)r : NAN;
+            j->dense_Rv[(int64_t)s * (N + 1) + i] = (uint8_t)ok;
+        }
+    }
+    *nfe += j->den.nfe - nfe0;
+    return GV_OK;
+}
+
+gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe) {
+    const int N = j->N;
+    uint8_t train[GV_SAMPLER_MAX_STEPS] = {0}, need[GV_SAMPLER_MAX_STEPS + 1] = {0};
+    for (int k = 0; k < j->T && k < j->step_plan.n_sde; ++k) { /* the first T SDE steps (§3) */
+        const int i = j->step_plan.sde_list[k];
+        train[i] = 1;
+        need[i] = need[i + 1] = 1; /* ΔR_i = R_{i+1} − R_i */
+    }
+    need[N] = 0; /* R_N is the rollout's */
+    GV_TRY(completions(j, need, nfe));
+    float step_std[GV_SAMPLER_MAX_STEPS] = {0};
+    for (int i = 0; i < N - 1; ++i) {
+        gv_step_args a;
+        if (gv_grpo_sde_coeffs(j, i, 1.0f, &a) == GV_OK) step_std[i] = a.std;
+        else gv_clear_error();
+    }
+    gv_credit_opts o = gv_run_config_credit_opts(j->cfg);
+    o.step_std = step_std;
+    o.train_step = train;
+    return gv_credit_dense(&j->tree, j->dense_R, j->dense_Rv, &o, &j->credit_work, &j->credit,
+                           &j->credit_stats);
+}
+
+gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
+    const int N = j->N, P = j->P, S = j->S;
+    int64_t *slots = malloc((size_t)P * sizeof(int64_t));
+    float *gains = malloc((size_t)S * (size_t)N * sizeof(float));
+    uint8_t *gain_valid = malloc((size_t)S * (size_t)N);
+    gv_status s = slots && gains && gain_valid ? GV_OK
+                                               : GV_ERROR(GV_ERR_OOM, "dense calibration: buffers");
+    gv_reward_moments per_reward[64];
+    uint8_t need[GV_SAMPLER_MAX_STEPS + 1] = {0};
+    for (int i = 0; i < N - 1; ++i) need[i] = 1; /* every stochastic step's gain: R_0..R_{N-1} */
+    need[N - 1] = 1;
+    j->calibrating = 1;
+    while (s == GV_OK && gv_psi_calibration_pending(&j->cal)) {
+        const int round = j->cal.round;
+        for (int p = 0; p < P; ++p) slots[p] = ((int64_t)round * P + p) % j->n_train;
+        const uint32_t it = UINT32_MAX - (uint32_t)round; /* apart from training iterations */
+        gv_grpo_rollout_stats rs = {.per_reward = per_reward};
+        int64_t nfe = 0;
+        s = gv_grpo_rollout(j, it, slots, &rs);
+        if (s == GV_OK) s = completions(j, need, &nfe);
+        if (s != GV_OK) break;
+        gv_dense_gains(j->dense_R, j->dense_Rv, S, N, gains, gain_valid);
+        gv_psi_round log;
+        s = gv_psi_calibration_update(&j->cal, gains, gain_valid, S, N, &log);
+        if (s != GV_OK || !m) continue;
+        int up = 0, down = 0, skipped = 0;
+        for (int i = 0; i < N - 1; ++i) up += log.move[i] > 0, down += log.move[i] < 0,
+                                        skipped += log.move[i] == 0;
+        gv_metrics_begin(m); /* ALGORITHMS.md §5: log psi per round */
+        gv_metrics_i64(m, "iteration", 0);
+        gv_metrics_object(m, "calibration");
+        gv_metrics_i64(m, "round", j->cal.round);
+        gv_metrics_i64(m, "samples", S);
+        gv_metrics_f32s(m, "psi", j->cal.psi, N - 1);
+        gv_metrics_i64(m, "up", up);
+        gv_metrics_i64(m, "down", down);
+        gv_metrics_i64(m, "unchanged", skipped);
+        gv_metrics_i64(m, "clamped", log.clamped);
+        gv_metrics_i64(m, "nfe", rs.nfe + nfe);
+        gv_metrics_end_object(m);
+        s = gv_metrics_end(m);
+    }
+    j->calibrating = 0;
+    free(slots);
+    free(gains);
+    free(gain_valid);
+    return s;
+}
