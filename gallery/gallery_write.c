@@ -121,7 +121,11 @@ gv_status gallery_write_tables(const gallery_data *g, const gv_gallery_options *
     /* manifest.json */
     char *cfg_yaml = NULL;
     GV_TRY(gv_gallery_config_dump(g->cfg, NULL, &cfg_yaml));
-    GV_TRY(text_begin(&t));
+    gv_status begun = text_begin(&t);
+    if (begun != GV_OK) {
+        free(cfg_yaml);
+        return begun;
+    }
     fputs("{\n  \"grove_version\": ", t.f);
     gallery_json_put(t.f, GROVE_VERSION);
     fputs(",\n  \"git_commit\": ", t.f);

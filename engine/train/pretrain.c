@@ -216,7 +216,7 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     gv_dist_shard_range(S, gv_dist_rank(), gv_dist_size(), &lo, &hi);
     if (hi <= lo)
         return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                        "(set run.shards to a multiple of the rank count)", S, gv_dist_size());
+                        "(set run.shards to at least the rank count)", S, gv_dist_size());
     /* one gradient buffer per local shard; with a single shard in all, the gradients themselves */
     const int nloc = hi - lo;
     float **local = NULL;

@@ -200,13 +200,14 @@ static gv_status build_plan(gv_ctx *c, gv_conv_plan *p) {
         e = cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[i]);
     if (e == CUDNN_STATUS_SUCCESS)
         e = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, B, count, &got, cfgs);
-    /* preference passes: strict, then non-deterministic allowed, then anything */
+    /* preference passes: strict, then non-deterministic allowed; never tensor-core / down-convert
+       (TF32) engines, which would break CPU parity (README, GPU) */
     const unsigned tc = (1u << CUDNN_NUMERICAL_NOTE_TENSOR_CORE) |
                         (1u << CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) |
                         (1u << CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION);
-    const unsigned passes[3] = {tc | (1u << CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC), tc, 0u};
+    const unsigned passes[2] = {tc | (1u << CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC), tc};
     int chosen = -1;
-    for (int pass = 0; pass < 3 && chosen < 0 && e == CUDNN_STATUS_SUCCESS; ++pass)
+    for (int pass = 0; pass < 2 && chosen < 0 && e == CUDNN_STATUS_SUCCESS; ++pass)
         for (int64_t i = 0; i < got && chosen < 0; ++i) {
             if (!engine_allowed(cfgs[i], passes[pass])) continue;
             cudnnBackendDescriptor_t plan = NULL;

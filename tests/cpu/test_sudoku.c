@@ -124,6 +124,7 @@ Test(sudoku, dataset_split_is_disjoint_unique_and_round_trips) {
     cr_assert_eq(gv_dataset_load_as(path, GV_DATASET_SUDOKU4, &again), GV_OK, "%s", gv_last_error());
     cr_assert_eq(again.n, ds.n);
     cr_assert_eq(memcmp(again.images, ds.images, (size_t)ds.n * 32), 0);
+    gv_dataset_free(&again);
     cr_assert_eq(gv_dataset_load_as(path, GV_DATASET_SUDOKU9, &again) != GV_OK, 1);
     unlink(path);
     rmdir(dir);

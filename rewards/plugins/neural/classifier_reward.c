@@ -52,7 +52,17 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     if (!plugin_config_value(config, "checkpoint", path, sizeof path) &&
         gv_root_path("models/weights/mnist-classifier.h5", path, sizeof path) != GV_OK)
         return fail(r, err, err_len, "checkpoint");
-    r->cls = plugin_config_value(config, "class", buf, sizeof buf) ? atoi(buf) : -1;
+    r->cls = -1; /* -1: the class of each sample's prompt */
+    if (plugin_config_value(config, "class", buf, sizeof buf)) {
+        char *end;
+        const long c = strtol(buf, &end, 10);
+        if (end == buf || *end || c < -1 || c > 1000000) {
+            snprintf(err, err_len, "class '%s': expected -1 (the prompt's class) or a class index",
+                     buf);
+            return free(r), 1;
+        }
+        r->cls = (int)c;
+    }
     const int mb = plugin_config_value(config, "micro_batch", buf, sizeof buf) ? atoi(buf) : 32;
     const int threads = plugin_config_value(config, "threads", buf, sizeof buf) ? atoi(buf) : 1;
     const gv_backend *be = grove_backend_cpu();
