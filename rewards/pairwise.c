@@ -5,10 +5,12 @@
  * both_orders a second call with a and b swapped: s_ij = (p(i,j) + 1 − p(j,i)) / 2, cancelling
  * position bias. Hard judgements threshold each order's p at 0.5 (a tie is 0.5). A failed judgement
  * (FAILED, non-finite or out of [0, 1], or a failed compare call) counts 0.5 and is counted as
- * imputed. s_ji = 1 − s_ij and
+ * imputed; when every compare call of the batch failed the batch fails (GV_ERR_PLUGIN, counted by
+ * the failure policy like a failed score call). s_ji = 1 − s_ij and
  * win_i = Σ_j s_ij / (G − 1). The group z-score that follows is advantage.h's job.
  * Deliberately not here: the z-score, the plugin ABI (plugin.c), the failure policy (engine/train). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,16 +98,28 @@ gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *
                                ib = {.n = (int)pairs, .channels = b->channels,
                                      .height = b->height, .width = b->width, .pixels = q.b,
                                      .prompts = q.pb, .groups = q.gb};
-        /* a failed call: every judgement of that order failed (imputed below), not the run */
-        if (gv_reward_compare(r, ctx, &ia, &ib, q.p_ab, q.st_ab) != GV_OK) {
-            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
-            else gv_clear_error();
+        /* a failed call: every judgement of that order failed (imputed below), not the run —
+           unless EVERY call of the batch failed: then there is no judgement at all, and the batch
+           fails (GV_ERR_PLUGIN, the last call's message) so the failure policy counts it instead
+           of a batch of 0.5s that carries no signal */
+        const int calls = o->both_orders ? 2 : 1;
+        int failed_calls = 0;
+        char last_err[1024] = "";
+        for (int c = 0; s == GV_OK && c < calls; ++c) {
+            if (gv_reward_compare(r, ctx, c ? &ib : &ia, c ? &ia : &ib, c ? q.p_ba : q.p_ab,
+                                  c ? q.st_ba : q.st_ab) == GV_OK)
+                continue;
+            if (gv_last_status() != GV_ERR_PLUGIN) {
+                s = gv_last_status();
+                break;
+            }
+            snprintf(last_err, sizeof last_err, "%s", gv_last_error());
+            gv_clear_error();
+            ++failed_calls;
         }
-        if (s == GV_OK && o->both_orders &&
-            gv_reward_compare(r, ctx, &ib, &ia, q.p_ba, q.st_ba) != GV_OK) {
-            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
-            else gv_clear_error();
-        }
+        if (s == GV_OK && failed_calls == calls)
+            s = GV_ERROR(GV_ERR_PLUGIN, "win rate: every compare call of the batch failed (%d of "
+                         "%d); last: %s", failed_calls, calls, last_err);
         for (int64_t e = 0; s == GV_OK && e < pairs; ++e) {
             /* each order: thresholded when hard; a failed judgement is 0.5, counted as imputed */
             double sij = 0.0;
@@ -127,6 +141,8 @@ gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *
             status[i] = gsize[i] > 0 ? GV_REWARD_ITEM_OK : GV_REWARD_ITEM_FAILED;
             win[i] = gsize[i] > 0 ? (float)(sum[i] / gsize[i]) : NAN;
         }
+    else
+        for (int i = 0; i < n; ++i) status[i] = GV_REWARD_ITEM_FAILED, win[i] = NAN;
     pair_batch_free(&q);
     free(gsize);
     free(sum);
