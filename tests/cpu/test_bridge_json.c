@@ -71,10 +71,13 @@ Test(bridge_json, escapes_decode_to_utf8) {
     expect_string("\"\\udc00\"", "\xEF\xBF\xBD");                       /* lone low -> FFFD  */
     expect_string("\"\\ud800\\u0041\"", "\xEF\xBF\xBD" "A");            /* high + non-low    */
     expect_string("\"caf\xC3\xA9\"", "caf\xC3\xA9");                    /* raw UTF-8 copied  */
-    /* a long run of 3-byte escapes fills the buffer to its bound (6 chars -> 3 bytes each) */
+    /* a long run of 3-byte escapes (6 characters -> 3 bytes each) */
     char lit[6 * 1000 + 3], want[3 * 1000 + 1];
     lit[0] = '"';
-    for (int i = 0; i < 1000; ++i) memcpy(lit + 1 + 6 * i, "\\u20ac", 6), memcpy(want + 3 * i, "\xE2\x82\xAC", 3);
+    for (int i = 0; i < 1000; ++i) {
+        memcpy(lit + 1 + 6 * i, "\\u20ac", 6);
+        memcpy(want + 3 * i, "\xE2\x82\xAC", 3);
+    }
     lit[6001] = '"', lit[6002] = '\0', want[3000] = '\0';
     expect_string(lit, want);
 }
