@@ -5,29 +5,59 @@
  * both_orders a second call with a and b swapped: s_ij = (p(i,j) + 1 − p(j,i)) / 2, cancelling
  * position bias. Hard judgements threshold each order's p at 0.5 (a tie is 0.5). A failed judgement
  * (FAILED, non-finite or out of [0, 1], or a failed compare call) counts 0.5 and is counted as
- * imputed. s_ji = 1 − s_ij and
+ * imputed; when every compare call of the batch failed the batch fails (GV_ERR_PLUGIN, counted by
+ * the failure policy like a failed score call). s_ji = 1 − s_ij and
  * win_i = Σ_j s_ij / (G − 1). The group z-score that follows is advantage.h's job.
+ * Staging lives in the plugin instance's grow-only scratch (plugin_internal.h): no allocation per
+ * step once the batch size has been seen.
  * Deliberately not here: the z-score, the plugin ABI (plugin.c), the failure policy (engine/train). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grove/rewards.h"
+#include "plugin_internal.h"
 
+/* The batch's pair staging, carved from the plugin instance's grow-only scratch block
+   (plugin_internal.h): one allocation per larger batch, none per step. */
 typedef struct pair_batch {
-    int n;
-    int32_t *first, *second; /* (n) sample indices           */
-    float *a, *b;            /* (n, D) images of first / second */
-    const char **pa, **pb;   /* (n) prompts                   */
-    int32_t *ga, *gb;        /* (n) groups                    */
-    float *p_ab, *p_ba;      /* (n)                           */
-    uint8_t *st_ab, *st_ba;  /* (n)                           */
+    int *gsize;              /* (n) pairs each sample is in      */
+    double *sum;             /* (n) Σ_j s_ij                     */
+    int32_t *first, *second; /* (pairs) sample indices           */
+    float *a, *b;            /* (pairs, D) images of first / second */
+    const char **pa, **pb;   /* (pairs) prompts                  */
+    int32_t *ga, *gb;        /* (pairs) groups                   */
+    float *p_ab, *p_ba;      /* (pairs)                          */
+    uint8_t *st_ab, *st_ba;  /* (pairs)                          */
 } pair_batch;
 
-static void pair_batch_free(pair_batch *q) {
-    void *all[] = {q->first, q->second, q->a, q->b, q->pa, q->pb, q->ga, q->gb,
-                   q->p_ab, q->p_ba, q->st_ab, q->st_ba};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) free(all[i]);
+#define PAIR_ALIGN 16 /* every array starts on this boundary of the (malloc-aligned) block */
+
+/* Lay out q over `base` (NULL: only measure); the block's size in bytes. */
+static size_t pair_layout(pair_batch *q, char *base, int n, size_t pairs, size_t D) {
+    size_t off = 0;
+#define PAIR_ARRAY(field, count)                                                               \
+    do {                                                                                       \
+        if (base) q->field = (void *)(base + off);                                             \
+        off += ((count) * sizeof *q->field + PAIR_ALIGN - 1) / PAIR_ALIGN * PAIR_ALIGN;        \
+    } while (0)
+    PAIR_ARRAY(gsize, (size_t)n);
+    PAIR_ARRAY(sum, (size_t)n);
+    PAIR_ARRAY(first, pairs);
+    PAIR_ARRAY(second, pairs);
+    PAIR_ARRAY(a, pairs * D);
+    PAIR_ARRAY(b, pairs * D);
+    PAIR_ARRAY(pa, pairs);
+    PAIR_ARRAY(pb, pairs);
+    PAIR_ARRAY(ga, pairs);
+    PAIR_ARRAY(gb, pairs);
+    PAIR_ARRAY(p_ab, pairs);
+    PAIR_ARRAY(p_ba, pairs);
+    PAIR_ARRAY(st_ab, pairs);
+    PAIR_ARRAY(st_ba, pairs);
+#undef PAIR_ARRAY
+    return off;
 }
 
 static int32_t group_of(const gv_reward_images *b, int i) { return b->groups ? b->groups[i] : 0; }
@@ -47,36 +77,22 @@ gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *
         return GV_ERROR(GV_ERR_CONFIG, "reward '%s': reward_transform win_rate needs a pairwise "
                         "judge (a plugin with flag PAIRWISE and compare)", r->name);
     /* group sizes and the pair list */
-    int *gsize = calloc((size_t)n, sizeof *gsize);
-    double *sum = calloc((size_t)n, sizeof *sum);
-    if (!gsize || !sum) {
-        free(gsize), free(sum);
-        return GV_ERROR(GV_ERR_OOM, "win rate: %d samples", n);
-    }
     int64_t pairs = 0;
     for (int i = 0; i < n; ++i)
+        for (int j = i + 1; j < n; ++j) pairs += group_of(b, i) == group_of(b, j);
+    pair_batch q = {0};
+    const size_t bytes = pair_layout(&q, NULL, n, (size_t)pairs, (size_t)D);
+    char *block = gv_reward_plugin_scratch(r, bytes > 0 ? bytes : PAIR_ALIGN);
+    if (!block) return GV_ERROR(GV_ERR_OOM, "win rate: %d samples, %lld pairs", n, (long long)pairs);
+    pair_layout(&q, block, n, (size_t)pairs, (size_t)D);
+    int *const gsize = q.gsize;
+    double *const sum = q.sum;
+    memset(gsize, 0, (size_t)n * sizeof *gsize);
+    memset(sum, 0, (size_t)n * sizeof *sum);
+    for (int i = 0; i < n; ++i)
         for (int j = i + 1; j < n; ++j)
-            if (group_of(b, i) == group_of(b, j)) ++pairs, ++gsize[i], ++gsize[j];
-    pair_batch q = {.n = (int)pairs};
+            if (group_of(b, i) == group_of(b, j)) ++gsize[i], ++gsize[j];
     gv_status s = GV_OK;
-    if (pairs > 0) {
-        const size_t np = (size_t)pairs;
-        q.first = malloc(np * sizeof(int32_t));
-        q.second = malloc(np * sizeof(int32_t));
-        q.a = malloc(np * (size_t)D * sizeof(float));
-        q.b = malloc(np * (size_t)D * sizeof(float));
-        q.pa = malloc(np * sizeof(char *));
-        q.pb = malloc(np * sizeof(char *));
-        q.ga = malloc(np * sizeof(int32_t));
-        q.gb = malloc(np * sizeof(int32_t));
-        q.p_ab = malloc(np * sizeof(float));
-        q.p_ba = malloc(np * sizeof(float));
-        q.st_ab = malloc(np);
-        q.st_ba = malloc(np);
-        if (!q.first || !q.second || !q.a || !q.b || !q.pa || !q.pb || !q.ga || !q.gb || !q.p_ab ||
-            !q.p_ba || !q.st_ab || !q.st_ba)
-            s = GV_ERROR(GV_ERR_OOM, "win rate: %lld pairs", (long long)pairs);
-    }
     if (s == GV_OK && pairs > 0) {
         int64_t k = 0;
         for (int i = 0; i < n; ++i)
@@ -96,16 +112,28 @@ gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *
                                ib = {.n = (int)pairs, .channels = b->channels,
                                      .height = b->height, .width = b->width, .pixels = q.b,
                                      .prompts = q.pb, .groups = q.gb};
-        /* a failed call: every judgement of that order failed (imputed below), not the run */
-        if (gv_reward_compare(r, ctx, &ia, &ib, q.p_ab, q.st_ab) != GV_OK) {
-            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
-            else gv_clear_error();
+        /* a failed call: every judgement of that order failed (imputed below), not the run —
+           unless EVERY call of the batch failed: then there is no judgement at all, and the batch
+           fails (GV_ERR_PLUGIN, the last call's message) so the failure policy counts it instead
+           of a batch of 0.5s that carries no signal */
+        const int calls = o->both_orders ? 2 : 1;
+        int failed_calls = 0;
+        char last_err[1024] = "";
+        for (int c = 0; s == GV_OK && c < calls; ++c) {
+            if (gv_reward_compare(r, ctx, c ? &ib : &ia, c ? &ia : &ib, c ? q.p_ba : q.p_ab,
+                                  c ? q.st_ba : q.st_ab) == GV_OK)
+                continue;
+            if (gv_last_status() != GV_ERR_PLUGIN) {
+                s = gv_last_status();
+                break;
+            }
+            snprintf(last_err, sizeof last_err, "%s", gv_last_error());
+            gv_clear_error();
+            ++failed_calls;
         }
-        if (s == GV_OK && o->both_orders &&
-            gv_reward_compare(r, ctx, &ib, &ia, q.p_ba, q.st_ba) != GV_OK) {
-            if (gv_last_status() != GV_ERR_PLUGIN) s = gv_last_status();
-            else gv_clear_error();
-        }
+        if (s == GV_OK && failed_calls == calls)
+            s = GV_ERROR(GV_ERR_PLUGIN, "win rate: every compare call of the batch failed (%d of "
+                         "%d); last: %s", failed_calls, calls, last_err);
         for (int64_t e = 0; s == GV_OK && e < pairs; ++e) {
             /* each order: thresholded when hard; a failed judgement is 0.5, counted as imputed */
             double sij = 0.0;
@@ -127,8 +155,7 @@ gv_status gv_reward_win_rate(gv_reward *r, gv_ctx *ctx, const gv_reward_images *
             status[i] = gsize[i] > 0 ? GV_REWARD_ITEM_OK : GV_REWARD_ITEM_FAILED;
             win[i] = gsize[i] > 0 ? (float)(sum[i] / gsize[i]) : NAN;
         }
-    pair_batch_free(&q);
-    free(gsize);
-    free(sum);
+    else
+        for (int i = 0; i < n; ++i) status[i] = GV_REWARD_ITEM_FAILED, win[i] = NAN;
     return s;
 }

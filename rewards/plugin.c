@@ -21,6 +21,7 @@
 
 #include "grove/reward.h"
 #include "grove/rewards.h"
+#include "plugin_internal.h"
 
 #define GV_PLUGIN_SYMBOL "grove_reward_plugin_v1"
 #define GV_PLUGIN_MAX_OTHER_ABI 64 /* v0 .. v64 are probed to name a mismatch */
@@ -36,6 +37,9 @@ struct gv_reward_plugin_instance {
     int cap;
     const char **empty_prompts;
     int32_t *own_groups;
+    /* scratch for the win-rate transform (plugin_internal.h; grown, never shrunk) */
+    void *scratch;
+    size_t scratch_cap;
 };
 
 /* Size of the v1 table: a plugin must cover every field up to and including destroy. */
@@ -153,6 +157,7 @@ void gv_reward_plugin_close(gv_reward *r) {
     if (p->handle) dlclose(p->handle);
     free(p->empty_prompts);
     free(p->own_groups);
+    free(p->scratch);
     free(p);
     r->plugin = NULL;
     r->name = "plugin (closed)";
@@ -173,6 +178,17 @@ int gv_reward_is_pairwise(const gv_reward *r) {
 }
 
 int gv_reward_can_score(const gv_reward *r) { return !r->plugin || r->plugin->table->score; }
+
+void *gv_reward_plugin_scratch(gv_reward *r, size_t bytes) {
+    gv_reward_plugin_instance *p = r->plugin;
+    if (!p) return NULL;
+    if (bytes > p->scratch_cap) {
+        void *m = realloc(p->scratch, bytes); /* malloc's alignment suits any type */
+        if (!m) return NULL;
+        p->scratch = m, p->scratch_cap = bytes;
+    }
+    return p->scratch;
+}
 
 /* The ABI view of a host batch; defaults for absent prompts / groups from the instance's staging. */
 static gv_status to_batch(gv_reward_plugin_instance *p, const gv_reward_images *b,

@@ -9,11 +9,13 @@
  *   win rate   hand-computed win rates (hard judge), imputed failed judgements, both orders;
  *   bridge     scores through a python child; a slow child (timeout, restart, resend), a
  *              crashing child (restart), permanent failures bounded in time; protocol errors
- *              quote the offending line; no hello;
+ *              quote the offending line; no hello; bridge.so scores only and passes reward-check,
+ *              bridge_judge.so judges only (refuses a non-pairwise child), its win rates by hand,
+ *              a batch whose every compare fails is GV_ERR_PLUGIN;
  *   training   masking end to end (masked_fraction), reward_failures.max_consecutive stopping the
  *              run with last.h5 intact, a bridge child crashing once, a pairwise (pref_grpo) run
- *              whose win rates lie in [0, 1] with group mean exactly 1/2, a hung bridge child
- *              stopping a run cleanly;
+ *              whose win rates lie in [0, 1] with group mean exactly 1/2, a judge failing every
+ *              compare stopping a pref_grpo run, a hung bridge child stopping a run cleanly;
  *   neural     the libgrove-based example plugin agrees with the built-in classifier reward;
  *   README     the tutorial is ink_target.c verbatim and compiles with the header alone. */
 #include <criterion/criterion.h>
@@ -340,6 +342,85 @@ Test(plugins, bridge_failures_are_bounded_and_named) {
     cr_assert(strstr(gv_last_error(), "config needs `command"), "%s", gv_last_error());
 }
 
+/* bridge.so only scores and bridge_judge.so only judges, each declaring just that: a scoring child
+   passes `grove reward-check` through bridge.so and is refused by bridge_judge.so at create; the
+   judge's win rates match the hand computation of win_rate_by_hand (the PNG's 8 bits keep the
+   order of the means and the tie); a judge whose EVERY compare call fails fails the batch
+   (GV_ERR_PLUGIN, so the failure policy counts it) instead of returning 0.5 everywhere. */
+static gv_status open_bridge_so(gv_reward *r, const char *so, const char *mode) {
+    char path[1024], config[2048];
+    snprintf(path, sizeof path, "%s/plugins/%s", GROVE_BINARY_DIR, so);
+    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' %s\n"
+             "timeout_s=20\nretries=0\n", GROVE_SOURCE_DIR, mode);
+    return gv_reward_load_plugin(r, path, config, 1.0, GROVE_SAMPLES_IMAGE);
+}
+
+Test(plugins, bridge_scores_and_bridge_judge_compares) {
+    gv_reward r;
+    cr_assert_eq(open_bridge_so(&r, "bridge.so", "ok"), GV_OK, "%s", gv_last_error());
+    cr_assert(!gv_reward_is_pairwise(&r) && gv_reward_can_score(&r));
+    gv_reward_destroy(&r);
+    cr_assert_eq(open_bridge_so(&r, "bridge_judge.so", "ok"), GV_ERR_PLUGIN);
+    cr_assert(strstr(gv_last_error(), "is not a pairwise judge (its hello needs \"pairwise\": true)"),
+              "%s", gv_last_error());
+    cr_assert_null(strchr(gv_last_error(), '\n'));
+    cr_assert_eq(open_bridge_so(&r, "bridge_judge.so", "judge"), GV_OK, "%s", gv_last_error());
+    cr_assert(gv_reward_is_pairwise(&r) && !gv_reward_can_score(&r));
+    enum { N = 7 };
+    float px[N * 16], win[N];
+    uint8_t st[N];
+    const float v[N] = {0.1f, 0.3f, 0.3f, 0.5f, 0.2f, 0.8f, 0.4f};
+    const int32_t groups[N] = {0, 0, 0, 0, 1, 1, 2};
+    for (int i = 0; i < N; ++i) constant_image(px + i * 16, v[i], -1.0f);
+    const gv_reward_images b = {.n = N, .channels = 1, .height = 4, .width = 4, .pixels = px,
+                                .groups = groups};
+    int64_t judged, imputed;
+    gv_win_rate_options o = {.both_orders = 1};
+    cr_assert_eq(gv_reward_win_rate(&r, NULL, &b, &o, win, st, &judged, &imputed), GV_OK, "%s",
+                 gv_last_error());
+    const double expect[N - 1] = {0.0, 0.5, 0.5, 1.0, 0.0, 1.0};
+    for (int i = 0; i < N - 1; ++i) {
+        cr_assert_eq(st[i], GV_REWARD_ITEM_OK);
+        cr_assert_float_eq(win[i], expect[i], 1e-7, "sample %d: %g", i, win[i]);
+    }
+    cr_assert_eq(st[N - 1], GV_REWARD_ITEM_FAILED, "a group of one has no win rate");
+    cr_assert_eq(judged, 14);
+    cr_assert_eq(imputed, 0);
+    gv_reward_destroy(&r);
+    /* every compare call fails: the batch fails with the child's message, all items FAILED */
+    cr_assert_eq(open_bridge_so(&r, "bridge_judge.so", "judge_error"), GV_OK, "%s", gv_last_error());
+    for (int orders = 1; orders <= 2; ++orders) {
+        o.both_orders = orders == 2;
+        cr_assert_eq(gv_reward_win_rate(&r, NULL, &b, &o, win, st, &judged, &imputed),
+                     GV_ERR_PLUGIN);
+        char want[64];
+        snprintf(want, sizeof want, "every compare call of the batch failed (%d of %d)", orders,
+                 orders);
+        cr_assert(strstr(gv_last_error(), want), "%s", gv_last_error());
+        cr_assert(strstr(gv_last_error(), "judge refuses request"), "%s", gv_last_error());
+        for (int i = 0; i < N; ++i) cr_assert_eq(st[i], GV_REWARD_ITEM_FAILED);
+    }
+    gv_reward_destroy(&r);
+    /* grove reward-check: the scoring bridge and the judge bridge both pass */
+    char cfg[256], args[2048], err[8192], out[8192];
+    snprintf(cfg, sizeof cfg, "/tmp/grove-test-bridge-cfg-%d.yaml", (int)getpid());
+    const struct { const char *so, *mode, *needle; } ok[] = {
+        {"bridge.so", "ok", "scores: 16 scored, 0 failed"},
+        {"bridge_judge.so", "judge", "win rates: 16 scored, 0 failed"}};
+    for (size_t c = 0; c < sizeof ok / sizeof ok[0]; ++c) {
+        FILE *f = fopen(cfg, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "command: \"python3 '%s/tests/plugins/bridge_child.py' %s\"\n", GROVE_SOURCE_DIR,
+                ok[c].mode);
+        fclose(f);
+        snprintf(args, sizeof args, "'%s/plugins/%s' --config '%s' -n 16", GROVE_BINARY_DIR,
+                 ok[c].so, cfg);
+        cr_assert_eq(run_cli(args, err, sizeof err, out, sizeof out), 0, "%s: %s", ok[c].so, err);
+        cr_assert(strstr(out, ok[c].needle), "%s: %s", ok[c].so, out);
+    }
+    unlink(cfg);
+}
+
 /* ---- training ---------------------------------------------------------------------------------- */
 
 static char tmpdir[256], unet_path[512];
@@ -481,6 +562,17 @@ Test(plugins, training_with_bridge_and_pairwise, .init = write_unet, .fini = rem
     cr_assert_eq(train("pref_bad", c, 2, &res), GV_ERR_CONFIG);
     cr_assert(strstr(gv_last_error(), "reward_transform win_rate (preset pref_grpo): no training "
                                       "reward is a pairwise judge"), "%s", gv_last_error());
+    /* a judge whose every compare fails: counted by reward_failures, not trained on 0.5s */
+    snprintf(set, sizeof set, "rewards=[{plugin: %s/plugins/bridge_judge.so, config: {command: "
+             "\"python3 '%s/tests/plugins/bridge_child.py' judge_error\", retries: 0}}]",
+             GROVE_BINARY_DIR, GROVE_SOURCE_DIR);
+    const char *d[] = {set, "train.iterations=2", "algorithm.preset=pref_grpo",
+                       "reward_failures.max_consecutive=1"};
+    cr_assert_eq(train("pref_fail", d, 4, &res), GV_ERR_PLUGIN);
+    cr_assert(strstr(gv_last_error(), "1 consecutive failed batches of reward 'bridge_judge'"), "%s",
+              gv_last_error());
+    cr_assert(strstr(gv_last_error(), "every compare call of the batch failed"), "%s",
+              gv_last_error());
 }
 
 /* The README's tutorial is rewards/plugins/minimal/ink_target.c verbatim, and it builds with the

@@ -4,7 +4,9 @@
     bridge_child.py MODE [STATE_FILE] [SECONDS]
 Scores are the mean pixel value of each decoded PNG (rewards/plugins/bridge/example_reward.py's
 decoder). MODE: ok | sleep_once (the first request, while STATE_FILE does not exist, sleeps SECONDS)
-| sleep (every request sleeps SECONDS) | crash_once | crash | bad_json | wrong_length | error.
+| sleep (every request sleeps SECONDS) | crash_once | crash | bad_json | wrong_length | error
+| judge (a pairwise judge for bridge_judge.so: p_first = 1 / 0 / 0.5 as mean(a) >, <, = mean(b))
+| judge_error (a pairwise judge whose every compare answers {"error": ...}).
 """
 import json
 import os
@@ -35,10 +37,20 @@ def main():
     state = sys.argv[2] if len(sys.argv) > 2 else ""
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": ["image"],
-                      "pairwise": False}), flush=True)
+                      "pairwise": mode.startswith("judge")}), flush=True)
     print("child %d started in mode %s" % (os.getpid(), mode), file=sys.stderr, flush=True)
     for line in sys.stdin:
         req = json.loads(line)
+        if mode.startswith("judge"):
+            if req.get("op") != "compare" or mode == "judge_error":
+                print(json.dumps({"id": req["id"], "error": "judge refuses request %d" % req["id"]}),
+                      flush=True)
+                continue
+            ma = [mean_of(x) for x in req["a"]["images"]]
+            mb = [mean_of(x) for x in req["b"]["images"]]
+            p = [1.0 if x > y else 0.0 if x < y else 0.5 for x, y in zip(ma, mb)]
+            print(json.dumps({"id": req["id"], "p_first": p}), flush=True)
+            continue
         n = req["n"]
         if mode == "sleep" or (mode == "sleep_once" and first_time(state)):
             time.sleep(seconds)

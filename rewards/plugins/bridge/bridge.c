@@ -20,6 +20,10 @@
  *    error (bad JSON, wrong id, wrong length) fails the batch naming the offending line, shortened,
  *    and restarts the child before the next request (its stream can no longer be trusted).
  * Images: 8-bit PNG (gray for c = 1, RGB for c = 3, RGBA for c = 4) of round(255 p), base64.
+ * Two plugins come from this file (the table is fixed before the child says what it is, so each
+ * declares exactly what it does): bridge.so scores (score only, no PAIRWISE flag), and
+ * bridge_judge.so (built with GROVE_BRIDGE_JUDGE) is a pairwise judge (PAIRWISE, compare only)
+ * whose create fails unless the child's hello says "pairwise": true.
  * Deliberately not here: tokens batches (the kind is refused until the masked-diffusion trainer
  * sends them) and any reward logic. */
 #include <errno.h>
@@ -72,6 +76,13 @@ typedef struct bridge {
 } bridge;
 
 /* ---- growing text ----------------------------------------------------------------------------- */
+
+/* Empty t and forget an earlier failed allocation: one OOM must not disable the bridge for good. */
+static void t_clear(text *t) {
+    t->len = 0;
+    t->oom = 0;
+    if (t->s) t->s[0] = '\0';
+}
 
 static void t_reserve(text *t, size_t more) {
     if (t->oom || t->len + more + 1 <= t->cap) return;
@@ -247,7 +258,8 @@ static void stop_child(bridge *br) {
         }
     }
     br->pid = -1;
-    br->in.len = br->errbuf.len = 0;
+    t_clear(&br->in);
+    t_clear(&br->errbuf);
 }
 
 static int start_child(bridge *br, char *err, size_t err_len) {
@@ -281,7 +293,8 @@ static int start_child(bridge *br, char *err, size_t err_len) {
     br->err_fd = ep[0];
     fcntl(br->io, F_SETFL, fcntl(br->io, F_GETFL) | O_NONBLOCK);
     fcntl(br->err_fd, F_SETFL, fcntl(br->err_fd, F_GETFL) | O_NONBLOCK);
-    br->in.len = br->errbuf.len = 0;
+    t_clear(&br->in);
+    t_clear(&br->errbuf);
     return 0;
 }
 
@@ -416,6 +429,15 @@ static int handshake(bridge *br, char *err, size_t err_len) {
     return 0;
 }
 
+/* Start building a request: the buffers' OOM flags are cleared (a failed allocation fails one
+   request, not every later one); bytes lost to an OOM on the child's stream put it out of step,
+   so the child is restarted first. */
+static void begin_request(bridge *br) {
+    t_clear(&br->req);
+    if (br->in.oom) br->restart_needed = 1;
+    if (br->errbuf.oom) t_clear(&br->errbuf);
+}
+
 /* Send br->req (built with id `id`) and parse the answer into *answer. Restarts and resends on a
    timeout or a dead child, up to `retries` times. 0 ok; 1 failed (err set). */
 static int exchange(bridge *br, int64_t id, bj_node **answer, char *err, size_t err_len) {
@@ -526,17 +548,26 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
         return destroy(br), 1;
     }
     if (handshake(br, err, err_len)) return destroy(br), 1;
+#ifdef GROVE_BRIDGE_JUDGE
+    if (!br->pairwise) {
+        snprintf(err, err_len, "bridge_judge: the child `%s` is not a pairwise judge (its hello "
+                 "needs \"pairwise\": true); a child that scores belongs in bridge.so",
+                 br->command);
+        return destroy(br), 1;
+    }
+#endif
     *state = br;
     return 0;
 }
 
+#ifndef GROVE_BRIDGE_JUDGE
 static int score(void *state, const grove_reward_batch *b, float *scores, uint8_t *status,
                  char *err, size_t err_len) {
     bridge *br = state;
     if (b->kind == GROVE_SAMPLES_IMAGE && !br->kinds_image)
         return snprintf(err, err_len, "bridge: the child's kinds do not include \"image\""), 1;
     const int64_t id = br->next_id++;
-    br->req.len = 0;
+    begin_request(br);
     t_printf(&br->req, "{\"id\": %lld, ", (long long)id);
     if (put_batch(&br->req, b, err, err_len)) return 1;
     t_put(&br->req, "}\n", 2);
@@ -547,14 +578,15 @@ static int score(void *state, const grove_reward_batch *b, float *scores, uint8_
     return r;
 }
 
+#else
 static int compare(void *state, const grove_reward_batch *a, const grove_reward_batch *b,
                    float *p_first, uint8_t *status, char *err, size_t err_len) {
     bridge *br = state;
     if (!br->pairwise)
-        return snprintf(err, err_len, "bridge: the child is not pairwise (hello \"pairwise\": "
-                        "false)"), 1;
+        return snprintf(err, err_len, "bridge_judge: the restarted child is not pairwise (hello "
+                        "\"pairwise\": false)"), 1;
     const int64_t id = br->next_id++;
-    br->req.len = 0;
+    begin_request(br);
     t_printf(&br->req, "{\"id\": %lld, \"op\": \"compare\", \"a\": {", (long long)id);
     if (put_batch(&br->req, a, err, err_len)) return 1;
     t_put(&br->req, "}, \"b\": {", 9);
@@ -567,13 +599,25 @@ static int compare(void *state, const grove_reward_batch *a, const grove_reward_
     return r;
 }
 
-/* PAIRWISE is declared because the table is fixed before the child says what it is: compare()
-   fails with a clear message when the child's hello said "pairwise": false. */
+#endif
+
+#ifdef GROVE_BRIDGE_JUDGE
+#define BRIDGE_NAME "bridge_judge"
+#define BRIDGE_FLAGS GROVE_REWARD_PAIRWISE
+#define BRIDGE_SCORE NULL
+#define BRIDGE_COMPARE compare
+#else
+#define BRIDGE_NAME "bridge"
+#define BRIDGE_FLAGS 0u
+#define BRIDGE_SCORE score
+#define BRIDGE_COMPARE NULL
+#endif
+
 GROVE_REWARD_EXPORT const grove_reward_plugin *grove_reward_plugin_v1(void) {
     static const grove_reward_plugin plugin = {
         .abi_version = GROVE_REWARD_ABI_VERSION, .struct_size = sizeof(grove_reward_plugin),
-        .name = "bridge", .version = "protocol 1",
-        .flags = GROVE_REWARD_PAIRWISE, .kinds = GROVE_SAMPLES_IMAGE,
-        .create = create, .score = score, .compare = compare, .destroy = destroy};
+        .name = BRIDGE_NAME, .version = "protocol 1",
+        .flags = BRIDGE_FLAGS, .kinds = GROVE_SAMPLES_IMAGE,
+        .create = create, .score = BRIDGE_SCORE, .compare = BRIDGE_COMPARE, .destroy = destroy};
     return &plugin;
 }

@@ -8,6 +8,9 @@ as a pairwise judge P(a better than b) = sigmoid((f(a) - f(b)) / 0.01) with f = 
     rewards: [{plugin: <build>/plugins/bridge.so,
                config: {command: "python3 rewards/plugins/bridge/example_reward.py --target 0.2"}}]
 
+As a judge (it says "pairwise": true, so it also answers compare) the same config goes under
+plugin: <build>/plugins/bridge_judge.so with algorithm: {preset: pref_grpo}.
+
 Anything printed to stderr appears in grove's log prefixed "[bridge ink_target_py]"; stdout is the
 protocol channel, so never print() to it.
 """

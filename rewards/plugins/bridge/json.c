@@ -49,29 +49,55 @@ static int push(parser *ps, bj_node *n, bj_node *item, char *key) {
 static void put_utf8(char **o, unsigned c) {
     if (c < 0x80) *(*o)++ = (char)c;
     else if (c < 0x800) *(*o)++ = (char)(0xC0 | c >> 6), *(*o)++ = (char)(0x80 | (c & 0x3F));
-    else {
+    else if (c < 0x10000) {
         *(*o)++ = (char)(0xE0 | c >> 12);
+        *(*o)++ = (char)(0x80 | ((c >> 6) & 0x3F));
+        *(*o)++ = (char)(0x80 | (c & 0x3F));
+    } else {
+        *(*o)++ = (char)(0xF0 | c >> 18);
+        *(*o)++ = (char)(0x80 | ((c >> 12) & 0x3F));
         *(*o)++ = (char)(0x80 | ((c >> 6) & 0x3F));
         *(*o)++ = (char)(0x80 | (c & 0x3F));
     }
 }
 
+/* The 4 hex digits at p (all before end) into *v; 0 when fewer than 4 remain or one is not hex. */
+static int hex4(const char *p, const char *end, unsigned *v) {
+    if (end - p < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; ++i) {
+        const char h = p[i];
+        const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                      : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 1;
+}
+
+/* A string. The scan finds the closing quote first; decoding never reads past it, and every
+   escape decodes to no more bytes than it spans (\uXXXX: 6 -> <= 3, a surrogate pair: 12 -> 4),
+   so the output fits in the scanned length. \u escapes: exactly 4 hex digits; a high + low
+   surrogate pair is one code point (Python's ensure_ascii output); a lone surrogate becomes
+   U+FFFD (still valid UTF-8); \u0000 is refused (it would cut the C string short). */
 static char *parse_string(parser *ps) {
     if (*ps->p != '"') return fail(ps, "expected a string");
     const char *s = ++ps->p;
     size_t len = 0;
     while (s[len] && s[len] != '"') len += s[len] == '\\' && s[len + 1] ? 2 : 1;
     if (!s[len]) return fail(ps, "unterminated string");
-    char *out = malloc(len * 2 + 1), *o = out; /* \uXXXX (6) -> at most 3 bytes */
+    const char *const end = s + len; /* the closing quote */
+    char *out = malloc(len + 1), *o = out;
     if (!out) return fail(ps, "out of memory");
-    while (*ps->p != '"') {
-        char c = *ps->p++;
+    const char *p = s;
+    while (p < end) {
+        char c = *p++;
         if ((unsigned char)c < 0x20) return free(out), fail(ps, "control character in a string");
         if (c != '\\') {
             *o++ = c;
             continue;
         }
-        c = *ps->p++;
+        c = *p++; /* the scan counted a backslash with its next character: p <= end */
         switch (c) {
         case '"': case '\\': case '/': *o++ = c; break;
         case 'b': *o++ = '\b'; break;
@@ -80,13 +106,16 @@ static char *parse_string(parser *ps) {
         case 'r': *o++ = '\r'; break;
         case 't': *o++ = '\t'; break;
         case 'u': {
-            unsigned v = 0;
-            for (int i = 0; i < 4; ++i) {
-                char h = *ps->p++;
-                v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0'
-                                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
-                if (v > 0xFFFF) return free(out), fail(ps, "bad \\u escape");
+            unsigned v, lo;
+            if (!hex4(p, end, &v)) return free(out), fail(ps, "bad \\u escape (needs 4 hex digits)");
+            p += 4;
+            if (v == 0) return free(out), fail(ps, "\\u0000 in a string");
+            if (v >= 0xD800 && v <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+                hex4(p + 2, end, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            } else if (v >= 0xD800 && v <= 0xDFFF) {
+                v = 0xFFFD; /* a lone surrogate has no UTF-8 form */
             }
             put_utf8(&o, v);
             break;
@@ -94,7 +123,7 @@ static char *parse_string(parser *ps) {
         default: return free(out), fail(ps, "bad escape in a string");
         }
     }
-    ps->p++;
+    ps->p = end + 1;
     *o = '\0';
     return out;
 }

@@ -1,7 +1,8 @@
 /* A small JSON reader for the bridge's answers (RFC 8259 values; NaN / Infinity / -Infinity are
  * accepted as numbers because Python's json.dumps writes them). One parse builds a tree of nodes
  * in one malloc'd block list; bj_free releases it. Deliberately not here: writing JSON (bridge.c
- * writes its requests directly) and unicode escapes beyond \uXXXX -> UTF-8 of the BMP. */
+ * writes its requests directly) and any check that unescaped bytes are valid UTF-8 (they are copied
+ * as they come). \uXXXX escapes decode to UTF-8, surrogate pairs to one 4-byte code point. */
 #ifndef GROVE_BRIDGE_JSON_H
 #define GROVE_BRIDGE_JSON_H
 
