@@ -11,28 +11,10 @@
 
 #include "grove/checkpoint.h"
 #include "grove/config.h"
+#include "grove/config_fields.h"
 #include "grove/mdm_grpo.h"
 #include "grove/mdm_train.h"
 
-#define INF INFINITY
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define F_INT(S, k, d_, lo_, hi_, h_)                                                              \
-    {.key = #k, .type = GV_CFG_INT, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_,   \
-     .help = h_}
-#define F_I64(S, k, d_, lo_, hi_, h_)                                                              \
-    {.key = #k, .type = GV_CFG_I64, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_,   \
-     .help = h_}
-#define F_FLOAT(S, k, d_, lo_, hi_, h_)                                                            \
-    {.key = #k, .type = GV_CFG_FLOAT, .offset = offsetof(S, k), .def = d_, .min = lo_, .max = hi_, \
-     .help = h_}
-#define F_STR(S, k, d_, h_)                                                                        \
-    {.key = #k, .type = GV_CFG_STRING, .offset = offsetof(S, k), .def = d_, .help = h_}
-#define F_PATH(S, k, h_) {.key = #k, .type = GV_CFG_PATH, .offset = offsetof(S, k), .help = h_}
-#define F_ENUM(S, k, nm_, d_, h_)                                                                  \
-    {.key = #k, .type = GV_CFG_ENUM, .offset = offsetof(S, k), .names = nm_, .def = d_, .help = h_}
-#define F_STRUCT(S, k, sb_, h_)                                                                    \
-    {.key = #k, .type = GV_CFG_STRUCT, .offset = offsetof(S, k), .sub = &sb_, .help = h_}
-#define SCHEMA(name, S, fields, check) {#S, sizeof(S), fields, COUNT(fields), check}
 
 static const char *const device_names[] = {"cpu", "cuda", NULL};
 static const char *const dataset_names[] = {"sudoku4", "sudoku9", NULL}; /* +2: gv_dataset_kind */
