@@ -109,7 +109,7 @@ gv_status gv_schedule_begin(gv_schedule *p, int N, int64_t iteration, int mean_o
         p->feat = calloc((size_t)N * S * 2, sizeof(float));
         p->act = calloc((size_t)N * S * K, sizeof(float));
         p->acted = calloc((size_t)N * S * K, 1);
-        p->logp_old = calloc((size_t)N * S, sizeof(float));
+        p->logp_old = calloc((size_t)N * S, sizeof(double));
         p->cap = N;
         if (!p->feat || !p->act || !p->acted || !p->logp_old) {
             p->cap = 0;
@@ -167,7 +167,7 @@ gv_status gv_schedule_hook(void *user, const gv_masked_config *c, int step, int 
             const double bias = gv_schedule_unsquash(q, gv_masked_default_knob(q, j, s));
             knobs[n * GV_KNOB_COUNT + q] = (float)gv_schedule_squash(q, (double)(float)act + bias);
         }
-        p->logp_old[u] = (float)unit_logp(p, u, mu);
+        p->logp_old[u] = unit_logp(p, u, mu);
     }
     return GV_OK;
 }
@@ -216,7 +216,7 @@ gv_status gv_schedule_loss(gv_schedule *p, const float *adv, double *loss, doubl
             if (!any) continue;
             features(k % s, s, p->feat[u * 2], p->feat[u * 2 + 1], x);
             forward(p, x, h, mu);
-            const double ratio = exp(unit_logp(p, u, mu) - (double)p->logp_old[u]);
+            const double ratio = exp(unit_logp(p, u, mu) - p->logp_old[u]);
             const double A = adv[n];
             const double clipped = ratio < 1.0 - eps ? 1.0 - eps : ratio > 1.0 + eps ? 1.0 + eps : ratio;
             const double o1 = ratio * A, o2 = clipped * A;

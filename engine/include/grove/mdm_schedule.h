@@ -62,7 +62,7 @@ typedef struct gv_schedule {
     float *feat;     /* (N, steps, 2)  */
     float *act;      /* (N, steps, K)  */
     uint8_t *acted;  /* (N, steps, K)  1 where the knob had an action */
-    float *logp_old; /* (N, steps)     */
+    double *logp_old; /* (N, steps), double so ρ == 1 exactly before an update */
     int cap;
     int64_t last_units; /* acted units of the last gv_schedule_loss */
 } gv_schedule;
