@@ -564,7 +564,12 @@ static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *op
         log_iteration(m, st, &is, j);
         GV_TRY(gv_metrics_end(m));
         res->last_reward = is.reward_mean;
-        if (opt->progress)
+        if (opt->progress && is.phase_phi)
+            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
+                    "sigma %.3f phi loss %.4f (%.1f s)\n", (long long)st->iteration,
+                    (long long)cfg->train.iterations, is.reward_mean, is.solved, is.sigma, is.phi_loss,
+                    t3 - t0);
+        else if (opt->progress)
             fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
                     "[%.4f, %.4f] loss %.4f kl %.2e (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.ratio_min,
