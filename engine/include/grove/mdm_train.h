@@ -32,7 +32,9 @@
  * Co-GRPO (co_grpo.enabled): rollouts from the joint policy (the sampler's step hook asks π_φ for
  * every step's knobs); iterations alternate in phases of co_grpo.phase_len, φ first: a φ phase takes
  * train.inner_epochs full-batch φ steps on the per-step clipped objective (θ frozen, no estimator
- * passes), a θ phase trains θ exactly as above (φ frozen). Both use the same advantages. φ's weights,
+ * passes), a θ phase trains θ exactly as above (φ frozen): the estimator's token objective, NOT §10's
+ * per-step unit of the joint log-prob (in a φ phase ρ_θ == 1, so φ's per-step objective is the joint
+ * one exactly; in a θ phase the per-step unit is left undone). Both use the same advantages. φ's weights,
  * Adam moments and step count are in last.h5 (/schedule); every eval samples with the mean schedule
  * and writes it to <run dir>/schedule.csv (and prints it).
  * Deliberately not here: the schedule policy's math (mdm_schedule.c), image models (grpo.h). */
