@@ -23,12 +23,13 @@ float gv_masked_default_knob(int knob, int j, int s) {
 #define STATE_MASKED (-2)
 
 /* scratch layout: logp, conf (T each) doubles, logits (rows·T·V floats), tokens2 (rows·T),
-   state (N·T), cand (T), tok (T), completion counts (N) ints */
+   state (N·T), cand (T), tok (T), completion counts (N) ints; the step's knobs (N·GV_KNOB_COUNT)
+   and the hook's features (2·N) floats */
 size_t gv_masked_scratch_bytes(const gv_masked_config *c, int with_cfg) {
     const size_t rows = (size_t)c->N * (with_cfg ? 2 : 1), T = (size_t)c->T;
     return rows * T * (size_t)c->V * sizeof(float) + rows * T * sizeof(int32_t) +
            (size_t)c->N * T * sizeof(int32_t) + 2 * T * sizeof(int32_t) + 2 * T * sizeof(double) +
-           (size_t)c->N * sizeof(int32_t);
+           (size_t)c->N * sizeof(int32_t) + (size_t)c->N * (GV_KNOB_COUNT + 2) * sizeof(float);
 }
 
 static float knob_at(const gv_masked_knobs *k, int knob, int n, int step, int steps, int j, int s) {
@@ -48,6 +49,36 @@ static void sort_candidates(int32_t *cand, int n, const double *conf) {
         }
         cand[k + 1] = p;
     }
+}
+
+/* The hook's pooled features of sample n at the start of a step: the fraction of its completion
+   positions still masked and the mean max-probability at τ = 1 (conditional logits, [MASK] excluded)
+   over the block's masked positions (0 when none). */
+static void step_features(const gv_masked_config *c, const int32_t *state,
+                          int m, int n, int block, const float *logits, float *frac, float *conf) {
+    const int T = c->T, V = c->V, B = c->blocks;
+    const int L = (m + B - 1) / B, lo = block * L, hi = lo + L;
+    int rank = 0, still = 0, nc = 0;
+    double sum = 0.0;
+    for (int p = 0; p < T; ++p) {
+        const int32_t st = state[(int64_t)n * T + p];
+        if (st == STATE_PROMPT) continue;
+        const int in_block = rank >= lo && rank < hi;
+        ++rank;
+        if (st != STATE_MASKED) continue;
+        ++still;
+        if (!in_block) continue;
+        const float *l = logits + ((int64_t)n * T + p) * V;
+        double mx = -INFINITY, z = 0.0;
+        for (int v = 0; v < V; ++v)
+            if (v != c->mask_id && l[v] > mx) mx = l[v];
+        for (int v = 0; v < V; ++v)
+            if (v != c->mask_id) z += exp((double)l[v] - mx);
+        sum += 1.0 / z;
+        ++nc;
+    }
+    *frac = m ? (float)still / (float)m : 0.0f;
+    *conf = nc ? (float)(sum / nc) : 0.0f;
 }
 
 gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
@@ -81,6 +112,8 @@ gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *kno
     int32_t *cand = (int32_t *)p8;
     int32_t *tok = cand + T;
     int32_t *mt = tok + T; /* (N) completion positions per sample */
+    float *kn = (float *)(mt + N); /* (N, GV_KNOB_COUNT) the step's knobs */
+    float *feat_frac = kn + (size_t)N * GV_KNOB_COUNT, *feat_conf = feat_frac + N;
 
     /* completion = the positions masked at the start */
     for (int n = 0; n < N; ++n) {
@@ -106,11 +139,23 @@ gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *kno
             for (int64_t i = 0; i < (int64_t)N * T; ++i)
                 tokens2[(int64_t)N * T + i] = state[i] == STATE_PROMPT ? c->mask_id : tokens[i];
         GV_TRY(logits_fn(user, rows, tokens2, logits));
+        for (int n = 0; n < N; ++n)
+            for (int q = 0; q < GV_KNOB_COUNT; ++q)
+                kn[(int64_t)n * GV_KNOB_COUNT + q] = knob_at(knobs, q, n, k, steps, j, s);
+        if (knobs && knobs->step_fn) {
+            for (int n = 0; n < N; ++n) step_features(c, state, mt[n], n, block, logits,
+                                                      &feat_frac[n], &feat_conf[n]);
+            GV_TRY(knobs->step_fn(knobs->step_user, c, k, j, s, feat_frac, feat_conf, kn));
+            for (int n = 0; n < N; ++n)
+                if (kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W] != knob_at(knobs, GV_KNOB_W, n, k, steps, j, s))
+                    return GV_ERROR(GV_ERR_INVALID, "masked sampler: the step hook changed w of sample "
+                                    "%d at step %d (w is decided before the logits)", n, k);
+        }
         for (int n = 0; n < N; ++n) {
-            const float r = knob_at(knobs, GV_KNOB_R, n, k, steps, j, s);
-            const float tau_s = knob_at(knobs, GV_KNOB_TAU_S, n, k, steps, j, s);
-            const float tau_r = knob_at(knobs, GV_KNOB_TAU_R, n, k, steps, j, s);
-            const float w = knob_at(knobs, GV_KNOB_W, n, k, steps, j, s);
+            const float r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_R];
+            const float tau_s = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_S];
+            const float tau_r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_R];
+            const float w = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W];
             if (!(r > 0.0f && r <= 1.0f) || !(tau_s > 0.0f) || !(tau_r >= 0.0f) || !(w >= 0.0f))
                 return GV_ERROR(GV_ERR_INVALID, "masked sampler: sample %d step %d: knobs r=%g "
                                 "tau_s=%g tau_r=%g w=%g out of range", n, k, (double)r,

@@ -16,6 +16,12 @@
  *      masked.
  * Knobs are read per sample and step from a buffer (gv_masked_knobs); NULL arrays take the
  * hand-made defaults r = 1/(s − j), τ_s = 1, τ_r = 1 − j/s, w = 1 (gv_masked_default_knob).
+ * Optionally a per-step hook (gv_masked_knobs.step_fn, Co-GRPO's schedule policy) overrides them:
+ * at step k, after the step's logits and before any draw, it gets each sample's pooled features of
+ * the current state (fraction of completion positions still masked, mean max-probability at τ = 1
+ * over the block's masked positions) and the step's knob rows, pre-filled from the buffer/defaults,
+ * and may overwrite r, τ_s, τ_r (not w: the CFG rows are decided before the logits). Without a hook
+ * the sampler is unchanged bit for bit.
  *
  * Record (gv_masked_record, all optional): for every position the global step that committed it
  * (-1 for prompt positions) and the log-prob of its committed token under that step's temperature;
@@ -49,15 +55,27 @@ typedef gv_status (*gv_masked_logits_fn)(void *user, int rows, const int32_t *to
 enum { GV_KNOB_R = 0, GV_KNOB_TAU_S, GV_KNOB_TAU_R, GV_KNOB_W, GV_KNOB_COUNT };
 extern const char *const gv_knob_names[GV_KNOB_COUNT]; /* "r", "tau_s", "tau_r", "w" */
 
-/* Per-sample, per-step schedule knobs, each (N, steps) host floats or NULL (= the default). */
+typedef struct gv_masked_config gv_masked_config;
+
+/* The per-step hook: at global step `step` (block step j of s), for the c->N samples of this call
+   (samples c->slot0 .. c->slot0 + N - 1 of the caller's batch), masked_frac (N) and mean_conf (N) are
+   the pooled features of the current state; knobs (N, GV_KNOB_COUNT) holds the step's knobs from
+   the buffer/defaults and may be overwritten (except GV_KNOB_W). */
+typedef gv_status (*gv_masked_step_fn)(void *user, const gv_masked_config *c, int step, int j, int s,
+                                       const float *masked_frac, const float *mean_conf, float *knobs);
+
+/* Per-sample, per-step schedule knobs, each (N, steps) host floats or NULL (= the default), and the
+   optional per-step hook (NULL = the buffer alone). */
 typedef struct gv_masked_knobs {
     const float *v[GV_KNOB_COUNT];
+    gv_masked_step_fn step_fn;
+    void *step_user;
 } gv_masked_knobs;
 
 /* The hand-made default of knob `knob` at block step j of s (ALGORITHMS.md §10). */
 float gv_masked_default_knob(int knob, int j, int s);
 
-typedef struct gv_masked_config {
+struct gv_masked_config {
     int N, T, V;
     int32_t mask_id;  /* in [0, V)                                    */
     int steps;        /* total steps, <= GV_MASKED_MAX_STEPS           */
@@ -65,7 +83,7 @@ typedef struct gv_masked_config {
     uint32_t seed, stream;
     gv_rng_addr addr; /* base address; step and slot set per draw       */
     uint32_t slot0;   /* slot of row 0                                  */
-} gv_masked_config;
+};
 
 #define GV_MASKED_MAX_STEPS (1 << GV_RNG_STEP_BITS)
 

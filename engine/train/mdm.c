@@ -123,7 +123,8 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
         gv_masked_config c = mc_s;
         c.N = nb;
         c.slot0 = (uint32_t)start;
-        gv_masked_knobs k = {{0}};
+        gv_masked_knobs k = {.step_fn = NULL};
+        if (o->knobs) k.step_fn = o->knobs->step_fn, k.step_user = o->knobs->step_user;
         if (o->knobs)
             for (int q = 0; q < GV_KNOB_COUNT; ++q)
                 k.v[q] = o->knobs->v[q] ? o->knobs->v[q] + start * steps : NULL;

@@ -3,8 +3,9 @@
  * and logp_old / reference log-probs right after the rollout, the clipped objective + k3 KL
  * (mdm_grpo.h over the grpo_objective ops), AdamW with clip and EMA (optim.h), the run directory,
  * checkpoints and resume (rundir.h), metrics (log.h) and the held-out solve rate (mdm.h).
+ * Co-GRPO's wiring: the sampler hook, θ / φ phases, φ in last.h5, the exported schedule.
  * Not here: the estimators' math (mdm_estimator.c), the config schema (mdm_train_config.c),
- * Co-GRPO's schedule policy. */
+ * the schedule policy's math (mdm_schedule.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "grove/log.h"
 #include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
+#include "grove/mdm_schedule.h"
 #include "grove/mdm_train.h"
 #include "grove/optim.h"
 #include "grove/paths.h"
@@ -58,7 +60,15 @@ typedef struct job {
     size_t scratch_bytes;
     int steps;
     int64_t *eval_rows, n_eval;
+    int co;              /* Co-GRPO on                       */
+    gv_schedule sched;   /* π_φ (co)                          */
+    char schedule_csv[4200];
 } job;
+
+/* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
+static int phi_phase(const job *j, int64_t it) {
+    return j->co && (it / j->cfg->co_grpo.phase_len) % 2 == 0;
+}
 
 static gv_status host_alloc(size_t bytes, void **out) {
     *out = calloc(1, bytes ? bytes : 1);
@@ -67,12 +77,37 @@ static gv_status host_alloc(size_t bytes, void **out) {
 
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
+/* /schedule: φ's values and Adam moments (flat, the table's padding included), its step count */
+static gv_status put_schedule(gv_ckpt_writer *w, void *user) {
+    job *j = user;
+    if (!j->co) return GV_OK;
+    const gv_params *ps = &j->sched.phi;
+    const gv_shape sh = {1, {ps->total}};
+    GV_TRY(gv_ckpt_write_tensor(w, "schedule", "values", &sh, ps->values));
+    GV_TRY(gv_ckpt_write_tensor(w, "schedule", "adam_m", &sh, ps->adam_m));
+    GV_TRY(gv_ckpt_write_tensor(w, "schedule", "adam_v", &sh, ps->adam_v));
+    return gv_ckpt_put_i64(w, GV_CKPT_STATE, "schedule_adam_step", j->sched.adam_t);
+}
+
+static gv_status get_schedule(gv_ckpt_reader *r, const char *path, void *user) {
+    job *j = user;
+    (void)path;
+    if (!j->co) return GV_OK;
+    gv_params *ps = &j->sched.phi;
+    const gv_shape sh = {1, {ps->total}};
+    GV_TRY(gv_ckpt_read_tensor(r, "schedule", "values", &sh, ps->values));
+    GV_TRY(gv_ckpt_read_tensor(r, "schedule", "adam_m", &sh, ps->adam_m));
+    GV_TRY(gv_ckpt_read_tensor(r, "schedule", "adam_v", &sh, ps->adam_v));
+    return gv_ckpt_get_i64(r, GV_CKPT_STATE, "schedule_adam_step", &j->sched.adam_t);
+}
+
 static gv_run_checkpoint checkpoint_of(job *j, loop_state *st, gv_run_state_value values[3]) {
     values[0] = (gv_run_state_value){"iteration", &st->iteration, NULL};
     values[1] = (gv_run_state_value){"optimizer_step", &st->opt_step, NULL};
     values[2] = (gv_run_state_value){"ema_updates", &st->ema_updates, NULL};
     return (gv_run_checkpoint){.model = &j->model, .threads = j->ctx->threads, .seed = j->seed,
-                               .cursor = &st->cur, .state = values, .n_state = 3};
+                               .cursor = &st->cur, .state = values, .n_state = 3,
+                               .put_meta = put_schedule, .check = get_schedule, .user = j};
 }
 
 static gv_status save_checkpoint(job *j, loop_state *st, const char *yaml, const char *path) {
@@ -89,6 +124,8 @@ typedef struct iter_stats {
     int minibatches, units;
     gv_advantage_result adv;
     double t_rollout, t_old, t_train;
+    int phase_phi;
+    double phi_loss, phi_ratio, sigma;
     int64_t completion_tokens;
 } iter_stats;
 
@@ -116,8 +153,11 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
                            .addr = {.iteration = (uint32_t)st->iteration,
                                     .purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
     j->runner.theta = j->model.params.values; /* rollouts use the raw weights (§3) */
-    GV_TRY(gv_masked_sample(&mc, NULL, gv_mdm_logits, &j->runner, j->tokens, NULL, j->scratch,
-                            j->scratch_bytes));
+    gv_masked_knobs joint = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
+    if (j->co) GV_TRY(gv_schedule_begin(&j->sched, j->N, st->iteration, 0));
+    is->sigma = j->co ? j->sched.sigma : 0.0;
+    GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner, j->tokens, NULL,
+                            j->scratch, j->scratch_bytes));
     double rsum = 0.0, solved = 0.0;
     for (int n = 0; n < j->N; ++n) {
         const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
@@ -260,10 +300,34 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
 static gv_status evaluate(job *j, int64_t iteration, gv_metrics *m, FILE *progress, double *rate) {
     if (!j->n_eval) return GV_OK;
     j->runner.theta = j->model.params.ema;
+    gv_masked_knobs mean_schedule = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
     gv_sudoku_eval_options o = {.steps = j->cfg->sampler.steps, .batch = j->cfg->eval.batch,
-                                .seed = j->seed};
+                                .seed = j->seed, .knobs = j->co ? &mean_schedule : NULL};
+    if (j->co) GV_TRY(gv_schedule_begin(&j->sched, (int)j->n_eval, iteration, 1));
     gv_sudoku_eval_result r;
     GV_TRY(gv_sudoku_evaluate(&j->runner, &j->data.test, j->eval_rows, j->n_eval, &o, &r));
+    if (j->co) { /* the learned mean schedule at the held-out puzzles' mean features */
+        FILE *f = fopen(j->schedule_csv, "w");
+        if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write", j->schedule_csv);
+        gv_status s = gv_schedule_write_csv(&j->sched, f);
+        if (fclose(f) && s == GV_OK) s = GV_ERROR(GV_ERR_IO, "%s: write failed", j->schedule_csv);
+        GV_TRY(s);
+        if (progress) {
+            fprintf(progress, "mdm train: iteration %lld learned schedule (step: r tau_s tau_r):",
+                    (long long)iteration);
+            for (int k = 0; k < j->sched.cfg.steps; ++k) {
+                float kn[GV_KNOB_COUNT], fr = 0.0f, cf = 0.0f;
+                for (int n = 0; n < j->sched.N; ++n) {
+                    fr += j->sched.feat[((int64_t)n * j->sched.cfg.steps + k) * 2] / (float)j->sched.N;
+                    cf += j->sched.feat[((int64_t)n * j->sched.cfg.steps + k) * 2 + 1] / (float)j->sched.N;
+                }
+                gv_schedule_mean_knobs(&j->sched, k, fr, cf, kn);
+                fprintf(progress, " %d: %.3f %.3f %.3f;", k, (double)kn[GV_KNOB_R],
+                        (double)kn[GV_KNOB_TAU_S], (double)kn[GV_KNOB_TAU_R]);
+            }
+            fprintf(progress, " (%s)\n", j->schedule_csv);
+        }
+    }
     j->runner.theta = j->model.params.values;
     gv_metrics_begin(m);
     gv_metrics_i64(m, "iteration", iteration);
@@ -314,6 +378,13 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
     gv_metrics_f64(m, "rollout_s", is->t_rollout);
     gv_metrics_f64(m, "logp_old_s", is->t_old);
     gv_metrics_f64(m, "train_s", is->t_train);
+    if (j->co) {
+        gv_metrics_str(m, "phase", is->phase_phi ? "phi" : "theta");
+        gv_metrics_f64(m, "sigma", is->sigma);
+        gv_metrics_f64(m, "phi_loss", is->phi_loss);
+        gv_metrics_f64(m, "phi_ratio", is->phi_ratio);
+        gv_metrics_i64(m, "phi_step", j->sched.adam_t);
+    }
 }
 
 /* ---- setup ------------------------------------------------------------------------------------ */
@@ -393,6 +464,28 @@ static gv_status setup(job *j) {
     GV_TRY(host_alloc(j->scratch_bytes, &j->scratch));
     const int rows = j->N > cfg->eval.batch ? j->N : cfg->eval.batch;
     GV_TRY(gv_mdm_runner_init(&j->runner, &j->model, j->ctx, rows < 64 ? rows : 64));
+    j->co = cfg->co_grpo.enabled;
+    if (j->co) {
+        if (!cfg->sampler.steps)
+            return GV_ERROR(GV_ERR_CONFIG, "co_grpo.enabled needs a fixed sampler.steps (> 0): the "
+                            "schedule policy is made for a step count");
+        gv_schedule_config sc2 = {.steps = cfg->sampler.steps, .blocks = 1, .hidden = cfg->co_grpo.hidden,
+                                  .seed = j->seed, .lr = (float)cfg->co_grpo.lr, .weight_decay = 0.0f,
+                                  .clip_range = (float)cfg->algorithm.clip_range,
+                                  .sigma_decay_iterations = cfg->co_grpo.sigma_decay_iterations};
+        for (const char *p = cfg->co_grpo.knobs; *p;) {
+            const size_t len = strcspn(p, ",");
+            int found = -1;
+            for (int q = 0; q < GV_KNOB_COUNT; ++q)
+                if (strlen(gv_knob_names[q]) == len && !strncmp(p, gv_knob_names[q], len)) found = q;
+            if (found < 0 || found == GV_KNOB_W)
+                return GV_ERROR(GV_ERR_CONFIG, "co_grpo.knobs: '%.*s' is not a learnable knob (r, tau_s, "
+                                "tau_r)", (int)len, p);
+            sc2.learned[found] = 1;
+            p += len + (p[len] == ',');
+        }
+        GV_TRY(gv_schedule_create(&sc2, &j->sched));
+    }
     return gv_mdm_policy_init(&j->pol, &j->model, j->ctx, j->mb, j->views, j->mask_id);
 }
 
@@ -403,6 +496,7 @@ static void job_free(job *j) {
                  j->mb_valid, j->scratch, j->eval_rows};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     gv_mdm_policy_free(&j->pol);
+    if (j->co) gv_schedule_free(&j->sched);
     gv_mdm_runner_free(&j->runner);
     gv_image_model_free(&j->model);
     gv_image_model_free(&j->ref);
@@ -449,10 +543,20 @@ static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *op
         memset(&is, 0, sizeof is);
         double t0 = gv_rundir_now();
         GV_TRY(rollout(j, st, &is));
-        double t1 = gv_rundir_now();
-        GV_TRY(prepare_epochs(j, st));
-        double t2 = gv_rundir_now();
-        GV_TRY(train_epochs(j, st, &is));
+        double t1 = gv_rundir_now(), t2 = t1;
+        is.phase_phi = phi_phase(j, st->iteration);
+        if (is.phase_phi) { /* φ phase: θ frozen, inner_epochs full-batch φ steps on the same advantages */
+            for (int e = 0; e < j->E; ++e) {
+                double loss = 0.0, ratio = 1.0;
+                GV_TRY(gv_schedule_update(&j->sched, j->adv, &loss, &ratio));
+                if (e == 0) is.phi_loss = loss, is.phi_ratio = ratio;
+            }
+            is.first_ratio_min = is.first_ratio_max = is.phi_ratio;
+        } else {
+            GV_TRY(prepare_epochs(j, st));
+            t2 = gv_rundir_now();
+            GV_TRY(train_epochs(j, st, &is));
+        }
         double t3 = gv_rundir_now();
         is.t_rollout = t1 - t0, is.t_old = t2 - t1, is.t_train = t3 - t2;
         st->iteration++;
@@ -460,7 +564,12 @@ static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *op
         log_iteration(m, st, &is, j);
         GV_TRY(gv_metrics_end(m));
         res->last_reward = is.reward_mean;
-        if (opt->progress)
+        if (opt->progress && is.phase_phi)
+            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
+                    "sigma %.3f phi loss %.4f (%.1f s)\n", (long long)st->iteration,
+                    (long long)cfg->train.iterations, is.reward_mean, is.solved, is.sigma, is.phi_loss,
+                    t3 - t0);
+        else if (opt->progress)
             fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
                     "[%.4f, %.4f] loss %.4f kl %.2e (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.ratio_min,
@@ -500,6 +609,7 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     snprintf(res->run_dir, sizeof res->run_dir, "%s", rf.dir);
     job j;
     memset(&j, 0, sizeof j);
+    snprintf(j.schedule_csv, sizeof j.schedule_csv, "%s/schedule.csv", rf.dir);
     j.cfg = cfg;
     j.seed = (uint32_t)cfg->run.seed;
     j.be = opt->backend;

@@ -106,6 +106,18 @@ static const gv_field checkpoint_fields[] = {
 static const gv_schema checkpoint_schema =
     SCHEMA(checkpoint, gv_mdm_checkpoint_section, checkpoint_fields, NULL);
 
+static const gv_field co_grpo_fields[] = {
+    {.key = "enabled", .type = GV_CFG_BOOL, .offset = offsetof(gv_mdm_co_grpo_section, enabled),
+     .def = "false", .help = "Co-GRPO: learn the sampler schedule jointly (ALGORITHMS.md §10)"},
+    F_STR(gv_mdm_co_grpo_section, knobs, "r,tau_s,tau_r", "learned knobs, comma-separated: r, tau_s, tau_r"),
+    F_INT(gv_mdm_co_grpo_section, phase_len, "5", 1, 1e9, "iterations per θ / φ phase (φ first)"),
+    F_I64(gv_mdm_co_grpo_section, sigma_decay_iterations, "100", 0, 4294967295.0,
+          "σ decays linearly 0.6 -> 0.1 over these iterations"),
+    F_FLOAT(gv_mdm_co_grpo_section, lr, "1e-3", 0, 1, "AdamW learning rate of φ"),
+    F_INT(gv_mdm_co_grpo_section, hidden, "16", 1, 256, "width of π_φ's MLP"),
+};
+static const gv_schema co_grpo_schema = SCHEMA(co_grpo, gv_mdm_co_grpo_section, co_grpo_fields, NULL);
+
 static const gv_field top_fields[] = {
     F_STRUCT(gv_mdm_train_config, run, run_schema, "run name, directory, seed, device"),
     F_STRUCT(gv_mdm_train_config, model, model_schema, "the model to align"),
@@ -116,6 +128,7 @@ static const gv_field top_fields[] = {
     F_STRUCT(gv_mdm_train_config, train, train_schema, "optimization"),
     F_STRUCT(gv_mdm_train_config, eval, eval_schema, "held-out solve rate"),
     F_STRUCT(gv_mdm_train_config, checkpoint, checkpoint_schema, "last.h5 cadence"),
+    F_STRUCT(gv_mdm_train_config, co_grpo, co_grpo_schema, "Co-GRPO schedule policy"),
 };
 static const gv_schema mdm_train_schema = SCHEMA(mdm_train, gv_mdm_train_config, top_fields, NULL);
 

@@ -95,7 +95,7 @@ Test(masked, buffered_knobs_per_sample_and_step) {
     gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1, .seed = 1,
                           .stream = GV_RNG_STREAM_EVAL};
     float r[N * S] = {0.25f, 0.25f, 0.25f, 1.0f, 1.0f, 1.0f};
-    gv_masked_knobs k = {{r, NULL, NULL, NULL}};
+    gv_masked_knobs k = {.v = {r, NULL, NULL, NULL}};
     int32_t tok[N * T], commits[N * S];
     for (int i = 0; i < N * T; ++i) tok[i] = 2;
     gv_masked_record rec = {.commits = commits};
@@ -133,7 +133,7 @@ Test(masked, zero_remask_temperature_commits_the_most_confident_first) {
     enum { T = 8, V = 3, S = 3 };
     gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
     float tr[S] = {0, 0, 0}, r[S] = {0.375f, 0.5f, 1.0f};
-    gv_masked_knobs k = {{r, NULL, tr, NULL}};
+    gv_masked_knobs k = {.v = {r, NULL, tr, NULL}};
     int32_t tok[T], cs[T];
     for (int i = 0; i < T; ++i) tok[i] = 2;
     gv_masked_record rec = {.commit_step = cs};
@@ -180,7 +180,7 @@ Test(masked, cfg_builds_null_rows_and_combines) {
     for (int t = 0; t < 3; ++t) {
         gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
         float w[S] = {w_values[t], w_values[t]};
-        gv_masked_knobs k = {{NULL, tau, NULL, w}};
+        gv_masked_knobs k = {.v = {NULL, tau, NULL, w}};
         int32_t tok[T] = {0, 2, 2, 2};
         fake f = {.T = T, .V = V, .mask_id = 2, .prompt = prompt};
         size_t sb;
@@ -246,4 +246,94 @@ Test(masked, default_knobs_match_the_document) {
     cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_TAU_S, 2, 4), 1.0f, 1e-7f);
     cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_TAU_R, 1, 4), 0.75f, 1e-7f);
     cr_assert_float_eq(gv_masked_default_knob(GV_KNOB_W, 1, 4), 1.0f, 1e-7f);
+}
+
+/* ---- the per-step hook (Co-GRPO's schedule policy plugs in here) ---- */
+
+typedef struct hook_log {
+    int calls, change_w;
+    float r_of_sample[2]; /* r to write per sample; <= 0: leave the pre-filled value */
+    float frac[16], conf[16], knobs_seen[16][GV_KNOB_COUNT];
+    int N, steps;
+} hook_log;
+
+static gv_status record_hook(void *user, const gv_masked_config *c, int step, int j, int s,
+                             const float *masked_frac, const float *mean_conf, float *knobs) {
+    hook_log *h = user;
+    h->calls++;
+    for (int n = 0; n < c->N; ++n) {
+        const int i = (int)(c->slot0 + (uint32_t)n) * h->steps + step;
+        h->frac[i] = masked_frac[n];
+        h->conf[i] = mean_conf[n];
+        for (int q = 0; q < GV_KNOB_COUNT; ++q) h->knobs_seen[i][q] = knobs[n * GV_KNOB_COUNT + q];
+        if (h->r_of_sample[c->slot0 + (uint32_t)n] > 0.0f)
+            knobs[n * GV_KNOB_COUNT + GV_KNOB_R] = h->r_of_sample[c->slot0 + (uint32_t)n];
+        if (h->change_w) knobs[n * GV_KNOB_COUNT + GV_KNOB_W] = 2.0f;
+    }
+    (void)j, (void)s;
+    return GV_OK;
+}
+
+Test(masked, a_hook_that_writes_nothing_leaves_the_sampler_bit_identical) {
+    enum { T = 10, V = 5, N = 2, S = 5 };
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 4, .steps = S, .blocks = 1, .seed = 5,
+                          .stream = GV_RNG_STREAM_SAMPLER};
+    int32_t a[N * T], b[N * T], csa[N * T], csb[N * T], ca[N * S], cb[N * S];
+    float la[N * T], lb[N * T], fa[N * S], fb[N * S], ma[N * S], mb[N * S];
+    for (int i = 0; i < N * T; ++i) a[i] = b[i] = i % 3 == 0 ? i % 4 : 4;
+    gv_masked_record ra = {csa, la, ca, fa, ma}, rb = {csb, lb, cb, fb, mb};
+    fake f = {.T = T, .V = V, .mask_id = 4};
+    hook_log h = {.N = N, .steps = S};
+    gv_masked_knobs k = {.step_fn = record_hook, .step_user = &h};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, NULL, fake_logits, &f, a, &ra, scr, sb), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_masked_sample(&c, &k, fake_logits, &f, b, &rb, scr, sb), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_eq(memcmp(csa, csb, sizeof csa), 0);
+    cr_assert_eq(memcmp(la, lb, sizeof la), 0);
+    cr_assert_eq(memcmp(ca, cb, sizeof ca), 0);
+    cr_assert_eq(h.calls, S, "one hook call per step");
+    for (int n = 0; n < N; ++n)
+        for (int kk = 0; kk < S; ++kk) {
+            const int i = n * S + kk;
+            /* the pre-filled rows are the defaults; the masked fraction is the record's, and at
+               tau_s = 1 the mean max-probability is the record's too */
+            for (int q = 0; q < GV_KNOB_COUNT; ++q)
+                cr_assert_eq(h.knobs_seen[i][q], gv_masked_default_knob(q, kk, S));
+            cr_assert_eq(h.frac[i], fa[i]);
+            cr_assert_float_eq(h.conf[i], ma[i], 1e-6f);
+            cr_assert(h.conf[i] > 1.0f / 4.0f && h.conf[i] < 1.0f, "a max-probability over 4 tokens");
+        }
+    free(scr);
+}
+
+Test(masked, a_hook_sets_the_step_knobs_like_the_buffer_does) {
+    enum { T = 9, V = 3, N = 2, S = 3 };
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1, .seed = 1,
+                          .stream = GV_RNG_STREAM_EVAL};
+    float r[N * S] = {0.25f, 0.25f, 0.25f, 1.0f, 1.0f, 1.0f};
+    gv_masked_knobs kbuf = {.v = {r, NULL, NULL, NULL}};
+    hook_log h = {.N = N, .steps = S, .r_of_sample = {0.25f, 1.0f}};
+    gv_masked_knobs khook = {.step_fn = record_hook, .step_user = &h};
+    int32_t a[N * T], b[N * T], ca[N * S], cb[N * S];
+    for (int i = 0; i < N * T; ++i) a[i] = b[i] = 2;
+    gv_masked_record ra = {.commits = ca}, rb = {.commits = cb};
+    fake f = {.T = T, .V = V, .mask_id = 2};
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, &kbuf, fake_logits, &f, a, &ra, scr, sb), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_masked_sample(&c, &khook, fake_logits, &f, b, &rb, scr, sb), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_eq(memcmp(ca, cb, sizeof ca), 0);
+    cr_assert_eq(ca[0], 2); /* floor(.25*9+.5) */
+    cr_assert_eq(ca[3], 9);
+    /* the features follow the state: sample 1 committed everything at step 0 */
+    cr_assert_eq(h.frac[0 * S + 1], 7.0f / 9.0f);
+    cr_assert_eq(h.frac[1 * S + 1], 0.0f);
+    cr_assert_eq(h.conf[1 * S + 1], 0.0f, "no masked position: mean confidence 0");
+    h.change_w = 1; /* w cannot be changed by the hook */
+    for (int i = 0; i < N * T; ++i) b[i] = 2;
+    cr_assert_eq(gv_masked_sample(&c, &khook, fake_logits, &f, b, &rb, scr, sb), GV_ERR_INVALID);
+    free(scr);
 }

@@ -4,6 +4,7 @@
  * a run stopped after 2 iterations and resumed ends bit-identical to a straight run (weights, Adam
  * moments through the next iteration's rollout), and a bad config value is a one-line error. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +47,22 @@ static void write_setup(void) {
     fclose(f);
 }
 
+/* Co-GRPO on the same tiny setup: 4 fixed steps, phases of 1 iteration (φ, θ, φ, θ), an eval of 8
+   held-out puzzles at 8 blanks at the start and the end (which writes schedule.csv). */
+static const char *const co_sets[] = {"co_grpo.enabled=true", "co_grpo.phase_len=1", "co_grpo.lr=0.05",
+                                      "co_grpo.sigma_decay_iterations=4", "sampler.steps=4",
+                                      "algorithm.advantage=zscore", "eval.puzzles=8", "eval.blanks=8",
+                                      "eval.batch=4"};
+static int use_co;
+
 static void run(const char *run_dir, int64_t stop_after, gv_mdm_train_result *res) {
     char set[600];
     snprintf(set, sizeof set, "run.dir=%s", run_dir);
-    const char *sets[1] = {set};
+    const char *sets[16] = {set};
+    int nsets = 1;
+    for (int i = 0; use_co && i < (int)(sizeof co_sets / sizeof co_sets[0]); ++i) sets[nsets++] = co_sets[i];
     gv_mdm_train_config cfg;
-    cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, 1, &cfg), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, nsets, &cfg), GV_OK, "%s", gv_last_error());
     gv_mdm_train_options o = {.backend = grove_backend_cpu(), .stop_after = stop_after, .result = res};
     cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_OK, "%s", gv_last_error());
     gv_mdm_train_config_free(&cfg);
@@ -133,6 +144,82 @@ Test(mdm_train, stopped_and_resumed_run_is_bit_identical) {
     }
     cr_assert_eq(lines, 4, "metrics of the resumed run: %d records, 4 expected", lines);
     free(text);
+}
+
+Test(mdm_train, co_grpo_alternates_phases_moves_phi_and_resumes_bit_identical) {
+    write_setup();
+    use_co = 1;
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/co-straight", dir);
+    snprintf(b, sizeof b, "%s/co-resumed", dir);
+    gv_mdm_train_result ra, rb;
+    run(a, 0, &ra);
+    cr_assert(ra.finished && ra.iteration == 4);
+    cr_assert(!isnan(ra.first_solve_rate) && !isnan(ra.last_solve_rate));
+    run(b, 2, &rb);
+    cr_assert(!rb.finished && rb.iteration == 2);
+    run(b, 0, &rb);
+    cr_assert(rb.resumed && rb.finished);
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/last.h5", a);
+    snprintf(pb, sizeof pb, "%s/last.h5", b);
+    const char *groups[] = {"params", "optim/m", "optim/v", "ema", "schedule"};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; ++g) {
+        int64_t na, nb;
+        float *va = read_group(pa, groups[g], &na), *vb = read_group(pb, groups[g], &nb);
+        cr_assert_eq(na, nb);
+        cr_assert(memcmp(va, vb, (size_t)na * sizeof(float)) == 0, "%s differs after resume", groups[g]);
+        free(va), free(vb);
+    }
+    /* φ left its zero-initialized head (w2 is not all zero any more) */
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(pa, &r), GV_OK, "%s", gv_last_error());
+    int64_t phi_steps = 0;
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "schedule_adam_step", &phi_steps), GV_OK, "%s", gv_last_error());
+    gv_ckpt_close(r);
+    cr_assert_eq(phi_steps, 4, "2 φ iterations x 2 inner epochs: %lld φ steps", (long long)phi_steps);
+    /* the exported schedules are the same file, with a header and 4 steps */
+    char ca[400], cb[400], *ta = NULL, *tb = NULL;
+    snprintf(ca, sizeof ca, "%s/schedule.csv", a);
+    snprintf(cb, sizeof cb, "%s/schedule.csv", b);
+    cr_assert_eq(gv_rundir_slurp(ca, &ta), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_rundir_slurp(cb, &tb), GV_OK, "%s", gv_last_error());
+    cr_assert_str_eq(ta, tb);
+    cr_assert(strncmp(ta, "step,block_step,masked_frac,mean_conf,r,tau_s,tau_r,w\n", 52) == 0, "%s", ta);
+    int rows = 0;
+    for (char *p = ta; *p; ++p) rows += *p == '\n';
+    cr_assert_eq(rows, 5, "%s", ta);
+    /* the phases alternate, φ first, and every iteration's first ratio is exactly 1 */
+    char mpath[400], *text = NULL;
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", b);
+    cr_assert_eq(gv_rundir_slurp(mpath, &text), GV_OK);
+    const char *want[] = {"\"phase\":\"phi\"", "\"phase\":\"theta\"", "\"phase\":\"phi\"", "\"phase\":\"theta\""};
+    char *p = text;
+    for (int it = 0; it < 4; ++it) {
+        p = strstr(p, "\"first_ratio_min\":1,\"first_ratio_max\":1,");
+        cr_assert(p, "iteration %d: first ratio not exactly 1", it + 1);
+        char *ph = strstr(p, "\"phase\":");
+        cr_assert(ph && strncmp(ph, want[it], strlen(want[it])) == 0, "iteration %d: %.40s", it + 1, ph);
+        p = ph + 1;
+    }
+    free(ta), free(tb), free(text);
+    use_co = 0;
+}
+
+Test(mdm_train, co_grpo_needs_fixed_steps) {
+    write_setup();
+    const char *sets[2] = {"co_grpo.enabled=true", "run.dir=/nonexistent-grove-test/none"};
+    gv_mdm_train_config cfg;
+    cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, 1, &cfg), GV_OK, "%s", gv_last_error());
+    char rd[400];
+    snprintf(rd, sizeof rd, "%s/co-bad", dir);
+    free(cfg.run.dir);
+    cfg.run.dir = strdup(rd);
+    gv_mdm_train_options o = {.backend = grove_backend_cpu()};
+    cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_ERR_CONFIG);
+    cr_assert(strstr(gv_last_error(), "sampler.steps"), "%s", gv_last_error());
+    gv_mdm_train_config_free(&cfg);
+    (void)sets[1];
 }
 
 Test(mdm_train, bad_config_value_is_a_one_line_error) {

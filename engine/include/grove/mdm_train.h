@@ -16,6 +16,8 @@
  *              inner_epochs (μ), ema_decay (0: the EMA copy equals the weights)
  *   eval       every, puzzles, blanks (a test level), batch, at_start (eval before the first iteration)
  *   checkpoint every
+ *   co_grpo    enabled, knobs, phase_len, sigma_decay_iterations, lr, hidden (Co-GRPO's schedule
+ *              policy, grove/mdm_schedule.h; needs sampler.steps > 0)
  * The three algorithm configs set their keys directly (no preset layer).
  *
  * One iteration (ALGORITHMS.md §3 structure, §10 estimators): P puzzles from an epoch-shuffled
@@ -27,7 +29,15 @@
  * SAME minibatches, so ρ == 1 exactly at the first step; then one AdamW step per minibatch.
  * Run directory as `grove pretrain`: config.yaml, metrics.jsonl, last.h5 (rundir.h); resume is
  * bit-identical (everything random is addressed by (seed, iteration, ...), the cursor is state).
- * Deliberately not here: Co-GRPO's schedule policy, image models (grpo.h). */
+ * Co-GRPO (co_grpo.enabled): rollouts from the joint policy (the sampler's step hook asks π_φ for
+ * every step's knobs); iterations alternate in phases of co_grpo.phase_len, φ first: a φ phase takes
+ * train.inner_epochs full-batch φ steps on the per-step clipped objective (θ frozen, no estimator
+ * passes), a θ phase trains θ exactly as above (φ frozen): the estimator's token objective, NOT §10's
+ * per-step unit of the joint log-prob (in a φ phase ρ_θ == 1, so φ's per-step objective is the joint
+ * one exactly; in a θ phase the per-step unit is left undone). Both use the same advantages. φ's weights,
+ * Adam moments and step count are in last.h5 (/schedule); every eval samples with the mean schedule
+ * and writes it to <run dir>/schedule.csv (and prints it).
+ * Deliberately not here: the schedule policy's math (mdm_schedule.c), image models (grpo.h). */
 #ifndef GROVE_MDM_TRAIN_H
 #define GROVE_MDM_TRAIN_H
 
@@ -59,6 +69,13 @@ typedef struct gv_mdm_train_section {
 } gv_mdm_train_section;
 typedef struct gv_mdm_eval_section { int every, puzzles, blanks, batch; bool at_start; } gv_mdm_eval_section;
 typedef struct gv_mdm_checkpoint_section { int every; } gv_mdm_checkpoint_section;
+typedef struct gv_mdm_co_grpo_section {
+    bool enabled;
+    char *knobs; /* comma-separated learned knobs: r, tau_s, tau_r */
+    int phase_len, hidden;
+    int64_t sigma_decay_iterations;
+    double lr;
+} gv_mdm_co_grpo_section;
 
 typedef struct gv_mdm_train_config {
     gv_mdm_run_section run;
@@ -70,6 +87,7 @@ typedef struct gv_mdm_train_config {
     gv_mdm_train_section train;
     gv_mdm_eval_section eval;
     gv_mdm_checkpoint_section checkpoint;
+    gv_mdm_co_grpo_section co_grpo;
 } gv_mdm_train_config;
 
 typedef enum { GV_MDM_ADV_ZSCORE = 0, GV_MDM_ADV_GROUP_MEAN, GV_MDM_ADV_LEAVE_ONE_OUT } gv_mdm_adv_kind;

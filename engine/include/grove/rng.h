@@ -75,7 +75,8 @@ enum {
     GV_RNG_PURPOSE_SHUFFLE = 4,     /* permutation uniforms (data epochs, minibatch roots)    */
     GV_RNG_PURPOSE_STEP_CHOICE = 5, /* random_fraction / window position uniforms             */
     GV_RNG_PURPOSE_TIMESTEP = 6,    /* pretraining timesteps                                  */
-    GV_RNG_PURPOSE_DROPOUT = 7      /* condition dropout (CFG training)                       */
+    GV_RNG_PURPOSE_DROPOUT = 7,     /* condition dropout (CFG training)                       */
+    GV_RNG_PURPOSE_SCHEDULE = 8     /* Co-GRPO schedule-policy actions (mdm_schedule.h)       */
 };
 
 typedef struct gv_rng_addr {
