@@ -1,7 +1,8 @@
 /* Shared helpers of the `grove train` system tests (tests/cpu/test_grpo*.c): a tiny exported UNet
  * (channels 8/8, random init) and a tiny gold classifier in a temp dir, runs of
- * tests/data/align/tiny.yaml with --set edits, and metrics.jsonl lookups. Header-only (static
- * functions): each test executable includes it once. */
+ * tests/data/align/tiny.yaml with --set edits, metrics.jsonl lookups, timing-free metrics, run
+ * hashes and rollouts-dump tensors. Header-only (static functions): each test executable
+ * includes it once. */
 #ifndef GROVE_TESTS_GRPO_TEST_UTIL_H
 #define GROVE_TESTS_GRPO_TEST_UTIL_H
 
@@ -92,5 +93,43 @@ static inline double metric_in(const char *text, const char *key, int nth, int e
     return NAN;
 }
 static inline double metric(const char *text, const char *key, int nth) { return metric_in(text, key, nth, 0); }
+
+/* The metrics text without the timing fields (samples_per_s, wall_s are last in every record). */
+static inline void strip_timing(char *text) {
+    char *out = text;
+    for (char *p = text; *p;) {
+        char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char *cut = strstr(p, ",\"samples_per_s\":");
+        if (!cut || cut > p + len) cut = strstr(p, ",\"wall_s\":");
+        size_t keep = cut && cut < p + len ? (size_t)(cut - p) : len;
+        memmove(out, p, keep);
+        out += keep;
+        *out++ = '\n';
+        p += len + (eol ? 1 : 0);
+    }
+    *out = 0;
+}
+
+/* hash (17 bytes) = the /meta model_hash of tmpdir/<run>/last.h5. */
+static inline void last_hash(const char *run, char *hash) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, run);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    char *h = NULL;
+    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
+    snprintf(hash, 17, "%s", h);
+    free(h);
+    gv_ckpt_close(r);
+}
+
+/* A float32 tensor `name` of a rollouts-<k>.h5 dump's /steps group (caller frees). */
+static inline float *read_steps(gv_ckpt_reader *r, const char *name, int rank, const int64_t *dims) {
+    gv_shape sh = gv_shape_make(rank, dims);
+    float *h = malloc((size_t)gv_shape_numel(&sh) * sizeof(float));
+    cr_assert_eq(gv_ckpt_read_tensor(r, "steps", name, &sh, h), GV_OK, "%s", gv_last_error());
+    return h;
+}
 
 #endif

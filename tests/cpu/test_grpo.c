@@ -64,35 +64,6 @@ Test(grpo, ratio_is_exactly_one_before_an_update) {
     remove_tree();
 }
 
-/* The metrics text without the timing fields (samples_per_s, wall_s are last in every record). */
-static void strip_timing(char *text) {
-    char *out = text;
-    for (char *p = text; *p;) {
-        char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        char *cut = strstr(p, ",\"samples_per_s\":");
-        if (!cut || cut > p + len) cut = strstr(p, ",\"wall_s\":");
-        size_t keep = cut && cut < p + len ? (size_t)(cut - p) : len;
-        memmove(out, p, keep);
-        out += keep;
-        *out++ = '\n';
-        p += len + (eol ? 1 : 0);
-    }
-    *out = 0;
-}
-
-static void last_hash(const char *run, char *hash) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, run);
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char *h = NULL;
-    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
-    snprintf(hash, 17, "%s", h);
-    free(h);
-    gv_ckpt_close(r);
-}
-
 Test(grpo, resume_is_bit_identical) {
     write_models();
     gv_grpo_result res;
@@ -212,13 +183,6 @@ Test(grpo, dry_run_counts) {
 
 /* rollouts.h5: the stored log-probs recompute from the stored x_i, x_{i+1}, μ and std with the
    ALGORITHMS.md §2 formula (in double), μ recomputes from x_i and v, dump.keep rotates. */
-static float *read_steps(gv_ckpt_reader *r, const char *name, int rank, const int64_t *dims) {
-    gv_shape sh = gv_shape_make(rank, dims);
-    float *h = malloc((size_t)gv_shape_numel(&sh) * sizeof(float));
-    cr_assert_eq(gv_ckpt_read_tensor(r, "steps", name, &sh, h), GV_OK, "%s", gv_last_error());
-    return h;
-}
-
 Test(grpo, rollouts_dump_recomputes_logp) {
     write_models();
     gv_grpo_result res;

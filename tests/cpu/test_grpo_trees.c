@@ -94,18 +94,6 @@ Test(grpo_trees, width_pruning_trains_the_planned_edges, .timeout = 120) {
     remove_tree();
 }
 
-static void model_hash(const char *run, char *hash) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, run);
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char *h = NULL;
-    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
-    snprintf(hash, 17, "%s", h);
-    free(h);
-    gv_ckpt_close(r);
-}
-
 Test(grpo_trees, tree_resume_is_bit_identical, .timeout = 120) {
     write_models();
     char s_preset[4200];
@@ -118,8 +106,8 @@ Test(grpo_trees, tree_resume_is_bit_identical, .timeout = 120) {
     cr_assert_eq(run("split", sets, 4, 0, &res), GV_OK, "%s", gv_last_error());
     cr_assert(res.resumed && res.finished);
     char a[17], b[17];
-    model_hash("straight", a);
-    model_hash("split", b);
+    last_hash("straight", a);
+    last_hash("split", b);
     cr_assert_str_eq(a, b);
     remove_tree();
 }
@@ -189,8 +177,8 @@ Test(grpo_trees, dense_calibration_is_logged_stored_and_resumed, .timeout = 120)
     cr_assert_eq(run("split", sets, 5, 0, &res), GV_OK, "%s", gv_last_error());
     cr_assert(res.resumed && res.finished);
     char a[17], b[17];
-    model_hash("straight", a);
-    model_hash("split", b);
+    last_hash("straight", a);
+    last_hash("split", b);
     cr_assert_str_eq(a, b);
     char *m = slurp_run("straight", "metrics.jsonl");
     cr_assert_eq(metric(m, "round", 2), 3.0, "%s", m);

@@ -184,13 +184,6 @@ Test(grpo_variants, noise_aware_weights_mean_one_and_proportional_to_std) {
     gv_run_config_free(&cfg);
 }
 
-static float *read_steps(gv_ckpt_reader *r, const char *name, int rank, const int64_t *dims) {
-    gv_shape sh = gv_shape_make(rank, dims);
-    float *h = malloc((size_t)gv_shape_numel(&sh) * sizeof(float));
-    cr_assert_eq(gv_ckpt_read_tensor(r, "steps", name, &sh, h), GV_OK, "%s", gv_last_error());
-    return h;
-}
-
 /* N = 6, fixed window [1, 3): the rollouts.h5 of iteration 0 and the metrics, without updates. */
 Test(grpo_variants, windowed_run_ode_outside_and_ratio_one) {
     write_models();
@@ -278,35 +271,6 @@ Test(grpo_variants, same_latent_shares_x_T_within_a_group_only) {
     free(x);
     free(xn);
     remove_tree();
-}
-
-/* Strips the timing fields (samples_per_s, wall_s: last in every record). */
-static void strip_timing(char *text) {
-    char *out = text;
-    for (char *p = text; *p;) {
-        char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        char *cut = strstr(p, ",\"samples_per_s\":");
-        if (!cut || cut > p + len) cut = strstr(p, ",\"wall_s\":");
-        size_t keep = cut && cut < p + len ? (size_t)(cut - p) : len;
-        memmove(out, p, keep);
-        out += keep;
-        *out++ = '\n';
-        p += len + (eol ? 1 : 0);
-    }
-    *out = 0;
-}
-
-static void last_hash(const char *rundir, char *hash) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, rundir);
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char *h = NULL;
-    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
-    snprintf(hash, 17, "%s", h);
-    free(h);
-    gv_ckpt_close(r);
 }
 
 Test(grpo_variants, resume_bit_identical_with_moving_window_and_random_steps) {
