@@ -4,7 +4,8 @@
 #
 #   bench/algorithms/run.sh [BUDGET_SECONDS] [PRESET...]    # default 300 s, every preset
 #
-# Per preset: `grove train` under `timeout -s INT BUDGET` (SIGINT stops at the next iteration
+# Per preset, as the preset file writes it (the task config's own algorithm.overrides are cleared):
+# `grove train` under `timeout -s INT BUDGET` (SIGINT stops at the next iteration
 # boundary; last.h5 is the last completed iteration), eval.every 0 (no in-training evals, so the
 # budget is spent training; DenseGRPO's calibration phase counts against it), then
 # `grove eval --ckpt last.h5 -n N_EVAL` (held-out prompts, gold judge, seed 0: the same noise for
@@ -40,7 +41,7 @@ for spec in "${presets[@]}"; do
     start=$(date +%s.%N)
     # the budget runs out (expected): SIGINT stops at the next iteration boundary, a kill 60 s later
     timeout -s INT -k 60 "$budget" "$build/grove" train "$config" --set "algorithm.preset=$preset" \
-        --set "run.dir=$dir" --set train.iterations=100000 --set eval.every=0 \
+        --set 'algorithm.overrides={}' --set "run.dir=$dir" --set train.iterations=100000 --set eval.every=0 \
         --set 'eval_rewards=[]' --set checkpoint.every=0 "${extra[@]}" 2> "$out/runs/$p.log" || true
     end=$(date +%s.%N)
     echo "{\"preset\": \"$p\", \"budget_s\": $budget, \"wall_s\": $(echo "$end - $start" | bc)}" > "$out/runs/$p.wall.json"
