@@ -20,7 +20,7 @@ debian_packages=(
   libopenmpi-dev openmpi-bin           # data-parallel training
   dataset-fashion-mnist                # Fashion-MNIST (gzipped IDX)
   shellcheck                           # lints scripts/gpu-check.sh in the tests
-  python3-h5py                         # checks that checkpoints read back with h5py
+  python3 python3-h5py                 # the bridge tests' child; checkpoints read back with h5py
   chromium                             # headless browser for the gallery page test
 )
 

@@ -23,32 +23,11 @@
 #include "grove/image.h"
 #include "grove/kernels_cpu.h"
 #include "grove/rundir.h"
-#include "test_util.h"
-
-static const gv_backend *be(void) { return grove_backend_cpu(); }
-static char tmpdir[256], unet_path[512], gold_path[512];
-
-static void remove_tree(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+#include "grpo_test_util.h"
 
 /* Tiny models and a finished 4-iteration run in <tmp>/run. */
 static void make_run(void) {
-    tu_make_tmpdir(tmpdir, sizeof tmpdir, "gallery");
-    sprintf(unet_path, "%s/unet.h5", tmpdir);
-    sprintf(gold_path, "%s/gold.h5", tmpdir);
-    tu_export_tiny_unet(unet_path, 9, NULL);
-    gv_classifier_config cc = gv_classifier_config_default(4);
-    cc.features = 16;
-    gv_image_model g;
-    cr_assert_eq(gv_image_model_create(&g, GV_MODEL_CLASSIFIER, &cc, be(), 0), GV_OK);
-    snprintf(g.dataset, sizeof g.dataset, "mnist");
-    cr_assert_eq(gv_params_initialize(&g.params, 10), GV_OK);
-    cr_assert_eq(gv_image_model_save_export(&g, g.params.values, NULL, gold_path), GV_OK, "%s",
-                 gv_last_error());
-    gv_image_model_free(&g);
+    write_models();
     char s_model[600], s_dir[600], s_eval[900], path[4096];
     snprintf(s_model, sizeof s_model, "model.checkpoint=%s", unet_path);
     snprintf(s_dir, sizeof s_dir, "run.dir=%s/run", tmpdir);
