@@ -55,6 +55,11 @@ const char *gv_cli_option_value(const gv_command *cmd, const gv_cli_args *args, 
 
 /* Print "grove: <cmd>: <last error>" to stderr and return GV_EXIT_FAILURE. */
 int gv_cli_fail(const gv_command *cmd);
+/* gv_cli_fail for a command that may run as one rank of several (dist.h): one process prints
+   and finalizes; an error every rank agrees on (a parameter-hash mismatch) is printed once, by
+   rank 0, and the ranks leave cleanly; any other error is printed as `rank k: <cause>` and the
+   job is aborted, so no rank waits forever. */
+int gv_cli_fail_ranks(const gv_command *cmd);
 
 /* Register the backends present: the CPU backend always, the CUDA module when `want_cuda` and it
    loads. Returns the message explaining why CUDA is absent in `cuda_note` (may be ""). */

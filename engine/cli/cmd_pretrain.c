@@ -17,25 +17,6 @@
 #include "grove/dist.h"
 #include "grove/pretrain.h"
 
-/* Report the failure of this rank and end the job (see the top of this file). */
-static int fail(const gv_command *cmd) {
-    if (gv_dist_size() == 1) {
-        gv_dist_finalize();
-        return gv_cli_fail(cmd);
-    }
-    if (gv_dist_error_is_agreed()) {
-        int code = gv_dist_rank() == 0 ? gv_cli_fail(cmd) : GV_EXIT_FAILURE;
-        gv_dist_finalize();
-        return code;
-    }
-    gv_error_prefix("rank %d", gv_dist_rank());
-    int code = gv_cli_fail(cmd);
-    fflush(stdout);
-    fflush(stderr);
-    gv_dist_abort(code);
-    return code;
-}
-
 static int run_pretrain(const gv_command *cmd, const gv_cli_args *args);
 
 int gv_cmd_pretrain(const gv_command *cmd, const gv_cli_args *args) {
@@ -57,24 +38,24 @@ static int run_pretrain(const gv_command *cmd, const gv_cli_args *args) {
         long long n = strtoll(stop, &end, 10);
         if (errno || end == stop || *end || n < 1) {
             GV_ERROR(GV_ERR_INVALID, "--stop-after %s: expected a positive integer", stop);
-            return fail(cmd);
+            return gv_cli_fail_ranks(cmd);
         }
         opt.stop_after = n;
     }
     gv_pretrain_config cfg;
     if (gv_pretrain_config_load(args->positional[0], args->sets, args->nsets, &cfg, NULL) != GV_OK)
-        return fail(cmd);
+        return gv_cli_fail_ranks(cmd);
     const char *kind = device ? device : (cfg.run.device == 1 ? "cuda" : "cpu");
     if (gv_cli_find_backend(kind, &opt.backend) != GV_OK) {
         gv_pretrain_config_free(&cfg);
-        return fail(cmd);
+        return gv_cli_fail_ranks(cmd);
     }
     gv_pretrain_result res;
     opt.result = &res;
     gv_status s = gv_pretrain_run(&cfg, &opt);
     const int cfg_kind = cfg.model.kind;
     gv_pretrain_config_free(&cfg);
-    if (s != GV_OK) return fail(cmd);
+    if (s != GV_OK) return gv_cli_fail_ranks(cmd);
     if (!lead) return GV_EXIT_OK;
     if (gv_dist_size() > 1)
         printf("grove pretrain: %d ranks, %.2f s in collectives (rank 0)\n", gv_dist_size(),

@@ -5,7 +5,9 @@
  * action). --dry-run prints the plan — prompts, group size, the topology's nodes, leaves, edges,
  * trained edges per leaf, rollout / training (parent reuse) / completion forwards, NFE and
  * fixed-shape forwards per iteration, parameter / latent / activation memory — and exits 0 (also
- * for a config `grove train` refuses to run yet: the counts print, memory is not measured). */
+ * for a config `grove train` refuses to run yet: the counts print, memory is not measured).
+ * Under `mpirun -np R` every rank runs this command (grpo.h, data parallel): rank 0 alone prints
+ * and writes; a failing rank prints `rank k: <cause>` and aborts the job (gv_cli_fail_ranks). */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 
 #include "cli.h"
 #include "grove/backend.h"
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/mdm_train.h"
 
@@ -76,40 +79,63 @@ static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
            p->latent_bytes / 1048576.0, p->activation_bytes / 1048576.0);
 }
 
+static int run_train(const gv_command *cmd, const gv_cli_args *args);
+
 int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
+    if (gv_dist_init() != GV_OK) return gv_cli_fail(cmd);
     gv_model_kind mk; /* a masked-diffusion model has its own trainer (mdm_train.h) */
     if (gv_train_config_model_kind(args->positional[0], args->sets, args->nsets, &mk) == GV_OK &&
-        mk == GV_MODEL_MDT)
-        return gv_cmd_train_mdm(cmd, args);
+        mk == GV_MODEL_MDT) {
+        if (gv_dist_size() > 1) {
+            GV_ERROR(GV_ERR_UNSUPPORTED, "%s: the masked-diffusion trainer runs as one process "
+                     "only (not under mpirun -np %d)", args->positional[0], gv_dist_size());
+            return gv_cli_fail_ranks(cmd);
+        }
+        int code = gv_cmd_train_mdm(cmd, args);
+        gv_dist_finalize();
+        return code;
+    }
     gv_clear_error();
+    int code = run_train(cmd, args);
+    if (code == GV_EXIT_OK) gv_dist_finalize();
+    return code;
+}
+
+static int run_train(const gv_command *cmd, const gv_cli_args *args) {
+    const int lead = gv_dist_rank() == 0;
     const char *stop = gv_cli_option_value(cmd, args, "stop-after");
     const char *device = gv_cli_option_value(cmd, args, "device");
     gv_grpo_result res;
     gv_grpo_options opt = {.force = gv_cli_option_value(cmd, args, "force") != NULL,
                            .dry_run = gv_cli_option_value(cmd, args, "dry-run") != NULL,
-                           .progress = stderr, .stop_flag = &stop_requested, .result = &res};
+                           .progress = lead ? stderr : NULL, .stop_flag = &stop_requested,
+                           .result = &res};
     if (stop) {
         long n = 0;
-        if (gv_cli_parse_long("stop-after", stop, 1, 2147483647L, &n) != GV_OK) return gv_cli_fail(cmd);
+        if (gv_cli_parse_long("stop-after", stop, 1, 2147483647L, &n) != GV_OK)
+            return gv_cli_fail_ranks(cmd);
         opt.stop_after = n;
     }
     gv_run_config cfg;
     if (gv_run_config_load(args->positional[0], args->sets, args->nsets, NULL, &cfg, NULL) != GV_OK)
-        return gv_cli_fail(cmd);
+        return gv_cli_fail_ranks(cmd);
     const char *kind = device ? device
                               : cfg.run.device == GV_DEVICE_CPU ? "cpu"
                               : cfg.run.device == GV_DEVICE_CUDA ? "cuda" : "auto";
     if (gv_cli_find_backend(kind, &opt.backend) != GV_OK) {
         gv_run_config_free(&cfg);
-        return gv_cli_fail(cmd);
+        return gv_cli_fail_ranks(cmd);
     }
     if (!opt.dry_run) signal(SIGINT, on_sigint);
     gv_status s = gv_grpo_run(&cfg, &opt);
     signal(SIGINT, SIG_DFL);
-    if (s == GV_OK && opt.dry_run) print_plan(&cfg, &res.plan);
+    if (s == GV_OK && opt.dry_run && lead) print_plan(&cfg, &res.plan);
     gv_run_config_free(&cfg);
-    if (s != GV_OK) return gv_cli_fail(cmd);
-    if (opt.dry_run) return GV_EXIT_OK;
+    if (s != GV_OK) return gv_cli_fail_ranks(cmd);
+    if (opt.dry_run || !lead) return GV_EXIT_OK;
+    if (gv_dist_size() > 1)
+        printf("grove train: %d ranks, %.2f s in collectives (rank 0)\n", gv_dist_size(),
+               gv_dist_comm_seconds());
     printf("grove train: run directory %s (iteration %lld%s)\n", res.run_dir,
            (long long)res.iteration, res.resumed ? ", resumed" : "");
     if (!isnan(res.last_eval)) printf("grove train: last eval reward %.4f\n", res.last_eval);

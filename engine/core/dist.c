@@ -9,6 +9,7 @@
  * abandoned, which is fine because the CLI then aborts the job.
  *
  * Deliberately not here: what a shard is (trainers), files, NCCL (see the seam in dist.h). */
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -168,6 +169,56 @@ static gv_status gather_hashes(const char *what, uint64_t hash, uint64_t *all) {
     return sum_disjoint(what, all, g.size, MPI_UINT64_T);
 }
 
+gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n) {
+    if (g.size == 1) return GV_OK;
+    return sum_disjoint(what, v, n, MPI_INT64_T); /* integers: the sum is exact in any order */
+}
+
+/* The blocks of every rank (an Iallgather of (lo, hi)), checked to tile [0, n) in rank order,
+   then one Iallgatherv of bytes in place. */
+gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                            int64_t hi) {
+    if (g.size == 1) return GV_OK;
+    if (lo < 0 || hi < lo || hi > n)
+        return GV_ERROR(GV_ERR_INVALID, "dist: %s: block [%lld, %lld) outside [0, %lld)", what,
+                        (long long)lo, (long long)hi, (long long)n);
+    if ((uint64_t)n * elem > (uint64_t)INT_MAX)
+        return GV_ERROR(GV_ERR_INVALID, "dist: %s: %lld elements of %zu bytes exceed one message",
+                        what, (long long)n, elem);
+    long long *ranges = malloc((size_t)g.size * 2 * sizeof *ranges);
+    int *counts = malloc((size_t)g.size * 2 * sizeof *counts);
+    if (!ranges || !counts) {
+        free(ranges);
+        free(counts);
+        return GV_ERROR(GV_ERR_OOM, "dist: %s: block table", what);
+    }
+    const double t0 = now_s();
+    const long long mine[2] = {(long long)lo, (long long)hi};
+    MPI_Request r;
+    gv_status s = GV_OK;
+    int rc = MPI_Iallgather(mine, 2, MPI_LONG_LONG, ranges, 2, MPI_LONG_LONG, MPI_COMM_WORLD, &r);
+    s = rc == MPI_SUCCESS ? wait_all(&r, 1, what, -1) : mpi_error(rc, what);
+    int *displs = counts + g.size;
+    for (int q = 0; s == GV_OK && q < g.size; ++q) {
+        const long long a = ranges[2 * q], b = ranges[2 * q + 1];
+        const long long want = q == 0 ? 0 : ranges[2 * q - 1];
+        if (a != want || b < a || (q == g.size - 1 && b != n))
+            s = GV_ERROR(GV_ERR_INTERNAL, "dist: %s: rank %d holds [%lld, %lld), not the next block "
+                         "of [0, %lld) in rank order", what, q, a, b, (long long)n);
+        counts[q] = (int)((b - a) * (long long)elem);
+        displs[q] = (int)(a * (long long)elem);
+    }
+    if (s == GV_OK) {
+        rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_BYTE,
+                             MPI_COMM_WORLD, &r);
+        s = rc == MPI_SUCCESS ? wait_all(&r, 1, what, -1) : mpi_error(rc, what);
+    }
+    g.comm_s += now_s() - t0;
+    free(ranges);
+    free(counts);
+    return s;
+}
+
 static gv_status staging_reserve(int64_t n) {
     if (g.staging_n >= n) return GV_OK;
     float *p = realloc(g.staging, (size_t)n * sizeof(float));
@@ -262,6 +313,15 @@ gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int h
 static gv_status gather_hashes(const char *what, uint64_t hash, uint64_t *all) {
     (void)what;
     all[0] = hash;
+    return GV_OK;
+}
+gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n) {
+    (void)what, (void)v, (void)n;
+    return GV_OK;
+}
+gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                            int64_t hi) {
+    (void)what, (void)all, (void)elem, (void)n, (void)lo, (void)hi;
     return GV_OK;
 }
 static gv_status staging_reserve(int64_t n) {

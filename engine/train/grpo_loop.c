@@ -17,13 +17,18 @@
  * (same machine and thread count). Stops: stop_after iterations, *stop_flag (SIGINT) at the next
  * iteration boundary, train.max_skips consecutive non-finite optimizer steps (an error; last.h5
  * keeps the last completed iteration). With dump.every > 0: rollouts-<k>.h5 (grpo.h) on iterations
- * k % dump.every == 0, after the rewards and before training, the dump.keep newest kept. */
+ * k % dump.every == 0, after the rewards and before training, the dump.keep newest kept.
+ * Under several ranks (grpo.h, data parallel): rank 0 alone writes config.yaml, metrics (with
+ * comm_s, the iteration's seconds in collectives), checkpoints and evals, and shows progress;
+ * every rank reads last.h5; the parameter hash is compared at start and after every
+ * dist.check_every-th iteration; a stop request on any rank stops all at the same boundary. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grove/checkpoint.h"
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/log.h"
 #include "grove/optim.h"
@@ -147,7 +152,7 @@ static void reward_key(const gv_reward *r, int k, char *out, size_t n) {
 
 static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grpo_state *st,
                                const gv_grpo_rollout_stats *rs, const gv_grpo_train_stats *ts,
-                               float lr, double iter_s, double wall) {
+                               float lr, double iter_s, double comm_s, double wall) {
     const gv_run_config *cfg = j->cfg;
     const gv_advantage_result *a = &rs->adv;
     gv_metrics_begin(m);
@@ -161,7 +166,9 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
         gv_metrics_f64(m, "raw_std", rs->per_reward[k].raw_std);
         gv_metrics_f64(m, "norm_mean", rs->per_reward[k].norm_mean);
         gv_metrics_f64(m, "norm_std", rs->per_reward[k].norm_std);
-        if (j->rewards[k].plugin) gv_metrics_i64(m, "failed_batches", j->rewards[k].failed_batches);
+        if (j->rewards[k].plugin) /* summed over the ranks (rollout.c) */
+            gv_metrics_i64(m, "failed_batches", rs->failed_batches ? rs->failed_batches[k]
+                                                                   : j->rewards[k].failed_batches);
         gv_metrics_end_object(m);
     }
     gv_metrics_end_object(m);
@@ -208,6 +215,7 @@ static gv_status log_iteration(gv_metrics *m, const gv_grpo_job *j, const gv_grp
     gv_metrics_i64(m, "nfe_train", ts->nfe_train);
     gv_metrics_f32(m, "lr", lr);
     gv_metrics_f64(m, "samples_per_s", iter_s > 0 ? scored / iter_s : 0.0);
+    if (gv_dist_size() > 1) gv_metrics_f64(m, "comm_s", comm_s); /* in collectives, waits included */
     gv_metrics_f64(m, "wall_s", wall);
     return gv_metrics_end(m);
 }
@@ -238,6 +246,32 @@ static gv_status log_eval(gv_metrics *m, const gv_grpo_job *j, int64_t iteration
     gv_metrics_end_object(m);
     gv_metrics_f64(m, "wall_s", wall);
     return gv_metrics_end(m);
+}
+
+/* ---- data parallel ---------------------------------------------------------------------------- */
+
+/* The parameter hash compared across ranks (`when` for the message: "at start", "after iteration 7"). */
+static gv_status check_params(gv_grpo_job *j, const char *when) {
+    if (gv_dist_size() == 1) return GV_OK;
+    uint64_t h = 0;
+    GV_TRY(gv_params_hash(&j->model.params, &h));
+    return gv_dist_check_hash(when, h);
+}
+
+/* GROVE_DIST_FAULT=desync:RANK:ITERATION (tests): this rank's first parameter moves by 1e-3. */
+static gv_status desync_for_test(gv_grpo_job *j) {
+    float v;
+    GV_TRY(j->be->copy_to_host(&v, j->model.params.values, sizeof v));
+    v += 1e-3f;
+    return j->be->copy_from_host(j->model.params.values, &v, sizeof v);
+}
+
+/* Stop at this boundary? Every rank must take the same decision (a SIGINT may reach one rank). */
+static gv_status agree_stop(int local, int *stop) {
+    int64_t any = local != 0;
+    GV_TRY(gv_dist_sum_i64("stop request", &any, 1));
+    *stop = any > 0;
+    return GV_OK;
 }
 
 /* ---- the loop --------------------------------------------------------------------------------- */
@@ -296,28 +330,34 @@ static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_optio
                                   .total_steps = cfg->train.lr_schedule.total_steps,
                                   .min_lr = (float)cfg->train.lr_schedule.min_lr};
     GV_TRY(gv_lr_schedule_check(&sched));
-    const int do_eval = j->n_eval_samples > 0;
+    const int lead = gv_dist_rank() == 0; /* rank 0 alone evaluates and writes (grpo.h) */
+    const int do_eval = j->n_eval_samples > 0 && lead;
     const double t0 = gv_rundir_now();
     if (do_eval && !resumed && st->iteration == 0) GV_TRY(eval_and_pin(j, st, m, rf, yaml, t0, res));
     gv_reward_moments per_reward[64];
+    int64_t failed_batches[64];
     if (cfg->n_rewards > 64) return GV_ERROR(GV_ERR_CONFIG, "rewards: at most 64");
     int64_t *prompt_of_slot = malloc((size_t)j->P * sizeof(int64_t));
     if (!prompt_of_slot) return GV_ERROR(GV_ERR_OOM, "train: prompt slots");
     gv_progress bar;
-    if (opt->progress)
+    const int progress = opt->progress && lead;
+    if (progress)
         gv_progress_begin(&bar, "train", cfg->train.iterations,
                           &(gv_progress_options){.out = opt->progress, .unit = "iter"});
     int64_t done_now = 0;
     gv_status s = GV_OK;
     while (st->iteration < cfg->train.iterations) {
-        if ((opt->stop_after && done_now >= opt->stop_after) || (opt->stop_flag && *opt->stop_flag)) {
+        int stop = (opt->stop_after && done_now >= opt->stop_after) || (opt->stop_flag && *opt->stop_flag);
+        if (gv_dist_size() > 1 && (s = agree_stop(stop, &stop)) != GV_OK) break;
+        if (stop) {
             res->stopped = 1;
             break;
         }
-        const double ts0 = gv_rundir_now();
+        const double ts0 = gv_rundir_now(), comm0 = gv_dist_comm_seconds();
         const uint32_t k = (uint32_t)st->iteration;
+        if (gv_dist_test_fault(st->iteration) && (s = desync_for_test(j)) != GV_OK) break;
         s = gv_data_cursor_next(&j->cursor, j->seed, j->P, prompt_of_slot);
-        gv_grpo_rollout_stats rs = {.per_reward = per_reward};
+        gv_grpo_rollout_stats rs = {.per_reward = per_reward, .failed_batches = failed_batches};
         gv_grpo_train_stats ts;
         j->dump_now = cfg->dump.every > 0 && k % (uint32_t)cfg->dump.every == 0;
         if (s == GV_OK) s = gv_grpo_rollout(j, k, prompt_of_slot, &rs);
@@ -327,30 +367,35 @@ static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_optio
         if (s != GV_OK) break;
         st->iteration++;
         done_now++;
+        if (cfg->dist.check_every && st->iteration % cfg->dist.check_every == 0) {
+            char when[48];
+            snprintf(when, sizeof when, "after iteration %lld", (long long)st->iteration);
+            if ((s = check_params(j, when)) != GV_OK) break;
+        }
         const double now = gv_rundir_now();
         s = log_iteration(m, j, st, &rs, &ts, gv_lr_at(&sched, st->opt_step > 0 ? st->opt_step : 1),
-                          now - ts0, now - t0);
+                          now - ts0, gv_dist_comm_seconds() - comm0, now - t0);
         if (s == GV_OK && ts.stop_skips)
             s = GV_ERROR(GV_ERR_NUMERIC, "non-finite loss or gradient in %d consecutive optimizer "
                          "steps (iteration %lld); stopped, %s left at the last completed iteration",
                          cfg->train.max_skips, (long long)st->iteration, rf->last);
         if (s != GV_OK) break;
         res->last_reward = rs.adv.reward_mean;
-        if (opt->progress)
+        if (progress)
             gv_progress_update(&bar, st->iteration, "reward %.4f ratio0 %.6g", rs.adv.reward_mean,
                                ts.ratio_first_max);
         if (do_eval && ((cfg->eval.every && st->iteration % cfg->eval.every == 0) ||
                         st->iteration == cfg->train.iterations))
             s = eval_and_pin(j, st, m, rf, yaml, t0, res);
-        if (s == GV_OK) s = save_iteration(j, st, rf, yaml);
+        if (s == GV_OK && lead) s = save_iteration(j, st, rf, yaml);
         if (s != GV_OK) break;
     }
-    if (opt->progress) gv_progress_finish(&bar);
+    if (progress) gv_progress_finish(&bar);
     free(prompt_of_slot);
     GV_TRY(s);
     res->iteration = st->iteration;
     res->finished = st->iteration >= cfg->train.iterations;
-    if (res->finished && !res->stopped && !gv_rundir_exists(rf->last))
+    if (lead && res->finished && !res->stopped && !gv_rundir_exists(rf->last))
         GV_TRY(save_checkpoint(j, st, yaml, rf->last)); /* train.iterations reached on entry */
     return GV_OK;
 }
@@ -359,20 +404,24 @@ static gv_status setup_and_run(gv_grpo_job *j, const gv_run_config *eff, const g
                                const run_files *rf, int existing, gv_grpo_result *res) {
     gv_grpo_state st = {.best_eval = -INFINITY};
     gv_status s = GV_OK;
-    if (existing && gv_rundir_exists(rf->last)) {
+    const int lead = gv_dist_rank() == 0;
+    if (existing && gv_rundir_exists(rf->last)) { /* every rank reads last.h5 */
         s = load_checkpoint(j, &st, rf->last);
-        if (s == GV_OK) s = gv_rundir_metrics_truncate(rf->metrics, "iteration", st.iteration);
+        if (s == GV_OK && lead) s = gv_rundir_metrics_truncate(rf->metrics, "iteration", st.iteration);
         res->resumed = 1;
     } else {
         s = gv_data_cursor_shuffle(&j->cursor, j->seed);
     }
+    /* every rank has read the run's files; the hash check doubles as the barrier before rank 0
+       writes anything */
+    if (s == GV_OK) s = check_params(j, "at start");
     GV_TRY(s);
     char *yaml = NULL;
     gv_metrics m;
     memset(&m, 0, sizeof m);
     s = gv_run_config_dump(eff, NULL, &yaml);
-    if (s == GV_OK) s = gv_rundir_write_atomic(rf->config, yaml);
-    if (s == GV_OK) s = gv_metrics_open(&m, rf->metrics, res->resumed);
+    if (s == GV_OK && lead) s = gv_rundir_write_atomic(rf->config, yaml);
+    if (s == GV_OK) s = gv_metrics_open(&m, lead ? rf->metrics : "/dev/null", lead ? res->resumed : 1);
     if (s == GV_OK && gv_psi_calibration_pending(&j->cal) && st.iteration == 0)
         s = gv_grpo_calibrate(j, &m); /* ALGORITHMS.md §5: a phase before the first iteration */
     if (s == GV_OK) {
@@ -425,6 +474,7 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
     int existing = 0;
     const int64_t total = (int64_t)cfg->train.iterations * cfg->train.inner_epochs * res->plan.minibatches;
     GV_TRY(prepare_run_config(cfg, &rf, opt->force, total > 0 ? total : 1, &eff, &existing));
+    gv_dist_set_timeout(cfg->dist.timeout_s);
     s = gv_grpo_setup(&j, &eff, be);
     if (s == GV_OK) s = setup_and_run(&j, &eff, opt, &rf, existing, res);
     gv_grpo_teardown(&j);

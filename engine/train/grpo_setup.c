@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "grove/algorithm_config.h"
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/paths.h"
 #include "grove/reward.h"
@@ -212,6 +213,19 @@ static gv_status check_supported(const gv_run_config *cfg) {
         return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollout dumps are written for chains "
                         "only (topology.kind %s)", cfg->dump.every,
                         gv_topology_kind_names[cfg->topology.kind]);
+    if (cfg->run.shards > cfg->group.prompts_per_iteration)
+        return GV_ERROR(GV_ERR_CONFIG, "run.shards %d: at most group.prompts_per_iteration (%d); a "
+                        "shard holds whole prompt groups", cfg->run.shards,
+                        cfg->group.prompts_per_iteration);
+    if (cfg->run.shards > 1 && (cfg->credit.kind == GV_CREDIT_KIND_DENSE ||
+                                cfg->sampler.noise.kind == GV_NOISE_CALIBRATED))
+        return GV_ERROR(GV_ERR_UNSUPPORTED, "run.shards %d: DenseGRPO (credit.kind dense, "
+                        "calibrated noise) runs with run.shards 1 only (its completions are not "
+                        "sharded yet)", cfg->run.shards);
+    if (gv_dist_size() > 1 && cfg->dump.every > 0)
+        return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollout dumps are written by one "
+                        "process only (rank 0 holds only its shards' rollouts); set dump.every 0 "
+                        "under mpirun", cfg->dump.every);
     if (cfg->run.micro_batch > 1024)
         return GV_ERROR(GV_ERR_CONFIG, "run.micro_batch %d: at most 1024 for training",
                         cfg->run.micro_batch);
@@ -224,6 +238,12 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->be = be;
     j->seed = (uint32_t)cfg->run.seed;
     GV_TRY(check_supported(cfg));
+    /* data parallel (grpo.h): this rank's shards */
+    j->shards = cfg->run.shards;
+    gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
+    if (j->shard_hi <= j->shard_lo)
+        return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                        "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
     GV_TRY(be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
                                             .use_fast = 1}, &j->ctx));
     /* the base model = the frozen reference; the trained copy with Adam state and an EMA */
@@ -268,6 +288,12 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
                               &j->eval_labels));
     j->cursor.n = j->n_train;
     GV_TRY(host_alloc((size_t)j->n_train * sizeof(int64_t), (void **)&j->cursor.perm));
+    GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->root_shard));
+    for (int sh = 0; sh < j->shards; ++sh) {
+        int lo, hi;
+        gv_grpo_shard_roots(j, sh, &lo, &hi);
+        for (int r = lo; r < hi; ++r) j->root_shard[r] = sh;
+    }
     /* rollout buffers: chains S·(N+1) nodes; trees and branch points the topology's pool */
     const size_t SD = (size_t)j->S * (size_t)j->D * sizeof(float), img = (size_t)j->D * sizeof(float);
     int64_t capacity = (int64_t)j->S * (j->N + 1), rows = j->S, children = j->S, leaves = j->S;
@@ -302,6 +328,8 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
         j->credit.capacity = (int32_t)capacity;
         GV_TRY(gv_credit_work_init(&j->credit_work, (int32_t)capacity));
         GV_TRY(gv_prune_work_init(&j->prune_work, (int32_t)capacity));
+        if (gv_dist_size() > 1)
+            GV_TRY(host_alloc((size_t)capacity * sizeof(float), (void **)&j->logp_pack));
     }
     GV_TRY(host_alloc((size_t)j->S * (size_t)j->L * sizeof(int32_t), (void **)&j->sample_ids));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->sample_labels));
@@ -394,6 +422,13 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     return GV_OK;
 }
 
+void gv_grpo_shard_roots(const gv_grpo_job *j, int shard, int *lo, int *hi) {
+    int a, b; /* the slots [P·shard/S, P·(shard+1)/S): dist.h's partition rule over the slots */
+    gv_dist_shard_range(j->P, shard, j->shards, &a, &b);
+    *lo = a * j->G;
+    *hi = b * j->G;
+}
+
 void gv_grpo_rewards_free(gv_reward *r, gv_image_model *m, int n) {
     for (int k = 0; r && k < n; ++k) gv_reward_destroy(&r[k]);
     for (int k = 0; m && k < n; ++k) gv_image_model_free(&m[k]);
@@ -424,7 +459,11 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->train_labels, j->eval_labels, j->cursor.perm, j->actions, j->row_ids,
                     j->leaf_labels, j->leaf_prompt, j->leaf_text, j->node_reward, j->node_valid,
                     j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units,
-                    j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status};
+                    j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status, j->root_shard,
+                    j->shard_acc, j->logp_pack};
+    for (int k = 0; j->shard_grads && k < j->shard_hi - j->shard_lo; ++k)
+        if (j->shard_grads[k] && j->shard_grads[k] != j->model.params.grads) be->free(j->shard_grads[k]);
+    free(j->shard_grads);
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
     gv_grpo_rewards_free(j->rewards, j->reward_models, j->cfg->n_rewards);
     gv_grpo_rewards_free(j->eval_rewards, j->eval_reward_models, j->cfg->n_eval_rewards);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/optim.h"
 #include "grove/rng.h"
@@ -95,6 +96,11 @@ typedef struct unit {
     float adv, weight, logp_scale;
     int64_t x, x_next;
 } unit;
+
+typedef struct chunk_acc { /* host sums over a minibatch's chunks (of one shard, or combined) */
+    double loss, ratio_sum, ratio_min, ratio_max, above, below, approx_kl, kl;
+    int64_t units, nfe;
+} chunk_acc;
 
 /* v_out (n, D) = the (CFG-combined) velocity of the n rows under `theta`, through one forward of
    the rollout's row layout (denoiser.c stage_ids / padding); activations stay in the arena. */
@@ -164,6 +170,17 @@ gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
         j->credit.edges = calloc((size_t)j->credit.capacity, sizeof(gv_credit_edge));
         if (!j->credit.edges) return GV_ERROR(GV_ERR_OOM, "grpo: training edges");
     }
+    /* data parallel (grpo.h): one gradient buffer per local shard (one shard in all: the
+       gradients themselves) and the per-shard statistics */
+    const int nloc = j->shard_hi - j->shard_lo;
+    j->shard_grads = calloc((size_t)nloc, sizeof *j->shard_grads);
+    j->shard_acc = calloc((size_t)j->shards, sizeof(chunk_acc));
+    if (!j->shard_grads || !j->shard_acc) return GV_ERROR(GV_ERR_OOM, "grpo: shard buffers");
+    for (int k = 0; k < nloc; ++k) {
+        if (j->shards == 1) j->shard_grads[k] = j->model.params.grads;
+        else GV_TRY(dev_zalloc(be, (size_t)j->model.params.total * sizeof(float),
+                               (void **)&j->shard_grads[k]));
+    }
     j->roots = calloc((size_t)j->S, sizeof(int32_t));
     j->trained = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(int32_t));
     j->step_w = calloc((size_t)j->S * (size_t)(j->T > 0 ? j->T : 1), sizeof(float));
@@ -172,11 +189,6 @@ gv_status gv_grpo_train_alloc(gv_grpo_job *j) {
 }
 
 /* ---- one chunk -------------------------------------------------------------------------------- */
-
-typedef struct chunk_acc { /* host sums over a minibatch's chunks */
-    double loss, ratio_sum, ratio_min, ratio_max, above, below, approx_kl, kl;
-    int64_t units;
-} chunk_acc;
 
 static int kl_active(const gv_run_config *cfg) {
     return cfg->kl.kind != GV_KL_NONE && cfg->kl.beta > 0.0;
@@ -359,26 +371,23 @@ static gv_status shuffle_roots(gv_grpo_job *j, uint32_t iteration, int epoch, in
     return GV_OK;
 }
 
-/* One minibatch = one optimizer step (ALGORITHMS.md §3, Optimizer structure). */
-static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int poison,
-                               gv_grpo_state *st, chunk_acc *acc, gv_grpo_train_stats *out) {
-    const gv_run_config *cfg = j->cfg;
-    gv_params *ps = &j->model.params;
-    int64_t norm = 0; /* units of the minibatch (chains: m·T) */
-    for (int r = 0; r < m; ++r) norm += j->root_first[roots[r] + 1] - j->root_first[roots[r]];
-    GV_TRY(gv_params_zero_grads(ps));
+/* Shard sh's part of a minibatch (grpo.h, data parallel): the minibatch's roots it owns, in
+   shuffled order, their edges in (root, parent, child) order: a new parent opens a row; a chunk is
+   flushed when micro_batch rows are full (chains: every micro_batch units, as the rollout). The
+   gradient accumulates (+=) into params.grads; the statistics into acc. */
+static gv_status shard_part(gv_grpo_job *j, int sh, const int32_t *roots, int m, int64_t norm,
+                            int poison, chunk_acc *acc) {
     row *rw = j->chunk_rows;
     unit *un = j->chunk_units;
     int n_rows = 0, n = 0;
     int32_t parent = -1;
-    /* the roots' edges in (root, parent, child) order: a new parent opens a row; a chunk is
-       flushed when micro_batch rows are full (chains: every micro_batch units, as the rollout) */
-    for (int r = 0; r < m; ++r)
+    for (int r = 0; r < m; ++r) {
+        if (j->root_shard[roots[r]] != sh) continue;
         for (int32_t e = j->root_first[roots[r]]; e < j->root_first[roots[r] + 1]; ++e) {
             const gv_credit_edge *ce = &j->credit.edges[e];
             if (ce->parent != parent) {
                 if (n_rows == j->mb) {
-                    GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &out->nfe_train));
+                    GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &acc->nfe));
                     n_rows = n = 0;
                 }
                 const gv_tree_node *pn = &j->tree.nodes[ce->parent];
@@ -394,7 +403,52 @@ static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int 
                              .adv = ce->advantage, .weight = ce->weight, .logp_scale = logp_scale,
                              .x = j->tree.nodes[ce->parent].latent, .x_next = cn->latent};
         }
-    if (n > 0) GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &out->nfe_train));
+    }
+    if (n > 0) GV_TRY(run_chunk(j, rw, n_rows, un, n, norm, poison, acc, &acc->nfe));
+    return GV_OK;
+}
+
+/* One minibatch = one optimizer step (ALGORITHMS.md §3, Optimizer structure): this rank's shard
+   parts each into zeroed gradients, the statistics of every shard gathered and combined in shard
+   order, the shard gradients summed in shard order (dist.h) into params.grads on every rank. */
+static gv_status run_minibatch(gv_grpo_job *j, const int32_t *roots, int m, int poison,
+                               gv_grpo_state *st, chunk_acc *acc, gv_grpo_train_stats *out) {
+    const gv_run_config *cfg = j->cfg;
+    gv_params *ps = &j->model.params;
+    int64_t norm = 0; /* units of the whole minibatch (chains: m·T), every shard alike */
+    for (int r = 0; r < m; ++r) norm += j->root_first[roots[r] + 1] - j->root_first[roots[r]];
+    chunk_acc *accs = j->shard_acc;
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        accs[sh] = *acc; /* the caller's initial values */
+        GV_TRY(gv_params_zero_grads(ps));
+        GV_TRY(shard_part(j, sh, roots, m, norm, poison, &accs[sh]));
+        float *mine = j->shard_grads[sh - j->shard_lo];
+        if (mine != ps->grads)
+            GV_TRY(j->be->copy(mine, ps->grads, (size_t)ps->total * sizeof(float)));
+    }
+    GV_TRY(gv_dist_allgather("training statistics", accs, sizeof *accs, j->shards, j->shard_lo,
+                             j->shard_hi));
+    *acc = accs[0];
+    for (int sh = 1; sh < j->shards; ++sh) { /* shard order, as the gradients */
+        const chunk_acc *b = &accs[sh];
+        acc->loss += b->loss;
+        acc->ratio_sum += b->ratio_sum;
+        acc->ratio_min = fmin(acc->ratio_min, b->ratio_min);
+        acc->ratio_max = fmax(acc->ratio_max, b->ratio_max);
+        acc->above += b->above;
+        acc->below += b->below;
+        acc->approx_kl += b->approx_kl;
+        acc->kl += b->kl;
+        acc->units += b->units;
+        acc->nfe += b->nfe;
+    }
+    out->nfe_train += acc->nfe;
+    if (isfinite(acc->loss)) { /* a non-finite loss skips the step on every rank alike */
+        const gv_shard_sum sum = {.be = j->be, .ctx = j->ctx, .n = ps->total, .shards = j->shards,
+                                  .lo = j->shard_lo, .hi = j->shard_hi,
+                                  .local = j->shard_grads, .out = ps->grads};
+        GV_TRY(gv_dist_shard_sum(&sum, "gradient sum"));
+    }
     float norm_before = NAN;
     int finite = isfinite(acc->loss);
     gv_status s = GV_OK;

@@ -26,6 +26,7 @@
 #include "grove/advantage.h"
 #include "grove/algorithm_config.h"
 #include "grove/checkpoint.h"
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
@@ -83,6 +84,7 @@ gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const fl
 static gv_status fill_roots(gv_grpo_job *j, uint32_t iteration) {
     const gv_ops *ops = j->be->ops;
     for (int32_t s = 0; s < j->tree.n_roots; ++s) {
+        if (!gv_grpo_root_is_local(j, s)) continue; /* another rank's shard */
         gv_rng_addr addr;
         GV_TRY(gv_tree_rng_addr(&j->tree, s, iteration, 0, GV_RNG_PURPOSE_LATENT, &addr));
         if (j->cfg->group.same_latent) addr.node = 0; /* root index 0's id is 0 */
@@ -93,36 +95,141 @@ static gv_status fill_roots(gv_grpo_job *j, uint32_t iteration) {
     return GV_OK;
 }
 
-/* One sampler step i over the frontier [begin, begin + n): the children were just appended. */
+/* One sampler step i over the chains' frontier [begin, begin + n) (row k = root k): per local
+   shard ONE batched denoiser call over its rows, then the step op over them (the children are
+   appended first, for every root: the pool's bookkeeping is the same on every rank). */
 static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_t begin, int32_t n) {
     const gv_ops *ops = j->be->ops;
     gv_step_args a;
     int is_sde = 0;
     GV_TRY(gv_grpo_step_coeffs(j, i, &a, &is_sde)); /* ODE outside the SDE window (step_select.c) */
-    a.N = n;
     a.D = j->D;
-    float *x = j->latents + j->tree.nodes[begin].latent;
-    GV_TRY(gv_denoiser_call(&j->den, j->ctx, x, j->sigmas[i], j->v));
-    if (j->dump_now) /* rollouts.h5: keep step i's velocities (chains: the frontier is S wide) */
-        GV_TRY(j->be->copy(j->dump_v + (int64_t)i * j->S * j->D, j->v,
-                           (size_t)n * (size_t)j->D * sizeof(float)));
     GV_TRY(gv_tree_expand(&j->tree, 1, is_sde));
     const int32_t child0 = j->tree.count - n;
-    float *x_next = j->latents + j->tree.nodes[child0].latent;
-    if (!is_sde) /* ALGORITHMS.md §2: the ODE fast path x' = x + Δ·v (always the last step) */
-        return ops->euler_step(j->ctx, x_next, x, j->v, &a);
-    for (int32_t k = 0; k < n; ++k) {
-        gv_rng_addr addr;
-        gv_philox_args pa;
-        GV_TRY(gv_tree_rng_addr(&j->tree, child0 + k, iteration, (uint32_t)i,
-                                GV_RNG_PURPOSE_STEP_NOISE, &addr));
-        GV_TRY(gv_rng_args(j->seed, GV_RNG_STREAM_SAMPLER, &addr, 0, j->D, &pa));
-        GV_TRY(ops->philox_normal_fill(j->ctx, j->eps + (int64_t)k * j->D, &pa));
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        int lo, hi;
+        gv_grpo_shard_roots(j, sh, &lo, &hi);
+        const int64_t off = (int64_t)lo * j->D;
+        const float *x = j->latents + j->tree.nodes[begin + lo].latent;
+        float *x_next = j->latents + j->tree.nodes[child0 + lo].latent, *v = j->v + off;
+        a.N = hi - lo;
+        GV_TRY(gv_denoiser_bind(&j->den, hi - lo, j->sample_ids + (int64_t)lo * j->L));
+        GV_TRY(gv_denoiser_call(&j->den, j->ctx, x, j->sigmas[i], v));
+        if (j->dump_now) /* rollouts.h5: keep step i's velocities (chains: the frontier is S wide) */
+            GV_TRY(j->be->copy(j->dump_v + (int64_t)i * j->S * j->D + off, v,
+                               (size_t)(hi - lo) * (size_t)j->D * sizeof(float)));
+        if (!is_sde) { /* ALGORITHMS.md §2: the ODE fast path x' = x + Δ·v (always the last step) */
+            GV_TRY(ops->euler_step(j->ctx, x_next, x, v, &a));
+            continue;
+        }
+        for (int32_t k = lo; k < hi; ++k) {
+            gv_rng_addr addr;
+            gv_philox_args pa;
+            GV_TRY(gv_tree_rng_addr(&j->tree, child0 + k, iteration, (uint32_t)i,
+                                    GV_RNG_PURPOSE_STEP_NOISE, &addr));
+            GV_TRY(gv_rng_args(j->seed, GV_RNG_STREAM_SAMPLER, &addr, 0, j->D, &pa));
+            GV_TRY(ops->philox_normal_fill(j->ctx, j->eps + (int64_t)k * j->D, &pa));
+        }
+        /* ALGORITHMS.md §2: x' = μ + std·ε with its per-element-mean log-prob (logp_old) */
+        GV_TRY(ops->gaussian_step_forward(j->ctx, x_next, j->logp + lo, x, v, j->eps + off, &a));
+        GV_TRY(j->be->copy_to_host(j->logp_host + lo, j->logp + lo, (size_t)(hi - lo) * sizeof(float)));
+        for (int32_t k = lo; k < hi; ++k) j->tree.nodes[child0 + k].logp_old = j->logp_host[k];
     }
-    /* ALGORITHMS.md §2: x' = μ + std·ε with its per-element-mean log-prob (logp_old) */
-    GV_TRY(ops->gaussian_step_forward(j->ctx, x_next, j->logp, x, j->v, j->eps, &a));
-    GV_TRY(j->be->copy_to_host(j->logp_host, j->logp, (size_t)n * sizeof(float)));
-    for (int32_t k = 0; k < n; ++k) j->tree.nodes[child0 + k].logp_old = j->logp_host[k];
+    return GV_OK;
+}
+
+/* ---- data parallel: the local blocks and the exchanges ---------------------------------------- */
+
+/* The nodes [begin, begin + n) (a frontier: its nodes sorted by root) whose root lies in
+   [lo, hi): [*k0, *k1) relative to begin. */
+static void frontier_block(const gv_grpo_job *j, int32_t begin, int32_t n, int lo, int hi,
+                           int32_t *k0, int32_t *k1) {
+    int32_t a = 0;
+    while (a < n && j->tree.nodes[begin + a].root < lo) ++a;
+    int32_t b = a;
+    while (b < n && j->tree.nodes[begin + b].root < hi) ++b;
+    *k0 = a;
+    *k1 = b;
+}
+
+/* The rank of shard `sh` (the inverse of gv_dist_shard_range). */
+static int shard_rank(const gv_grpo_job *j, int sh) {
+    const int R = gv_dist_size();
+    for (int r = 0; r < R; ++r) {
+        int lo, hi;
+        gv_dist_shard_range(j->shards, r, R, &lo, &hi);
+        if (sh >= lo && sh < hi) return r;
+    }
+    return R - 1;
+}
+
+/* Score the samples [begin, begin + n) of the pool's last level (chains: the S x_N, trees: the
+   leaves), one reward batch per local shard, then gather every sample's scores and statuses
+   bitwise (the blocks are this rank's roots, in rank order). p_host, labels, prompts, groups and
+   metadata are indexed by sample. */
+static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int32_t *labels,
+                             const char *const *prompts, const int32_t *groups,
+                             gv_grpo_rollout_stats *out) {
+    const gv_run_config *cfg = j->cfg;
+    const int R = cfg->n_rewards;
+    const int64_t D = j->D;
+    int64_t judged = 0, imputed = 0;
+    int32_t first = -1, last = -1; /* this rank's block */
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        int lo, hi;
+        int32_t k0, k1;
+        gv_grpo_shard_roots(j, sh, &lo, &hi);
+        frontier_block(j, begin, n, lo, hi, &k0, &k1);
+        if (first < 0) first = k0;
+        last = k1;
+        if (k1 == k0) continue;
+        const int64_t total = (int64_t)(k1 - k0) * D;
+        float *p = j->p_host + (int64_t)k0 * D;
+        GV_TRY(j->be->copy_to_host(p, j->latents + j->tree.nodes[begin + k0].latent,
+                                   (size_t)total * sizeof(float)));
+        for (int64_t e = 0; e < total; ++e) { /* ALGORITHMS.md §1: p = clamp((x_N + 1)/2, 0, 1) */
+            float q = (p[e] + 1.0f) * 0.5f;
+            p[e] = q < 0.0f ? 0.0f : (q > 1.0f ? 1.0f : q);
+        }
+        GV_TRY(gv_grpo_score(j, j->rewards, R, k1 - k0, p, labels + k0, prompts + k0, groups + k0,
+                             (const char *const *)j->meta + k0, j->scores + (int64_t)k0 * R,
+                             j->status + (int64_t)k0 * R));
+        judged += j->pairwise_judged;
+        imputed += j->pairwise_imputed;
+    }
+    int64_t counts[2 + 64] = {judged, imputed};
+    for (int k = 0; k < R && k < 64; ++k) counts[2 + k] = j->rewards[k].failed_batches;
+    if (gv_dist_size() > 1) {
+        GV_TRY(gv_dist_allgather("rewards", j->scores, (size_t)R * sizeof(float), n, first, last));
+        GV_TRY(gv_dist_allgather("reward statuses", j->status, (size_t)R, n, first, last));
+        GV_TRY(gv_dist_sum_i64("reward counts", counts, 2 + (R < 64 ? R : 64)));
+    }
+    j->pairwise_judged = out->pairwise_judged = counts[0];
+    j->pairwise_imputed = out->pairwise_imputed = counts[1];
+    if (out->failed_batches)
+        for (int k = 0; k < R && k < 64; ++k) out->failed_batches[k] = counts[2 + k];
+    return GV_OK;
+}
+
+/* Trees under several ranks: every child's logp_old to every rank (the prob-weighted fusion of
+   credit.c reads siblings' log-probs). Each rank packs its nodes' values in pool order; the
+   packs are concatenated in rank order and unpacked by the same ownership rule. */
+static gv_status exchange_logp(gv_grpo_job *j) {
+    if (gv_dist_size() == 1) return GV_OK;
+    const int me = gv_dist_rank(), R = gv_dist_size();
+    const int32_t n0 = j->tree.n_roots, count = j->tree.count;
+    int64_t before = 0, mine = 0;
+    for (int32_t c = n0; c < count; ++c) before += shard_rank(j, j->root_shard[j->tree.nodes[c].root]) < me;
+    for (int32_t c = n0; c < count; ++c)
+        if (shard_rank(j, j->root_shard[j->tree.nodes[c].root]) == me)
+            j->logp_pack[before + mine++] = j->tree.nodes[c].logp_old;
+    GV_TRY(gv_dist_allgather("tree log-probs", j->logp_pack, sizeof(float), count - n0, before,
+                             before + mine));
+    int64_t pos = 0;
+    for (int q = 0; q < R; ++q)
+        for (int32_t c = n0; c < count; ++c)
+            if (shard_rank(j, j->root_shard[j->tree.nodes[c].root]) == q)
+                j->tree.nodes[c].logp_old = j->logp_pack[pos++];
     return GV_OK;
 }
 
@@ -138,9 +245,10 @@ gv_status gv_grpo_sde_coeffs(const gv_grpo_job *j, int i, float std_scale, gv_st
     return GV_OK;
 }
 
-/* One step i of a topology (topology.h): ONE batched forward over the frontier rows, then one
-   step op per child reading its parent's row; an SDE child draws mu + noise_scale std eps and
-   is scored under N(mu, (logp_scale std)^2) (split_density). */
+/* One step i of a topology (topology.h): per local shard ONE batched forward over its frontier
+   rows (the frontier is sorted by root), then one step op per child of a local root reading its
+   parent's row; an SDE child draws mu + noise_scale std eps and is scored under
+   N(mu, (logp_scale std)^2) (split_density). */
 static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
     const gv_ops *ops = j->be->ops;
     gv_step_batch b;
@@ -149,9 +257,17 @@ static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
         memcpy(j->row_ids + (int64_t)r * j->L,
                j->sample_ids + (int64_t)j->tree.nodes[b.rows_begin + r].root * j->L,
                (size_t)j->L * sizeof(int32_t));
-    GV_TRY(gv_denoiser_bind(&j->den, b.n_rows, j->row_ids));
-    GV_TRY(gv_denoiser_call(&j->den, j->ctx, j->latents + j->tree.nodes[b.rows_begin].latent,
-                            j->sigmas[i], j->v));
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        int lo, hi;
+        int32_t r0, r1;
+        gv_grpo_shard_roots(j, sh, &lo, &hi);
+        frontier_block(j, b.rows_begin, b.n_rows, lo, hi, &r0, &r1);
+        if (r1 == r0) continue;
+        GV_TRY(gv_denoiser_bind(&j->den, r1 - r0, j->row_ids + (int64_t)r0 * j->L));
+        GV_TRY(gv_denoiser_call(&j->den, j->ctx,
+                                j->latents + j->tree.nodes[b.rows_begin + r0].latent, j->sigmas[i],
+                                j->v + (int64_t)r0 * j->D));
+    }
     gv_step_args ode;
     int unused = 0;
     GV_TRY(gv_step_coeffs(&(gv_noise_spec){.kind = GV_NOISE_ODE}, j->sigmas, j->N, i, &ode, &unused));
@@ -160,6 +276,7 @@ static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
     const gv_ew_dims e = {.n = j->D};
     for (int32_t c = b.child_begin; c < b.child_begin + b.n_children; ++c) {
         gv_tree_node *nd = &j->tree.nodes[c];
+        if (!gv_grpo_root_is_local(j, nd->root)) continue; /* another rank's shard */
         const float *x = j->latents + j->tree.nodes[nd->parent].latent;
         const float *v = j->v + (int64_t)(nd->parent - b.rows_begin) * j->D;
         float *x_next = j->latents + nd->latent;
@@ -186,7 +303,8 @@ static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
     }
     GV_TRY(j->be->copy_to_host(j->logp_host, j->logp, (size_t)b.n_children * sizeof(float)));
     for (int32_t c = b.child_begin; c < b.child_begin + b.n_children; ++c)
-        if (j->tree.nodes[c].sde) j->tree.nodes[c].logp_old = j->logp_host[c - b.child_begin];
+        if (j->tree.nodes[c].sde && gv_grpo_root_is_local(j, j->tree.nodes[c].root))
+            j->tree.nodes[c].logp_old = j->logp_host[c - b.child_begin];
     return GV_OK;
 }
 
@@ -250,13 +368,6 @@ static gv_status rollout_topology(gv_grpo_job *j, uint32_t iteration, gv_grpo_ro
     gv_tree_frontier(&j->tree, &begin, &n); /* the leaves x_N */
     if (n != j->n_leaves)
         return GV_ERROR(GV_ERR_INTERNAL, "grpo: %d leaves, planned %d", n, j->n_leaves);
-    const int64_t total = (int64_t)n * j->D;
-    GV_TRY(j->be->copy_to_host(j->p_host, j->latents + j->tree.nodes[begin].latent,
-                               (size_t)total * sizeof(float)));
-    for (int64_t e = 0; e < total; ++e) { /* ALGORITHMS.md §1 */
-        float p = (j->p_host[e] + 1.0f) * 0.5f;
-        j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-    }
     uint64_t hash = 0; /* the raw weights that sampled this rollout, for plugins' metadata */
     GV_TRY(gv_params_hash(&j->model.params, &hash));
     for (int32_t k = 0; k < n; ++k) {
@@ -270,9 +381,8 @@ static gv_status rollout_topology(gv_grpo_job *j, uint32_t iteration, gv_grpo_ro
                  leaf->prompt, (int)leaf->root, (int)k, (long long)j->sample_index[leaf->root],
                  (unsigned long long)hash);
     }
-    GV_TRY(gv_grpo_score(j, j->rewards, cfg->n_rewards, n, j->p_host, j->leaf_labels,
-                         j->leaf_text, j->leaf_prompt, (const char *const *)j->meta, j->scores,
-                         j->status));
+    GV_TRY(score_local(j, begin, n, j->leaf_labels, j->leaf_text, j->leaf_prompt, out));
+    GV_TRY(exchange_logp(j));
     /* the logged reward statistics: the leaves as samples of their prompt's group */
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
                             .std_eps = cfg->train.std_eps, .adv_clip = cfg->train.adv_clip};
@@ -306,8 +416,10 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
     gv_tree_reset(&j->tree);
     GV_TRY(gv_tree_add_roots(&j->tree, j->P, G));
     GV_TRY(fill_roots(j, iteration));
-    if (j->tree_mode) return rollout_topology(j, iteration, out);
-    GV_TRY(gv_denoiser_bind(&j->den, j->S, j->sample_ids));
+    if (j->tree_mode) {
+        GV_TRY(rollout_topology(j, iteration, out));
+        return gv_dist_sum_i64("rollout NFE", &out->nfe, 1);
+    }
     const int64_t nfe0 = j->den.nfe;
     for (int i = 0; i < j->N; ++i) {
         int32_t begin, n;
@@ -315,16 +427,9 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
         GV_TRY(step_frontier(j, iteration, i, begin, n));
     }
     out->nfe = j->den.nfe - nfe0;
-    /* ALGORITHMS.md §1: p = clamp((x_N + 1)/2, 0, 1) on the host copy */
+    GV_TRY(gv_dist_sum_i64("rollout NFE", &out->nfe, 1));
     int32_t begin, n;
     gv_tree_frontier(&j->tree, &begin, &n);
-    const int64_t total = (int64_t)n * j->D;
-    GV_TRY(j->be->copy_to_host(j->p_host, j->latents + j->tree.nodes[begin].latent,
-                               (size_t)total * sizeof(float)));
-    for (int64_t e = 0; e < total; ++e) {
-        float p = (j->p_host[e] + 1.0f) * 0.5f;
-        j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-    }
     const gv_run_config *cfg = j->cfg;
     uint64_t hash = 0; /* the raw weights that sampled this rollout, for plugins' metadata */
     GV_TRY(gv_params_hash(&j->model.params, &hash));
@@ -334,11 +439,8 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
                  "\"prompt_index\": %lld, \"checkpoint\": \"%016llx\"}", iteration, j->seed,
                  j->sample_prompt[s], s % G, (long long)j->sample_index[s],
                  (unsigned long long)hash);
-    GV_TRY(gv_grpo_score(j, j->rewards, cfg->n_rewards, j->S, j->p_host, j->sample_labels,
-                         (const char *const *)j->sample_text, j->sample_prompt,
-                         (const char *const *)j->meta, j->scores, j->status));
-    out->pairwise_judged = j->pairwise_judged;
-    out->pairwise_imputed = j->pairwise_imputed;
+    GV_TRY(score_local(j, begin, n, j->sample_labels, (const char *const *)j->sample_text,
+                       j->sample_prompt, out));
     /* ALGORITHMS.md §3, Reward and Advantage; §8: win rates get the unbiased std + 1e-8 */
     const int win_rate = cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,

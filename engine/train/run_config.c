@@ -69,6 +69,9 @@ static const gv_field run_fields[] = {
     F_INT(gv_run_section, threads, "0", 0, 4096, 0, "CPU threads; 0 = GROVE_THREADS or all cores"),
     F_INT(gv_run_section, micro_batch, "32", 1, 4096, 0,
           "fixed rows per denoiser call, rollouts and training alike"),
+    F_INT(gv_run_section, shards, "1", 1, 65536, 0,
+          "parts of each iteration's prompt groups, gradients summed in part order; set it, not "
+          "the rank count, for results (mpirun -np R: at least R)"),
 };
 static const gv_schema run_schema = SCHEMA(run, gv_run_section, run_fields, NULL);
 
@@ -342,6 +345,7 @@ static const gv_field run_config_fields[] = {
     F_STRUCT(gv_run_config, branch, branch_schema, GV_CFG_OWNED, "trees: splits, fusion, pruning (preset)"),
     F_STRUCT(gv_run_config, credit, credit_schema, GV_CFG_OWNED, "credit assignment (preset)"),
     F_STRUCT(gv_run_config, dense, dense_schema, GV_CFG_OWNED, "DenseGRPO completions, calibration (preset)"),
+    F_STRUCT(gv_run_config, dist, gv_dist_schema, 0, "data parallel across MPI ranks (dist.h)"),
 };
 const gv_schema gv_run_config_schema = SCHEMA(run_config, gv_run_config, run_config_fields, NULL);
 

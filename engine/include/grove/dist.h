@@ -33,19 +33,12 @@
 
 #include "grove/backend.h"
 #include "grove/config.h"
+#include "grove/dist_config.h"
 #include "grove/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The `dist` config section (shared by every trainer's schema: gv_dist_schema). */
-typedef struct gv_dist_section {
-    double timeout_s;  /* a collective waiting longer than this fails (a rank died or hangs) */
-    int check_every;   /* parameter-hash comparison every N steps (and at start); 0 = start only */
-} gv_dist_section;
-
-extern const gv_schema gv_dist_schema;
 
 /* 1 when this build has MPI. */
 int gv_dist_compiled(void);
@@ -78,6 +71,17 @@ gv_status gv_dist_barrier(const char *what);
    values at [lo, hi) (the rest is ignored); on return every slot, from the rank owning it.
    Exact: the transport adds zeros to each value, never two values together. */
 gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int hi);
+
+/* Blocks of elements to every rank, bitwise whatever the type: `all` (n elements of `elem` bytes)
+   holds on entry this rank's elements at [lo, hi) (the rest is ignored); on return every element,
+   from the rank that owns it. The ranks' blocks must tile [0, n) in rank order (rank r's hi is
+   rank r+1's lo; an empty block is allowed), as the blocks of contiguous shards do; otherwise an
+   error on every rank. Unlike gv_dist_gather_f64 nothing is added: -0.0 and NaN payloads pass. */
+gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                            int64_t hi);
+
+/* v (n counts) summed over the ranks, on every rank (integers: exact in any order). */
+gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n);
 
 /* Compare `hash` (this rank's parameter hash) across ranks. A difference is an error naming the
    ranks whose hash differs from rank 0's; every rank gets the same error. */

@@ -38,7 +38,27 @@
  * DenseGRPO (dense.c): credit dense completes every trained step's x_i by ODE and trains the
  * step gains; sampler.noise.kind calibrated uses ψ(i) — ψ0 = the flow_grpo s(i), calibrated by
  * dense.calibrate as a phase before the first iteration and stored in the checkpoint (/state psi).
- * Not implemented (refused at setup with a message): rollout dumps of trees. */
+ * Data parallel (dist.h; `mpirun -np R grove train`): run.shards = S cuts each iteration's P prompt
+ * slots into S contiguous SHARDS (shard s holds slots [P·s/S, P·(s+1)/S) with their whole groups,
+ * chains, trunks and trees), independent of the rank count; rank r of R owns the shards
+ * [S·r/R, S·(r+1)/R). Every rank keeps the whole pool's bookkeeping (node ids, hence the noise
+ * addresses, never depend on the rank) but computes only its shards' nodes: per shard and step one
+ * batched forward of that shard's frontier rows, then scores that shard's samples (one reward
+ * batch per shard). The rewards and statuses (and, for trees, the children's logp_old that the
+ * prob-weighted fusion reads) are gathered bitwise, so every rank computes the same advantages,
+ * credit triples, pruning, root shuffle and metrics. Training: a minibatch is train.minibatch
+ * roots of the epoch's shuffle of ALL roots (as with one shard); shard s computes, into zeroed
+ * gradients, the minibatch's roots that it owns (in shuffled order, chunks of <= micro_batch
+ * rows, each unit normalized by the minibatch's total units), and the minibatch gradient is the
+ * sum of the S shard gradients in shard order, ((g_0 + g_1) + g_2) + ... (gv_dist_shard_sum),
+ * identical on every rank; the chunk statistics are gathered per shard and combined in shard
+ * order. So one process with run.shards = S and `mpirun -np R` (R <= S) give bitwise the same
+ * parameters and metrics (CPU, same threads per process); run.shards = 1 is the plain path.
+ * Rank 0 alone writes config.yaml, metrics, checkpoints, evals and progress; every rank reads
+ * last.h5 on resume; the parameter hash is compared at start and every dist.check_every
+ * iterations.
+ * Not implemented (refused at setup with a message): rollout dumps of trees; run.shards > 1 with
+ * DenseGRPO (credit dense, calibrated noise); rollout dumps under several ranks. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -247,7 +267,21 @@ typedef struct gv_grpo_job {
     int32_t *eval_sample_group;  /* (n_eval_samples) eval prompt index = the group            */
     float *eval_probs;           /* host (n_eval_samples, K)                                */
     gv_denoiser eval_den;        /* theta = model.params.ema                                */
+    /* data parallel (see the top of this file): this rank's shards [shard_lo, shard_hi) */
+    int shards, shard_lo, shard_hi;
+    int32_t *root_shard;         /* (S) the shard of each root (its prompt slot's)            */
+    float **shard_grads;         /* (shard_hi − shard_lo) backend gradient buffers; with one
+                                    shard in all, params.grads itself                       */
+    void *shard_acc;             /* grpo_train.c's per-shard minibatch statistics (shards)    */
+    float *logp_pack;            /* host (pool capacity): trees' logp_old exchange             */
 } gv_grpo_job;
+
+/* The roots [*lo, *hi) of shard `shard` (its prompt slots' G roots each). */
+void gv_grpo_shard_roots(const gv_grpo_job *j, int shard, int *lo, int *hi);
+/* 1 when `root` belongs to one of this rank's shards. */
+static inline int gv_grpo_root_is_local(const gv_grpo_job *j, int32_t root) {
+    return j->root_shard[root] >= j->shard_lo && j->root_shard[root] < j->shard_hi;
+}
 
 /* Per-iteration training statistics (host). */
 typedef struct gv_grpo_train_stats {
@@ -292,6 +326,8 @@ typedef struct gv_grpo_rollout_stats {
     int64_t nfe;
     int64_t pairwise_judged, pairwise_imputed; /* win_rate judgements, failed ones imputed 0.5 */
     int64_t nfe_completion;         /* DenseGRPO's ODE completions (rows, CFG pair = 2)      */
+    int64_t *failed_batches;        /* (n_rewards), caller buffer or NULL: each reward's failed
+                                       plugin batches so far, summed over the ranks          */
 } gv_grpo_rollout_stats;
 
 /* dense.c (ALGORITHMS.md §5): after a chain rollout, the ODE completions of the trained steps'

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "grove/config.h"
+#include "grove/dist_config.h"
 #include "grove/optim.h"
 
 #ifdef __cplusplus
@@ -61,6 +62,7 @@ typedef struct gv_run_section {
     int device;        /* gv_device_kind */
     int threads;       /* 0 = GROVE_THREADS or all cores */
     int micro_batch;
+    int shards;        /* data parallel: parts of each iteration's prompt groups (grpo.h, dist.h) */
 } gv_run_section;
 
 typedef struct gv_model_section { char *checkpoint; } gv_model_section;
@@ -238,6 +240,7 @@ typedef struct gv_run_config {
     gv_branch_section branch;             /* preset-owned (§6)                   */
     gv_credit_section credit;             /* preset-owned (§3–6)                 */
     gv_dense_section dense;               /* preset-owned (§5)                   */
+    gv_dist_section dist;                 /* data parallel across MPI ranks (dist.h) */
 } gv_run_config;
 
 /* The schema table of gv_run_config (config.h), for generic tools (help listings). */
