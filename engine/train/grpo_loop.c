@@ -11,8 +11,8 @@
  * /config and /meta (model description, threads, reference_model + reference_hash: the KL
  * reference is the base model FILE, reloaded and checked on resume, not stored).
  * Resume: an existing run directory continues from last.h5 (metrics after its iteration are
- * dropped); a config differing in anything but train.iterations is refused, naming the first
- * differing key, unless force. Everything random is addressed by (seed, iteration, slot, node,
+ * dropped); a config differing in anything but train.iterations and dist.* is refused, naming
+ * the first differing key, unless force. Everything random is addressed by (seed, iteration, slot, node,
  * step) and the prompt cursor is state, so a resumed run is bit-identical to an uninterrupted one
  * (same machine and thread count). Stops: stop_after iterations, *stop_flag (SIGINT) at the next
  * iteration boundary, train.max_skips consecutive non-finite optimizer steps (an error; last.h5
@@ -57,6 +57,7 @@ static gv_status prepare_run_config(const gv_run_config *cfg, const run_files *r
         eff->train.lr_schedule.total_steps = stored.train.lr_schedule.total_steps;
     const int keep_iterations = stored.train.iterations;
     stored.train.iterations = eff->train.iterations;
+    stored.dist = eff->dist; /* timeouts and check cadence never change the result */
     s = gv_run_config_dump(&stored, NULL, &a);
     if (s == GV_OK) s = gv_run_config_dump(eff, NULL, &b);
     if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);

@@ -188,6 +188,7 @@ static gv_status prepare_run_config(const gv_pretrain_config *cfg, const run_fil
     if (!eff->train.lr_schedule.total_steps)
         eff->train.lr_schedule.total_steps = stored.train.lr_schedule.total_steps;
     stored.train.steps = eff->train.steps;
+    stored.dist = eff->dist; /* timeouts and check cadence never change the result */
     s = gv_pretrain_config_dump(&stored, NULL, &a);
     if (s == GV_OK) s = gv_pretrain_config_dump(eff, NULL, &b);
     if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);

@@ -1,10 +1,17 @@
-/* Tests of data parallel training (engine/core/dist.c, engine/train/pretrain.c): the shard
+/* Tests of data parallel training (engine/core/dist.c, engine/train/pretrain.c, the GRPO trainer's
+ * shards in engine/train/rollout.c and grpo_train.c): the shard
  * partition and the shard-order sum against hand-computed values; in one process, run.shards only
  * changes rounding (step-1 loss and grad norm of 2 shards vs 1 agree to ~1e-6); and with a real
  * `mpirun -np 2` (2 ranks x 1 thread) of the grove CLI against one process x 1 thread with the
  * same run.shards: bitwise equal parameters and EMA (UNet and classifier), also across a stop and
  * an MPI resume; a desynchronized rank is caught by the hash check with one line; a rank killed
  * mid-run or stalled makes the job exit non-zero within dist.timeout_s and last.h5 stays loadable.
+ * `grove train` (suite dist_train, tiny UNet of grpo_test_util.h): `mpirun -np 2` against one
+ * process with the same run.shards for Flow-GRPO and a BranchGRPO tree (prob-weighted fusion, so the
+ * siblings' log-probs cross ranks; uneven shards), 3 iterations: the same parameters and the same
+ * metrics lines but for timing; a resume that changes the rank count; a desynchronized rank caught
+ * by the hash check; a killed rank making the other exit within dist.timeout_s with last.h5
+ * intact; the shard rules refused with their messages.
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -20,6 +27,7 @@
 #include "grove/kernels_cpu.h"
 #include "grove/ops.h"
 #include "grove/pretrain.h"
+#include "grpo_test_util.h"
 
 #define FIXTURES GROVE_SOURCE_DIR "/tests/data/pretrain/"
 #define UNET FIXTURES "tiny-unet.yaml"
@@ -157,23 +165,29 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Run `grove pretrain` (ranks 0 = one plain process, else under mpirun) with run.dir = <tmp>/<dir>
-   and `args`; stderr into <tmp>/<dir>.err. Returns the exit status (128 + signal if killed). */
-static int pretrain(int ranks, const char *fault, const char *fixture, const char *dir,
-                    const char *args, double *seconds) {
-    char launcher[512] = "", full[4096];
+/* Run `grove <command>` (ranks 0 = one plain process, else under mpirun) with run.dir =
+   <tmp>/<dir> and `args`; stderr into <tmp>/<dir>.err. Returns the exit status (128 + signal if
+   killed). */
+static int grove_cli(const char *command, int ranks, const char *fault, const char *fixture,
+                     const char *dir, const char *args, double *seconds) {
+    char launcher[512] = "", full[8192];
     if (ranks)
         snprintf(launcher, sizeof launcher, "%s --oversubscribe --bind-to none -np %d ",
                  GROVE_MPIEXEC, ranks);
     /* GROVE_DIST_FAULT before mpirun reaches every rank */
-    snprintf(full, sizeof full, "%s%s%s%s%s/grove pretrain %s --set run.dir=%s/%s %s >/dev/null 2>%s/%s.err",
+    snprintf(full, sizeof full, "%s%s%s%s%s/grove %s %s --set run.dir=%s/%s %s >/dev/null 2>%s/%s.err",
              fault ? "GROVE_DIST_FAULT=" : "", fault ? fault : "", fault ? " " : "", launcher,
-             GROVE_BINARY_DIR, fixture, tmp_root, dir, args, tmp_root, dir);
+             GROVE_BINARY_DIR, command, fixture, tmp_root, dir, args, tmp_root, dir);
     double t0 = now_s();
     int st = system(full);
     if (seconds) *seconds = now_s() - t0;
     cr_assert(st != -1);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int pretrain(int ranks, const char *fault, const char *fixture, const char *dir,
+                    const char *args, double *seconds) {
+    return grove_cli("pretrain", ranks, fault, fixture, dir, args, seconds);
 }
 
 static char *slurp(const char *path) {
@@ -314,4 +328,150 @@ Test(dist, stalled_rank_times_out_with_a_rank_tagged_error) {
     gv_image_model m;
     cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK, "%s", gv_last_error());
     gv_image_model_free(&m);
+}
+
+/* ---- grove train ------------------------------------------------------------------------------- */
+
+static void train_init(void) {
+    make_tmp();
+    write_models(); /* grpo_test_util.h: tiny UNet + gold classifier in tmpdir */
+}
+static void train_fini(void) {
+    remove_tmp();
+    remove_tree();
+}
+TestSuite(dist_train, .init = train_init, .fini = train_fini, .timeout = 120);
+
+#define ALIGN GROVE_SOURCE_DIR "/tests/data/align/tiny.yaml"
+
+/* `grove train` of the tiny config with the temp models, one thread per process, a hash check
+   every iteration, `extra` appended. */
+static int train(int ranks, const char *fault, const char *dir, const char *extra, double *secs) {
+    char args[4096];
+    snprintf(args, sizeof args,
+             "--set model.checkpoint=%s --set 'eval_rewards=[{builtin: classifier, model: %s}, "
+             "{builtin: ink}]' --set run.threads=1 --set train.iterations=3 "
+             "--set dist.check_every=1 %s", unet_path, gold_path, extra);
+    return grove_cli("train", ranks, fault, ALIGN, dir, args, secs);
+}
+
+/* metrics.jsonl of <tmp_root>/<dir> without timing fields (samples_per_s, comm_s, wall_s). */
+static char *train_metrics(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, dir);
+    char *m = slurp(path);
+    strip_timing(m);
+    return m;
+}
+
+/* The /meta model_hash of <tmp_root>/<dir>/last.h5 (17 bytes). */
+static void train_hash(const char *dir, char *hash) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmp_root, dir);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    char *h = NULL;
+    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
+    snprintf(hash, 17, "%s", h);
+    free(h);
+    gv_ckpt_close(r);
+}
+
+/* One process and 2 ranks with the same run.shards: the same metrics lines (timing aside), the
+   same raw and EMA weights; 3 iteration records from rank 0 alone. */
+static void assert_train_ranks_agree(const char *name, const char *extra) {
+    char one[64], two[64], h1[17], h2[17];
+    snprintf(one, sizeof one, "%s-1", name);
+    snprintf(two, sizeof two, "%s-2", name);
+    cr_assert_eq(train(0, NULL, one, extra, NULL), 0, "%s", err_of(one));
+    cr_assert_eq(train(2, NULL, two, extra, NULL), 0, "%s", err_of(two));
+    char *m1 = train_metrics(one), *m2 = train_metrics(two);
+    cr_assert_str_eq(m1, m2, "metrics differ:\n--- one process\n%s\n--- 2 ranks\n%s", m1, m2);
+    cr_assert_eq(lines_with(m2, "\"optimizer_step\":"), 3, "%s", m2);
+    cr_assert(strstr(m2, "\"ratio_first_max\":1,"), "the on-policy ratio is exactly 1:\n%s", m2);
+    free(m1);
+    free(m2);
+    train_hash(one, h1);
+    train_hash(two, h2);
+    cr_assert_str_eq(h1, h2);
+    assert_same_weights(one, two);
+}
+
+Test(dist_train, flow_grpo_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_train_ranks_agree("flow", "--set run.shards=2");
+}
+
+/* A BranchGRPO tree with prob-weighted fusion (credit.c reads the children's log-probs, computed
+   on the rank owning them), 4 prompts in 3 uneven shards (rank 0 one shard, rank 1 two). */
+Test(dist_train, branch_tree_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_train_ranks_agree("tree", "--set algorithm.preset=branch_grpo --set sampler.steps=6 "
+                                     "--set 'algorithm.overrides={branch: {fusion: prob_weighted}}' "
+                                     "--set group.prompts_per_iteration=4 --set run.shards=3");
+}
+
+/* Every rank reads last.h5: 1 iteration in one process, the other 2 under mpirun -np 2 = 3
+   iterations in one process straight. */
+Test(dist_train, resume_across_rank_counts_equals_one_process_straight) {
+    NEED_MPI();
+    const char *sh = "--set run.shards=2";
+    cr_assert_eq(train(0, NULL, "straight", sh, NULL), 0, "%s", err_of("straight"));
+    cr_assert_eq(train(0, NULL, "resumed", "--set run.shards=2 --stop-after 1", NULL), 0, "%s",
+                 err_of("resumed"));
+    cr_assert_eq(train(2, NULL, "resumed", sh, NULL), 0, "%s", err_of("resumed"));
+    assert_same_weights("straight", "resumed");
+    char *a = train_metrics("straight"), *b = train_metrics("resumed");
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+
+Test(dist_train, desynchronized_rank_is_caught_by_the_hash_check) {
+    NEED_MPI();
+    int rc = train(2, "desync:1:1", "desync", "--set run.shards=2", NULL);
+    char *err = err_of("desync");
+    cr_assert_neq(rc, 0, "a desynchronized run must fail");
+    cr_assert_eq(lines_with(err, "parameters differ across ranks"), 1, "one line expected:\n%s", err);
+    cr_assert(strstr(err, "parameters differ across ranks after iteration 2: rank 1 ("), "%s", err);
+    free(err);
+}
+
+Test(dist_train, killed_rank_stops_the_job_and_last_h5_survives) {
+    NEED_MPI();
+    double secs = 0;
+    int rc = train(2, "kill:1:2", "killed", "--set run.shards=2 --set dist.timeout_s=10", &secs);
+    char *err = err_of("killed");
+    cr_assert_neq(rc, 0, "%s", err);
+    cr_assert(secs < 10.0, "the job took %.1f s, beyond dist.timeout_s", secs);
+    free(err);
+    /* last.h5 (iteration 1 or 2: rank 0 passed iteration 1's collectives after writing it) is
+       complete: it loads and resumes in one process */
+    char path[512];
+    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
+    gv_image_model m;
+    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK,
+                 "last.h5 after a killed rank: %s", gv_last_error());
+    gv_image_model_free(&m);
+    cr_assert_eq(train(0, NULL, "killed", "--set run.shards=2", NULL), 0, "%s", err_of("killed"));
+    char *text = train_metrics("killed");
+    cr_assert_eq(lines_with(text, "\"optimizer_step\":"), 3, "resumed to 3 iterations:\n%s", text);
+    free(text);
+}
+
+Test(dist_train, shard_rules_are_refused_with_their_reason) {
+    cr_assert_neq(train(0, NULL, "wide", "--set run.shards=3", NULL), 0);
+    char *err = err_of("wide");
+    cr_assert(strstr(err, "run.shards 3: at most group.prompts_per_iteration (2)"), "%s", err);
+    free(err);
+    cr_assert_neq(train(0, NULL, "dense", "--set run.shards=2 --set algorithm.preset=dense_grpo", NULL), 0);
+    err = err_of("dense");
+    cr_assert(strstr(err, "DenseGRPO (credit.kind dense, calibrated noise) runs with run.shards 1"),
+              "%s", err);
+    free(err);
+    NEED_MPI();
+    cr_assert_neq(train(2, NULL, "few", "--set run.shards=1", NULL), 0);
+    err = err_of("few");
+    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    free(err);
 }
