@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# bench/dist: unet-s pretraining step time, one process x 2 threads vs `mpirun -np 2` x 1 thread
-# (and one process x 1 thread for reference), all with run.shards = 2 so the three compute the
-# same batch split; plus the communication share (comm_s: time inside collectives, waiting for
-# the other rank included) of the 2-rank run. Prints figures; never fails on time.
+# bench/dist: unet-s pretraining step time and `grove train` (the default Flow-GRPO config)
+# iteration time, one process x 2 threads vs `mpirun -np 2` x 1 thread (and one process x 1 thread
+# for reference), all with run.shards = 2 so the three compute the same split; plus the
+# communication share (comm_s: time inside collectives, waiting for the other rank included) of
+# the 2-rank runs. Prints figures; never fails on time.
 #
-#   bench/dist/bench_dist.sh [BUILD_DIR] [STEPS]      (defaults: build, 20; first 3 steps dropped)
+#   bench/dist/bench_dist.sh [BUILD_DIR] [STEPS] [ITERATIONS]
+#     defaults: build, 20 pretraining steps (first 3 dropped), 5 train iterations (first dropped);
+#     0 skips that part
 #
 # Not here: the paper estimate for GPUs (README "Scaling").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 steps=${2:-20}
+iterations=${3:-5}
 grove=$build/grove
 cfg=$root/configs/pretrain/mnist-unet.yaml
 tmp=$(mktemp -d /tmp/grove-bench-dist-XXXXXX)
@@ -35,6 +39,46 @@ summarize() {
              1000 * cs / k, 100 * (cs / k) / med
     }'
 }
+
+train_part() {
+  # grove train, configs/align/mnist-flowgrpo.yaml: 8 prompts x 8 chains, 10 steps, 8 minibatches
+  # of 8 roots per iteration; no evals (they run on rank 0 alone), no checkpoint but last.h5
+  local acfg=$root/configs/align/mnist-flowgrpo.yaml
+  local tcommon=(--set run.shards=2 --set train.iterations=100000 --set 'eval_rewards=[]'
+                 --set checkpoint.every=0 --set dist.check_every=0 --stop-after "$iterations")
+  # median iteration time and mean comm_s over the iteration records after the first
+  tsummarize() {
+    awk -v skip=1 '
+      /"optimizer_step"/ {
+        match($0, /"wall_s":[0-9.e+-]+/); w = substr($0, RSTART + 9, RLENGTH - 9) + 0
+        c = 0; if (match($0, /"comm_s":[0-9.e+-]+/)) c = substr($0, RSTART + 9, RLENGTH - 9) + 0
+        if (++n > skip) print w - prev, c
+        prev = w
+      }' "$1" | sort -n | awk '
+      { dt[++k] = $1; cs += $2 }
+      END {
+        med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
+        printf "%8.2f s/iteration  %6.1f samples/s  comm %6.2f s/iteration (%4.1f%%)\n", med,
+               64 / med, cs / k, 100 * (cs / k) / med
+      }'
+  }
+  echo "grove train (mnist-flowgrpo: 64 samples, 10 steps), 2 shards of 4 prompts, $iterations iterations (median of the last $((iterations - 1)))"
+  "$grove" train "$acfg" --set run.dir="$tmp/t2" --set run.threads=2 "${tcommon[@]}" >/dev/null 2>&1
+  printf '%-26s' "1 process x 2 threads:"; tsummarize "$tmp/t2/metrics.jsonl"
+  "$grove" train "$acfg" --set run.dir="$tmp/t1" --set run.threads=1 "${tcommon[@]}" >/dev/null 2>&1
+  printf '%-26s' "1 process x 1 thread:"; tsummarize "$tmp/t1/metrics.jsonl"
+  mpirun --bind-to core -np 2 "$grove" train "$acfg" --set run.dir="$tmp/r2t" --set run.threads=1 \
+    "${tcommon[@]}" >/dev/null 2>&1
+  printf '%-26s' "2 ranks x 1 thread:"; tsummarize "$tmp/r2t/metrics.jsonl"
+  if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/t1/metrics.jsonl") \
+            <(sed 's/,"samples_per_s".*//' "$tmp/r2t/metrics.jsonl"); then
+    echo "metrics of '1 process x 1 thread' and '2 ranks x 1 thread': identical (timing aside)"
+  else
+    echo "metrics of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
+  fi
+}
+if [ "$iterations" -gt 1 ]; then train_part; fi
+if [ "$steps" -lt 4 ]; then exit 0; fi
 
 echo "unet-s pretraining, batch 64 = 2 shards of 32, $steps steps (median of the last $((steps - 3)))"
 "$grove" pretrain "$cfg" --set run.dir="$tmp/p2" --set run.threads=2 "${common[@]}" >/dev/null 2>&1

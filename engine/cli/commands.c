@@ -18,7 +18,9 @@ const gv_command gv_commands[] = {
     {.name = "train",
      .summary = "align a model with a GRPO-family algorithm -> runs/<name>/",
      .usage = "grove train CONFIG [--set key=value]... [options]",
-     .details = "Resumes from runs/<name>/last.h5 when the run directory exists.",
+     .details = "Resumes from runs/<name>/last.h5 when the run directory exists.\n"
+                "Data parallel: mpirun -np R grove train CONFIG --set run.shards=S (R <= S <=\n"
+                "group.prompts_per_iteration): results depend on S and threads per process, not R.",
      .options = {DEVICE_OPTION, STOP_AFTER_OPTION,
                  {"dry-run", 0, NULL, "print the rollout plan (nodes, edges, NFE, memory) and exit"},
                  {"force", 0, NULL, "resume even though the resolved config changed"},

@@ -8,7 +8,10 @@
  * when the operation has one (the chain of the shard sum) — the caller's pending requests are
  * abandoned, which is fine because the CLI then aborts the job.
  *
- * Deliberately not here: what a shard is (trainers), files, NCCL (see the seam in dist.h). */
+ * With the CUDA backend under several ranks the shard sum moves device buffers through the NCCL
+ * module when this build has one (gv_dist_use_backend; grove/dist_nccl.h: compiled, never executed
+ * here), else through host staging.
+ * Deliberately not here: what a shard is (trainers), files, NCCL calls (engine/nccl/). */
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -22,7 +25,10 @@
 #include "grove/ops.h"
 
 #ifdef GROVE_HAVE_MPI
+#include <dlfcn.h>
 #include <mpi.h>
+
+#include "grove/dist_nccl.h"
 #endif
 
 static const gv_field dist_fields[] = {
@@ -42,6 +48,7 @@ static struct {
     double timeout_s, comm_s;
     float *staging;      /* host copy of a gradient buffer for the transport */
     int64_t staging_n;
+    const void *nccl;    /* the device transport (grove/dist_nccl.h) when loaded, else NULL */
 } g = {.rank = 0, .size = 1, .timeout_s = 300.0};
 
 static double now_s(void) {
@@ -100,6 +107,8 @@ gv_status gv_dist_init(void) {
 }
 
 void gv_dist_finalize(void) {
+    if (g.nccl) ((const gv_dist_nccl *)g.nccl)->finalize(0);
+    g.nccl = NULL;
     free(g.staging);
     g.staging = NULL;
     g.staging_n = 0;
@@ -288,6 +297,89 @@ static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
     return last ? GV_OK : be->copy_from_host(a->out, g.staging, (size_t)a->n * sizeof(float));
 }
 
+/* ---- the NCCL seam (grove/dist_nccl.h; compiled, never executed: no GPU here) ------------------- */
+
+static int bcast_bytes(void *buf, size_t bytes, void *user) {
+    (void)user;
+    MPI_Request r;
+    if (MPI_Ibcast(buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD, &r) != MPI_SUCCESS) return -1;
+    if (wait_all(&r, 1, "NCCL bootstrap", g.rank == 0 ? -1 : 0) != GV_OK) return -1;
+    return 0;
+}
+
+gv_status gv_dist_use_backend(const gv_backend *be) {
+    if (g.size == 1 || g.nccl || strcmp(be->name, "cuda") != 0) return GV_OK;
+#ifdef GROVE_NCCL_MODULE
+    void *h = dlopen(GROVE_NCCL_MODULE, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", GROVE_NCCL_MODULE, dlerror());
+    gv_dist_nccl_entry entry = (gv_dist_nccl_entry)dlsym(h, GROVE_DIST_NCCL_SYMBOL);
+    const gv_dist_nccl *t = entry ? entry() : NULL;
+    if (!t || t->abi_version != GROVE_DIST_NCCL_ABI || t->struct_size != sizeof *t)
+        return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no %s of ABI %u", GROVE_NCCL_MODULE,
+                        GROVE_DIST_NCCL_SYMBOL, GROVE_DIST_NCCL_ABI);
+    char err[256] = "";
+    if (t->init(g.rank, g.size, bcast_bytes, NULL, err, sizeof err) != 0)
+        return GV_ERROR(GV_ERR_BACKEND, "dist: %s", err);
+    g.nccl = t;
+    return GV_OK;
+#else
+    if (g.rank == 0)
+        fprintf(stderr, "grove: dist: this build has no NCCL transport; CUDA gradients go through "
+                        "host staging and MPI\n");
+    return GV_OK;
+#endif
+}
+
+/* Wait for the posted NCCL operations against the deadline; a timeout aborts the communicator. */
+static gv_status nccl_wait(const gv_dist_nccl *t, const char *what, int peer) {
+    const double t0 = now_s();
+    char err[256] = "";
+    for (;;) {
+        int done = t->poll(err, sizeof err);
+        if (done < 0) return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", what, err);
+        if (done > 0) return GV_OK;
+        if (now_s() - t0 > g.timeout_s) {
+            t->finalize(1);
+            g.nccl = NULL;
+            if (peer >= 0)
+                return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no answer from rank %d within "
+                                "dist.timeout_s = %g s (it stopped or hangs)", what, peer, g.timeout_s);
+            return GV_ERROR(GV_ERR_BACKEND, "dist: %s: not every rank arrived within "
+                            "dist.timeout_s = %g s (a rank stopped or hangs)", what, g.timeout_s);
+        }
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+}
+
+/* chain_and_broadcast on device buffers: the same order, whole buffers instead of host chunks. */
+static gv_status nccl_chain(const gv_shard_sum *a, const char *what) {
+    const gv_dist_nccl *t = g.nccl;
+    const gv_ew_dims d = {.n = a->n};
+    const size_t n = (size_t)a->n;
+    char err[256] = "";
+    if (a->lo > 0) {
+        if (t->recv(a->out, n, g.rank - 1, err, sizeof err) != 0)
+            return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", what, err);
+        GV_TRY(nccl_wait(t, what, g.rank - 1));
+    }
+    for (int s = a->lo; s < a->hi; ++s) {
+        const float *gs = a->local[s - a->lo];
+        if (s == 0) {
+            if (gs != a->out) GV_TRY(a->be->copy(a->out, gs, n * sizeof(float)));
+        } else {
+            GV_TRY(a->be->ops->add(a->ctx, a->out, a->out, gs, &d));
+        }
+    }
+    if (g.rank < g.size - 1) {
+        if (t->send(a->out, n, g.rank + 1, err, sizeof err) != 0)
+            return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", what, err);
+        GV_TRY(nccl_wait(t, what, g.rank + 1));
+    }
+    if (t->bcast(a->out, n, g.size - 1, err, sizeof err) != 0)
+        return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", what, err);
+    return nccl_wait(t, what, g.rank == g.size - 1 ? -1 : g.size - 1);
+}
+
 #else /* no MPI in this build */
 
 int gv_dist_compiled(void) { return 0; }
@@ -331,6 +423,13 @@ static gv_status staging_reserve(int64_t n) {
 static gv_status chain_and_broadcast(const gv_shard_sum *a, const char *what) {
     (void)a;
     return GV_ERROR(GV_ERR_INTERNAL, "dist: %s: no MPI in this build", what);
+}
+gv_status gv_dist_use_backend(const gv_backend *be) {
+    (void)be;
+    return GV_OK;
+}
+static gv_status nccl_chain(const gv_shard_sum *a, const char *what) {
+    return chain_and_broadcast(a, what);
 }
 
 #endif
@@ -383,9 +482,14 @@ gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what) {
     if (a->hi - a->lo < 1)
         return GV_ERROR(GV_ERR_CONFIG, "dist: %s: rank %d has no shard (run.shards = %d < %d ranks)",
                         what, g.rank, a->shards, g.size);
-    GV_TRY(staging_reserve(a->n));
     const double t0 = now_s();
-    gv_status s = chain_and_broadcast(a, what);
+    gv_status s = GV_OK;
+    if (g.nccl) {
+        s = nccl_chain(a, what); /* device buffers (grove/dist_nccl.h) */
+    } else {
+        s = staging_reserve(a->n);
+        if (s == GV_OK) s = chain_and_broadcast(a, what);
+    }
     g.comm_s += now_s() - t0; /* the local additions included: they overlap the chain */
     return s;
 }

@@ -476,6 +476,7 @@ gv_status gv_grpo_run(const gv_run_config *cfg, const gv_grpo_options *opt) {
     const int64_t total = (int64_t)cfg->train.iterations * cfg->train.inner_epochs * res->plan.minibatches;
     GV_TRY(prepare_run_config(cfg, &rf, opt->force, total > 0 ? total : 1, &eff, &existing));
     gv_dist_set_timeout(cfg->dist.timeout_s);
+    GV_TRY(gv_dist_use_backend(be)); /* CUDA under several ranks: the NCCL transport (dist.h) */
     s = gv_grpo_setup(&j, &eff, be);
     if (s == GV_OK) s = setup_and_run(&j, &eff, opt, &rf, existing, res);
     gv_grpo_teardown(&j);

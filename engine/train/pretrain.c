@@ -424,7 +424,8 @@ gv_status gv_pretrain_run(const gv_pretrain_config *cfg, const gv_pretrain_optio
     j.B = cfg->train.batch / cfg->run.shards;
     gv_dist_set_timeout(cfg->dist.timeout_s);
     j.seed = (uint32_t)cfg->run.seed;
-    gv_status s = setup_and_run(&j, opt, &rf, existing, res);
+    gv_status s = gv_dist_use_backend(j.be); /* CUDA under several ranks: the NCCL transport */
+    if (s == GV_OK) s = setup_and_run(&j, opt, &rf, existing, res);
     gv_pretrain_job_free_buffers(&j);
     gv_image_model_free(&j.model);
     gv_prompts_free(&j.prompts);

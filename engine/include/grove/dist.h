@@ -20,9 +20,10 @@
  * message, to run as one rank of several.
  *
  * NCCL seam: the shard sum moves gradients through host staging (copy_to_host / copy_from_host)
- * and point-to-point messages; a GPU build replaces gv_dist_shard_sum's transport (chain of
- * ncclSend/ncclRecv + ncclBroadcast on the device buffers, communicator bootstrapped with an
- * ncclUniqueId broadcast over MPI) without changing its callers or the summation order.
+ * and point-to-point messages; with the CUDA backend and the NCCL module (gv_dist_use_backend,
+ * grove/dist_nccl.h) it moves device buffers (a chain of ncclSend/ncclRecv + ncclBroadcast,
+ * communicator bootstrapped with an ncclUniqueId broadcast over MPI) without changing its callers
+ * or the summation order. That path is compiled but has never run (no GPU where it was written).
  *
  * Deliberately not here: which work a shard holds (the trainers), files (rank 0 alone writes
  * checkpoints, metrics and logs: the trainers check gv_dist_rank()). */
@@ -86,6 +87,11 @@ gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n);
 /* Compare `hash` (this rank's parameter hash) across ranks. A difference is an error naming the
    ranks whose hash differs from rank 0's; every rank gets the same error. */
 gv_status gv_dist_check_hash(const char *what, uint64_t hash);
+
+/* Use the transport fit for `be`'s buffers: with the CUDA backend under several ranks the NCCL
+   module (grove/dist_nccl.h) when this build has one — compiled, never executed so far — else
+   host staging (one note on stderr). Every rank calls it once, after gv_dist_init. */
+gv_status gv_dist_use_backend(const gv_backend *be);
 
 /* The fixed-order shard sum of gradient buffers (see the top of this file). */
 typedef struct gv_shard_sum {
