@@ -140,16 +140,22 @@ static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_
 
 /* ---- data parallel: the local blocks and the exchanges ---------------------------------------- */
 
-/* The nodes [begin, begin + n) (a frontier: its nodes sorted by root) whose root lies in
-   [lo, hi): [*k0, *k1) relative to begin. */
-static void frontier_block(const gv_grpo_job *j, int32_t begin, int32_t n, int lo, int hi,
-                           int32_t *k0, int32_t *k1) {
+/* The nodes [begin, begin + n) (a frontier: children are appended in their parents' order, so its
+   nodes are sorted by root; checked) whose root lies in [lo, hi): [*k0, *k1) relative to begin. */
+static gv_status frontier_block(const gv_grpo_job *j, int32_t begin, int32_t n, int lo, int hi,
+                                int32_t *k0, int32_t *k1) {
+    for (int32_t k = 1; k < n; ++k)
+        if (j->tree.nodes[begin + k].root < j->tree.nodes[begin + k - 1].root)
+            return GV_ERROR(GV_ERR_INTERNAL, "grpo: frontier node %d (root %d) after root %d: not "
+                            "sorted by root, shards would not be contiguous", begin + k,
+                            j->tree.nodes[begin + k].root, j->tree.nodes[begin + k - 1].root);
     int32_t a = 0;
     while (a < n && j->tree.nodes[begin + a].root < lo) ++a;
     int32_t b = a;
     while (b < n && j->tree.nodes[begin + b].root < hi) ++b;
     *k0 = a;
     *k1 = b;
+    return GV_OK;
 }
 
 /* The rank of shard `sh` (the inverse of gv_dist_shard_range). */
@@ -179,7 +185,7 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
         int lo, hi;
         int32_t k0, k1;
         gv_grpo_shard_roots(j, sh, &lo, &hi);
-        frontier_block(j, begin, n, lo, hi, &k0, &k1);
+        GV_TRY(frontier_block(j, begin, n, lo, hi, &k0, &k1));
         if (first < 0) first = k0;
         last = k1;
         if (k1 == k0) continue;
@@ -261,7 +267,7 @@ static gv_status step_topology(gv_grpo_job *j, uint32_t iteration, int i) {
         int lo, hi;
         int32_t r0, r1;
         gv_grpo_shard_roots(j, sh, &lo, &hi);
-        frontier_block(j, b.rows_begin, b.n_rows, lo, hi, &r0, &r1);
+        GV_TRY(frontier_block(j, b.rows_begin, b.n_rows, lo, hi, &r0, &r1));
         if (r1 == r0) continue;
         GV_TRY(gv_denoiser_bind(&j->den, r1 - r0, j->row_ids + (int64_t)r0 * j->L));
         GV_TRY(gv_denoiser_call(&j->den, j->ctx,
