@@ -23,6 +23,9 @@
  *   loss += grpo_objective_forward(logp, logp_old, A, 1, KL; norm = units of the minibatch)
  *   backward: dlogp, dkl → kl_backward → dv += cv·dμ; gaussian_step_backward → dv;
  *   cfg_combine_backward → gv_unet_backward into params.grads (+=).
+ * Shards (grpo.h, data parallel): each of this rank's shards runs the minibatch's roots it owns
+ * (in shuffled order) into zeroed gradients; the per-shard statistics are gathered and combined,
+ * and the shard gradients summed, in shard order (dist.h) — with one shard, the plain loop.
  * Then grad norm + clip, the non-finite guard (skip, count, stop after train.max_skips in a row),
  * AdamW at the scheduled lr (optimizer steps), EMA every ema.every steps.
  * Test hook: GROVE_TEST_GRPO_NAN_FROM_ITER=<k> poisons every gradient from iteration k on (the
