@@ -58,6 +58,20 @@ gv_status gv_mdm_logits(void *user, int rows, const int32_t *tokens, float *logi
     return GV_OK;
 }
 
+gv_status gv_mdm_logits_device(void *user, int rows, const int32_t *tokens, float *logits) {
+    gv_mdm_runner *r = user;
+    const gv_mdt_config *c = &r->model->mdt.cfg;
+    const int64_t T = c->seq_len, V = c->vocab_size;
+    for (int start = 0; start < rows; start += r->max_rows) {
+        const int nb = rows - start < r->max_rows ? rows - start : r->max_rows;
+        gv_arena_reset_to(&r->arena, r->mark);
+        GV_TRY(gv_mdt_forward(&r->model->mdt, r->ctx, &r->arena, r->theta, nb, tokens + start * T,
+                              logits + start * T * V, &r->saved));
+        r->forwards += nb;
+    }
+    return GV_OK;
+}
+
 gv_status gv_sudoku_test_level(const gv_dataset *ds, int blanks, int64_t *first, int64_t *count) {
     const gv_sudoku_plan *pl = gv_sudoku_plan_of(ds->kind);
     if (!pl) return GV_ERROR(GV_ERR_INVALID, "not a Sudoku dataset");
@@ -96,12 +110,18 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
                              .steps = steps, .blocks = 1, .seed = o->seed,
                              .stream = GV_RNG_STREAM_EVAL,
                              .addr = {.purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
-    const size_t sb = gv_masked_scratch_bytes(&mc_s, 1);
+    /* the sampler runs on the runner's backend: its canvas and logits live there (allocated once
+       per evaluation, before the first step) */
+    const gv_backend *be = r->ctx->backend;
+    const size_t sb = gv_masked_host_bytes(&mc_s, 1), db = gv_masked_device_bytes(&mc_s, 1);
+    void *dev = NULL;
+    GV_TRY(be->alloc(db, &dev));
     void *scratch = malloc(sb);
     int32_t *tokens = malloc((size_t)B * T * sizeof(int32_t));
     if (!scratch || !tokens) {
         free(scratch);
         free(tokens);
+        be->free(dev);
         return GV_ERROR(GV_ERR_OOM, "sudoku eval: out of memory");
     }
     const double t0 = gv_rundir_now();
@@ -128,7 +148,8 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
         if (o->knobs)
             for (int q = 0; q < GV_KNOB_COUNT; ++q)
                 k.v[q] = o->knobs->v[q] ? o->knobs->v[q] + start * steps : NULL;
-        s = gv_masked_sample(&c, &k, gv_mdm_logits, r, tokens, NULL, scratch, sb);
+        s = gv_masked_sample_on(r->ctx, &c, &k, gv_mdm_logits_device, r, tokens, NULL, dev, db,
+                                scratch, sb);
         for (int i = 0; i < nb && s == GV_OK; ++i) {
             const uint8_t *puz = gv_sudoku_puzzle(split, rows[start + i]);
             const uint8_t *sol = gv_sudoku_solution(split, rows[start + i]);
@@ -143,6 +164,7 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
     }
     free(scratch);
     free(tokens);
+    be->free(dev);
     GV_TRY(s);
     out->n = n;
     out->steps = steps;

@@ -88,6 +88,7 @@ typedef struct gv_h_layout {
         gv_xent_dims xent;
         gv_adamw_args adamw;
         gv_philox_args philox;
+        gv_masked_args masked;
     } dims;
     float alpha, beta; /* scalars passed by value (scale, axpby)     */
     int variant;       /* spec-defined way of calling (e.g. in place) */
