@@ -170,6 +170,8 @@ static gv_status cuda_ctx_create(const gv_ctx_options *opt, gv_ctx **out) {
     c->use_fast = opt->use_fast;
     c->impl = impl;
     impl->stream = module_stream;
+    const char *fuse = getenv("GROVE_CUDA_FUSE");
+    impl->fuse_conv_bias = !(fuse && strcmp(fuse, "0") == 0);
     gv_arena_init(&c->scratch, &cuda_backend, "cuda scratch");
     gv_status s = create_handles(impl);
     if (s == GV_OK)

@@ -55,6 +55,8 @@ typedef struct gv_cuda_impl {
     void *conv_workspace;   /* cuDNN plans' workspace; a plan that needs more is not chosen */
     size_t conv_workspace_bytes;
     struct gv_conv_cache *conv_cache; /* execution plans per shape (conv_cudnn.cu)        */
+    int fuse_conv_bias;     /* 1: conv forward with a bias tries the fused cuDNN graph first;
+                               GROVE_CUDA_FUSE=0 at context creation sets 0 (parity tests)  */
 } gv_cuda_impl;
 
 static inline gv_cuda_impl *gv_cuda_impl_of(gv_ctx *c) { return (gv_cuda_impl *)c->impl; }
