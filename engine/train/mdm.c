@@ -38,6 +38,7 @@ gv_status gv_mdm_runner_init(gv_mdm_runner *r, const gv_image_model *model, gv_c
 
 void gv_mdm_runner_free(gv_mdm_runner *r) {
     if (r->model) gv_arena_release(&r->arena);
+    if (r->sampler_dev) r->ctx->backend->free(r->sampler_dev);
     memset(r, 0, sizeof *r);
 }
 
@@ -110,18 +111,23 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
                              .steps = steps, .blocks = 1, .seed = o->seed,
                              .stream = GV_RNG_STREAM_EVAL,
                              .addr = {.purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
-    /* the sampler runs on the runner's backend: its canvas and logits live there (allocated once
-       per evaluation, before the first step) */
+    /* the sampler runs on the runner's backend: its canvas and logits live there (the runner's
+       grow-only block, allocated at the first evaluation) */
     const gv_backend *be = r->ctx->backend;
     const size_t sb = gv_masked_host_bytes(&mc_s, 1), db = gv_masked_device_bytes(&mc_s, 1);
-    void *dev = NULL;
-    GV_TRY(be->alloc(db, &dev));
+    if (db > r->sampler_dev_bytes) {
+        if (r->sampler_dev) be->free(r->sampler_dev);
+        r->sampler_dev = NULL;
+        r->sampler_dev_bytes = 0;
+        GV_TRY(be->alloc(db, &r->sampler_dev));
+        r->sampler_dev_bytes = db;
+    }
+    void *dev = r->sampler_dev;
     void *scratch = malloc(sb);
     int32_t *tokens = malloc((size_t)B * T * sizeof(int32_t));
     if (!scratch || !tokens) {
         free(scratch);
         free(tokens);
-        be->free(dev);
         return GV_ERROR(GV_ERR_OOM, "sudoku eval: out of memory");
     }
     const double t0 = gv_rundir_now();
@@ -164,7 +170,6 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
     }
     free(scratch);
     free(tokens);
-    be->free(dev);
     GV_TRY(s);
     out->n = n;
     out->steps = steps;

@@ -31,6 +31,9 @@ typedef struct gv_mdm_runner {
     size_t mark;
     gv_mdt_saved saved;
     int64_t forwards;            /* rows run so far (NFE counter)         */
+    void *sampler_dev;           /* backend memory of the device-side sampler (gv_sudoku_evaluate),
+                                    grow-only: a periodic eval allocates once */
+    size_t sampler_dev_bytes;
 } gv_mdm_runner;
 
 gv_status gv_mdm_runner_init(gv_mdm_runner *r, const gv_image_model *model, gv_ctx *ctx,
