@@ -143,6 +143,12 @@ static void cuda_ctx_destroy(gv_ctx *c) {
     gv_arena_release(&c->scratch);
     if (impl) {
         gv_cuda_conv_cache_free(impl->conv_cache);
+        gv_cuda_lt_cache_free(impl->lt_cache);
+        if (impl->cublaslt) {
+            cublasStatus_t e = cublasLtDestroy(impl->cublaslt);
+            if (e != CUBLAS_STATUS_SUCCESS)
+                (void)GV_CHECK_FAIL_("cublasLtDestroy(impl->cublaslt)", cublasGetStatusString(e));
+        }
         cuda_free(impl->conv_workspace);
         cuda_free(impl->cublas_workspace);
         if (impl->cudnn) {
@@ -168,6 +174,7 @@ static gv_status create_handles(gv_cuda_impl *impl) {
     GV_TRY(cuda_alloc(impl->cublas_workspace_bytes, &impl->cublas_workspace));
     GV_CUBLAS_CHECK(cublasSetWorkspace(impl->cublas, impl->cublas_workspace,
                                        impl->cublas_workspace_bytes));
+    GV_CUBLAS_CHECK(cublasLtCreate(&impl->cublaslt));
     impl->conv_workspace_bytes = GV_CUDA_CONV_WORKSPACE;
     GV_TRY(cuda_alloc(impl->conv_workspace_bytes, &impl->conv_workspace));
     GV_CUDNN_CHECK(cudnnCreate(&impl->cudnn));

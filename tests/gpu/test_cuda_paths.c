@@ -1,5 +1,6 @@
 /* Code paths that exist only on CUDA, against the CPU on a device: the fused conv -> bias-add cuDNN
- * graph that conv2d_forward takes when a bias is given, and the masked-diffusion sampler running
+ * graph that conv2d_forward takes when a bias is given, linear_forward's cuBLASLt bias epilogue,
+ * and the masked-diffusion sampler running
  * device-side (gv_masked_sample_on: canvas, logits and records in device memory).
  *
  * Skips (cr_skip_test, with the reason) without a module or a GPU, like test_cuda.c.
@@ -9,6 +10,8 @@
  * tolerance of test_cuda_parity.c: cuDNN's own summation order, no TF32), and within the same bound
  * of each other. Whether cuDNN had a fused engine for a shape is not visible here (an unsupported
  * fused graph silently takes the unfused path, conv_cudnn.cu); both must be right either way.
+ * Linear + bias, on unet-s / mdt-s shapes and odd ones: the cuBLASLt bias epilogue and the cuBLAS
+ * GEMM + bias item (GROVE_CUDA_FUSE=0) each within rtol 1e-4 of the CPU reference.
  * Masked sampler: N 8 sudoku-sized canvases (T 81, V 10), 20 steps in 2 blocks, CFG (w 1.5) and a
  * schedule hook that reads the device-computed features, logits from the Philox normal fill (the
  * same bits on both backends), the same seed: tokens and commit steps equal at >= 99 % of the
@@ -119,6 +122,54 @@ Test(cuda_paths, fused_conv_bias_matches_cpu_and_unfused, .timeout = 120) {
         cr_expect(ef <= 1e-4, "fused conv+bias vs CPU: worst rel %.3g > 1e-4 (shape %zu)", ef, i);
         cr_expect(ep <= 1e-4, "unfused conv+bias vs CPU: worst rel %.3g > 1e-4 (shape %zu)", ep, i);
         cr_expect(efp <= 1e-4, "fused vs unfused: worst rel %.3g > 1e-4 (shape %zu)", efp, i);
+        free(x), free(w), free(b), free(yc), free(yf), free(yp);
+    }
+    cuda->ctx_destroy(fused);
+    cuda->ctx_destroy(plain);
+    cpu->ctx_destroy(ref);
+}
+
+/* ---- linear + bias: the cuBLASLt bias epilogue ------------------------------------------------- */
+
+static float *linear_on(const gv_backend *be, gv_ctx *c, const float *x, const float *w,
+                        const float *b, const gv_linear_dims *d) {
+    const size_t nx = (size_t)d->N * d->Din, nw = (size_t)d->Dout * d->Din, ny = (size_t)d->N * d->Dout;
+    float *dx = dev_copy(be, x, nx * 4), *dw = dev_copy(be, w, nw * 4);
+    float *db = dev_copy(be, b, (size_t)d->Dout * 4), *dy = dev_copy(be, NULL, ny * 4), *y = malloc(ny * 4);
+    cr_assert_eq(be->ops->linear_forward(c, dy, dx, dw, db, d), GV_OK, "%s linear_forward: %s",
+                 be->name, gv_last_error());
+    fetch(be, y, dy, ny * 4);
+    be->free(dx), be->free(dw), be->free(db), be->free(dy);
+    return y;
+}
+
+Test(cuda_paths, linear_bias_epilogue_matches_cpu_and_unfused, .timeout = 120) {
+    const gv_backend *cuda = cuda_or_skip(), *cpu = grove_backend_cpu();
+    unsetenv("GROVE_CUDA_FUSE");
+    gv_ctx *fused = make_ctx(cuda);
+    setenv("GROVE_CUDA_FUSE", "0", 1);
+    gv_ctx *plain = make_ctx(cuda), *ref = make_ctx(cpu);
+    /* unet-s time MLP, mdt-s qkv projection over 8 sudoku canvases, an odd tiny one */
+    const gv_linear_dims shapes[] = {{64, 128, 128}, {8 * 81, 128, 384}, {1, 7, 5}, {33, 65, 17}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; ++i) {
+        const gv_linear_dims d = shapes[i];
+        const size_t nx = (size_t)d.N * d.Din, nw = (size_t)d.Dout * d.Din;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)d.Dout * 4);
+        gv_philox_args a;
+        gv_rng_addr addr = {.node = 100 + (uint32_t)i};
+        cr_assert_eq(gv_rng_args(9, 1, &addr, 0, (int64_t)nx, &a), GV_OK);
+        cr_assert_eq(gv_rng_normal_fill_host(x, &a), GV_OK);
+        cr_assert_eq(gv_rng_args(9, 2, &addr, 0, (int64_t)nw, &a), GV_OK);
+        cr_assert_eq(gv_rng_normal_fill_host(w, &a), GV_OK);
+        for (int k = 0; k < d.Dout; ++k) b[k] = 0.125f * (float)(k % 9) - 0.5f;
+        float *yc = linear_on(cpu, ref, x, w, b, &d), *yf = linear_on(cuda, fused, x, w, b, &d);
+        float *yp = linear_on(cuda, plain, x, w, b, &d);
+        const int64_t ny = (int64_t)d.N * d.Dout;
+        const double ef = worst_rel(yc, yf, ny), ep = worst_rel(yc, yp, ny);
+        cr_log_info("linear N %d %d->%d: epilogue vs cpu %.3g, gemm + bias item vs cpu %.3g", d.N,
+                    d.Din, d.Dout, ef, ep);
+        cr_expect(ef <= 1e-4, "cuBLASLt bias epilogue vs CPU: worst rel %.3g > 1e-4 (shape %zu)", ef, i);
+        cr_expect(ep <= 1e-4, "cuBLAS + bias item vs CPU: worst rel %.3g > 1e-4 (shape %zu)", ep, i);
         free(x), free(w), free(b), free(yc), free(yf), free(yp);
     }
     cuda->ctx_destroy(fused);
