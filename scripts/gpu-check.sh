@@ -2,10 +2,12 @@
 # The ONE script for a lent GPU machine (TOOLCHAIN.md, CUDA): finds the CUDA/cuBLAS/cuDNN libraries
 # there, runs the carried binaries (gpu-carry/, made by scripts/gpu-prepare.sh) or, when they cannot
 # start, builds with CMake there; then the gpu-labelled tests (test_cuda; test_cuda_parity: every op
-# CPU vs CUDA, the 10-step SDE trajectory, ratio == 1), the host-arithmetic test, `grove version`,
-# an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test and on the sampler trajectory
-# (a short run of the sampling loop on the device), and the benchmarks (bench_unet on CUDA and CPU,
-# bench_grpo on CUDA: one Flow-GRPO iteration of the default config, PyTorch's unet-s twin).
+# CPU vs CUDA, the 10-step SDE trajectory, one GRPO iteration, ratio == 1; test_cuda_paths: fused
+# conv + bias, the cuBLASLt bias epilogue, the device-side masked sampler), the host-arithmetic
+# test, `grove version`, an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test, the
+# sampler trajectory, the masked sampler and one GRPO training iteration, and the benchmarks
+# (bench_unet on CUDA and CPU, bench_grpo on CUDA: one Flow-GRPO iteration of the default config,
+# PyTorch's unet-s twin).
 # Writes exactly two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
 # Finishes well under 5 minutes (each step has a timeout; steps are skipped when time runs short).
 #
@@ -22,7 +24,7 @@ quick=0
 case "${1:-}" in
   --quick) quick=1 ;;
   "") ;;
-  -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
   *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
 esac
 
@@ -304,27 +306,30 @@ $(first_line "$logs/memcheck.txt" '^========= (Invalid|Program hit|Uninitialized
   fi
 fi
 
-# ---- memcheck on the sampling loop: 10 SDE steps of a denoiser on the op table ----------------------
-if ((!quick)) && [[ -n "$sanitizer" && -x "$bin_dir/test_cuda_parity" ]]; then
-  if (($(left) < 60)); then
-    record memcheck_trajectory skipped "not enough time left"
+# ---- memcheck on short loops: the SDE sampling loop (10 steps of a denoiser on the op table), the
+# device-side masked sampler, and one GRPO training iteration (rollout, rewards, loss, backward) ----
+memcheck_run() { # step limit binary criterion-filter
+  local step=$1 limit=$2 bin=$3 pattern=$4 rc=0 errors
+  if [[ ! -x "$bin_dir/$bin" ]]; then record "$step" skipped "no $bin binary"; return; fi
+  if (($(left) < limit + 15)); then record "$step" skipped "not enough time left"; return; fi
+  timeout "$limit" "$sanitizer" --tool memcheck --target-processes all --error-exitcode 99 \
+    "$bin_dir/$bin" --jobs 1 --filter "$pattern" >"$logs/$step.txt" 2>&1 || rc=$?
+  errors="$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$logs/$step.txt" |
+    awk '{s += $1} END {print s + 0}')"
+  if ((rc == 124)); then
+    record "$step" skipped "timed out after ${limit}s (memcheck is slow; not a finding)"
+  elif ! grep -q 'ERROR SUMMARY' "$logs/$step.txt"; then
+    record "$step" skipped "compute-sanitizer refused: $(tail -1 "$logs/$step.txt")"
+  elif ((errors > 0 || rc != 0)); then
+    record "$step" failed "$errors error(s), exit $rc"
   else
-    rc=0
-    timeout 45 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 99 \
-      "$bin_dir/test_cuda_parity" --jobs 1 --filter 'cuda_parity/sde_trajectory*' \
-      >"$logs/memcheck-trajectory.txt" 2>&1 || rc=$?
-    errors="$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$logs/memcheck-trajectory.txt" |
-      awk '{s += $1} END {print s + 0}')"
-    if ((rc == 124)); then
-      record memcheck_trajectory skipped "timed out after 45s (memcheck is slow; not a finding)"
-    elif ! grep -q 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt"; then
-      record memcheck_trajectory skipped "compute-sanitizer refused: $(tail -1 "$logs/memcheck-trajectory.txt")"
-    elif ((errors > 0 || rc != 0)); then
-      record memcheck_trajectory failed "$errors error(s), exit $rc"
-    else
-      record memcheck_trajectory passed "$(grep 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt" | tail -1)"
-    fi
+    record "$step" passed "$(grep 'ERROR SUMMARY' "$logs/$step.txt" | tail -1)"
   fi
+}
+if ((!quick)) && [[ -n "$sanitizer" ]]; then
+  memcheck_run memcheck_trajectory 45 test_cuda_parity 'cuda_parity/sde_trajectory*'
+  memcheck_run memcheck_masked_sampler 30 test_cuda_paths 'cuda_paths/masked_sampler*'
+  memcheck_run memcheck_training 60 test_cuda_parity 'cuda_parity/grpo_iteration*'
 fi
 
 # ---- benchmarks: figures, never a failure -----------------------------------------------------------
