@@ -3,7 +3,11 @@
 # the folder a lent GPU machine runs from (scripts/gpu-check.sh): the binaries, libgrove, the module
 # and every non-CUDA, non-glibc shared library they need (from ldd), packed as one bundle.tar.xz to
 # stay far below the device tool's 64 MiB carry limit. The CUDA, cuBLAS and cuDNN libraries are NOT
-# carried: they come from the GPU machine.
+# carried: they come from the GPU machine. Neither is oneDNN (38 MB): the build is configured with
+# GROVE_ONEDNN=OFF, and from a oneDNN build (--no-build) the carried libgrove.so is its
+# <build>/carry-lib/ twin (the same objects without oneDNN, CMakeLists.txt); the CPU side of the GPU
+# parity tests is then the reference kernels. A carry that would hold libdnnl is refused. HDF5 stays
+# (checkpoints, the GRPO benchmark's weights): 3.9 MB unpacked, 1.2 MB of the 9.2 MB bundle.
 #
 #   scripts/gpu-prepare.sh [--loose] [--build DIR] [--no-build] [--no-pack] [--carry DIR] [--check]
 #     --loose      also keep the unpacked files in gpu-carry/ (to try them here)
@@ -13,8 +17,9 @@
 #     --carry DIR  output folder (default: gpu-carry in the source root)
 #     --check      then run the unpacked folder in a clean environment (env -i, only the carried
 #                  libraries and the CUDA tree's on LD_LIBRARY_PATH): `grove version` starts and
-#                  names the cuda backend's state, every carried test starts and passes or skips
-#                  its GPU tests with a message (the CTest gpu_carry_clean_env runs this here)
+#                  names the cuda backend's state and a cpu backend without oneDNN, every
+#                  carried test starts and passes or skips its GPU tests with a message (the
+#                  CTest gpu_carry_clean_env runs this here)
 # Then: device run with carry ["gpu-carry"] and command "bash scripts/gpu-check.sh".
 set -euo pipefail
 
@@ -33,7 +38,7 @@ while (($#)); do
     --no-pack) pack=0; loose=1 ;;
     --carry) carry="$2"; shift ;;
     --check) check=1 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "gpu-prepare: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -42,8 +47,8 @@ done
 jobs="${GROVE_JOBS:-2}"
 
 if ((do_build)); then
-  echo "gpu-prepare: configuring $build (sm_90)"
-  cmake -S "$root" -B "$build" -DGROVE_CUDA_ARCHS=90 >/dev/null
+  echo "gpu-prepare: configuring $build (sm_90, GROVE_ONEDNN=OFF)"
+  cmake -S "$root" -B "$build" -DGROVE_CUDA_ARCHS=90 -DGROVE_ONEDNN=OFF >/dev/null
 fi
 gpu_tests=()
 for src in "$root"/tests/gpu/test_*.c; do
@@ -67,7 +72,11 @@ fi
 rm -rf "$carry"
 mkdir -p "$carry/stage/bin" "$carry/stage/lib"
 stage="$carry/stage"
-cp "$build/libgrove_cuda.so" "$build/libgrove.so" "$stage/lib/"
+cp "$build/libgrove_cuda.so" "$stage/lib/"
+# libgrove without oneDNN: a GROVE_ONEDNN=OFF build's own, else a oneDNN build's carry-lib twin.
+libgrove="$build/libgrove.so"
+[[ -f "$build/carry-lib/libgrove.so" ]] && libgrove="$build/carry-lib/libgrove.so"
+cp "$libgrove" "$stage/lib/"
 [[ -x "$build/grove" ]] && cp "$build/grove" "$stage/bin/"
 for t in test_hd_arith "${gpu_tests[@]}"; do cp "$build/tests/$t" "$stage/bin/"; done
 for b in bench_unet bench_grpo; do cp "$build/bench/$b" "$stage/bin/"; done
@@ -83,6 +92,11 @@ done | sort -u | while read -r name path; do
   cp -L "$path" "$stage/lib/$name"
 done
 chmod u+w "$stage"/lib/* "$stage"/bin/*
+if compgen -G "$stage/lib/libdnnl*" >/dev/null; then
+  echo "gpu-prepare: oneDNN would be carried (from $libgrove): build with -DGROVE_ONEDNN=OFF," \
+    "or build the grove_carry target of a oneDNN build" >&2
+  exit 1
+fi
 ((pack)) && { strip --strip-debug "$stage"/lib/* "$stage"/bin/* 2>/dev/null || true; }
 
 glibc_need="$(for f in "$stage"/bin/* "$stage"/lib/*; do objdump -T "$f" 2>/dev/null; done |
@@ -93,6 +107,9 @@ glibc_need="$(for f in "$stage"/bin/* "$stage"/lib/*; do objdump -T "$f" 2>/dev/
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
   echo "needs: $glibc_need or newer on the device; CUDA 13 runtime + cuBLAS 13 + cuDNN 9 there"
   echo "gpu_tests: ${gpu_tests[*]}"
+  echo "libgrove: without oneDNN (CPU conv/matmul = the reference kernels), from ${libgrove#"$build"/}"
+  echo "unpacked: $(du -sk "$stage" | cut -f1) KiB, of which HDF5 (+ libsz, libaec)" \
+    "$(cat "$stage"/lib/libhdf5* "$stage"/lib/libsz* "$stage"/lib/libaec* 2>/dev/null | wc -c) bytes"
   (cd "$stage" && find . -type f | sort)
 } >"$stage/MANIFEST.txt"
 
@@ -121,10 +138,13 @@ clean() { env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$dir/lib${cuda_lib:+:$cuda_
   GROVE_CUDA_MODULE="$dir/lib/libgrove_cuda.so" "$@"; }
 fails=0
 if [[ -x "$dir/bin/grove" ]]; then
-  if out="$(clean "$dir/bin/grove" version 2>&1)" && grep -q '^  cuda ' <<<"$out"; then
+  if out="$(clean "$dir/bin/grove" version 2>&1)" && grep -q '^  cuda ' <<<"$out" &&
+    grep -q '^  cpu .*no oneDNN' <<<"$out"; then
+    echo "gpu-prepare check: grove version: $(grep '^  cpu ' <<<"$out" | tr -s ' ')"
     echo "gpu-prepare check: grove version: $(grep '^  cuda ' <<<"$out" | tr -s ' ')"
   else
-    echo "gpu-prepare check: FAIL grove version did not start or names no cuda backend:" >&2
+    echo "gpu-prepare check: FAIL grove version did not start, names no cuda backend or" \
+      "a cpu backend with oneDNN:" >&2
     echo "$out" >&2
     fails=$((fails + 1))
   fi
