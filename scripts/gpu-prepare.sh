@@ -7,7 +7,8 @@
 # GROVE_ONEDNN=OFF, and from a oneDNN build (--no-build) the carried libgrove.so is its
 # <build>/carry-lib/ twin (the same objects without oneDNN, CMakeLists.txt); the CPU side of the GPU
 # parity tests is then the reference kernels. A carry that would hold libdnnl is refused. HDF5 stays
-# (checkpoints, the GRPO benchmark's weights): 3.9 MB unpacked, 1.2 MB of the 9.2 MB bundle.
+# (libgrove links it for checkpoints and datasets; bench_grpo loads the shipped weights): 3.9 MB
+# unpacked, 1.2 MB of the 9.2 MB bundle.
 #
 #   scripts/gpu-prepare.sh [--loose] [--build DIR] [--no-build] [--no-pack] [--carry DIR] [--check]
 #     --loose      also keep the unpacked files in gpu-carry/ (to try them here)
@@ -38,7 +39,7 @@ while (($#)); do
     --no-pack) pack=0; loose=1 ;;
     --carry) carry="$2"; shift ;;
     --check) check=1 ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "gpu-prepare: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
