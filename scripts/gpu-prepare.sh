@@ -49,7 +49,7 @@ jobs="${GROVE_JOBS:-2}"
 
 if ((do_build)); then
   echo "gpu-prepare: configuring $build (sm_90, GROVE_ONEDNN=OFF)"
-  cmake -S "$root" -B "$build" -DGROVE_CUDA_ARCHS=90 -DGROVE_ONEDNN=OFF >/dev/null
+  cmake -S "$root" -B "$build" -DGROVE_CUDA=ON -DGROVE_CUDA_ARCHS=90 -DGROVE_ONEDNN=OFF >/dev/null
 fi
 gpu_tests=()
 for src in "$root"/tests/gpu/test_*.c; do
