@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
     gv_ctx *ctx = NULL;
     CHECK(be->ctx_create(&(gv_ctx_options){.threads = 0, .use_fast = 1}, &ctx));
 
-    gv_unet_config cfg = gv_unet_config_s(12, 4);
+    /* V = 19: the MNIST vocabulary (18 words + <null>), as the shipped model and torch_unet_s.py */
+    gv_unet_config cfg = gv_unet_config_s(19, 4);
     cfg.zero_init_out = 0;
     gv_unet m;
     gv_params ps;

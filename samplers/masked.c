@@ -1,11 +1,14 @@
 /* The masked-diffusion sampler (masked.h, ALGORITHMS.md §10): canvas state, blocks, per-step
- * knobs, the categorical draw at temperature τ_s, Gumbel-perturbed confidence at τ_r, the top-c
- * commit and the record. All arithmetic on probabilities is fp64. Not here: the network (the
- * callback), CFG batching beyond building the null rows, any trainer logic. */
+ * knobs and their validation, CFG rows, the hook, and the record; the per-step arithmetic (the
+ * categorical draw at temperature τ_s, Gumbel-perturbed confidence at τ_r, the top-c commit, the
+ * hook's features) is the masked_select / masked_features ops of the backend the sampler runs on.
+ * Not here: the network (the callback), any trainer logic, the op kernels (kernels/cpu/
+ * masked_kernels.c, kernels/shared/gv_masked_items.h). */
 #include "masked.h"
 
-#include <math.h>
 #include <string.h>
+
+#include "grove/kernels_cpu.h"
 
 const char *const gv_knob_names[GV_KNOB_COUNT] = {"r", "tau_s", "tau_r", "w"};
 
@@ -19,17 +22,75 @@ float gv_masked_default_knob(int knob, int j, int s) {
     }
 }
 
-#define STATE_PROMPT (-1)
-#define STATE_MASKED (-2)
+/* commit values of the canvas (the masked_select op's contract: -1 prompt, else completion) */
+#define COMMIT_PROMPT (-1)
+#define COMMIT_PENDING (-2)
 
-/* scratch layout: logp, conf (T each) doubles, logits (rows·T·V floats), tokens2 (rows·T),
-   state (N·T), cand (T), tok (T), completion counts (N) ints; the step's knobs (N·GV_KNOB_COUNT)
-   and the hook's features (2·N) floats */
+#define DEV_ALIGN 256 /* each device buffer starts at a multiple of this */
+
+static size_t round_up(size_t b) { return (b + DEV_ALIGN - 1) / DEV_ALIGN * DEV_ALIGN; }
+
+/* Backend buffers of one sampler call, carved from `dev` in this order. */
+typedef struct masked_dev {
+    int32_t *tokens;  /* (rows_max, T): rows N..2N-1 are the CFG null rows when with_cfg */
+    int32_t *commit;  /* (N, T) COMMIT_PROMPT / COMMIT_PENDING / the committing step      */
+    float *logp;      /* (N, T) record                                                  */
+    float *stats;     /* (N, GV_MASKED_STATS) of the current step                        */
+    float *knobs;     /* (N, GV_MASKED_KNOBS) the step's knobs                           */
+    float *feat;      /* (N, 2) the hook's features                                      */
+    float *logits;    /* (rows_max, T, V)                                                */
+} masked_dev;
+
+static size_t dev_layout(const gv_masked_config *c, int with_cfg, char *base, masked_dev *d) {
+    const size_t rows = (size_t)c->N * (with_cfg ? 2 : 1), N = (size_t)c->N, T = (size_t)c->T;
+    const size_t sizes[7] = {rows * T * sizeof(int32_t), N * T * sizeof(int32_t),
+                             N * T * sizeof(float),
+                             N * GV_MASKED_STATS * sizeof(float),
+                             N * GV_MASKED_KNOBS * sizeof(float), N * 2 * sizeof(float),
+                             rows * T * (size_t)c->V * sizeof(float)};
+    void **slot[7] = {(void **)&d->tokens, (void **)&d->commit, (void **)&d->logp,
+                      (void **)&d->stats, (void **)&d->knobs, (void **)&d->feat,
+                      (void **)&d->logits};
+    size_t off = 0;
+    for (int i = 0; i < 7; ++i) {
+        if (base) *slot[i] = base + off;
+        off += round_up(sizes[i]);
+    }
+    return off;
+}
+
+/* Host scratch: kn (N, GV_KNOB_COUNT), the hook's features (2N) floats; a staging area for the
+   canvas upload ((rows_max + N) T int32) and a step's stats (N GV_MASKED_STATS floats). Neither
+   this nor the device layout depends on the step count (callers size scratch from N, T, V). */
+typedef struct masked_host {
+    float *kn, *feat_frac, *feat_conf;
+    void *stage;
+} masked_host;
+
+static size_t host_layout(const gv_masked_config *c, int with_cfg, char *base, masked_host *h) {
+    const size_t rows = (size_t)c->N * (with_cfg ? 2 : 1), N = (size_t)c->N, T = (size_t)c->T;
+    const size_t knob_bytes = N * (GV_KNOB_COUNT + 2) * sizeof(float);
+    size_t stage = (rows + N) * T * sizeof(int32_t);
+    const size_t stats = N * GV_MASKED_STATS * sizeof(float);
+    if (stats > stage) stage = stats;
+    if (base) {
+        h->kn = (float *)base;
+        h->feat_frac = h->kn + N * GV_KNOB_COUNT;
+        h->feat_conf = h->feat_frac + N;
+        h->stage = base + round_up(knob_bytes);
+    }
+    return round_up(knob_bytes) + stage;
+}
+
+size_t gv_masked_device_bytes(const gv_masked_config *c, int with_cfg) {
+    return dev_layout(c, with_cfg, NULL, NULL);
+}
+size_t gv_masked_host_bytes(const gv_masked_config *c, int with_cfg) {
+    return host_layout(c, with_cfg, NULL, NULL);
+}
+/* gv_masked_sample: both parts in one host block (CPU backend memory is host memory). */
 size_t gv_masked_scratch_bytes(const gv_masked_config *c, int with_cfg) {
-    const size_t rows = (size_t)c->N * (with_cfg ? 2 : 1), T = (size_t)c->T;
-    return rows * T * (size_t)c->V * sizeof(float) + rows * T * sizeof(int32_t) +
-           (size_t)c->N * T * sizeof(int32_t) + 2 * T * sizeof(int32_t) + 2 * T * sizeof(double) +
-           (size_t)c->N * sizeof(int32_t) + (size_t)c->N * (GV_KNOB_COUNT + 2) * sizeof(float);
+    return DEV_ALIGN + gv_masked_device_bytes(c, with_cfg) + gv_masked_host_bytes(c, with_cfg);
 }
 
 static float knob_at(const gv_masked_knobs *k, int knob, int n, int step, int steps, int j, int s) {
@@ -37,207 +98,179 @@ static float knob_at(const gv_masked_knobs *k, int knob, int n, int step, int st
     return gv_masked_default_knob(knob, j, s);
 }
 
-/* Sort candidates by confidence, highest first, ties to the lower position (insertion sort: the
-   candidate lists are short). */
-static void sort_candidates(int32_t *cand, int n, const double *conf) {
-    for (int i = 1; i < n; ++i) {
-        int32_t p = cand[i];
-        int k = i - 1;
-        while (k >= 0 && (conf[cand[k]] < conf[p] || (conf[cand[k]] == conf[p] && cand[k] > p))) {
-            cand[k + 1] = cand[k];
-            --k;
-        }
-        cand[k + 1] = p;
-    }
-}
-
-/* The hook's pooled features of sample n at the start of a step: the fraction of its completion
-   positions still masked and the mean max-probability at τ = 1 (conditional logits, [MASK] excluded)
-   over the block's masked positions (0 when none). */
-static void step_features(const gv_masked_config *c, const int32_t *state,
-                          int m, int n, int block, const float *logits, float *frac, float *conf) {
-    const int T = c->T, V = c->V, B = c->blocks;
-    const int L = (m + B - 1) / B, lo = block * L, hi = lo + L;
-    int rank = 0, still = 0, nc = 0;
-    double sum = 0.0;
-    for (int p = 0; p < T; ++p) {
-        const int32_t st = state[(int64_t)n * T + p];
-        if (st == STATE_PROMPT) continue;
-        const int in_block = rank >= lo && rank < hi;
-        ++rank;
-        if (st != STATE_MASKED) continue;
-        ++still;
-        if (!in_block) continue;
-        const float *l = logits + ((int64_t)n * T + p) * V;
-        double mx = -INFINITY, z = 0.0;
-        for (int v = 0; v < V; ++v)
-            if (v != c->mask_id && l[v] > mx) mx = l[v];
-        for (int v = 0; v < V; ++v)
-            if (v != c->mask_id) z += exp((double)l[v] - mx);
-        sum += 1.0 / z;
-        ++nc;
-    }
-    *frac = m ? (float)still / (float)m : 0.0f;
-    *conf = nc ? (float)(sum / nc) : 0.0f;
-}
-
-gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
-                           gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
-                           gv_masked_record *rec, void *scratch, size_t scratch_bytes) {
+static gv_status check_config(const gv_masked_config *c) {
     const int N = c->N, T = c->T, V = c->V, steps = c->steps, B = c->blocks;
     if (N < 1 || T < 1 || V < 2 || c->mask_id < 0 || c->mask_id >= V || steps < 1 ||
         steps > GV_MASKED_MAX_STEPS || B < 1 || steps % B)
         return GV_ERROR(GV_ERR_INVALID, "masked sampler: bad geometry N=%d T=%d V=%d mask_id=%d "
                         "steps=%d (1..%d) blocks=%d (must divide steps)", N, T, V, (int)c->mask_id,
                         steps, GV_MASKED_MAX_STEPS, B);
-    const int s = steps / B;
+    return GV_OK;
+}
+
+static int uses_cfg(const gv_masked_config *c, const gv_masked_knobs *knobs) {
     int with_cfg = 0;
     if (knobs && knobs->v[GV_KNOB_W])
-        for (int64_t i = 0; i < (int64_t)N * steps; ++i) with_cfg |= knobs->v[GV_KNOB_W][i] != 1.0f;
-    if (!scratch || scratch_bytes < gv_masked_scratch_bytes(c, with_cfg))
-        return GV_ERROR(GV_ERR_INVALID, "masked sampler: scratch of %zu bytes, %zu needed",
-                        scratch_bytes, gv_masked_scratch_bytes(c, with_cfg));
-    const size_t rows_max = (size_t)N * (with_cfg ? 2 : 1);
-    char *p8 = scratch;
-    double *logp = (double *)p8; /* doubles first: alignment */
-    p8 += (size_t)T * sizeof(double);
-    double *conf = (double *)p8;
-    p8 += (size_t)T * sizeof(double);
-    float *logits = (float *)p8;
-    p8 += rows_max * T * (size_t)V * sizeof(float);
-    int32_t *tokens2 = (int32_t *)p8;
-    p8 += rows_max * T * sizeof(int32_t);
-    int32_t *state = (int32_t *)p8;
-    p8 += (size_t)N * T * sizeof(int32_t);
-    int32_t *cand = (int32_t *)p8;
-    int32_t *tok = cand + T;
-    int32_t *mt = tok + T; /* (N) completion positions per sample */
-    float *kn = (float *)(mt + N); /* (N, GV_KNOB_COUNT) the step's knobs */
-    float *feat_frac = kn + (size_t)N * GV_KNOB_COUNT, *feat_conf = feat_frac + N;
+        for (int64_t i = 0; i < (int64_t)c->N * c->steps; ++i)
+            with_cfg |= knobs->v[GV_KNOB_W][i] != 1.0f;
+    return with_cfg;
+}
 
-    /* completion = the positions masked at the start */
-    for (int n = 0; n < N; ++n) {
-        mt[n] = 0;
-        for (int p = 0; p < T; ++p) {
-            const int masked = tokens[(int64_t)n * T + p] == c->mask_id;
-            state[(int64_t)n * T + p] = masked ? STATE_MASKED : STATE_PROMPT;
-            mt[n] += masked;
-            if (rec && rec->commit_step) rec->commit_step[(int64_t)n * T + p] = -1;
-            if (rec && rec->logp) rec->logp[(int64_t)n * T + p] = 0.0f;
-        }
+/* The canvas into backend memory: tokens (+ null rows) and the commit state. */
+static gv_status upload_canvas(const gv_backend *be, const gv_masked_config *c, int with_cfg,
+                               const int32_t *tokens, const masked_dev *d, int32_t *stage) {
+    const int64_t NT = (int64_t)c->N * c->T;
+    int32_t *commit = stage + (with_cfg ? 2 : 1) * NT;
+    memcpy(stage, tokens, (size_t)NT * sizeof(int32_t));
+    for (int64_t i = 0; i < NT; ++i) {
+        commit[i] = tokens[i] == c->mask_id ? COMMIT_PENDING : COMMIT_PROMPT;
+        if (with_cfg) /* the null prompt: every prompt position masked */
+            stage[NT + i] = commit[i] == COMMIT_PROMPT ? c->mask_id : tokens[i];
     }
-    uint32_t key[2];
-    gv_rng_key(c->seed, c->stream, key);
+    GV_TRY(be->copy_from_host(d->tokens, stage, (size_t)(with_cfg ? 2 : 1) * NT * sizeof(int32_t)));
+    return be->copy_from_host(d->commit, commit, (size_t)NT * sizeof(int32_t));
+}
+
+/* The final canvas and the per-position records back into host memory. */
+static gv_status download(const gv_backend *be, const gv_masked_config *c, const masked_dev *d,
+                          int32_t *tokens, gv_masked_record *rec) {
+    const int64_t NT = (int64_t)c->N * c->T;
+    GV_TRY(be->copy_to_host(tokens, d->tokens, (size_t)NT * sizeof(int32_t)));
+    if (!rec) return GV_OK;
+    /* every completion position is committed by its block's last step: commit == commit_step */
+    if (rec->commit_step)
+        GV_TRY(be->copy_to_host(rec->commit_step, d->commit, (size_t)NT * sizeof(int32_t)));
+    if (rec->logp) GV_TRY(be->copy_to_host(rec->logp, d->logp, (size_t)NT * sizeof(float)));
+    return GV_OK;
+}
+
+/* The per-step records of step k (only when the caller asked for them: one copy of 3N floats). */
+static gv_status record_step(const gv_backend *be, const gv_masked_config *c, const masked_dev *d,
+                             gv_masked_record *rec, int k, float *stage) {
+    if (!rec || (!rec->commits && !rec->masked_frac && !rec->mean_conf)) return GV_OK;
+    GV_TRY(be->copy_to_host(stage, d->stats, (size_t)c->N * GV_MASKED_STATS * sizeof(float)));
+    for (int n = 0; n < c->N; ++n) {
+        const float *st = stage + (int64_t)n * GV_MASKED_STATS;
+        const int64_t i = (int64_t)n * c->steps + k;
+        if (rec->commits) rec->commits[i] = (int32_t)st[GV_MASKED_STAT_COMMITS];
+        if (rec->masked_frac) rec->masked_frac[i] = st[GV_MASKED_STAT_MASKED_FRAC];
+        if (rec->mean_conf) rec->mean_conf[i] = st[GV_MASKED_STAT_MEAN_CONF];
+    }
+    return GV_OK;
+}
+
+/* The step's knobs into h->kn: buffer/defaults, then the hook (which sees the features of the
+   current state, computed on the device), then the range check. */
+static gv_status step_knobs(gv_ctx *ctx, const gv_masked_config *c, const gv_masked_knobs *knobs,
+                            int k, int j, int s, const gv_masked_args *a, const masked_dev *d,
+                            const masked_host *h) {
+    const int N = c->N, steps = c->steps;
+    float *kn = h->kn;
+    for (int n = 0; n < N; ++n)
+        for (int q = 0; q < GV_KNOB_COUNT; ++q)
+            kn[(int64_t)n * GV_KNOB_COUNT + q] = knob_at(knobs, q, n, k, steps, j, s);
+    if (knobs && knobs->step_fn) {
+        float *feat = h->stage;
+        GV_TRY(ctx->backend->ops->masked_features(ctx, d->feat, d->tokens, d->commit, d->logits, a));
+        GV_TRY(ctx->backend->copy_to_host(feat, d->feat, (size_t)N * 2 * sizeof(float)));
+        for (int n = 0; n < N; ++n) h->feat_frac[n] = feat[2 * n], h->feat_conf[n] = feat[2 * n + 1];
+        GV_TRY(knobs->step_fn(knobs->step_user, c, k, j, s, h->feat_frac, h->feat_conf, kn));
+        for (int n = 0; n < N; ++n)
+            if (kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W] != knob_at(knobs, GV_KNOB_W, n, k, steps, j, s))
+                return GV_ERROR(GV_ERR_INVALID, "masked sampler: the step hook changed w of sample "
+                                "%d at step %d (w is decided before the logits)", n, k);
+    }
+    for (int n = 0; n < N; ++n) {
+        const float r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_R];
+        const float tau_s = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_S];
+        const float tau_r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_R];
+        const float w = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W];
+        if (!(r > 0.0f && r <= 1.0f) || !(tau_s > 0.0f) || !(tau_r >= 0.0f) || !(w >= 0.0f))
+            return GV_ERROR(GV_ERR_INVALID, "masked sampler: sample %d step %d: knobs r=%g "
+                            "tau_s=%g tau_r=%g w=%g out of range", n, k, (double)r,
+                            (double)tau_s, (double)tau_r, (double)w);
+    }
+    return ctx->backend->copy_from_host(d->knobs, kn, (size_t)N * GV_MASKED_KNOBS * sizeof(float));
+}
+
+_Static_assert((int)GV_MASKED_KNOBS == (int)GV_KNOB_COUNT && GV_KNOB_R == 0 && GV_KNOB_TAU_S == 1 &&
+                   GV_KNOB_TAU_R == 2 && GV_KNOB_W == 3,
+               "the masked_select op reads the knobs in the sampler's order");
+
+gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_masked_knobs *knobs,
+                              gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
+                              gv_masked_record *rec, void *dev, size_t dev_bytes, void *scratch,
+                              size_t scratch_bytes) {
+    GV_TRY(check_config(c));
+    const int N = c->N, T = c->T, V = c->V, steps = c->steps, B = c->blocks, s = steps / B;
+    const int with_cfg = uses_cfg(c, knobs);
+    if (!dev || dev_bytes < gv_masked_device_bytes(c, with_cfg))
+        return GV_ERROR(GV_ERR_INVALID, "masked sampler: device memory of %zu bytes, %zu needed",
+                        dev_bytes, gv_masked_device_bytes(c, with_cfg));
+    if (!scratch || scratch_bytes < gv_masked_host_bytes(c, with_cfg))
+        return GV_ERROR(GV_ERR_INVALID, "masked sampler: scratch of %zu bytes, %zu needed",
+                        scratch_bytes, gv_masked_host_bytes(c, with_cfg));
+    /* every sample's address must fit: the op adds n to the slot of row 0 */
+    gv_masked_args a = {.N = N, .T = T, .V = V, .mask_id = c->mask_id, .blocks = B,
+                        .stats_stride = GV_MASKED_STATS};
+    gv_rng_addr last_addr = c->addr;
+    last_addr.step = (uint32_t)(steps - 1);
+    last_addr.slot = c->slot0 + (uint32_t)(N - 1);
+    if (last_addr.slot < c->slot0)
+        return GV_ERROR(GV_ERR_INVALID, "masked sampler: slot0 %u + %d samples overflows",
+                        c->slot0, N);
+    GV_TRY(gv_rng_addr_pack(&last_addr, a.ctr_hi));
+    gv_rng_key(c->seed, c->stream, a.key);
+    masked_dev d;
+    masked_host h;
+    dev_layout(c, with_cfg, dev, &d);
+    host_layout(c, with_cfg, scratch, &h);
+    const gv_backend *be = ctx->backend;
+    const int64_t NT = (int64_t)N * T;
+    GV_TRY(upload_canvas(be, c, with_cfg, tokens, &d, h.stage));
+    if (rec && rec->logp) GV_TRY(be->memset_zero(d.logp, (size_t)NT * sizeof(float)));
     for (int k = 0; k < steps; ++k) {
-        const int block = k / s, j = k % s, last = j == s - 1;
+        const int j = k % s;
         int cfg_now = 0;
         for (int n = 0; n < N && with_cfg; ++n)
             cfg_now |= knob_at(knobs, GV_KNOB_W, n, k, steps, j, s) != 1.0f;
-        const int rows = cfg_now ? 2 * N : N;
-        memcpy(tokens2, tokens, (size_t)N * T * sizeof(int32_t));
-        if (cfg_now) /* the null prompt: every prompt position masked */
-            for (int64_t i = 0; i < (int64_t)N * T; ++i)
-                tokens2[(int64_t)N * T + i] = state[i] == STATE_PROMPT ? c->mask_id : tokens[i];
-        GV_TRY(logits_fn(user, rows, tokens2, logits));
-        for (int n = 0; n < N; ++n)
-            for (int q = 0; q < GV_KNOB_COUNT; ++q)
-                kn[(int64_t)n * GV_KNOB_COUNT + q] = knob_at(knobs, q, n, k, steps, j, s);
-        if (knobs && knobs->step_fn) {
-            for (int n = 0; n < N; ++n) step_features(c, state, mt[n], n, block, logits,
-                                                      &feat_frac[n], &feat_conf[n]);
-            GV_TRY(knobs->step_fn(knobs->step_user, c, k, j, s, feat_frac, feat_conf, kn));
-            for (int n = 0; n < N; ++n)
-                if (kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W] != knob_at(knobs, GV_KNOB_W, n, k, steps, j, s))
-                    return GV_ERROR(GV_ERR_INVALID, "masked sampler: the step hook changed w of sample "
-                                    "%d at step %d (w is decided before the logits)", n, k);
-        }
-        for (int n = 0; n < N; ++n) {
-            const float r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_R];
-            const float tau_s = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_S];
-            const float tau_r = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_R];
-            const float w = kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_W];
-            if (!(r > 0.0f && r <= 1.0f) || !(tau_s > 0.0f) || !(tau_r >= 0.0f) || !(w >= 0.0f))
-                return GV_ERROR(GV_ERR_INVALID, "masked sampler: sample %d step %d: knobs r=%g "
-                                "tau_s=%g tau_r=%g w=%g out of range", n, k, (double)r,
-                                (double)tau_s, (double)tau_r, (double)w);
-            /* the block: completion ranks [block·L, (block+1)·L), L = ceil(m / blocks) */
-            const int L = (mt[n] + B - 1) / B, lo = block * L, hi = lo + L;
-            uint32_t ctr[3];
-            gv_rng_addr a = c->addr;
-            a.step = (uint32_t)k;
-            a.slot = c->slot0 + (uint32_t)n;
-            GV_TRY(gv_rng_addr_pack(&a, ctr));
-            int nc = 0, rank = 0, still = 0;
-            double conf_sum = 0.0;
-            for (int p = 0; p < T; ++p) {
-                const int32_t st = state[(int64_t)n * T + p];
-                if (st == STATE_PROMPT) continue;
-                const int in_block = rank >= lo && rank < hi;
-                ++rank;
-                if (st != STATE_MASKED) continue;
-                ++still;
-                if (!in_block) continue;
-                const float *lc = logits + ((int64_t)n * T + p) * V;
-                const float *ln = cfg_now ? logits + ((int64_t)(N + n) * T + p) * V : NULL;
-                /* l_v = (l_null + w (l_cond - l_null)) / τ_s; [MASK] excluded */
-                double mx = -INFINITY;
-                for (int v = 0; v < V; ++v) {
-                    if (v == c->mask_id) continue;
-                    double l = ln ? (double)ln[v] + (double)w * ((double)lc[v] - (double)ln[v]) : lc[v];
-                    l /= (double)tau_s;
-                    if (l > mx) mx = l;
-                }
-                double z = 0.0;
-                for (int v = 0; v < V; ++v) {
-                    if (v == c->mask_id) continue;
-                    double l = ln ? (double)ln[v] + (double)w * ((double)lc[v] - (double)ln[v]) : lc[v];
-                    z += exp(l / (double)tau_s - mx);
-                }
-                const double lse = mx + log(z);
-                const double u = gv_rng_uniform_at(key, ctr, 2 * (uint64_t)p);
-                double cum = 0.0;
-                int pick = -1, lastv = -1;
-                double lpick = 0.0;
-                for (int v = 0; v < V; ++v) {
-                    if (v == c->mask_id) continue;
-                    double l = ln ? (double)ln[v] + (double)w * ((double)lc[v] - (double)ln[v]) : lc[v];
-                    const double lp = l / (double)tau_s - lse;
-                    lastv = v;
-                    lpick = lp;
-                    cum += exp(lp);
-                    if (u < cum) {
-                        pick = v;
-                        break;
-                    }
-                }
-                if (pick < 0) pick = lastv; /* rounding: the cumulative sum fell short of u */
-                const double g = -log(-log((double)gv_rng_uniform_at(key, ctr, 2 * (uint64_t)p + 1)));
-                tok[p] = pick;
-                logp[p] = lpick;
-                conf[p] = lpick + (double)tau_r * g;
-                conf_sum += exp(mx - lse); /* the max probability */
-                cand[nc++] = p;
-            }
-            if (rec && rec->masked_frac)
-                rec->masked_frac[(int64_t)n * steps + k] = mt[n] ? (float)still / (float)mt[n] : 0.0f;
-            if (rec && rec->mean_conf)
-                rec->mean_conf[(int64_t)n * steps + k] = nc ? (float)(conf_sum / nc) : 0.0f;
-            int commit = 0;
-            if (nc) {
-                commit = last ? nc : (int)floor((double)r * nc + 0.5);
-                if (commit < 1) commit = 1;
-                if (commit > nc) commit = nc;
-                sort_candidates(cand, nc, conf);
-                for (int i = 0; i < commit; ++i) {
-                    const int p = cand[i];
-                    tokens[(int64_t)n * T + p] = tok[p];
-                    state[(int64_t)n * T + p] = k;
-                    if (rec && rec->commit_step) rec->commit_step[(int64_t)n * T + p] = k;
-                    if (rec && rec->logp) rec->logp[(int64_t)n * T + p] = (float)logp[p];
-                }
-            }
-            if (rec && rec->commits) rec->commits[(int64_t)n * steps + k] = commit;
-        }
+        GV_TRY(logits_fn(user, cfg_now ? 2 * N : N, d.tokens, d.logits));
+        gv_rng_addr addr = c->addr;
+        addr.step = (uint32_t)k;
+        addr.slot = c->slot0;
+        GV_TRY(gv_rng_addr_pack(&addr, a.ctr_hi));
+        a.block = k / s;
+        a.step = k;
+        a.last = j == s - 1;
+        GV_TRY(step_knobs(ctx, c, knobs, k, j, s, &a, &d, &h));
+        GV_TRY(be->ops->masked_select(ctx, d.tokens, d.commit, rec && rec->logp ? d.logp : NULL,
+                                      d.stats,
+                                      with_cfg ? d.tokens + NT : NULL, d.logits,
+                                      cfg_now ? d.logits + NT * V : NULL, d.knobs, &a));
+        GV_TRY(record_step(be, c, &d, rec, k, h.stage));
     }
-    return GV_OK;
+    return download(be, c, &d, tokens, rec);
+}
+
+gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
+                           gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
+                           gv_masked_record *rec, void *scratch, size_t scratch_bytes) {
+    GV_TRY(check_config(c));
+    const int with_cfg = uses_cfg(c, knobs);
+    if (!scratch || scratch_bytes < gv_masked_scratch_bytes(c, with_cfg))
+        return GV_ERROR(GV_ERR_INVALID, "masked sampler: scratch of %zu bytes, %zu needed",
+                        scratch_bytes, gv_masked_scratch_bytes(c, with_cfg));
+    /* the CPU backend's memory is host memory: one block holds the device and the host part */
+    char *base = (char *)scratch;
+    base += (DEV_ALIGN - (uintptr_t)base % DEV_ALIGN) % DEV_ALIGN;
+    const size_t dev_bytes = gv_masked_device_bytes(c, with_cfg);
+    /* a private one-thread reference context; its scratch is the op's per-sample work space */
+    gv_ctx_options o = {.threads = 1, .use_fast = 0,
+                        .scratch_bytes = 4 * (size_t)c->T * sizeof(double) + 4 * GV_ARENA_ALIGN};
+    gv_ctx *ctx = NULL;
+    GV_TRY(grove_backend_cpu()->ctx_create(&o, &ctx));
+    gv_status st = gv_masked_sample_on(ctx, c, knobs, logits_fn, user, tokens, rec, base, dev_bytes,
+                                       base + dev_bytes, gv_masked_host_bytes(c, with_cfg));
+    grove_backend_cpu()->ctx_destroy(ctx);
+    return st;
 }

@@ -33,8 +33,13 @@
  *
  * Randomness: Philox key (seed, stream), address = rng->addr with step = k and slot = rng->slot0 + n
  * (so a sample's numbers do not depend on the batch split), elements 2p (token) and 2p+1 (Gumbel).
- * Host-side: logits come back through the callback in host memory and the categorical draw and
- * top-k run on the host (T·V per step is small); a device op for them is left to the CUDA issue (#9).
+ * Where it runs: steps 2-3 (and the hook's features) are ops of the table (masked_select,
+ * masked_features; kernels/cpu/masked_kernels.c is their specification). gv_masked_sample_on runs
+ * them on a backend context with the canvas, logits and records in that backend's memory: per step
+ * the host uploads the step's knobs (N x 4 floats, host-known) and, only when a hook is set, reads
+ * the hook's 2N features back; tokens and records cross once at the start and once at the end
+ * (DESIGN.md §3, device-agnostic rule). gv_masked_sample is the same loop on a private CPU context
+ * over host scratch, for callers whose logits callback works in host memory.
  * Deliberately not here: the model, rewards, estimators and the schedule policy (Co-GRPO). */
 #ifndef GROVE_SAMPLERS_MASKED_H
 #define GROVE_SAMPLERS_MASKED_H
@@ -42,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "grove/backend.h"
 #include "grove/rng.h"
 #include "grove/status.h"
 
@@ -49,7 +55,8 @@
 extern "C" {
 #endif
 
-/* logits (rows, T, V) [host] of tokens (rows, T) [host]. */
+/* logits (rows, T, V) of tokens (rows, T): host memory for gv_masked_sample, the context's backend
+   memory for gv_masked_sample_on. */
 typedef gv_status (*gv_masked_logits_fn)(void *user, int rows, const int32_t *tokens, float *logits);
 
 enum { GV_KNOB_R = 0, GV_KNOB_TAU_S, GV_KNOB_TAU_R, GV_KNOB_W, GV_KNOB_COUNT };
@@ -101,10 +108,23 @@ size_t gv_masked_scratch_bytes(const gv_masked_config *c, int with_cfg);
 
 /* Decode `tokens` (N, T) [host] in place. The [MASK] id is never sampled (its logit is dropped).
    GV_ERR_INVALID naming the problem for a bad geometry, a knob out of range (r outside (0, 1],
-   τ_s <= 0, τ_r < 0, w < 0) or too little scratch. */
+   τ_s <= 0, τ_r < 0, w < 0) or too little scratch. logits_fn works in host memory. */
 gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
                            gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
                            gv_masked_record *rec, void *scratch, size_t scratch_bytes);
+
+/* Bytes of backend memory (dev) and of host scratch gv_masked_sample_on needs. */
+size_t gv_masked_device_bytes(const gv_masked_config *c, int with_cfg);
+size_t gv_masked_host_bytes(const gv_masked_config *c, int with_cfg);
+
+/* The same sampler on backend context ctx (bit-identical results to gv_masked_sample on the CPU
+   backend): logits_fn reads tokens and writes logits in ctx's backend memory, dev (dev_bytes) is
+   backend memory for the canvas, logits and records (reserved once by the caller: nothing is
+   allocated here), scratch host memory. tokens and rec stay host memory. */
+gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_masked_knobs *knobs,
+                              gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
+                              gv_masked_record *rec, void *dev, size_t dev_bytes, void *scratch,
+                              size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

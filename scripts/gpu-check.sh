@@ -2,10 +2,13 @@
 # The ONE script for a lent GPU machine (TOOLCHAIN.md, CUDA): finds the CUDA/cuBLAS/cuDNN libraries
 # there, runs the carried binaries (gpu-carry/, made by scripts/gpu-prepare.sh) or, when they cannot
 # start, builds with CMake there; then the gpu-labelled tests (test_cuda; test_cuda_parity: every op
-# CPU vs CUDA, the 10-step SDE trajectory, ratio == 1), the host-arithmetic test, `grove version`,
-# an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test and on the sampler trajectory
-# (a short run of the sampling loop on the device), and the benchmarks (bench_unet on CUDA and CPU,
-# bench_grpo on CUDA: one Flow-GRPO iteration of the default config, PyTorch's unet-s twin).
+# CPU vs CUDA, the 10-step SDE trajectory, one GRPO iteration, ratio == 1; test_cuda_paths: fused
+# conv + bias, the cuBLASLt bias epilogue, the device-side masked sampler), the host-arithmetic
+# test, `grove version`, an nvidia-smi summary, compute-sanitizer memcheck on the CUDA test, the
+# sampler trajectory, the masked sampler and one GRPO training iteration, and the benchmarks
+# (bench_unet on CUDA and CPU, bench_grpo on CUDA: one Flow-GRPO iteration of the default config,
+# PyTorch's unet-s twin: pretraining, the rollout and one Flow-GRPO iteration, with grove/PyTorch
+# ratios).
 # Writes exactly two files under $OUT: gpu-check-logs.tar.gz (every log) and summary.json; prints the summary.
 # Finishes well under 5 minutes (each step has a timeout; steps are skipped when time runs short).
 #
@@ -22,7 +25,7 @@ quick=0
 case "${1:-}" in
   --quick) quick=1 ;;
   "") ;;
-  -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
   *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
 esac
 
@@ -184,7 +187,7 @@ fi
 
 if [[ -z "$bin_dir" ]]; then
   build="$work/build"
-  cfg=(-DGROVE_CUDA_ARCHS=90 -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  cfg=(-DGROVE_CUDA_ARCHS=90 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROVE_ONEDNN=OFF) # as carried
   [[ -n "$cudnn_root" ]] && cfg+=(-DCUDNN_ROOT="$cudnn_root")
   if ! command -v cmake >/dev/null; then
     record build failed "no carried binaries that start and no cmake on this machine"
@@ -304,27 +307,30 @@ $(first_line "$logs/memcheck.txt" '^========= (Invalid|Program hit|Uninitialized
   fi
 fi
 
-# ---- memcheck on the sampling loop: 10 SDE steps of a denoiser on the op table ----------------------
-if ((!quick)) && [[ -n "$sanitizer" && -x "$bin_dir/test_cuda_parity" ]]; then
-  if (($(left) < 60)); then
-    record memcheck_trajectory skipped "not enough time left"
+# ---- memcheck on short loops: the SDE sampling loop (10 steps of a denoiser on the op table), the
+# device-side masked sampler, and one GRPO training iteration (rollout, rewards, loss, backward) ----
+memcheck_run() { # step limit binary criterion-filter
+  local step=$1 limit=$2 bin=$3 pattern=$4 rc=0 errors
+  if [[ ! -x "$bin_dir/$bin" ]]; then record "$step" skipped "no $bin binary"; return; fi
+  if (($(left) < limit + 15)); then record "$step" skipped "not enough time left"; return; fi
+  timeout "$limit" "$sanitizer" --tool memcheck --target-processes all --error-exitcode 99 \
+    "$bin_dir/$bin" --jobs 1 --filter "$pattern" >"$logs/$step.txt" 2>&1 || rc=$?
+  errors="$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$logs/$step.txt" |
+    awk '{s += $1} END {print s + 0}')"
+  if ((rc == 124)); then
+    record "$step" skipped "timed out after ${limit}s (memcheck is slow; not a finding)"
+  elif ! grep -q 'ERROR SUMMARY' "$logs/$step.txt"; then
+    record "$step" skipped "compute-sanitizer refused: $(tail -1 "$logs/$step.txt")"
+  elif ((errors > 0 || rc != 0)); then
+    record "$step" failed "$errors error(s), exit $rc"
   else
-    rc=0
-    timeout 45 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 99 \
-      "$bin_dir/test_cuda_parity" --jobs 1 --filter 'cuda_parity/sde_trajectory*' \
-      >"$logs/memcheck-trajectory.txt" 2>&1 || rc=$?
-    errors="$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$logs/memcheck-trajectory.txt" |
-      awk '{s += $1} END {print s + 0}')"
-    if ((rc == 124)); then
-      record memcheck_trajectory skipped "timed out after 45s (memcheck is slow; not a finding)"
-    elif ! grep -q 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt"; then
-      record memcheck_trajectory skipped "compute-sanitizer refused: $(tail -1 "$logs/memcheck-trajectory.txt")"
-    elif ((errors > 0 || rc != 0)); then
-      record memcheck_trajectory failed "$errors error(s), exit $rc"
-    else
-      record memcheck_trajectory passed "$(grep 'ERROR SUMMARY' "$logs/memcheck-trajectory.txt" | tail -1)"
-    fi
+    record "$step" passed "$(grep 'ERROR SUMMARY' "$logs/$step.txt" | tail -1)"
   fi
+}
+if ((!quick)) && [[ -n "$sanitizer" ]]; then
+  memcheck_run memcheck_trajectory 45 test_cuda_parity 'cuda_parity/sde_trajectory*'
+  memcheck_run memcheck_masked_sampler 30 test_cuda_paths 'cuda_paths/masked_sampler*'
+  memcheck_run memcheck_training 60 test_cuda_parity 'cuda_parity/grpo_iteration*'
 fi
 
 # ---- benchmarks: figures, never a failure -----------------------------------------------------------
@@ -341,11 +347,58 @@ run_bench() { # step timeout device command...
     head -c 400 || true)"
   record "$step" info "exit $rc: ${figures:-$(tail -1 "$logs/$step.txt")}"
 }
+# grove/PyTorch ratios (> 1: grove is faster) from the logs of the steps above: pretraining
+# samples/s and 20-step sampling images/s at batch 256 (bench_unet), the default config's rollout
+# images/s and Flow-GRPO iteration (bench_grpo's second iteration: the first builds the cuDNN
+# plans; torch's mean of its timed iterations).
+num_after() { # file extended-regex: the first number after the regex's first match, else empty
+  sed -nE "s#.*$2[^0-9]*([0-9]+(\.[0-9]+)?).*#\1#p" "$1" 2>/dev/null | head -1 || true
+}
+ratio() { # grove torch: grove/torch to 2 decimals, or "n/a"
+  if [[ -n "$1" && -n "$2" ]]; then awk -v g="$1" -v t="$2" 'BEGIN {
+    if (t > 0) printf "%.2f", g / t; else print "n/a" }'; else echo "n/a"; fi
+}
+bench_ratios() {
+  local g_log="$logs/bench_unet_cuda.txt" r_log="$logs/bench_grpo_cuda.txt"
+  local t_log="$logs/bench_torch_unet.txt"
+  if [[ ! -s "$t_log" ]] || ! grep -q 'flow-grpo\|train step' "$t_log"; then
+    record bench_ratio skipped "no PyTorch figures"
+    return
+  fi
+  local g_train t_train g_samp t_samp g_roll_s t_roll g_train_s g_iter t_iter
+  g_train="$(num_after "$g_log" 'train step \(fwd\+bwd\+adam\) +[0-9.]+ ms')"
+  t_train="$(num_after "$t_log" 'train step \(fwd\+bwd\+adam\) +[0-9.]+ ms')"
+  g_samp="$(num_after "$g_log" 'sampling, 20 Euler steps')"
+  t_samp="$(num_after "$t_log" 'sampling, 20 Euler steps')"
+  # bench_grpo's "iteration 1: rollout R s, training T s": images/s = 64 / R, iteration = R + T
+  g_roll_s="$(num_after "$r_log" 'iteration 1: rollout')"
+  g_train_s="$(num_after "$r_log" 'iteration 1: rollout [0-9.]+ s, training')"
+  t_roll="$(num_after "$t_log" 'flow-grpo rollout images/s')"
+  t_iter="$(num_after "$t_log" 'flow-grpo seconds per iteration')"
+  local g_roll="" g_iter_rate="" t_iter_rate=""
+  [[ -n "$g_roll_s" ]] && g_roll="$(awk -v r="$g_roll_s" 'BEGIN { if (r > 0) printf "%.2f", 64 / r }')"
+  [[ -n "$g_roll_s" && -n "$g_train_s" ]] &&
+    g_iter="$(awk -v r="$g_roll_s" -v t="$g_train_s" 'BEGIN { printf "%.2f", r + t }')"
+  [[ -n "${g_iter:-}" ]] && g_iter_rate="$(awk -v s="$g_iter" 'BEGIN { if (s > 0) printf "%.6f", 1 / s }')"
+  [[ -n "$t_iter" ]] && t_iter_rate="$(awk -v s="$t_iter" 'BEGIN { if (s > 0) printf "%.6f", 1 / s }')"
+  local line
+  line="pretraining samples/s $(ratio "$g_train" "$t_train") (grove ${g_train:-?}, torch ${t_train:-?})"
+  line+="; sampling images/s $(ratio "$g_samp" "$t_samp") (${g_samp:-?} vs ${t_samp:-?})"
+  line+="; rollout images/s $(ratio "$g_roll" "$t_roll") (${g_roll:-?} vs ${t_roll:-?})"
+  line+="; Flow-GRPO iteration $(ratio "$g_iter_rate" "$t_iter_rate") (${g_iter:-?} s vs ${t_iter:-?} s)"
+  fact grove_over_torch "$line"
+  record bench_ratio info "grove/PyTorch (> 1: grove faster): $line"
+}
+
 if ((!quick)); then
   run_bench bench_unet_cuda 40 cuda bench_unet 256 10
-  run_bench bench_unet_cpu 30 cpu bench_unet 64 3
-  run_bench bench_grpo_cuda 60 cuda bench_grpo "$root/configs/align/mnist-flowgrpo.yaml" 1
-  # PyTorch twin of unet-s on the same GPU (bench/gpu/torch_unet_s.py), for the side-by-side ratio
+  # The carried libgrove has no oneDNN (gpu-prepare.sh): this CPU figure is the reference kernels
+  # (~10x below oneDNN on this project's CPU machine), hence the small batch.
+  run_bench bench_unet_cpu_reference 30 cpu bench_unet 16 3
+  # two iterations: the first creates the cuDNN plans; the ratio below uses the second
+  run_bench bench_grpo_cuda 75 cuda bench_grpo "$root/configs/align/mnist-flowgrpo.yaml" 2
+  # PyTorch twin of unet-s on the same GPU (bench/gpu/torch_unet_s.py): pretraining at batch 256,
+  # the default config's rollout and one Flow-GRPO iteration (1 warm-up + 2 timed), then the ratios
   py=""
   for p in python3 /usr/bin/python3; do
     if command -v "$p" >/dev/null && env -u LD_LIBRARY_PATH "$p" -c 'import torch' 2>/dev/null; then
@@ -354,15 +407,20 @@ if ((!quick)); then
     fi
   done
   if [[ -z "$py" ]]; then
-    record bench_torch_unet skipped "no python3 with torch here"
-  elif (($(left) < 60)); then
+    record bench_torch_unet skipped "torch missing: no python3 with torch here"
+  elif (($(left) < 75)); then
     record bench_torch_unet skipped "not enough time left"
   else
     rc=0
-    env -u LD_LIBRARY_PATH timeout 60 "$py" "$root/bench/gpu/torch_unet_s.py" 256 10 cuda \
+    env -u LD_LIBRARY_PATH timeout 75 "$py" "$root/bench/gpu/torch_unet_s.py" 256 10 cuda 3 \
       >"$logs/bench_torch_unet.txt" 2>&1 || rc=$?
-    figures="$(grep -E 'parameters|forward|step' "$logs/bench_torch_unet.txt" | tr -s ' ' |
-      tr '\n' ';' | head -c 400 || true)"
-    record bench_torch_unet info "exit $rc: ${figures:-$(tail -1 "$logs/bench_torch_unet.txt")}"
+    figures="$(grep -E 'parameters|forward|step|flow-grpo .*/s|per iteration' \
+      "$logs/bench_torch_unet.txt" | tr -s ' ' | tr '\n' ';' | head -c 600 || true)"
+    if grep -q 'torch missing\|no CUDA device' "$logs/bench_torch_unet.txt"; then
+      record bench_torch_unet skipped "$(head -1 "$logs/bench_torch_unet.txt")"
+    else
+      record bench_torch_unet info "exit $rc: ${figures:-$(tail -1 "$logs/bench_torch_unet.txt")}"
+    fi
   fi
+  bench_ratios
 fi

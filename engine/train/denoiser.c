@@ -67,7 +67,7 @@ gv_status gv_denoiser_create(gv_denoiser *d, gv_ctx *c, const gv_unet *unet, con
 void gv_denoiser_free(gv_denoiser *d) {
     if (!d) return;
     if (d->backend) {
-        void *bufs[] = {d->x_stage, d->v_stage, d->sigma_stage, d->ids_stage};
+        void *bufs[] = {d->x_stage, d->v_stage, d->sigma_stage, d->ids_stage, d->gen_v, d->gen_eps};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i)
             if (bufs[i]) d->backend->free(bufs[i]);
         gv_arena_release(&d->arena);
@@ -165,9 +165,17 @@ gv_status gv_generate(gv_denoiser *d, gv_ctx *c, int n, const int32_t *prompt_id
     GV_TRY(gv_denoiser_bind(d, n, prompt_ids));
     if (!o->latents_given) GV_TRY(fill_latents(c, o, n, D, x));
     const size_t bytes = (size_t)n * (size_t)D * sizeof(float);
-    gv_sampler_scratch scratch = {0};
-    gv_status s = be->alloc(bytes, (void **)&scratch.v);
-    if (s == GV_OK && noise_has_sde(&o->noise)) s = be->alloc(bytes, (void **)&scratch.eps);
+    gv_status s = GV_OK;
+    if (bytes > d->gen_bytes) { /* the first call (or a larger n): grow, then never again */
+        if (d->gen_v) be->free(d->gen_v);
+        if (d->gen_eps) be->free(d->gen_eps);
+        d->gen_v = d->gen_eps = NULL;
+        d->gen_bytes = 0;
+        s = be->alloc(bytes, (void **)&d->gen_v);
+        if (s == GV_OK) s = be->alloc(bytes, (void **)&d->gen_eps);
+        if (s == GV_OK) d->gen_bytes = bytes;
+    }
+    gv_sampler_scratch scratch = {.v = d->gen_v, .eps = noise_has_sde(&o->noise) ? d->gen_eps : NULL};
     const int64_t nfe0 = d->nfe;
     if (s == GV_OK) {
         gv_sampler_rng rng = {.seed = o->seed, .stream = o->stream,
@@ -177,8 +185,6 @@ gv_status gv_generate(gv_denoiser *d, gv_ctx *c, int n, const int32_t *prompt_id
         s = gv_sample_trajectory(c, &o->noise, o->steps, o->shift, gv_denoiser_call, d, n, D, x,
                                  NULL, &rng, &scratch);
     }
-    if (scratch.v) be->free(scratch.v);
-    if (scratch.eps) be->free(scratch.eps);
     GV_TRY(s);
     if (nfe) *nfe = d->nfe - nfe0;
     if (p_host) {

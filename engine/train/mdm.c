@@ -38,6 +38,7 @@ gv_status gv_mdm_runner_init(gv_mdm_runner *r, const gv_image_model *model, gv_c
 
 void gv_mdm_runner_free(gv_mdm_runner *r) {
     if (r->model) gv_arena_release(&r->arena);
+    if (r->sampler_dev) r->ctx->backend->free(r->sampler_dev);
     memset(r, 0, sizeof *r);
 }
 
@@ -53,6 +54,20 @@ gv_status gv_mdm_logits(void *user, int rows, const int32_t *tokens, float *logi
         GV_TRY(gv_mdt_forward(&r->model->mdt, r->ctx, &r->arena, r->theta, nb, r->ids, r->logits,
                               &r->saved));
         GV_TRY(be->copy_to_host(logits + start * T * V, r->logits, (size_t)nb * T * V * sizeof(float)));
+        r->forwards += nb;
+    }
+    return GV_OK;
+}
+
+gv_status gv_mdm_logits_device(void *user, int rows, const int32_t *tokens, float *logits) {
+    gv_mdm_runner *r = user;
+    const gv_mdt_config *c = &r->model->mdt.cfg;
+    const int64_t T = c->seq_len, V = c->vocab_size;
+    for (int start = 0; start < rows; start += r->max_rows) {
+        const int nb = rows - start < r->max_rows ? rows - start : r->max_rows;
+        gv_arena_reset_to(&r->arena, r->mark);
+        GV_TRY(gv_mdt_forward(&r->model->mdt, r->ctx, &r->arena, r->theta, nb, tokens + start * T,
+                              logits + start * T * V, &r->saved));
         r->forwards += nb;
     }
     return GV_OK;
@@ -96,7 +111,18 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
                              .steps = steps, .blocks = 1, .seed = o->seed,
                              .stream = GV_RNG_STREAM_EVAL,
                              .addr = {.purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
-    const size_t sb = gv_masked_scratch_bytes(&mc_s, 1);
+    /* the sampler runs on the runner's backend: its canvas and logits live there (the runner's
+       grow-only block, allocated at the first evaluation) */
+    const gv_backend *be = r->ctx->backend;
+    const size_t sb = gv_masked_host_bytes(&mc_s, 1), db = gv_masked_device_bytes(&mc_s, 1);
+    if (db > r->sampler_dev_bytes) {
+        if (r->sampler_dev) be->free(r->sampler_dev);
+        r->sampler_dev = NULL;
+        r->sampler_dev_bytes = 0;
+        GV_TRY(be->alloc(db, &r->sampler_dev));
+        r->sampler_dev_bytes = db;
+    }
+    void *dev = r->sampler_dev;
     void *scratch = malloc(sb);
     int32_t *tokens = malloc((size_t)B * T * sizeof(int32_t));
     if (!scratch || !tokens) {
@@ -128,7 +154,8 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
         if (o->knobs)
             for (int q = 0; q < GV_KNOB_COUNT; ++q)
                 k.v[q] = o->knobs->v[q] ? o->knobs->v[q] + start * steps : NULL;
-        s = gv_masked_sample(&c, &k, gv_mdm_logits, r, tokens, NULL, scratch, sb);
+        s = gv_masked_sample_on(r->ctx, &c, &k, gv_mdm_logits_device, r, tokens, NULL, dev, db,
+                                scratch, sb);
         for (int i = 0; i < nb && s == GV_OK; ++i) {
             const uint8_t *puz = gv_sudoku_puzzle(split, rows[start + i]);
             const uint8_t *sol = gv_sudoku_solution(split, rows[start + i]);

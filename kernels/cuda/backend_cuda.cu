@@ -93,6 +93,21 @@ static void version_str(char *buf, size_t len, size_t v) {
     snprintf(buf, len, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
 }
 
+/* The kernel driver's version ("570.86.15") from /proc/driver/nvidia/version; "?" when absent
+   (cudaDriverGetVersion gives only the CUDA version the driver supports). */
+static void driver_version(char *buf, size_t len) {
+    snprintf(buf, len, "?");
+    FILE *f = fopen("/proc/driver/nvidia/version", "r");
+    if (!f) return;
+    char line[512];
+    if (fgets(line, sizeof line, f)) {
+        const char *m = strstr(line, "Kernel Module");
+        char v[64];
+        if (m && sscanf(m + strlen("Kernel Module"), "%63s", v) == 1) snprintf(buf, len, "%s", v);
+    }
+    fclose(f);
+}
+
 static gv_status cuda_describe(char *buf, size_t len) {
     int dev = 0, driver = 0, runtime = 0;
     cudaDeviceProp prop;
@@ -100,17 +115,23 @@ static gv_status cuda_describe(char *buf, size_t len) {
     GV_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     GV_CUDA_CHECK(cudaDriverGetVersion(&driver));
     GV_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
-    char run_cudnn[32], hdr_cudnn[32], note[96] = "";
+    int cublas_major = 0, cublas_minor = 0, cublas_patch = 0;
+    GV_CUBLAS_CHECK(cublasGetProperty(MAJOR_VERSION, &cublas_major));
+    GV_CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &cublas_minor));
+    GV_CUBLAS_CHECK(cublasGetProperty(PATCH_LEVEL, &cublas_patch));
+    char run_cudnn[32], hdr_cudnn[32], note[96] = "", drv[64];
+    driver_version(drv, sizeof drv);
     version_str(run_cudnn, sizeof run_cudnn, cudnnGetVersion());
     version_str(hdr_cudnn, sizeof hdr_cudnn, (size_t)CUDNN_VERSION);
     if (cudnnGetVersion() != (size_t)CUDNN_VERSION)
         snprintf(note, sizeof note, " (built against cuDNN %s: version mismatch)", hdr_cudnn);
     snprintf(buf, len,
-             "%s (sm_%d%d, %d SMs, %.1f GiB), driver supports CUDA %d.%d, runtime %d.%d, "
-             "cuDNN %s%s",
+             "%s (sm_%d%d, %d SMs, %.1f GiB), driver %s (CUDA %d.%d), runtime CUDA %d.%d, "
+             "cuBLAS %d.%d.%d, cuDNN %s%s",
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-             (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), driver / 1000,
-             driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10, run_cudnn, note);
+             (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), drv, driver / 1000,
+             driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10, cublas_major, cublas_minor,
+             cublas_patch, run_cudnn, note);
     return GV_OK;
 }
 
@@ -122,6 +143,12 @@ static void cuda_ctx_destroy(gv_ctx *c) {
     gv_arena_release(&c->scratch);
     if (impl) {
         gv_cuda_conv_cache_free(impl->conv_cache);
+        gv_cuda_lt_cache_free(impl->lt_cache);
+        if (impl->cublaslt) {
+            cublasStatus_t e = cublasLtDestroy(impl->cublaslt);
+            if (e != CUBLAS_STATUS_SUCCESS)
+                (void)GV_CHECK_FAIL_("cublasLtDestroy(impl->cublaslt)", cublasGetStatusString(e));
+        }
         cuda_free(impl->conv_workspace);
         cuda_free(impl->cublas_workspace);
         if (impl->cudnn) {
@@ -147,6 +174,7 @@ static gv_status create_handles(gv_cuda_impl *impl) {
     GV_TRY(cuda_alloc(impl->cublas_workspace_bytes, &impl->cublas_workspace));
     GV_CUBLAS_CHECK(cublasSetWorkspace(impl->cublas, impl->cublas_workspace,
                                        impl->cublas_workspace_bytes));
+    GV_CUBLAS_CHECK(cublasLtCreate(&impl->cublaslt));
     impl->conv_workspace_bytes = GV_CUDA_CONV_WORKSPACE;
     GV_TRY(cuda_alloc(impl->conv_workspace_bytes, &impl->conv_workspace));
     GV_CUDNN_CHECK(cudnnCreate(&impl->cudnn));
@@ -170,6 +198,8 @@ static gv_status cuda_ctx_create(const gv_ctx_options *opt, gv_ctx **out) {
     c->use_fast = opt->use_fast;
     c->impl = impl;
     impl->stream = module_stream;
+    const char *fuse = getenv("GROVE_CUDA_FUSE");
+    impl->fuse_conv_bias = !(fuse && strcmp(fuse, "0") == 0);
     gv_arena_init(&c->scratch, &cuda_backend, "cuda scratch");
     gv_status s = create_handles(impl);
     if (s == GV_OK)

@@ -12,9 +12,16 @@
  * Tensors are NCHW packed, float, with a 4-byte alignment (views into arenas need not be more
  * aligned). Forward writes y (beta 0); the backwards write into context scratch and add (the +=
  * rule of ops.h, kept with an own item rather than a cuDNN beta = 1 that not every engine takes).
- * Bias: own items (gv_items.h), not fused. A sample's output depends only on its own input.
- * Deliberately not here: fused conv + bias + activation graphs (a later step: the bias/SiLU items
- * already exist, only the graph nodes are missing), autotuning by timing (heuristics only).
+ * Bias (forward): a fused graph, convolution -> pointwise ADD of the (1, K, 1, 1) bias broadcast,
+ * with the conv output a virtual tensor, so y is written once. It is tried first for every forward
+ * with a bias; when cuDNN offers no engine for the fused graph within the same notes filter (fp32
+ * fusion engines are often tensor-core only, which the filter refuses), the shape's cache entry
+ * remembers that and the forward runs the single-convolution plan plus the bias item (gv_items.h)
+ * from then on. GROVE_CUDA_FUSE=0 in the environment (read when a context is created) turns the
+ * fused graph off, for the parity test that compares both. The models have no conv -> SiLU pair
+ * (every conv is followed by a norm, a residual add or nothing), so no activation node is built.
+ * A sample's output depends only on its own input.
+ * Deliberately not here: autotuning by timing (heuristics only), fused backward graphs.
  * The operation-graph and plan handle attributes are the cuDNN 9 ones every 9.x accepts
  * (the lent GPU image may carry an older 9.x than the headers here). */
 #include <stdlib.h>
@@ -23,9 +30,10 @@
 #include "cuda_backend.h"
 
 #define GV_CONV_CACHE 128
-#define GV_CONV_DESCS 8 /* descriptors kept alive with a plan */
+#define GV_CONV_DESCS 12 /* descriptors kept alive with a plan */
 
-enum { GV_CONV_FWD = 0, GV_CONV_BWD_DATA = 1, GV_CONV_BWD_FILTER = 2 };
+/* directions; GV_CONV_FWD_BIAS is the fused conv -> bias-add graph */
+enum { GV_CONV_FWD = 0, GV_CONV_BWD_DATA = 1, GV_CONV_BWD_FILTER = 2, GV_CONV_FWD_BIAS = 3 };
 
 typedef struct gv_conv_plan {
     int used;
@@ -35,6 +43,7 @@ typedef struct gv_conv_plan {
     cudnnBackendDescriptor_t keep[GV_CONV_DESCS]; /* tensors, conv, op, graph, cfg */
     int nkeep;
     int64_t workspace;
+    int unsupported; /* GV_CONV_FWD_BIAS only: cuDNN has no allowed engine; use the unfused path */
 } gv_conv_plan;
 
 struct gv_conv_cache {
@@ -68,9 +77,10 @@ static gv_status check_conv(const char *op, const gv_conv2d_dims *d) {
 
 #define SET(desc, attr, type, count, ptr) GV_CUDNN_CHECK(cudnnBackendSetAttribute(desc, attr, type, count, ptr))
 
-/* A finalized NCHW float tensor descriptor with unique id uid. */
-static gv_status make_tensor(gv_conv_plan *p, int64_t uid, int64_t n, int64_t c, int64_t h,
-                             int64_t w, cudnnBackendDescriptor_t *out) {
+/* A finalized NCHW float tensor descriptor with unique id uid (virtual: an intermediate of a fused
+   graph that never reaches memory). */
+static gv_status make_tensor_v(gv_conv_plan *p, int64_t uid, int64_t n, int64_t c, int64_t h,
+                               int64_t w, bool is_virtual, cudnnBackendDescriptor_t *out) {
     cudnnBackendDescriptor_t t = NULL;
     GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR, &t));
     p->keep[p->nkeep++] = t;
@@ -82,8 +92,38 @@ static gv_status make_tensor(gv_conv_plan *p, int64_t uid, int64_t n, int64_t c,
     SET(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
     SET(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
     SET(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align);
+    if (is_virtual) SET(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
     GV_CUDNN_CHECK(cudnnBackendFinalize(t));
     *out = t;
+    return GV_OK;
+}
+static gv_status make_tensor(gv_conv_plan *p, int64_t uid, int64_t n, int64_t c, int64_t h,
+                             int64_t w, cudnnBackendDescriptor_t *out) {
+    return make_tensor_v(p, uid, n, c, h, w, false, out);
+}
+
+/* The fused graph's second node: y = conv_out + bias (broadcast over N, H, W), fp32. */
+static gv_status make_bias_add(gv_conv_plan *p, cudnnBackendDescriptor_t conv_out,
+                               cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *out) {
+    const gv_conv2d_dims *d = &p->d;
+    cudnnBackendDescriptor_t bias = NULL, pw = NULL, op = NULL;
+    GV_TRY(make_tensor(p, 'b', 1, d->K, 1, 1, &bias));
+    GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw));
+    p->keep[p->nkeep++] = pw;
+    const cudnnPointwiseMode_t mode = CUDNN_POINTWISE_ADD;
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    SET(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    SET(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    GV_CUDNN_CHECK(cudnnBackendFinalize(pw));
+    GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, &op));
+    p->keep[p->nkeep++] = op;
+    const cudnnBackendAttributeType_t B = CUDNN_TYPE_BACKEND_DESCRIPTOR;
+    SET(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, B, 1, &pw);
+    SET(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, B, 1, &conv_out);
+    SET(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, B, 1, &bias);
+    SET(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, B, 1, &y);
+    GV_CUDNN_CHECK(cudnnBackendFinalize(op));
+    *out = op;
     return GV_OK;
 }
 
@@ -113,10 +153,13 @@ static int engine_allowed(cudnnBackendDescriptor_t cfg, unsigned banned) {
 static gv_status build_plan(gv_ctx *c, gv_conv_plan *p) {
     gv_cuda_impl *impl = gv_cuda_impl_of(c);
     const gv_conv2d_dims *d = &p->d;
-    cudnnBackendDescriptor_t x, w, y, conv, op, graph, heur;
+    cudnnBackendDescriptor_t x, w, y, conv, op, graph, heur, conv_y, bias_op = NULL;
+    const int fused = p->dir == GV_CONV_FWD_BIAS;
     GV_TRY(make_tensor(p, 'x', d->N, d->C, d->H, d->W, &x));
     GV_TRY(make_tensor(p, 'w', d->K, d->C, d->R, d->S, &w));
     GV_TRY(make_tensor(p, 'y', d->N, d->K, d->P, d->Q, &y));
+    conv_y = y;
+    if (fused) GV_TRY(make_tensor_v(p, 'c', d->N, d->K, d->P, d->Q, true, &conv_y));
 
     GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv));
     p->keep[p->nkeep++] = conv;
@@ -140,13 +183,13 @@ static gv_status build_plan(gv_ctx *c, gv_conv_plan *p) {
         CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
         CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
         CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR};
-    GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(op_type[p->dir], &op));
+    GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(op_type[fused ? GV_CONV_FWD : p->dir], &op));
     p->keep[p->nkeep++] = op;
     const cudnnBackendAttributeType_t B = CUDNN_TYPE_BACKEND_DESCRIPTOR;
-    if (p->dir == GV_CONV_FWD) {
+    if (p->dir == GV_CONV_FWD || fused) {
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, B, 1, &x);
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, B, 1, &w);
-        SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, B, 1, &y);
+        SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, B, 1, &conv_y);
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, B, 1, &conv);
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
@@ -166,10 +209,12 @@ static gv_status build_plan(gv_ctx *c, gv_conv_plan *p) {
         SET(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
     }
     GV_CUDNN_CHECK(cudnnBackendFinalize(op));
+    if (fused) GV_TRY(make_bias_add(p, conv_y, y, &bias_op));
 
     GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &graph));
     p->keep[p->nkeep++] = graph;
-    SET(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, B, 1, &op);
+    cudnnBackendDescriptor_t ops[2] = {op, bias_op};
+    SET(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, B, fused ? 2 : 1, ops);
     SET(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &impl->cudnn);
     GV_CUDNN_CHECK(cudnnBackendFinalize(graph));
 
@@ -257,7 +302,8 @@ static int same_dims(const gv_conv2d_dims *a, const gv_conv2d_dims *b) {
            a->R == b->R && a->S == b->S && a->stride == b->stride && a->pad == b->pad;
 }
 
-/* The cached plan of (dir, d), built on first use (start-up: the first step of a run). */
+/* The cached plan of (dir, d), built on first use (start-up: the first step of a run). A fused
+   graph cuDNN cannot run is cached as unsupported (p->unsupported, no plan), not as an error. */
 static gv_status get_plan(gv_ctx *c, int dir, const gv_conv2d_dims *d, gv_conv_plan **out) {
     gv_cuda_impl *impl = gv_cuda_impl_of(c);
     if (!impl->conv_cache) {
@@ -278,7 +324,13 @@ static gv_status get_plan(gv_ctx *c, int dir, const gv_conv2d_dims *d, gv_conv_p
     free_slot->dir = dir;
     free_slot->d = *d;
     gv_status s = build_plan(c, free_slot);
-    if (s != GV_OK) {
+    if (s != GV_OK && dir == GV_CONV_FWD_BIAS) {
+        plan_free(free_slot);
+        gv_clear_error();
+        free_slot->dir = dir;
+        free_slot->d = *d;
+        free_slot->unsupported = 1;
+    } else if (s != GV_OK) {
         plan_free(free_slot);
         return s;
     }
@@ -287,19 +339,21 @@ static gv_status get_plan(gv_ctx *c, int dir, const gv_conv2d_dims *d, gv_conv_p
     return GV_OK;
 }
 
-/* Runs plan p with x, w, y bound to the three tensors (uids 'x', 'w', 'y'). */
-static gv_status execute(gv_ctx *c, gv_conv_plan *p, const void *x, const void *w, const void *y) {
+/* Runs plan p with x, w, y (and, for the fused graph, the bias b) bound to their uids. */
+static gv_status execute(gv_ctx *c, gv_conv_plan *p, const void *x, const void *w, const void *y,
+                         const void *b = NULL) {
     gv_cuda_impl *impl = gv_cuda_impl_of(c);
     cudnnBackendDescriptor_t pack = NULL;
     GV_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
-    const int64_t uids[3] = {'x', 'w', 'y'};
-    void *ptrs[3] = {(void *)x, (void *)w, (void *)y};
+    const int64_t uids[4] = {'x', 'w', 'y', 'b'};
+    void *ptrs[4] = {(void *)x, (void *)w, (void *)y, (void *)b};
+    const int64_t nptr = p->dir == GV_CONV_FWD_BIAS ? 4 : 3;
     void *ws = impl->conv_workspace;
     cudnnStatus_t e = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
-                                               CUDNN_TYPE_INT64, 3, uids);
+                                               CUDNN_TYPE_INT64, nptr, uids);
     if (e == CUDNN_STATUS_SUCCESS)
         e = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                     CUDNN_TYPE_VOID_PTR, 3, ptrs);
+                                     CUDNN_TYPE_VOID_PTR, nptr, ptrs);
     if (e == CUDNN_STATUS_SUCCESS)
         e = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR,
                                      1, &ws);
@@ -314,6 +368,10 @@ gv_status gv_cuda_conv2d_forward(gv_ctx *c, float *y, const float *x, const floa
                                  const float *b, const gv_conv2d_dims *d) {
     GV_TRY(check_conv("conv2d_forward", d));
     gv_conv_plan *p = NULL;
+    if (b && gv_cuda_impl_of(c)->fuse_conv_bias) {
+        GV_TRY(get_plan(c, GV_CONV_FWD_BIAS, d, &p));
+        if (!p->unsupported) return execute(c, p, x, w, y, b);
+    }
     GV_TRY(get_plan(c, GV_CONV_FWD, d, &p));
     GV_TRY(execute(c, p, x, w, y));
     if (b) GV_TRY(gv_cuda_bias_add(c, y, b, d->N, d->K, (int64_t)d->P * d->Q));

@@ -8,6 +8,7 @@
 #ifndef GROVE_CUDA_BACKEND_H
 #define GROVE_CUDA_BACKEND_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -55,6 +56,11 @@ typedef struct gv_cuda_impl {
     void *conv_workspace;   /* cuDNN plans' workspace; a plan that needs more is not chosen */
     size_t conv_workspace_bytes;
     struct gv_conv_cache *conv_cache; /* execution plans per shape (conv_cudnn.cu)        */
+    int fuse_conv_bias;     /* 1: a conv / linear forward with a bias tries the fused cuDNN
+                               graph / cuBLASLt bias epilogue first; GROVE_CUDA_FUSE=0 at
+                               context creation sets 0 (parity tests)                        */
+    cublasLtHandle_t cublaslt;
+    struct gv_lt_cache *lt_cache; /* cuBLASLt plans per linear shape (blas_cuda.cu)         */
 } gv_cuda_impl;
 
 static inline gv_cuda_impl *gv_cuda_impl_of(gv_ctx *c) { return (gv_cuda_impl *)c->impl; }
@@ -83,5 +89,8 @@ gv_status gv_cuda_accumulate(gv_ctx *c, float *dst, const float *src, int64_t n)
 /* Convolution plans (conv_cudnn.cu): the per-context cache, freed with the context. */
 typedef struct gv_conv_cache gv_conv_cache;
 void gv_cuda_conv_cache_free(gv_conv_cache *cache);
+/* cuBLASLt bias-epilogue plans (blas_cuda.cu), freed with the context. */
+typedef struct gv_lt_cache gv_lt_cache;
+void gv_cuda_lt_cache_free(gv_lt_cache *cache);
 
 #endif

@@ -24,6 +24,7 @@
 #include "grove/arena.h"
 #include "grove/backend.h"
 #include "gv_items.h"
+#include "gv_masked_items.h"
 
 static gv_status gv_own_positive(const char *op, const char *what, int64_t v) {
     if (v <= 0) return GV_ERROR(GV_ERR_INVALID, "%s: %s = %lld must be positive", op, what,
@@ -522,6 +523,53 @@ gv_status GV_OWN_OP(kl_backward)(gv_ctx *c, float *dmu_theta, const float *dkl,
     if (dmu_theta)
         GV_EACH(c, (int64_t)a->U * a->D, gv_item_kl_backward, dmu_theta, dkl, mu_theta, mu_ref,
                 var, *a);
+    return GV_OK;
+}
+
+/* ---- masked-diffusion sampler (gv_masked_items.h) --------------------------------------------- */
+
+static gv_status gv_own_masked_check(const char *op, const gv_masked_args *a) {
+    if (a->N < 1 || a->T < 1 || a->V < 2 || a->mask_id < 0 || a->mask_id >= a->V || a->blocks < 1 ||
+        a->block < 0 || a->block >= a->blocks || a->step < 0)
+        return GV_ERROR(GV_ERR_INVALID, "%s: bad geometry N=%d T=%d V=%d mask_id=%d blocks=%d "
+                        "block=%d step=%d", op, a->N, a->T, a->V, (int)a->mask_id, a->blocks,
+                        a->block, a->step);
+    if (a->stats_stride < GV_MASKED_STATS)
+        return GV_ERROR(GV_ERR_INVALID, "%s: stats_stride %d < %d", op, a->stats_stride,
+                        (int)GV_MASKED_STATS);
+    return GV_OK;
+}
+static gv_status gv_own_masked_passes(gv_ctx *c, int32_t *tokens, int32_t *commit, float *logp,
+                                      float *stats, int32_t *null_tokens, const float *logits,
+                                      const float *logits_null, const float *knobs, int32_t *tok,
+                                      int32_t *cand, double *dr, const gv_masked_args *a) {
+    const int64_t NT = (int64_t)a->N * a->T;
+    GV_EACH(c, NT, gv_item_masked_draw, tok, dr, tokens, commit, logits, logits_null, knobs, *a);
+    GV_EACH(c, a->N, gv_item_masked_commit, cand, tokens, commit, logp, stats, null_tokens, tok, dr,
+            knobs, *a);
+    return GV_OK;
+}
+gv_status GV_OWN_OP(masked_select)(gv_ctx *c, int32_t *tokens, int32_t *commit, float *logp,
+                                   float *stats, int32_t *null_tokens, const float *logits,
+                                   const float *logits_null, const float *knobs,
+                                   const gv_masked_args *a) {
+    GV_TRY(gv_own_masked_check("masked_select", a));
+    const int64_t NT = (int64_t)a->N * a->T;
+    const size_t mark = gv_arena_mark(&c->scratch);
+    double *dr = NULL, *ints = NULL; /* (N,T,GV_HD_MASKED_DRAW) doubles; tok, cand (N,T) int32 */
+    GV_TRY(gv_own_scratch(c, "masked_select", NT * GV_HD_MASKED_DRAW, &dr));
+    gv_status s = gv_own_scratch(c, "masked_select", NT, &ints); /* 2 int32 per double */
+    if (s == GV_OK)
+        s = gv_own_masked_passes(c, tokens, commit, logp, stats, null_tokens, logits, logits_null,
+                                 knobs, (int32_t *)ints, (int32_t *)ints + NT, dr, a);
+    gv_arena_reset_to(&c->scratch, mark);
+    return s;
+}
+gv_status GV_OWN_OP(masked_features)(gv_ctx *c, float *feat, const int32_t *tokens,
+                                     const int32_t *commit, const float *logits,
+                                     const gv_masked_args *a) {
+    GV_TRY(gv_own_masked_check("masked_features", a));
+    GV_EACH(c, a->N, gv_item_masked_features, feat, tokens, commit, logits, *a);
     return GV_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/kernels_cpu.h"
 #include "samplers/masked.h"
 
 /* Logits that depend on the position only: l[p][v] = a * ((p * 7 + v * 3) % 5) + bias for v = p%V' */
@@ -335,5 +336,50 @@ Test(masked, a_hook_sets_the_step_knobs_like_the_buffer_does) {
     h.change_w = 1; /* w cannot be changed by the hook */
     for (int i = 0; i < N * T; ++i) b[i] = 2;
     cr_assert_eq(gv_masked_sample(&c, &khook, fake_logits, &f, b, &rb, scr, sb), GV_ERR_INVALID);
+    free(scr);
+}
+
+/* gv_masked_sample_on on a CPU context of its own (separately allocated backend memory, 2 threads,
+   fast paths on) is the host API bit for bit: blocks, CFG rows (w 1.5), a hook, every record. */
+Test(masked, sampling_on_a_backend_context_equals_the_host_api) {
+    enum { T = 12, V = 5, N = 2, S = 6 }; /* hook_log holds N * S <= 16 */
+    gv_masked_config c = {.N = N, .T = T, .V = V, .mask_id = 4, .steps = S, .blocks = 2, .seed = 21,
+                          .stream = GV_RNG_STREAM_SAMPLER, .addr = {.iteration = 1}};
+    float w[N * S];
+    for (int i = 0; i < N * S; ++i) w[i] = 1.5f;
+    int32_t a[N * T], b[N * T], csa[N * T], csb[N * T], ca[N * S], cb[N * S];
+    float la[N * T], lb[N * T], fa[N * S], fb[N * S], ma[N * S], mb[N * S];
+    for (int i = 0; i < N * T; ++i) a[i] = b[i] = i % 4 == 1 ? i % 3 : 4;
+    gv_masked_record ra = {csa, la, ca, fa, ma}, rb = {csb, lb, cb, fb, mb};
+    fake f = {.T = T, .V = V, .mask_id = 4};
+    hook_log ha = {.N = N, .steps = S}, hb = {.N = N, .steps = S};
+    gv_masked_knobs ka = {.v = {[GV_KNOB_W] = w}, .step_fn = record_hook, .step_user = &ha};
+    gv_masked_knobs kb = {.v = {[GV_KNOB_W] = w}, .step_fn = record_hook, .step_user = &hb};
+    size_t sb;
+    void *scr = scratch_for(&c, 1, &sb);
+    cr_assert_eq(gv_masked_sample(&c, &ka, fake_logits, &f, a, &ra, scr, sb), GV_OK, "%s", gv_last_error());
+    const gv_backend *cpu = grove_backend_cpu();
+    gv_ctx_options o = {.threads = 2, .use_fast = 1};
+    gv_ctx *ctx = NULL;
+    cr_assert_eq(cpu->ctx_create(&o, &ctx), GV_OK, "%s", gv_last_error());
+    const size_t db = gv_masked_device_bytes(&c, 1), hbytes = gv_masked_host_bytes(&c, 1);
+    void *dev = NULL, *host = malloc(hbytes);
+    cr_assert_eq(cpu->alloc(db, &dev), GV_OK);
+    cr_assert_eq(gv_masked_sample_on(ctx, &c, &kb, fake_logits, &f, b, &rb, dev, db, host, hbytes),
+                 GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_masked_sample_on(ctx, &c, &kb, fake_logits, &f, b, &rb, dev, db - 1, host, hbytes),
+                 GV_ERR_INVALID, "too little device memory is refused");
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_eq(memcmp(csa, csb, sizeof csa), 0);
+    cr_assert_eq(memcmp(la, lb, sizeof la), 0);
+    cr_assert_eq(memcmp(ca, cb, sizeof ca), 0);
+    cr_assert_eq(memcmp(fa, fb, sizeof fa), 0);
+    cr_assert_eq(memcmp(ma, mb, sizeof ma), 0);
+    cr_assert_eq(memcmp(ha.frac, hb.frac, sizeof ha.frac), 0, "the hook saw the same features");
+    cr_assert_eq(memcmp(ha.conf, hb.conf, sizeof ha.conf), 0);
+    for (int i = 0; i < N * T; ++i) cr_assert_neq(b[i], 4, "position %d left masked", i);
+    cpu->free(dev);
+    free(host);
+    cpu->ctx_destroy(ctx);
     free(scr);
 }

@@ -276,6 +276,12 @@ static gv_status dev_fetch(hdev *d, float **out, float **grads) {
         if (out && is_output(t->role)) {
             out[i] = xcalloc((size_t)h->L.numel[i], sizeof(float));
             GV_TRY(dev_get(d, out[i], d->t[i], tbytes(h, i)));
+            if (t->dtype == GV_H_I32) /* int outputs (tokens) compare as their float values */
+                for (int64_t j = 0; j < h->L.numel[i]; ++j) {
+                    int32_t v;
+                    memcpy(&v, &out[i][j], sizeof v);
+                    out[i][j] = (float)v;
+                }
         }
         if (grads && (t->flags & GV_H_DIFF)) {
             grads[i] = xcalloc((size_t)h->L.numel[i], sizeof(float));

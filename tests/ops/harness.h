@@ -14,7 +14,8 @@
  *   parity    forward (and backward) of two contexts agree: reference vs oneDNN, CPU vs CUDA
  *   batch     per-sample forwards are bitwise independent of the micro-batch's other rows
  * Tensors live in backend memory: allocated with backend->alloc and moved with copy_from_host /
- * copy_to_host only, so the same code checks a device backend (gv_harness_parity).
+ * copy_to_host only, so the same code checks a device backend (gv_harness_parity). Outputs are
+ * f32, or i32 (sampled tokens), which every check compares as their exact float values.
  *
  * Every op name maps to a spec object `gv_spec_<op>` (test_ops_main.c references all of them
  * through GROVE_OP_LIST), so an op added to the list without a spec fails to link. */
@@ -88,6 +89,7 @@ typedef struct gv_h_layout {
         gv_xent_dims xent;
         gv_adamw_args adamw;
         gv_philox_args philox;
+        gv_masked_args masked;
     } dims;
     float alpha, beta; /* scalars passed by value (scale, axpby)     */
     int variant;       /* spec-defined way of calling (e.g. in place) */

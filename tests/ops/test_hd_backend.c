@@ -56,7 +56,7 @@ static const gv_backend *hd(void) {
     GV_HD_OWN_(sumsq) GV_HD_OWN_(gaussian_step_forward) GV_HD_OWN_(gaussian_step_backward)
     GV_HD_OWN_(euler_step) GV_HD_OWN_(cfg_combine) GV_HD_OWN_(cfg_combine_backward)
     GV_HD_OWN_(grpo_objective_forward) GV_HD_OWN_(grpo_objective_backward) GV_HD_OWN_(kl_forward)
-    GV_HD_OWN_(kl_backward)
+    GV_HD_OWN_(kl_backward) GV_HD_OWN_(masked_select) GV_HD_OWN_(masked_features)
 #undef GV_HD_OWN_
     hd_backend = *cpu;
     hd_backend.name = "hd";

@@ -60,6 +60,9 @@ typedef struct gv_denoiser {
     gv_arena arena;           /* activations of one forward, sized by a measure pass    */
     gv_unet_saved saved;
     int64_t nfe;              /* denoiser rows evaluated for real samples (CFG pair = 2)  */
+    /* gv_generate's sampler scratch (backend memory), grow-only: a periodic eval allocates once */
+    float *gen_v, *gen_eps;   /* (n, D) each                                              */
+    size_t gen_bytes;
 } gv_denoiser;
 
 /* Build the staging for `unet` with parameters `theta` (both must outlive the denoiser) on

@@ -31,13 +31,20 @@ typedef struct gv_mdm_runner {
     size_t mark;
     gv_mdt_saved saved;
     int64_t forwards;            /* rows run so far (NFE counter)         */
+    void *sampler_dev;           /* backend memory of the device-side sampler (gv_sudoku_evaluate),
+                                    grow-only: a periodic eval allocates once */
+    size_t sampler_dev_bytes;
 } gv_mdm_runner;
 
 gv_status gv_mdm_runner_init(gv_mdm_runner *r, const gv_image_model *model, gv_ctx *ctx,
                              int max_rows);
 void gv_mdm_runner_free(gv_mdm_runner *r);
-/* gv_masked_logits_fn over a gv_mdm_runner (user). */
+/* gv_masked_logits_fn over a gv_mdm_runner (user): tokens and logits in host memory (copied to and
+   from the runner's backend), for gv_masked_sample. */
 gv_status gv_mdm_logits(void *user, int rows, const int32_t *tokens, float *logits);
+/* The same with tokens and logits in the runner's backend memory (no copies), for
+   gv_masked_sample_on. */
+gv_status gv_mdm_logits_device(void *user, int rows, const int32_t *tokens, float *logits);
 
 /* Solve-rate evaluation of Sudoku puzzles `rows` (n) of `split`. */
 typedef struct gv_sudoku_eval_options {

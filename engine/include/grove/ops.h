@@ -187,6 +187,33 @@ typedef struct gv_kl_args {
     float var;  /* variance for every unit when the var array is NULL    */
 } gv_kl_args;
 
+/* One step of the masked-diffusion sampler (ALGORITHMS.md §10, samplers/masked.h) over N samples
+   of T positions, V classes. A position is PROMPT where commit == -1, else COMPLETION; a completion
+   position is still masked while its token == mask_id. The completion positions of a sample, in
+   position order, form `blocks` blocks of ceil(m / blocks); only the masked positions of block
+   `block` are drawn and compete for commits. */
+typedef struct gv_masked_args {
+    int N, T, V;
+    int32_t mask_id;    /* in [0, V): never sampled                                        */
+    int blocks, block;  /* block count (>= 1) and the block this step decodes              */
+    int step;           /* global step k: the value written into commit, the RNG step      */
+    int last;           /* 1: the block's last step (every masked position commits)        */
+    uint32_t key[2];    /* Philox (seed, stream)                                            */
+    uint32_t ctr_hi[3]; /* counter words 1..3 of sample 0 (rng.h); sample n adds n to the  */
+                        /* slot field (the host checks slot0 + N - 1 fits)                  */
+    int stats_stride;   /* floats from one sample's stats to the next (>= 3)               */
+} gv_masked_args;
+
+/* stats of masked_select, per sample (3 floats at stats + n * stats_stride). */
+enum { GV_MASKED_STAT_COMMITS = 0, /* positions committed this step                       */
+       GV_MASKED_STAT_MASKED_FRAC, /* completion fraction masked at the step's start      */
+       GV_MASKED_STAT_MEAN_CONF,   /* mean max-probability at tau_s over the drawn ones   */
+       GV_MASKED_STATS };
+
+/* knobs of masked_select, per sample (GV_MASKED_KNOBS floats): the same order as the sampler's
+   gv_masked_knobs (r, tau_s, tau_r, w); validated by the caller. */
+enum { GV_MASKED_KNOBS = 4 };
+
 /* ---- the list -------------------------------------------------------------------------------- */
 
 #define GROVE_OP_LIST(X)                                                                           \
@@ -330,7 +357,24 @@ typedef struct gv_kl_args {
     X(kl_forward, (gv_ctx * c, float *kl, const float *mu_theta, const float *mu_ref,             \
                    const float *var, const gv_kl_args *a))                                         \
     X(kl_backward, (gv_ctx * c, float *dmu_theta, const float *dkl, const float *mu_theta,        \
-                    const float *mu_ref, const float *var, const gv_kl_args *a))
+                    const float *mu_ref, const float *var, const gv_kl_args *a))                   \
+    /* masked-diffusion sampler step (ALGORITHMS.md §10, see gv_masked_args), tokens, commit,     \
+       logp, null_tokens (N,T), logits, logits_null (N,T,V), knobs (N,GV_MASKED_KNOBS). Per masked \
+       position p of the block: l = (l_null + w (l_cond - l_null)) / tau_s ([MASK] dropped; no    \
+       logits_null: l_cond / tau_s), token by inverse CDF of uniform element 2p, confidence =    \
+       log p(token) + tau_r * Gumbel(uniform element 2p+1); the c = max(1, floor(r m' + 0.5))   \
+       most confident (all at the last step; c <= m'), ties to the lower position, commit: token, \
+       commit = step, logp = log p(token) (logp may be NULL). stats as GV_MASKED_STAT_*.           \
+       null_tokens (may be NULL) = the CFG null rows after the commits: mask_id at prompt         \
+       positions, else the token. fp64 softmax; per-sample. Forward only. */                      \
+    X(masked_select, (gv_ctx * c, int32_t *tokens, int32_t *commit, float *logp, float *stats,    \
+                      int32_t *null_tokens, const float *logits, const float *logits_null,        \
+                      const float *knobs, const gv_masked_args *a))                                \
+    /* the schedule hook's pooled features (samplers/masked.h) of the state before a step:        \
+       feat (N,2) = (completion fraction still masked, mean over the block's masked positions of  \
+       the max-probability of softmax(l_cond) at tau = 1, [MASK] dropped; 0 when none). */        \
+    X(masked_features, (gv_ctx * c, float *feat, const int32_t *tokens, const int32_t *commit,    \
+                        const float *logits, const gv_masked_args *a))
 
 /* The struct of function pointers. */
 typedef struct gv_ops {
