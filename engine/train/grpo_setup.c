@@ -385,6 +385,8 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)n_max * (size_t)R * sizeof(float), (void **)&j->scores));
     GV_TRY(host_alloc((size_t)n_max * (size_t)R, (void **)&j->status));
     GV_TRY(host_alloc((size_t)n_max * sizeof(float), (void **)&j->scores_tmp));
+    GV_TRY(host_alloc((size_t)j->shards * (size_t)(cfg->n_rewards > 0 ? cfg->n_rewards : 1) *
+                          sizeof(gv_grpo_batch_outcome), (void **)&j->batch_outcomes));
     GV_TRY(host_alloc((size_t)n_max, (void **)&j->status_tmp));
     GV_TRY(host_alloc((size_t)n_max * GV_GRPO_META_LEN, (void **)&j->meta_text));
     GV_TRY(host_alloc((size_t)n_max * sizeof(char *), (void **)&j->meta));
@@ -460,7 +462,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->leaf_labels, j->leaf_prompt, j->leaf_text, j->node_reward, j->node_valid,
                     j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units,
                     j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status, j->root_shard,
-                    j->shard_acc, j->logp_pack};
+                    j->shard_acc, j->logp_pack, j->batch_outcomes};
     for (int k = 0; j->shard_grads && k < j->shard_hi - j->shard_lo; ++k)
         if (j->shard_grads[k] && j->shard_grads[k] != j->model.params.grads) be->free(j->shard_grads[k]);
     free(j->shard_grads);
