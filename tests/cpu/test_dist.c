@@ -385,6 +385,16 @@ static void assert_train_ranks_agree(const char *name, const char *extra) {
     snprintf(two, sizeof two, "%s-2", name);
     cr_assert_eq(train(0, NULL, one, extra, NULL), 0, "%s", err_of(one));
     cr_assert_eq(train(2, NULL, two, extra, NULL), 0, "%s", err_of(two));
+    /* the 2 ranks cooperated: rank 0 logs its seconds in collectives, one process has none */
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, two);
+    char *raw = slurp(path);
+    cr_assert_eq(lines_with(raw, "\"comm_s\":"), 3, "2 ranks log comm_s per iteration:\n%s", raw);
+    free(raw);
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, one);
+    raw = slurp(path);
+    cr_assert_null(strstr(raw, "\"comm_s\":"), "one process logs no comm_s:\n%s", raw);
+    free(raw);
     char *m1 = train_metrics(one), *m2 = train_metrics(two);
     cr_assert_str_eq(m1, m2, "metrics differ:\n--- one process\n%s\n--- 2 ranks\n%s", m1, m2);
     cr_assert_eq(lines_with(m2, "\"optimizer_step\":"), 3, "%s", m2);
@@ -409,6 +419,106 @@ Test(dist_train, branch_tree_two_ranks_equal_one_process_bit_for_bit) {
     assert_train_ranks_agree("tree", "--set algorithm.preset=branch_grpo --set sampler.steps=6 "
                                      "--set 'algorithm.overrides={branch: {fusion: prob_weighted}}' "
                                      "--set group.prompts_per_iteration=4 --set run.shards=3");
+}
+
+/* The same tree with per-branch width pruning: the pruned edge set is computed on every rank
+   from the gathered rewards. */
+Test(dist_train, pruned_tree_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_train_ranks_agree("pruned", "--set algorithm.preset=branch_grpo --set sampler.steps=6 "
+                                       "--set 'algorithm.overrides={branch: {prune: {width: "
+                                       "per_branch, ratio: 0.5}}}' --set run.shards=2");
+}
+
+/* Pref-GRPO: win rates of a pairwise judge plugin within each group (a group lies in one shard),
+   judgement counts summed over the ranks. */
+Test(dist_train, win_rate_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set algorithm.preset=pref_grpo --set 'rewards=[{plugin: "
+             "%s/plugins/symmetry_judge.so, config: {stat: ink, temperature: 0.002, bias: 0.3}}]' "
+             "--set run.shards=2", GROVE_BINARY_DIR);
+    assert_train_ranks_agree("pref", extra);
+}
+
+/* The line of `text` from `needle` to its end (static buffer). */
+static const char *line_from(const char *text, const char *needle) {
+    static char buf[2][1024];
+    static int k;
+    const char *p = strstr(text, needle);
+    cr_assert(p, "no \"%s\" in:\n%s", needle, text);
+    char *b = buf[k++ % 2];
+    snprintf(b, sizeof buf[0], "%.*s", (int)strcspn(p, "\n"), p);
+    return b;
+}
+
+/* reward_failures.max_consecutive counts the batches in shard order over the whole job: the
+   fixture plugin fails the batches of (iteration 1, slot 1) and (iteration 2, slot 0) —
+   consecutive in shard order, but on different ranks under mpirun -np 2 (shard 1 on rank 1,
+   shard 0 on rank 0). With max_consecutive 2 one process and 2 ranks both stop in iteration 2
+   (two iteration records) with the same message, printed once. */
+Test(dist_train, reward_failure_streak_is_counted_in_shard_order) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set run.shards=2 --set reward_failures.max_consecutive=2 "
+             "--set 'rewards=[{plugin: %s/test_plugins/fixture_good.so, config: {fail_at: "
+             "\"1:1,2:0\"}}]'", GROVE_BINARY_DIR);
+    cr_assert_neq(train(0, NULL, "streak-1", extra, NULL), 0, "%s", err_of("streak-1"));
+    cr_assert_neq(train(2, NULL, "streak-2", extra, NULL), 0, "%s", err_of("streak-2"));
+    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
+    const char *stop = "2 consecutive failed batches of reward 'fixture' "
+                       "(reward_failures.max_consecutive 2); last: ";
+    const char *l1 = line_from(e1, stop);
+    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
+    cr_assert_str_eq(l1, line_from(e2, stop));
+    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
+    const char *note = "fixture: iteration 1 slot 1 fails as configured (batch of 3 masked; 1 in a row)";
+    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
+    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
+    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
+    free(e1);
+    free(e2);
+    char *m1 = train_metrics("streak-1"), *m2 = train_metrics("streak-2");
+    cr_assert_eq(lines_with(m1, "\"optimizer_step\":"), 2, "stopped in iteration 2:\n%s", m1);
+    cr_assert_str_eq(m1, m2);
+    free(m1);
+    free(m2);
+}
+
+/* Rank 0 evaluates alone (2 s of eval, sleep_eval_s of the fixture) while rank 1 waits at the
+   iteration boundary: dist.timeout_s = 1 does not abort it (dist.eval_timeout_s does, when set
+   below the eval time). */
+Test(dist_train, slow_eval_on_rank_0_is_waited_out_under_eval_timeout_s) {
+    NEED_MPI();
+    char extra[1024];
+    const char *fmt = "--set run.shards=2 --set dist.timeout_s=1 --set eval.every=3 "
+                      "--set 'eval_rewards=[{plugin: %s/test_plugins/fixture_good.so, config: "
+                      "{sleep_eval_s: 2}}]' %s";
+    snprintf(extra, sizeof extra, fmt, GROVE_BINARY_DIR, "");
+    cr_assert_eq(train(2, NULL, "slow", extra, NULL), 0, "%s", err_of("slow"));
+    char *m = train_metrics("slow");
+    cr_assert_eq(lines_with(m, "\"eval\":{"), 2, "evals at start and end:\n%s", m);
+    free(m);
+    snprintf(extra, sizeof extra, fmt, GROVE_BINARY_DIR, "--set dist.eval_timeout_s=0.5");
+    cr_assert_neq(train(2, NULL, "slow-short", extra, NULL), 0);
+    char *err = err_of("slow-short");
+    cr_assert(strstr(err, "rank 1: dist: stop request (the iteration boundary): not every rank "
+                          "arrived within dist.eval_timeout_s = 0.5 s"), "%s", err);
+    free(err);
+}
+
+/* A rank that hangs (GROVE_DIST_FAULT stall: alive, so mpirun does not end the job) makes rank 0
+   fail within dist.timeout_s with a rank-tagged line; the job exits non-zero. */
+Test(dist_train, stalled_rank_times_out_with_a_rank_tagged_error) {
+    NEED_MPI();
+    double secs = 0;
+    int rc = train(2, "stall:1:2", "stalled", "--set run.shards=2 --set dist.timeout_s=1.5", &secs);
+    char *err = err_of("stalled");
+    cr_assert_neq(rc, 0, "%s", err);
+    cr_assert(secs < 1.5 + 10.0, "the job took %.1f s", secs);
+    cr_assert(strstr(err, "rank 0: dist: "), "%s", err);
+    cr_assert(strstr(err, "not every rank arrived within dist.timeout_s = 1.5 s"), "%s", err);
+    free(err);
 }
 
 /* Every rank reads last.h5: 1 iteration in one process, the other 2 under mpirun -np 2 = 3
