@@ -38,7 +38,7 @@ static const gv_field dist_fields[] = {
     {.key = "eval_timeout_s", .type = GV_CFG_FLOAT,
      .offset = offsetof(gv_dist_section, eval_timeout_s), .def = "86400", .min = 0.1, .max = 1e7,
      .help = "deadline of the wait at an iteration boundary, where the other ranks wait out rank "
-             "0's eval and checkpoint writes (grove train), seconds"},
+             "0's eval and checkpoint writes, seconds"},
     {.key = "check_every", .type = GV_CFG_INT, .offset = offsetof(gv_dist_section, check_every),
      .def = "50", .min = 0, .max = 1e9,
      .help = "compare the parameter hash across ranks every N steps (and at start); 0 = start only"},

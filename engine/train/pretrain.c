@@ -301,6 +301,15 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
             s = save_checkpoint(j, st, yaml, rf->last);
             saved_at = st->step;
         }
+        /* the other ranks wait out rank 0's eval and checkpoint here, under the generous
+           dist.eval_timeout_s rather than dist.timeout_s (a long eval is no dead rank) */
+        if (s == GV_OK && gv_dist_size() > 1 &&
+            ((cfg->eval.every && st->step % cfg->eval.every == 0) ||
+             st->step % cfg->checkpoint.every == 0)) {
+            gv_dist_set_deadline(cfg->dist.eval_timeout_s, "dist.eval_timeout_s");
+            s = gv_dist_barrier("after rank 0's eval and checkpoint");
+            gv_dist_set_timeout(cfg->dist.timeout_s);
+        }
     }
     free(rows);
     free(losses);
