@@ -382,10 +382,12 @@ static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_optio
         const double now = gv_rundir_now();
         s = log_iteration(m, j, st, &rs, &ts, gv_lr_at(&sched, st->opt_step > 0 ? st->opt_step : 1),
                           now - ts0, gv_dist_comm_seconds() - comm0, now - t0);
-        if (s == GV_OK && ts.stop_skips)
+        if (s == GV_OK && ts.stop_skips) { /* from the gathered statistics: alike on every rank */
             s = GV_ERROR(GV_ERR_NUMERIC, "non-finite loss or gradient in %d consecutive optimizer "
                          "steps (iteration %lld); stopped, %s left at the last completed iteration",
                          cfg->train.max_skips, (long long)st->iteration, rf->last);
+            gv_dist_agree_error();
+        }
         if (s != GV_OK) break;
         res->last_reward = rs.adv.reward_mean;
         if (progress)

@@ -237,13 +237,20 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->cfg = cfg;
     j->be = be;
     j->seed = (uint32_t)cfg->run.seed;
-    GV_TRY(check_supported(cfg));
+    /* refusals of the config: every rank raises them alike, rank 0 alone prints (dist.h) */
+    if (check_supported(cfg) != GV_OK) {
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     /* data parallel (grpo.h): this rank's shards */
     j->shards = cfg->run.shards;
     gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
-    if (j->shard_hi <= j->shard_lo)
-        return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                        "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
+    if (j->shards < gv_dist_size()) {
+        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                 "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     GV_TRY(be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
                                             .use_fast = 1}, &j->ctx));
     /* the base model = the frozen reference; the trained copy with Adam state and an EMA */

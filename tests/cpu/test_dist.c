@@ -269,19 +269,22 @@ Test(dist, resume_across_rank_counts_equals_one_process_straight) {
     cr_assert_eq(step_count("resumed"), 4, "metrics: one record per step across the three parts");
 }
 
-Test(dist, every_rank_needs_a_shard) {
-    NEED_MPI();
-    cr_assert_neq(pretrain(2, NULL, UNET, "few", COMMON " --set run.shards=1", NULL), 0);
-    char *err = err_of("few");
-    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
-    free(err);
-}
-
 /* The lines of `text` that contain `needle`. */
 static int lines_with(const char *text, const char *needle) {
     int n = 0;
     for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
     return n;
+}
+
+Test(dist, every_rank_needs_a_shard) {
+    NEED_MPI();
+    cr_assert_neq(pretrain(2, NULL, UNET, "few", COMMON " --set run.shards=1", NULL), 0);
+    char *err = err_of("few");
+    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    /* every rank refuses alike: rank 0 alone prints it, and the job ends without an abort */
+    cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
+    free(err);
 }
 
 Test(dist, desynchronized_rank_is_caught_by_the_hash_check) {
@@ -583,5 +586,8 @@ Test(dist_train, shard_rules_are_refused_with_their_reason) {
     cr_assert_neq(train(2, NULL, "few", "--set run.shards=1", NULL), 0);
     err = err_of("few");
     cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    /* every rank refuses alike: rank 0 alone prints it, and the job ends without an abort */
+    cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
     free(err);
 }
