@@ -7,11 +7,15 @@
  * an MPI resume; a desynchronized rank is caught by the hash check with one line; a rank killed
  * mid-run or stalled makes the job exit non-zero within dist.timeout_s and last.h5 stays loadable.
  * `grove train` (suite dist_train, tiny UNet of grpo_test_util.h): `mpirun -np 2` against one
- * process with the same run.shards for Flow-GRPO and a BranchGRPO tree (prob-weighted fusion, so the
- * siblings' log-probs cross ranks; uneven shards), 3 iterations: the same parameters and the same
- * metrics lines but for timing; a resume that changes the rank count; a desynchronized rank caught
- * by the hash check; a killed rank making the other exit within dist.timeout_s with last.h5
- * intact; the shard rules refused with their messages.
+ * process with the same run.shards for Flow-GRPO, a BranchGRPO tree (prob-weighted fusion, so the
+ * siblings' log-probs cross ranks; uneven shards), a width-pruned tree and Pref-GRPO win rates of
+ * the symmetry judge plugin, 3 iterations: the same parameters and the same metrics lines but for
+ * timing, comm_s logged by the 2 ranks only; a resume that changes the rank count; a
+ * desynchronized rank caught by the hash check; a killed rank making the other exit with last.h5
+ * intact; a stalled rank timing out; the reward_failures streak counted in shard order (the
+ * fixture plugin's fail_at: 1 process and 2 ranks stop at the same iteration with the same one
+ * line); rank 0's slow eval waited out under dist.eval_timeout_s; the shard rules refused with
+ * their messages, printed once.
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
