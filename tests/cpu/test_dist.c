@@ -428,13 +428,20 @@ Test(dist_train, branch_tree_two_ranks_equal_one_process_bit_for_bit) {
                                      "--set group.prompts_per_iteration=4 --set run.shards=3");
 }
 
-/* The same tree with per-branch width pruning: the pruned edge set is computed on every rank
-   from the gathered rewards. */
+/* A BranchGRPO tree with per-branch width pruning (N = 10: splits {0, 2, 3, 5}, so there are tail
+   edges to prune; at N = 6 there are none): the pruned edge set is computed on every rank from
+   the gathered rewards, and fewer edges than the tree has are trained. */
 Test(dist_train, pruned_tree_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();
-    assert_train_ranks_agree("pruned", "--set algorithm.preset=branch_grpo --set sampler.steps=6 "
+    assert_train_ranks_agree("pruned", "--set algorithm.preset=branch_grpo --set sampler.steps=10 "
                                        "--set 'algorithm.overrides={branch: {prune: {width: "
                                        "per_branch, ratio: 0.5}}}' --set run.shards=2");
+    char *m = train_metrics("pruned-2");
+    const char *e = strstr(m, "\"edges\":"), *t = strstr(m, "\"edges_trained\":");
+    cr_assert(e && t, "%s", m);
+    const long edges = strtol(e + 8, NULL, 10), trained = strtol(t + 16, NULL, 10);
+    cr_assert(trained > 0 && trained < edges, "pruning trains fewer edges: %ld of %ld", trained, edges);
+    free(m);
 }
 
 /* Pref-GRPO: win rates of a pairwise judge plugin within each group (a group lies in one shard),
@@ -446,6 +453,10 @@ Test(dist_train, win_rate_two_ranks_equal_one_process_bit_for_bit) {
              "%s/plugins/symmetry_judge.so, config: {stat: ink, temperature: 0.002, bias: 0.3}}]' "
              "--set run.shards=2", GROVE_BINARY_DIR);
     assert_train_ranks_agree("pref", extra);
+    char *m = train_metrics("pref-2");
+    const char *p = strstr(m, "\"pairwise_judged\":");
+    cr_assert(p && strtol(p + 18, NULL, 10) > 0, "win rates were judged:\n%s", m);
+    free(m);
 }
 
 /* The line of `text` from `needle` to its end (static buffer). */
