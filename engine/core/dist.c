@@ -342,8 +342,12 @@ static const gv_dist_nccl *nccl_module(char *why, size_t n) {
         return NULL;
     }
     const int devices = t->device_count();
+    if (devices < 1) {
+        snprintf(why, n, "the NCCL module sees no GPU");
+        return NULL;
+    }
     if (devices < g.local_size) {
-        snprintf(why, n, "%d ranks on one node share %d GPU%s", g.local_size, devices,
+        snprintf(why, n, "%d ranks on one node would share %d GPU%s", g.local_size, devices,
                  devices == 1 ? "" : "s");
         return NULL;
     }
