@@ -89,6 +89,7 @@ int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
         if (gv_dist_size() > 1) {
             GV_ERROR(GV_ERR_UNSUPPORTED, "%s: the masked-diffusion trainer runs as one process "
                      "only (not under mpirun -np %d)", args->positional[0], gv_dist_size());
+            gv_dist_agree_error(); /* every rank refuses alike: rank 0 prints, no abort */
             return gv_cli_fail_ranks(cmd);
         }
         int code = gv_cmd_train_mdm(cmd, args);

@@ -34,8 +34,11 @@
 static const gv_field dist_fields[] = {
     {.key = "timeout_s", .type = GV_CFG_FLOAT, .offset = offsetof(gv_dist_section, timeout_s),
      .def = "300", .min = 0.1, .max = 1e6,
-     .help = "a collective waiting longer fails the run (a rank died or hangs), seconds; keep it "
-             "above rank 0's eval and checkpoint time, which the other ranks wait out"},
+     .help = "a collective waiting longer fails the run (a rank died or hangs), seconds"},
+    {.key = "eval_timeout_s", .type = GV_CFG_FLOAT,
+     .offset = offsetof(gv_dist_section, eval_timeout_s), .def = "86400", .min = 0.1, .max = 1e7,
+     .help = "deadline of the wait at an iteration boundary, where the other ranks wait out rank "
+             "0's eval and checkpoint writes, seconds"},
     {.key = "check_every", .type = GV_CFG_INT, .offset = offsetof(gv_dist_section, check_every),
      .def = "50", .min = 0, .max = 1e9,
      .help = "compare the parameter hash across ranks every N steps (and at start); 0 = start only"},
@@ -45,11 +48,13 @@ const gv_schema gv_dist_schema = {"gv_dist_section", sizeof(gv_dist_section), di
 
 static struct {
     int rank, size, mpi_up, agreed_error;
+    int local_rank, local_size; /* among the ranks of this node (MPI_COMM_TYPE_SHARED) */
     double timeout_s, comm_s;
+    const char *timeout_key; /* the config key of timeout_s, for messages */
     float *staging;      /* host copy of a gradient buffer for the transport */
     int64_t staging_n;
     const void *nccl;    /* the device transport (grove/dist_nccl.h) when loaded, else NULL */
-} g = {.rank = 0, .size = 1, .timeout_s = 300.0};
+} g = {.rank = 0, .size = 1, .local_size = 1, .timeout_s = 300.0, .timeout_key = "dist.timeout_s"};
 
 static double now_s(void) {
     struct timespec t;
@@ -59,9 +64,15 @@ static double now_s(void) {
 
 int gv_dist_rank(void) { return g.rank; }
 int gv_dist_size(void) { return g.size; }
-void gv_dist_set_timeout(double seconds) { g.timeout_s = seconds; }
+int gv_dist_local_rank(void) { return g.local_rank; }
+void gv_dist_set_timeout(double seconds) { gv_dist_set_deadline(seconds, "dist.timeout_s"); }
+void gv_dist_set_deadline(double seconds, const char *key) {
+    g.timeout_s = seconds;
+    g.timeout_key = key;
+}
 double gv_dist_comm_seconds(void) { return g.comm_s; }
 int gv_dist_error_is_agreed(void) { return g.agreed_error && gv_last_status() != GV_OK; }
+void gv_dist_agree_error(void) { g.agreed_error = gv_last_status() != GV_OK; }
 
 void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi) {
     *lo = (int)((int64_t)shards * rank / size);
@@ -103,6 +114,12 @@ gv_status gv_dist_init(void) {
     MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set error handler");
     MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &g.rank), "rank");
     MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &g.size), "size");
+    MPI_Comm node; /* the ranks sharing this node: the local rank picks the GPU (backend_cuda.cu) */
+    MPI_TRY(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+            "node communicator");
+    MPI_TRY(MPI_Comm_rank(node, &g.local_rank), "node rank");
+    MPI_TRY(MPI_Comm_size(node, &g.local_size), "node size");
+    MPI_TRY(MPI_Comm_free(&node), "node communicator");
     return GV_OK;
 }
 
@@ -133,9 +150,9 @@ static gv_status wait_all(MPI_Request *req, int n, const char *what, int peer) {
         if (waited > g.timeout_s) {
             if (peer >= 0)
                 return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no answer from rank %d within "
-                                "dist.timeout_s = %g s (it stopped or hangs)", what, peer, g.timeout_s);
+                                "%s = %g s (it stopped or hangs)", what, peer, g.timeout_key, g.timeout_s);
             return GV_ERROR(GV_ERR_BACKEND, "dist: %s: not every rank arrived within "
-                            "dist.timeout_s = %g s (a rank stopped or hangs)", what, g.timeout_s);
+                            "%s = %g s (a rank stopped or hangs)", what, g.timeout_key, g.timeout_s);
         }
         /* spin briefly (a fast collective), then sleep in growing steps up to 1 ms */
         if (++spins > 200) {
@@ -307,27 +324,58 @@ static int bcast_bytes(void *buf, size_t bytes, void *user) {
     return 0;
 }
 
-gv_status gv_dist_use_backend(const gv_backend *be) {
-    if (g.size == 1 || g.nccl || strcmp(be->name, "cuda") != 0) return GV_OK;
+/* The NCCL module when this rank can use it, else NULL and the reason in `why`: the module is
+   missing or does not match (a build without NCCL, a moved build tree), or ranks of this node
+   share a GPU (NCCL needs one device per rank; backend_cuda.cu takes local rank mod count). */
+static const gv_dist_nccl *nccl_module(char *why, size_t n) {
 #ifdef GROVE_NCCL_MODULE
     void *h = dlopen(GROVE_NCCL_MODULE, RTLD_NOW | RTLD_LOCAL);
-    if (!h) return GV_ERROR(GV_ERR_BACKEND, "dist: %s: %s", GROVE_NCCL_MODULE, dlerror());
+    if (!h) {
+        snprintf(why, n, "%s", dlerror());
+        return NULL;
+    }
     gv_dist_nccl_entry entry = (gv_dist_nccl_entry)dlsym(h, GROVE_DIST_NCCL_SYMBOL);
     const gv_dist_nccl *t = entry ? entry() : NULL;
-    if (!t || t->abi_version != GROVE_DIST_NCCL_ABI || t->struct_size != sizeof *t)
-        return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no %s of ABI %u", GROVE_NCCL_MODULE,
-                        GROVE_DIST_NCCL_SYMBOL, GROVE_DIST_NCCL_ABI);
+    if (!t || t->abi_version != GROVE_DIST_NCCL_ABI || t->struct_size != sizeof *t) {
+        snprintf(why, n, "%s: no %s of ABI %u", GROVE_NCCL_MODULE, GROVE_DIST_NCCL_SYMBOL,
+                 GROVE_DIST_NCCL_ABI);
+        return NULL;
+    }
+    const int devices = t->device_count();
+    if (devices < 1) {
+        snprintf(why, n, "the NCCL module sees no GPU");
+        return NULL;
+    }
+    if (devices < g.local_size) {
+        snprintf(why, n, "%d ranks on one node would share %d GPU%s", g.local_size, devices,
+                 devices == 1 ? "" : "s");
+        return NULL;
+    }
+    return t;
+#else
+    snprintf(why, n, "this build has no NCCL transport");
+    return NULL;
+#endif
+}
+
+gv_status gv_dist_use_backend(const gv_backend *be) {
+    if (g.size == 1 || g.nccl || strcmp(be->name, "cuda") != 0) return GV_OK;
+    char why[512] = "";
+    const gv_dist_nccl *t = nccl_module(why, sizeof why);
+    int64_t unable = t == NULL; /* every rank takes the same transport */
+    GV_TRY(gv_dist_sum_i64("NCCL transport choice", &unable, 1));
+    if (unable) {
+        if (g.rank == 0)
+            fprintf(stderr, "grove: dist: CUDA gradients go through host staging and MPI (%lld of "
+                    "%d ranks cannot use NCCL%s%s)\n", (long long)unable, g.size,
+                    t ? "" : "; rank 0: ", t ? "" : why);
+        return GV_OK;
+    }
     char err[256] = "";
     if (t->init(g.rank, g.size, bcast_bytes, NULL, err, sizeof err) != 0)
         return GV_ERROR(GV_ERR_BACKEND, "dist: %s", err);
     g.nccl = t;
     return GV_OK;
-#else
-    if (g.rank == 0)
-        fprintf(stderr, "grove: dist: this build has no NCCL transport; CUDA gradients go through "
-                        "host staging and MPI\n");
-    return GV_OK;
-#endif
 }
 
 /* Wait for the posted NCCL operations against the deadline; a timeout aborts the communicator. */
@@ -343,9 +391,9 @@ static gv_status nccl_wait(const gv_dist_nccl *t, const char *what, int peer) {
             g.nccl = NULL;
             if (peer >= 0)
                 return GV_ERROR(GV_ERR_BACKEND, "dist: %s: no answer from rank %d within "
-                                "dist.timeout_s = %g s (it stopped or hangs)", what, peer, g.timeout_s);
+                                "%s = %g s (it stopped or hangs)", what, peer, g.timeout_key, g.timeout_s);
             return GV_ERROR(GV_ERR_BACKEND, "dist: %s: not every rank arrived within "
-                            "dist.timeout_s = %g s (a rank stopped or hangs)", what, g.timeout_s);
+                            "%s = %g s (a rank stopped or hangs)", what, g.timeout_key, g.timeout_s);
         }
         nanosleep(&(struct timespec){0, 20000}, NULL);
     }

@@ -1,7 +1,8 @@
 /* libgrove_nccl.so: the NCCL transport of dist.h's shard sum (grove/dist_nccl.h). One NCCL
  * communicator and one non-blocking CUDA stream per process; every operation first waits for the
  * device (cudaDeviceSynchronize: the backend's additions into the buffer are done), then posts
- * on the stream; dist.c polls for completion against dist.timeout_s.
+ * on the stream; dist.c polls for completion against dist.timeout_s. The device is the CUDA
+ * backend's (node-local rank mod device count, set when the backend started).
  * STATUS: compiled, NEVER EXECUTED (written on a machine without a GPU).
  * Deliberately not here: the summation order and the additions (dist.c), MPI (the unique id
  * arrives through dist.c's broadcast callback, so this module does not link MPI). */
@@ -74,8 +75,18 @@ static void finalize(int abort) {
     up = 0;
 }
 
+static int device_count(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
 static const gv_dist_nccl table = {
     .abi_version = GROVE_DIST_NCCL_ABI, .struct_size = sizeof(gv_dist_nccl), .init = init,
-    .send = send_op, .recv = recv_op, .bcast = bcast_op, .poll = poll_op, .finalize = finalize};
+    .send = send_op, .recv = recv_op, .bcast = bcast_op, .poll = poll_op, .finalize = finalize,
+    .device_count = device_count};
 
 __attribute__((visibility("default"))) const gv_dist_nccl *grove_dist_nccl(void) { return &table; }

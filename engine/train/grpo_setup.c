@@ -237,13 +237,20 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->cfg = cfg;
     j->be = be;
     j->seed = (uint32_t)cfg->run.seed;
-    GV_TRY(check_supported(cfg));
+    /* refusals of the config: every rank raises them alike, rank 0 alone prints (dist.h) */
+    if (check_supported(cfg) != GV_OK) {
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     /* data parallel (grpo.h): this rank's shards */
     j->shards = cfg->run.shards;
     gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
-    if (j->shard_hi <= j->shard_lo)
-        return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                        "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
+    if (j->shards < gv_dist_size()) {
+        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                 "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     GV_TRY(be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
                                             .use_fast = 1}, &j->ctx));
     /* the base model = the frozen reference; the trained copy with Adam state and an EMA */
@@ -385,6 +392,8 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     GV_TRY(host_alloc((size_t)n_max * (size_t)R * sizeof(float), (void **)&j->scores));
     GV_TRY(host_alloc((size_t)n_max * (size_t)R, (void **)&j->status));
     GV_TRY(host_alloc((size_t)n_max * sizeof(float), (void **)&j->scores_tmp));
+    GV_TRY(host_alloc((size_t)j->shards * (size_t)(cfg->n_rewards > 0 ? cfg->n_rewards : 1) *
+                          sizeof(gv_grpo_batch_outcome), (void **)&j->batch_outcomes));
     GV_TRY(host_alloc((size_t)n_max, (void **)&j->status_tmp));
     GV_TRY(host_alloc((size_t)n_max * GV_GRPO_META_LEN, (void **)&j->meta_text));
     GV_TRY(host_alloc((size_t)n_max * sizeof(char *), (void **)&j->meta));
@@ -460,7 +469,7 @@ void gv_grpo_teardown(gv_grpo_job *j) {
                     j->leaf_labels, j->leaf_prompt, j->leaf_text, j->node_reward, j->node_valid,
                     j->credit.edges, j->root_first, j->unit_args, j->chunk_rows, j->chunk_units,
                     j->dense_R, j->dense_Rv, j->dense_scores, j->dense_status, j->root_shard,
-                    j->shard_acc, j->logp_pack};
+                    j->shard_acc, j->logp_pack, j->batch_outcomes};
     for (int k = 0; j->shard_grads && k < j->shard_hi - j->shard_lo; ++k)
         if (j->shard_grads[k] && j->shard_grads[k] != j->model.params.grads) be->free(j->shard_grads[k]);
     free(j->shard_grads);

@@ -215,9 +215,12 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     const int lead = gv_dist_rank() == 0, S = cfg->run.shards;
     int lo = 0, hi = 0;
     gv_dist_shard_range(S, gv_dist_rank(), gv_dist_size(), &lo, &hi);
-    if (hi <= lo)
-        return GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                        "(set run.shards to at least the rank count)", S, gv_dist_size());
+    if (S < gv_dist_size()) { /* every rank sees it: rank 0 alone prints it (dist.h) */
+        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                 "(set run.shards to at least the rank count)", S, gv_dist_size());
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     /* one gradient buffer per local shard; with a single shard in all, the gradients themselves */
     const int nloc = hi - lo;
     float **local = NULL;
@@ -284,10 +287,12 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         if (gv_dist_size() > 1) gv_metrics_f64(m, "comm_s", gv_dist_comm_seconds() - comm0);
         gv_metrics_f64(m, "wall_s", te - t0);
         if (s == GV_OK) s = gv_metrics_end(m);
-        if (s == GV_OK && st->skips >= MAX_SKIPS)
+        if (s == GV_OK && st->skips >= MAX_SKIPS) { /* the same summed gradients on every rank */
             s = GV_ERROR(GV_ERR_NUMERIC, "non-finite loss or gradient in %d consecutive steps (last "
                          "at step %lld); stopped, %s left as it was", MAX_SKIPS,
                          (long long)st->step, rf->last);
+            gv_dist_agree_error();
+        }
         if (s != GV_OK) break;
         if (opt->progress && lead) gv_progress_update(&bar, st->step, "loss %.4f", (double)loss);
         if (lead && cfg->eval.every && st->step % cfg->eval.every == 0 && st->step < cfg->train.steps) {
@@ -300,6 +305,15 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
         if (s == GV_OK && lead && st->step % cfg->checkpoint.every == 0) {
             s = save_checkpoint(j, st, yaml, rf->last);
             saved_at = st->step;
+        }
+        /* the other ranks wait out rank 0's eval and checkpoint here, under the generous
+           dist.eval_timeout_s rather than dist.timeout_s (a long eval is no dead rank) */
+        if (s == GV_OK && gv_dist_size() > 1 &&
+            ((cfg->eval.every && st->step % cfg->eval.every == 0) ||
+             st->step % cfg->checkpoint.every == 0)) {
+            gv_dist_set_deadline(cfg->dist.eval_timeout_s, "dist.eval_timeout_s");
+            s = gv_dist_barrier("after rank 0's eval and checkpoint");
+            gv_dist_set_timeout(cfg->dist.timeout_s);
         }
     }
     free(rows);

@@ -30,8 +30,11 @@
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
-/* One reward column; a failed plugin batch is masked and counted (grpo.h). */
-static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images *b) {
+/* One reward column of one batch into j->scores_tmp / status_tmp. A plugin batch that fails as a
+   whole is masked (status FAILED: never a silent zero, ALGORITHMS.md §3), counted in
+   r->failed_batches and its message kept in *o; the failure streak is the caller's (reward_streak). */
+static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images *b,
+                           gv_grpo_batch_outcome *o) {
     gv_status s;
     if (j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE && gv_reward_is_pairwise(r)) {
         const gv_win_rate_options wo = {.hard = j->cfg->pairwise.hard,
@@ -43,40 +46,71 @@ static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images 
     } else {
         s = gv_reward_score(r, j->ctx, b, j->scores_tmp, j->status_tmp);
     }
-    if (s == GV_OK || !r->plugin || s != GV_ERR_PLUGIN) {
-        if (s == GV_OK) r->failures_in_a_row = 0;
-        return s;
-    }
-    /* the whole batch failed: masked, never a silent zero (ALGORITHMS.md §3) */
+    o->n = b->n;
+    o->outcome = 1;
+    o->message[0] = '\0';
+    if (s == GV_OK || !r->plugin || s != GV_ERR_PLUGIN) return s;
     for (int i = 0; i < b->n; ++i) j->status_tmp[i] = GV_REWARD_ITEM_FAILED;
     r->failed_batches++;
+    o->outcome = 2;
+    snprintf(o->message, sizeof o->message, "%s", gv_last_error());
+    gv_clear_error();
+    return GV_OK;
+}
+
+/* One batch's outcome into r's streak of failed batches (grpo.h, reward_failures): an error at
+   reward_failures.max_consecutive in a row, else a note on stderr for a masked batch (unless
+   `quiet`: the other ranks of a job, which replay the same outcomes). */
+static gv_status reward_streak(const gv_grpo_job *j, gv_reward *r, const gv_grpo_batch_outcome *o,
+                               int quiet) {
+    if (o->outcome == 0) return GV_OK;
+    if (o->outcome == 1) {
+        r->failures_in_a_row = 0;
+        return GV_OK;
+    }
     const int limit = j->cfg->reward_failures.max_consecutive > 0
                           ? j->cfg->reward_failures.max_consecutive : 1;
     if (++r->failures_in_a_row >= limit)
         return GV_ERROR(GV_ERR_PLUGIN, "%d consecutive failed batches of reward '%s' "
                         "(reward_failures.max_consecutive %d); last: %s", r->failures_in_a_row,
-                        r->name, j->cfg->reward_failures.max_consecutive, gv_last_error());
-    fprintf(stderr, "grove: %s (batch of %d masked; %d in a row)\n", gv_last_error(), b->n,
-            r->failures_in_a_row);
-    gv_clear_error();
+                        r->name, j->cfg->reward_failures.max_consecutive, o->message);
+    if (!quiet)
+        fprintf(stderr, "grove: %s (batch of %d masked; %d in a row)\n", o->message, o->n,
+                r->failures_in_a_row);
     return GV_OK;
+}
+
+/* Every reward of one batch into scores / status (n, count), the outcomes into o (count). */
+static gv_status score_batch(gv_grpo_job *j, gv_reward *r, int count, const gv_reward_images *b,
+                             float *scores, uint8_t *status, gv_grpo_batch_outcome *o) {
+    j->pairwise_judged = j->pairwise_imputed = 0;
+    for (int k = 0; k < count; ++k) {
+        GV_TRY(score_one(j, &r[k], b, &o[k]));
+        for (int i = 0; i < b->n; ++i) {
+            scores[(int64_t)i * count + k] = j->scores_tmp[i];
+            status[(int64_t)i * count + k] = j->status_tmp[i];
+        }
+    }
+    return GV_OK;
+}
+
+static gv_reward_images images_of(const gv_grpo_job *j, int n, const float *p_host,
+                                  const int32_t *labels, const char *const *prompts,
+                                  const int32_t *groups, const char *const *metadata) {
+    const gv_unet_config *uc = &j->model.unet.cfg;
+    return (gv_reward_images){.n = n, .channels = uc->in_channels, .height = uc->height,
+                              .width = uc->width, .pixels = p_host, .labels = labels,
+                              .prompts = prompts, .groups = groups, .metadata = metadata};
 }
 
 gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const float *p_host,
                         const int32_t *labels, const char *const *prompts, const int32_t *groups,
                         const char *const *metadata, float *scores, uint8_t *status) {
-    const gv_unet_config *uc = &j->model.unet.cfg;
-    gv_reward_images b = {.n = n, .channels = uc->in_channels, .height = uc->height,
-                          .width = uc->width, .pixels = p_host, .labels = labels,
-                          .prompts = prompts, .groups = groups, .metadata = metadata};
-    j->pairwise_judged = j->pairwise_imputed = 0;
-    for (int k = 0; k < count; ++k) {
-        GV_TRY(score_one(j, &r[k], &b));
-        for (int i = 0; i < n; ++i) {
-            scores[(int64_t)i * count + k] = j->scores_tmp[i];
-            status[(int64_t)i * count + k] = j->status_tmp[i];
-        }
-    }
+    const gv_reward_images b = images_of(j, n, p_host, labels, prompts, groups, metadata);
+    gv_grpo_batch_outcome o[64];
+    if (count > 64) return GV_ERROR(GV_ERR_CONFIG, "rewards: at most 64");
+    GV_TRY(score_batch(j, r, count, &b, scores, status, o));
+    for (int k = 0; k < count; ++k) GV_TRY(reward_streak(j, &r[k], &o[k], gv_dist_rank() != 0));
     return GV_OK;
 }
 
@@ -181,6 +215,8 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
     const int64_t D = j->D;
     int64_t judged = 0, imputed = 0;
     int32_t first = -1, last = -1; /* this rank's block */
+    for (int64_t e = (int64_t)j->shard_lo * R; e < (int64_t)j->shard_hi * R; ++e)
+        j->batch_outcomes[e].outcome = 0; /* an empty shard scores nothing */
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
         int lo, hi;
         int32_t k0, k1;
@@ -197,9 +233,10 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
             float q = (p[e] + 1.0f) * 0.5f;
             p[e] = q < 0.0f ? 0.0f : (q > 1.0f ? 1.0f : q);
         }
-        GV_TRY(gv_grpo_score(j, j->rewards, R, k1 - k0, p, labels + k0, prompts + k0, groups + k0,
-                             (const char *const *)j->meta + k0, j->scores + (int64_t)k0 * R,
-                             j->status + (int64_t)k0 * R));
+        const gv_reward_images b = images_of(j, k1 - k0, p, labels + k0, prompts + k0, groups + k0,
+                                             (const char *const *)j->meta + k0);
+        GV_TRY(score_batch(j, j->rewards, R, &b, j->scores + (int64_t)k0 * R,
+                           j->status + (int64_t)k0 * R, j->batch_outcomes + (int64_t)sh * R));
         judged += j->pairwise_judged;
         imputed += j->pairwise_imputed;
     }
@@ -209,7 +246,21 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
         GV_TRY(gv_dist_allgather("rewards", j->scores, (size_t)R * sizeof(float), n, first, last));
         GV_TRY(gv_dist_allgather("reward statuses", j->status, (size_t)R, n, first, last));
         GV_TRY(gv_dist_sum_i64("reward counts", counts, 2 + (R < 64 ? R : 64)));
+        GV_TRY(gv_dist_allgather("reward batch outcomes", j->batch_outcomes,
+                                 (size_t)R * sizeof *j->batch_outcomes, j->shards, j->shard_lo,
+                                 j->shard_hi));
     }
+    /* reward_failures: the streak over the batches in shard order, on every rank alike, so one
+       process and any rank count stop at the same batch with the same message (rank 0 notes) */
+    for (int sh = 0; sh < j->shards; ++sh)
+        for (int k = 0; k < R; ++k) {
+            gv_status s = reward_streak(j, &j->rewards[k], &j->batch_outcomes[(int64_t)sh * R + k],
+                                        gv_dist_rank() != 0);
+            if (s != GV_OK) {
+                gv_dist_agree_error(); /* every rank raised it from the same gathered outcomes */
+                return s;
+            }
+        }
     j->pairwise_judged = out->pairwise_judged = counts[0];
     j->pairwise_imputed = out->pairwise_imputed = counts[1];
     if (out->failed_batches)

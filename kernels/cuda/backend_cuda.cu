@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "cuda_backend.h"
+#include "grove/dist.h"
 
 #define GV_CUDA_DEFAULT_SCRATCH ((size_t)256 << 20)
 #define GV_CUDA_CUBLAS_WORKSPACE ((size_t)32 << 20)
@@ -268,9 +269,11 @@ grove_backend_cuda_init(char *err, size_t err_len) {
                      CUDNN_PATCHLEVEL);
         return NULL;
     }
-    if ((e = cudaSetDevice(0)) != cudaSuccess)
-        return init_fail(err, err_len, "cudaSetDevice(0)", e);
-    if ((e = cudaDeviceGetAttribute(&module_sm_count, cudaDevAttrMultiProcessorCount, 0)) !=
+    /* one GPU per rank of a data-parallel job: the node-local rank mod the device count (dist.h) */
+    const int device = gv_dist_local_rank() % count;
+    if ((e = cudaSetDevice(device)) != cudaSuccess)
+        return init_fail(err, err_len, "cudaSetDevice", e);
+    if ((e = cudaDeviceGetAttribute(&module_sm_count, cudaDevAttrMultiProcessorCount, device)) !=
         cudaSuccess)
         return init_fail(err, err_len, "cudaDeviceGetAttribute(multiProcessorCount)", e);
     if ((e = cudaStreamCreateWithFlags(&module_stream, cudaStreamNonBlocking)) != cudaSuccess)

@@ -7,11 +7,15 @@
  * an MPI resume; a desynchronized rank is caught by the hash check with one line; a rank killed
  * mid-run or stalled makes the job exit non-zero within dist.timeout_s and last.h5 stays loadable.
  * `grove train` (suite dist_train, tiny UNet of grpo_test_util.h): `mpirun -np 2` against one
- * process with the same run.shards for Flow-GRPO and a BranchGRPO tree (prob-weighted fusion, so the
- * siblings' log-probs cross ranks; uneven shards), 3 iterations: the same parameters and the same
- * metrics lines but for timing; a resume that changes the rank count; a desynchronized rank caught
- * by the hash check; a killed rank making the other exit within dist.timeout_s with last.h5
- * intact; the shard rules refused with their messages.
+ * process with the same run.shards for Flow-GRPO, a BranchGRPO tree (prob-weighted fusion, so the
+ * siblings' log-probs cross ranks; uneven shards), a width-pruned tree and Pref-GRPO win rates of
+ * the symmetry judge plugin, 3 iterations: the same parameters and the same metrics lines but for
+ * timing, comm_s logged by the 2 ranks only; a resume that changes the rank count; a
+ * desynchronized rank caught by the hash check; a killed rank making the other exit with last.h5
+ * intact; a stalled rank timing out; the reward_failures streak counted in shard order (the
+ * fixture plugin's fail_at: 1 process and 2 ranks stop at the same iteration with the same one
+ * line); rank 0's slow eval waited out under dist.eval_timeout_s; the shard rules refused with
+ * their messages, printed once.
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -269,19 +273,22 @@ Test(dist, resume_across_rank_counts_equals_one_process_straight) {
     cr_assert_eq(step_count("resumed"), 4, "metrics: one record per step across the three parts");
 }
 
-Test(dist, every_rank_needs_a_shard) {
-    NEED_MPI();
-    cr_assert_neq(pretrain(2, NULL, UNET, "few", COMMON " --set run.shards=1", NULL), 0);
-    char *err = err_of("few");
-    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
-    free(err);
-}
-
 /* The lines of `text` that contain `needle`. */
 static int lines_with(const char *text, const char *needle) {
     int n = 0;
     for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
     return n;
+}
+
+Test(dist, every_rank_needs_a_shard) {
+    NEED_MPI();
+    cr_assert_neq(pretrain(2, NULL, UNET, "few", COMMON " --set run.shards=1", NULL), 0);
+    char *err = err_of("few");
+    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    /* every rank refuses alike: rank 0 alone prints it, and the job ends without an abort */
+    cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
+    free(err);
 }
 
 Test(dist, desynchronized_rank_is_caught_by_the_hash_check) {
@@ -385,6 +392,16 @@ static void assert_train_ranks_agree(const char *name, const char *extra) {
     snprintf(two, sizeof two, "%s-2", name);
     cr_assert_eq(train(0, NULL, one, extra, NULL), 0, "%s", err_of(one));
     cr_assert_eq(train(2, NULL, two, extra, NULL), 0, "%s", err_of(two));
+    /* the 2 ranks cooperated: rank 0 logs its seconds in collectives, one process has none */
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, two);
+    char *raw = slurp(path);
+    cr_assert_eq(lines_with(raw, "\"comm_s\":"), 3, "2 ranks log comm_s per iteration:\n%s", raw);
+    free(raw);
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, one);
+    raw = slurp(path);
+    cr_assert_null(strstr(raw, "\"comm_s\":"), "one process logs no comm_s:\n%s", raw);
+    free(raw);
     char *m1 = train_metrics(one), *m2 = train_metrics(two);
     cr_assert_str_eq(m1, m2, "metrics differ:\n--- one process\n%s\n--- 2 ranks\n%s", m1, m2);
     cr_assert_eq(lines_with(m2, "\"optimizer_step\":"), 3, "%s", m2);
@@ -409,6 +426,117 @@ Test(dist_train, branch_tree_two_ranks_equal_one_process_bit_for_bit) {
     assert_train_ranks_agree("tree", "--set algorithm.preset=branch_grpo --set sampler.steps=6 "
                                      "--set 'algorithm.overrides={branch: {fusion: prob_weighted}}' "
                                      "--set group.prompts_per_iteration=4 --set run.shards=3");
+}
+
+/* A BranchGRPO tree with per-branch width pruning (N = 10: splits {0, 2, 3, 5}, so there are tail
+   edges to prune; at N = 6 there are none): the pruned edge set is computed on every rank from
+   the gathered rewards, and fewer edges than the tree has are trained. */
+Test(dist_train, pruned_tree_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_train_ranks_agree("pruned", "--set algorithm.preset=branch_grpo --set sampler.steps=10 "
+                                       "--set 'algorithm.overrides={branch: {prune: {width: "
+                                       "per_branch, ratio: 0.5}}}' --set run.shards=2");
+    char *m = train_metrics("pruned-2");
+    const char *e = strstr(m, "\"edges\":"), *t = strstr(m, "\"edges_trained\":");
+    cr_assert(e && t, "%s", m);
+    const long edges = strtol(e + 8, NULL, 10), trained = strtol(t + 16, NULL, 10);
+    cr_assert(trained > 0 && trained < edges, "pruning trains fewer edges: %ld of %ld", trained, edges);
+    free(m);
+}
+
+/* Pref-GRPO: win rates of a pairwise judge plugin within each group (a group lies in one shard),
+   judgement counts summed over the ranks. */
+Test(dist_train, win_rate_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set algorithm.preset=pref_grpo --set 'rewards=[{plugin: "
+             "%s/plugins/symmetry_judge.so, config: {stat: ink, temperature: 0.002, bias: 0.3}}]' "
+             "--set run.shards=2", GROVE_BINARY_DIR);
+    assert_train_ranks_agree("pref", extra);
+    char *m = train_metrics("pref-2");
+    const char *p = strstr(m, "\"pairwise_judged\":");
+    cr_assert(p && strtol(p + 18, NULL, 10) > 0, "win rates were judged:\n%s", m);
+    free(m);
+}
+
+/* The line of `text` from `needle` to its end (static buffer). */
+static const char *line_from(const char *text, const char *needle) {
+    static char buf[2][1024];
+    static int k;
+    const char *p = strstr(text, needle);
+    cr_assert(p, "no \"%s\" in:\n%s", needle, text);
+    char *b = buf[k++ % 2];
+    snprintf(b, sizeof buf[0], "%.*s", (int)strcspn(p, "\n"), p);
+    return b;
+}
+
+/* reward_failures.max_consecutive counts the batches in shard order over the whole job: the
+   fixture plugin fails the batches of (iteration 1, slot 1) and (iteration 2, slot 0) —
+   consecutive in shard order, but on different ranks under mpirun -np 2 (shard 1 on rank 1,
+   shard 0 on rank 0). With max_consecutive 2 one process and 2 ranks both stop in iteration 2
+   (two iteration records) with the same message, printed once. */
+Test(dist_train, reward_failure_streak_is_counted_in_shard_order) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set run.shards=2 --set reward_failures.max_consecutive=2 "
+             "--set 'rewards=[{plugin: %s/test_plugins/fixture_good.so, config: {fail_at: "
+             "\"1:1,2:0\"}}]'", GROVE_BINARY_DIR);
+    cr_assert_neq(train(0, NULL, "streak-1", extra, NULL), 0, "%s", err_of("streak-1"));
+    cr_assert_neq(train(2, NULL, "streak-2", extra, NULL), 0, "%s", err_of("streak-2"));
+    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
+    const char *stop = "2 consecutive failed batches of reward 'fixture' "
+                       "(reward_failures.max_consecutive 2); last: ";
+    const char *l1 = line_from(e1, stop);
+    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
+    cr_assert_str_eq(l1, line_from(e2, stop));
+    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
+    const char *note = "fixture: iteration 1 slot 1 fails as configured (batch of 3 masked; 1 in a row)";
+    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
+    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
+    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
+    free(e1);
+    free(e2);
+    char *m1 = train_metrics("streak-1"), *m2 = train_metrics("streak-2");
+    cr_assert_eq(lines_with(m1, "\"optimizer_step\":"), 2, "stopped in iteration 2:\n%s", m1);
+    cr_assert_str_eq(m1, m2);
+    free(m1);
+    free(m2);
+}
+
+/* Rank 0 evaluates alone (2 s of eval, sleep_eval_s of the fixture) while rank 1 waits at the
+   iteration boundary: dist.timeout_s = 1 does not abort it (dist.eval_timeout_s does, when set
+   below the eval time). */
+Test(dist_train, slow_eval_on_rank_0_is_waited_out_under_eval_timeout_s) {
+    NEED_MPI();
+    char extra[1024];
+    const char *fmt = "--set run.shards=2 --set dist.timeout_s=1 --set eval.every=3 "
+                      "--set 'eval_rewards=[{plugin: %s/test_plugins/fixture_good.so, config: "
+                      "{sleep_eval_s: 2}}]' %s";
+    snprintf(extra, sizeof extra, fmt, GROVE_BINARY_DIR, "");
+    cr_assert_eq(train(2, NULL, "slow", extra, NULL), 0, "%s", err_of("slow"));
+    char *m = train_metrics("slow");
+    cr_assert_eq(lines_with(m, "\"eval\":{"), 2, "evals at start and end:\n%s", m);
+    free(m);
+    snprintf(extra, sizeof extra, fmt, GROVE_BINARY_DIR, "--set dist.eval_timeout_s=0.5");
+    cr_assert_neq(train(2, NULL, "slow-short", extra, NULL), 0);
+    char *err = err_of("slow-short");
+    cr_assert(strstr(err, "rank 1: dist: stop request (the iteration boundary): not every rank "
+                          "arrived within dist.eval_timeout_s = 0.5 s"), "%s", err);
+    free(err);
+}
+
+/* A rank that hangs (GROVE_DIST_FAULT stall: alive, so mpirun does not end the job) makes rank 0
+   fail within dist.timeout_s with a rank-tagged line; the job exits non-zero. */
+Test(dist_train, stalled_rank_times_out_with_a_rank_tagged_error) {
+    NEED_MPI();
+    double secs = 0;
+    int rc = train(2, "stall:1:2", "stalled", "--set run.shards=2 --set dist.timeout_s=1.5", &secs);
+    char *err = err_of("stalled");
+    cr_assert_neq(rc, 0, "%s", err);
+    cr_assert(secs < 1.5 + 10.0, "the job took %.1f s", secs);
+    cr_assert(strstr(err, "rank 0: dist: "), "%s", err);
+    cr_assert(strstr(err, "not every rank arrived within dist.timeout_s = 1.5 s"), "%s", err);
+    free(err);
 }
 
 /* Every rank reads last.h5: 1 iteration in one process, the other 2 under mpirun -np 2 = 3
@@ -473,5 +601,8 @@ Test(dist_train, shard_rules_are_refused_with_their_reason) {
     cr_assert_neq(train(2, NULL, "few", "--set run.shards=1", NULL), 0);
     err = err_of("few");
     cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    /* every rank refuses alike: rank 0 alone prints it, and the job ends without an abort */
+    cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
     free(err);
 }

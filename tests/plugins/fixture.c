@@ -5,7 +5,10 @@
  *                 fail_calls=a,b,... (score returns an error on those 1-based calls, counted per
  *                 state), create_fail=1 (create fails echoing the flattened config),
  *                 require_metadata=1 (score fails unless every sample has a rollout's metadata
- *                 JSON and groups of 3 share their id); flags
+ *                 JSON and groups of 3 share their id), fail_at=i:s,... (score returns an error
+ *                 when the batch's first sample is the rollout of iteration i, prompt slot s:
+ *                 the same batches fail whichever process scores them), sleep_eval_s=x (score
+ *                 sleeps x seconds on an eval batch: a slow eval); flags
  *                 DETERMINISTIC; a pairwise judge too: p_first = [mean(a) > mean(b)] (0.5 on a
  *                 tie), FAILED where a's first pixel is > 0.9
  *   FIX_V2        exports only grove_reward_plugin_v2 (another ABI version)
@@ -15,16 +18,18 @@
  *   FIX_TOKENS    kinds = tokens only
  *   FIX_NONDET    claims DETERMINISTIC, scores differ on every call
  * Deliberately not here: anything grove-internal (only grove/reward.h). */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <grove/reward.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct fixture {
-    double scale;
+    double scale, sleep_eval_s;
     int fail_every, nan_every, calls, require_metadata;
-    char fail_calls[256];
+    char fail_calls[256], fail_at[256];
 } fixture;
 
 static const char *value_of(const char *config, const char *key) {
@@ -51,6 +56,7 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
     if (!f) return 1;
     const char *v;
     f->scale = (v = value_of(config, "scale")) ? strtod(v, NULL) : 1.0;
+    f->sleep_eval_s = (v = value_of(config, "sleep_eval_s")) ? strtod(v, NULL) : 0.0;
     f->fail_every = (v = value_of(config, "fail_every")) ? atoi(v) : 0;
     f->nan_every = (v = value_of(config, "nan_every")) ? atoi(v) : 0;
     f->require_metadata = value_of(config, "require_metadata") != NULL;
@@ -58,6 +64,11 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
         snprintf(f->fail_calls + 1, sizeof f->fail_calls - 2, "%.*s", (int)strcspn(v, "\n"), v);
         f->fail_calls[0] = ',';
         strcat(f->fail_calls, ",");
+    }
+    if ((v = value_of(config, "fail_at"))) {
+        snprintf(f->fail_at + 1, sizeof f->fail_at - 2, "%.*s", (int)strcspn(v, "\n"), v);
+        f->fail_at[0] = ',';
+        strcat(f->fail_at, ",");
     }
     *state = f;
     return 0;
@@ -77,6 +88,22 @@ static int score(void *state, const grove_reward_batch *b, float *scores, uint8_
     snprintf(call, sizeof call, ",%d,", ++f->calls);
     if (strstr(f->fail_calls, call))
         return snprintf(err, err_len, "fixture: call %d fails as configured", f->calls), 1;
+    if (f->sleep_eval_s > 0 && b->n > 0 && b->metadata && b->metadata[0] &&
+        strncmp(b->metadata[0], "{\"eval\": true,", 14) == 0) {
+        const struct timespec t = {(time_t)f->sleep_eval_s,
+                                   (long)((f->sleep_eval_s - (double)(time_t)f->sleep_eval_s) * 1e9)};
+        nanosleep(&t, NULL);
+    }
+    unsigned iteration = 0;
+    int slot = 0;
+    if (f->fail_at[0] && b->n > 0 && b->metadata && b->metadata[0] &&
+        sscanf(b->metadata[0], "{\"iteration\": %u, \"seed\": %*u, \"slot\": %d", &iteration,
+               &slot) == 2) {
+        snprintf(call, sizeof call, ",%u:%d,", iteration, slot);
+        if (strstr(f->fail_at, call))
+            return snprintf(err, err_len, "fixture: iteration %u slot %d fails as configured",
+                            iteration, slot), 1;
+    }
     for (int i = 0; f->require_metadata && i < b->n; ++i) /* a rollout's per-sample JSON */
         if (!b->metadata || !b->metadata[i] || strncmp(b->metadata[i], "{\"iteration\": ", 14) ||
             !strstr(b->metadata[i], "\"checkpoint\": \"") || b->groups[i] != b->groups[i - i % 3])

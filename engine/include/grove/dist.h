@@ -56,9 +56,14 @@ void gv_dist_abort(int code);
 
 int gv_dist_rank(void);
 int gv_dist_size(void);
+/* This rank's index among the ranks of its node (0 without a launcher): the CUDA backend runs on
+   device local_rank mod device count. */
+int gv_dist_local_rank(void);
 
 /* The collective deadline in seconds (dist.timeout_s); default 300. */
 void gv_dist_set_timeout(double seconds);
+/* The same with the config key that errors name (e.g. dist.eval_timeout_s for one wait). */
+void gv_dist_set_deadline(double seconds, const char *key);
 /* Seconds spent inside collectives since init (waiting included): the communication share. */
 double gv_dist_comm_seconds(void);
 
@@ -89,8 +94,9 @@ gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n);
 gv_status gv_dist_check_hash(const char *what, uint64_t hash);
 
 /* Use the transport fit for `be`'s buffers: with the CUDA backend under several ranks the NCCL
-   module (grove/dist_nccl.h) when this build has one — compiled, never executed so far — else
-   host staging (one note on stderr). Every rank calls it once, after gv_dist_init. */
+   module (grove/dist_nccl.h) when every rank can use it — compiled, never executed so far —, else
+   host staging with one note on stderr (the module missing or not loadable, or ranks of a node
+   sharing a GPU). Every rank calls it once, after gv_dist_init. */
 gv_status gv_dist_use_backend(const gv_backend *be);
 
 /* The fixed-order shard sum of gradient buffers (see the top of this file). */
@@ -109,6 +115,9 @@ gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what);
 /* True when the last error came out of a collective agreement (a hash mismatch): every rank holds
    the same error, so rank 0 alone should print it and the ranks can leave cleanly. */
 int gv_dist_error_is_agreed(void);
+/* Mark the error just raised as agreed: every rank raised it alike from gathered data (the
+   reward-failure streak, rollout.c), so rank 0 alone prints it and the job ends without an abort. */
+void gv_dist_agree_error(void);
 
 /* Test-only fault injection, from the environment variable GROVE_DIST_FAULT="KIND:RANK:STEP"
    (KIND: kill, stall, desync). At `step` on rank RANK: kill → SIGKILL itself; stall → sleep

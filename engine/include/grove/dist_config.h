@@ -14,6 +14,8 @@ extern "C" {
 /* The `dist` config section (shared by every trainer's schema: gv_dist_schema). */
 typedef struct gv_dist_section {
     double timeout_s;  /* a collective waiting longer than this fails (a rank died or hangs) */
+    double eval_timeout_s; /* the deadline of the wait at an iteration boundary, where the other
+                              ranks wait out rank 0's eval and checkpoint writes */
     int check_every;   /* parameter-hash comparison every N steps / iterations (and at start);
                           0 = start only */
 } gv_dist_section;

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define GROVE_DIST_NCCL_ABI 1u
+#define GROVE_DIST_NCCL_ABI 2u
 #define GROVE_DIST_NCCL_SYMBOL "grove_dist_nccl"
 
 /* rank 0's `bytes` at buf to every rank (dist.c: an MPI broadcast); 0 = done. */
@@ -38,6 +38,9 @@ typedef struct gv_dist_nccl {
     int (*poll)(char *err, size_t err_len);
     /* Leave: abort != 0 after a failure or timeout (ncclCommAbort), else ncclCommDestroy. */
     void (*finalize)(int abort);
+    /* The CUDA devices this process sees (0 when none): fewer than the ranks of a node means
+       ranks share a GPU, which NCCL refuses; dist.c then keeps host staging. */
+    int (*device_count)(void);
 } gv_dist_nccl;
 
 /* The module's entry point (GROVE_DIST_NCCL_SYMBOL). */

@@ -165,6 +165,16 @@ typedef struct gv_grpo_step_plan {
     int32_t sde_list[GV_SAMPLER_MAX_STEPS];     /* the SDE steps, ascending                     */
 } gv_grpo_step_plan;
 
+/* One reward's outcome on one rollout batch (a shard's samples), kept per (shard, reward) so that
+   the reward_failures streak is replayed in shard order on every rank (rollout.c): whether a run
+   stops, and where, does not depend on the rank count. */
+#define GV_GRPO_FAILURE_LEN 240
+typedef struct gv_grpo_batch_outcome {
+    int32_t outcome; /* 0 not scored (empty shard), 1 scored, 2 the plugin batch failed (masked) */
+    int32_t n;       /* samples in the batch                                                    */
+    char message[GV_GRPO_FAILURE_LEN]; /* the plugin's error when it failed                    */
+} gv_grpo_batch_outcome;
+
 typedef struct gv_grpo_job {
     const gv_run_config *cfg;
     const gv_backend *be;
@@ -274,6 +284,7 @@ typedef struct gv_grpo_job {
                                     shard in all, params.grads itself                       */
     void *shard_acc;             /* grpo_train.c's per-shard minibatch statistics (shards)    */
     float *logp_pack;            /* host (pool capacity): trees' logp_old exchange             */
+    gv_grpo_batch_outcome *batch_outcomes; /* host (shards, n_rewards), gathered every rollout  */
 } gv_grpo_job;
 
 /* The roots [*lo, *hi) of shard `shard` (its prompt slots' G roots each). */
