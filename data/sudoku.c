@@ -174,6 +174,18 @@ void gv_sudoku_grid_from_tokens(const int32_t *tokens, int S, uint8_t *grid) {
         grid[i] = (tokens[i] >= 0 && tokens[i] < S) ? (uint8_t)(tokens[i] + 1) : 0;
 }
 
+void gv_sudoku_text_from_tokens(const int32_t *tokens, int S, char *text) {
+    char *c = text;
+    for (int r = 0; r < S; ++r) {
+        for (int k = 0; k < S; ++k) {
+            const int32_t id = tokens[r * S + k];
+            *c++ = (id >= 0 && id < S) ? (char)('1' + id) : '.';
+        }
+        if (r + 1 < S) *c++ = '\n';
+    }
+    *c = '\0';
+}
+
 /* ALGORITHMS.md §10, Sudoku reward: fraction of blanks correct, + 1 when solved. */
 float gv_sudoku_score(const uint8_t *puzzle, const uint8_t *solution, const uint8_t *filled, int S) {
     int blanks = 0, correct = 0, givens_kept = 1;

@@ -6,7 +6,10 @@
  * as a missing symbol —, then abi_version, struct_size, the function pointers, kinds, and create.
  * Each failure is ONE GV_ERR_PLUGIN line starting "reward plugin <path>: " (STYLE.md 10; dlerror
  * verbatim). Score: the host batch becomes a grove_reward_batch (struct_size = grove's sizeof;
- * prompts "" and groups 0..n-1 when the caller gives none); a non-zero return is GV_ERR_PLUGIN
+ * prompts "" and groups 0..n-1 when the caller gives none; a token batch — host tokens set — is
+ * GROVE_SAMPLES_TOKENS with tokens, texts, prompt_tokens, reference_tokens and mask_id, the
+ * fields of ABI v1 revision 2, and is refused for a plugin whose kinds lack tokens, as an image
+ * batch is for a tokens-only plugin); a non-zero return is GV_ERR_PLUGIN
  * with the plugin's message, and any item the plugin marks FAILED or scores non-finite stays
  * FAILED (masked by advantage.h, never a silent zero).
  * Deliberately not here: the failure policy (consecutive failures, logging: engine/train), the
@@ -202,16 +205,32 @@ static gv_status to_batch(gv_reward_plugin_instance *p, const gv_reward_images *
         for (int i = 0; i < b->n; ++i) p->empty_prompts[i] = "", p->own_groups[i] = i;
         p->cap = b->n;
     }
+    const int tokens = b->tokens != NULL;
+    if (tokens && !(p->table->kinds & GROVE_SAMPLES_TOKENS))
+        return GV_ERROR(GV_ERR_PLUGIN, "reward plugin %s ('%s'): a token batch, but the plugin "
+                        "accepts only image batches", p->path, p->name);
+    if (!tokens && !(p->table->kinds & GROVE_SAMPLES_IMAGE))
+        return GV_ERROR(GV_ERR_PLUGIN, "reward plugin %s ('%s'): an image batch, but the plugin "
+                        "accepts only token batches", p->path, p->name);
     *out = (grove_reward_batch){.struct_size = (uint32_t)sizeof(grove_reward_batch),
-                                .kind = GROVE_SAMPLES_IMAGE,
+                                .kind = tokens ? GROVE_SAMPLES_TOKENS : GROVE_SAMPLES_IMAGE,
                                 .n = b->n,
-                                .channels = b->channels,
-                                .height = b->height,
-                                .width = b->width,
-                                .images = b->pixels,
                                 .prompts = b->prompts ? b->prompts : p->empty_prompts,
                                 .groups = b->groups ? b->groups : p->own_groups,
                                 .metadata = b->metadata};
+    if (tokens) { /* ABI v1 revision 2: the canvas, the reference and [MASK] travel too */
+        out->length = b->seq_len;
+        out->tokens = b->tokens;
+        out->texts = b->texts;
+        out->prompt_tokens = b->prompt;
+        out->reference_tokens = b->reference;
+        out->mask_id = b->mask_id;
+    } else {
+        out->channels = b->channels;
+        out->height = b->height;
+        out->width = b->width;
+        out->images = b->pixels;
+    }
     return GV_OK;
 }
 

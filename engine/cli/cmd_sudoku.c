@@ -1,12 +1,14 @@
 /* grove sudoku --ckpt FILE [--blanks B] [-n N] [--steps S] [--seed S] [--batch B] [--data FILE]
- *              [--raw] [--device KIND]
+ *              [--raw] [--per-puzzle FILE] [--device KIND]
  * Solve-rate evaluation of a masked-diffusion model (kind mdt) on held-out Sudoku puzzles with the
  * hand-made default schedule of ALGORITHMS.md §10 (grove/mdm.h). Takes the first n test puzzles at
  * exactly B blanks (a test level of the model's dataset) and prints ONE JSON line:
  *   {"checkpoint", "dataset", "blanks", "n", "steps", "seed", "solved", "solve_rate",
  *    "solve_rate_ci95": [lo, hi] (Wilson), "mean_reward", "cell_accuracy", "nfe", "seconds"}
  * Defaults: B = the middle test level, n = every puzzle of that level, steps = B (one commit per
- * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. */
+ * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. --per-puzzle FILE
+ * also writes one CSV line per puzzle (test_row, solved, reward), the format of the trainer's
+ * <run dir>/eval-<iteration>.csv, for paired before/after comparisons (bench/mdm/paired_gain.py). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,7 +18,7 @@
 #include "grove/sudoku.h"
 
 typedef struct sudoku_args {
-    const char *ckpt, *data, *device;
+    const char *ckpt, *data, *device, *per_puzzle;
     long blanks, n, steps, seed, batch;
     int raw;
 } sudoku_args;
@@ -26,6 +28,7 @@ static gv_status sudoku_parse(const gv_command *cmd, const gv_cli_args *args, su
     a->ckpt = gv_cli_option_value(cmd, args, "ckpt");
     a->data = gv_cli_option_value(cmd, args, "data");
     a->device = gv_cli_option_value(cmd, args, "device");
+    a->per_puzzle = gv_cli_option_value(cmd, args, "per-puzzle");
     a->raw = gv_cli_option_value(cmd, args, "raw") != NULL;
     if (!a->ckpt) return GV_ERROR(GV_ERR_INVALID, "--ckpt is required");
     const char *v;
@@ -60,9 +63,24 @@ static gv_status sudoku_run(sudoku_args *a, gv_ctx *c, gv_image_model *m, gv_dat
     if (!rows) return GV_ERROR(GV_ERR_OOM, "grove sudoku: out of memory");
     for (long i = 0; i < a->n; ++i) rows[i] = first + i;
     const int batch = (int)(a->batch < a->n ? a->batch : a->n);
-    gv_status s = gv_mdm_runner_init(r, m, c, batch);
-    gv_sudoku_eval_options o = {.steps = (int)a->steps, .batch = batch, .seed = (uint32_t)a->seed};
+    uint8_t *solved = calloc((size_t)a->n, 1);
+    float *reward = calloc((size_t)a->n, sizeof *reward);
+    gv_status s = solved && reward ? gv_mdm_runner_init(r, m, c, batch)
+                                   : GV_ERROR(GV_ERR_OOM, "grove sudoku: out of memory");
+    gv_sudoku_eval_options o = {.steps = (int)a->steps, .batch = batch, .seed = (uint32_t)a->seed,
+                                .solved_each = solved, .reward_each = reward};
     if (s == GV_OK) s = gv_sudoku_evaluate(r, &ds->test, rows, a->n, &o, res);
+    if (s == GV_OK && a->per_puzzle) {
+        FILE *f = fopen(a->per_puzzle, "w");
+        if (!f) s = GV_ERROR(GV_ERR_IO, "%s: cannot write", a->per_puzzle);
+        for (long i = 0; f && i < a->n; ++i) {
+            if (i == 0) fprintf(f, "test_row,solved,reward\n");
+            fprintf(f, "%lld,%d,%.6f\n", (long long)rows[i], solved[i], (double)reward[i]);
+        }
+        if (f && (ferror(f) | fclose(f))) s = GV_ERROR(GV_ERR_IO, "%s: write failed", a->per_puzzle);
+    }
+    free(solved);
+    free(reward);
     free(rows);
     return s;
 }

@@ -102,6 +102,7 @@ const gv_command gv_commands[] = {
                  {"batch", 0, "B", "puzzles per forward (default 64)"},
                  {"data", 0, "FILE", "dataset file (default data/<the model's dataset>.h5)"},
                  {"raw", 0, NULL, "use the raw weights instead of the EMA"},
+                 {"per-puzzle", 0, "FILE", "write test_row,solved,reward per puzzle (CSV)"},
                  DEVICE_OPTION, {NULL, 0, NULL, NULL}},
      .min_positional = 0, .max_positional = 0,
      .run = gv_cmd_sudoku},

@@ -164,6 +164,8 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
             const float score = gv_sudoku_score(puz, sol, filled, S);
             reward += score;
             out->solved += score >= 1.5f; /* the +1 bonus: solved */
+            if (o->solved_each) o->solved_each[start + i] = score >= 1.5f;
+            if (o->reward_each) o->reward_each[start + i] = score;
             for (int p = 0; p < T; ++p)
                 if (!puz[p]) cells++, correct += filled[p] == sol[p];
         }

@@ -60,6 +60,9 @@ typedef struct job {
     size_t scratch_bytes;
     int steps;
     int64_t *eval_rows, n_eval;
+    uint8_t *eval_solved;  /* (n_eval) per-puzzle outcome of the last eval */
+    float *eval_reward;    /* (n_eval)                                     */
+    char run_dir[4096];
     int co;              /* Co-GRPO on                       */
     gv_schedule sched;   /* π_φ (co)                          */
     char schedule_csv[4200];
@@ -297,15 +300,34 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
     return GV_OK;
 }
 
+/* <run dir>/eval-<iteration>.csv: one line per held-out puzzle (test row, solved 0/1, reward). The
+   eval's sampler draws are addressed by (seed, puzzle slot) only, so two evals of one run at
+   different iterations see the same noise per puzzle: a paired before/after comparison
+   (bench/mdm/paired_gain.py). */
+static gv_status write_eval_csv(const job *j, int64_t iteration) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval-%lld.csv", j->run_dir, (long long)iteration);
+    FILE *f = fopen(path, "w");
+    if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write", path);
+    fprintf(f, "test_row,solved,reward\n");
+    for (int64_t i = 0; i < j->n_eval; ++i)
+        fprintf(f, "%lld,%d,%.6f\n", (long long)j->eval_rows[i], j->eval_solved[i],
+                (double)j->eval_reward[i]);
+    if (ferror(f) | fclose(f)) return GV_ERROR(GV_ERR_IO, "%s: write failed", path);
+    return GV_OK;
+}
+
 static gv_status evaluate(job *j, int64_t iteration, gv_metrics *m, FILE *progress, double *rate) {
     if (!j->n_eval) return GV_OK;
     j->runner.theta = j->model.params.ema;
     gv_masked_knobs mean_schedule = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
     gv_sudoku_eval_options o = {.steps = j->cfg->sampler.steps, .batch = j->cfg->eval.batch,
-                                .seed = j->seed, .knobs = j->co ? &mean_schedule : NULL};
+                                .seed = j->seed, .knobs = j->co ? &mean_schedule : NULL,
+                                .solved_each = j->eval_solved, .reward_each = j->eval_reward};
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, (int)j->n_eval, iteration, 1));
     gv_sudoku_eval_result r;
     GV_TRY(gv_sudoku_evaluate(&j->runner, &j->data.test, j->eval_rows, j->n_eval, &o, &r));
+    GV_TRY(write_eval_csv(j, iteration));
     if (j->co) { /* the learned mean schedule at the held-out puzzles' mean features */
         FILE *f = fopen(j->schedule_csv, "w");
         if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write", j->schedule_csv);
@@ -444,6 +466,8 @@ static gv_status setup(job *j) {
         j->n_eval = cfg->eval.puzzles < count ? cfg->eval.puzzles : count;
         GV_TRY(host_alloc((size_t)j->n_eval * sizeof(int64_t), (void **)&j->eval_rows));
         for (int64_t i = 0; i < j->n_eval; ++i) j->eval_rows[i] = first + i;
+        GV_TRY(host_alloc((size_t)j->n_eval, (void **)&j->eval_solved));
+        GV_TRY(host_alloc((size_t)j->n_eval * sizeof(float), (void **)&j->eval_reward));
     }
     /* buffers */
     const size_t N = j->N, T = j->T, VT = (size_t)j->views * T, E = j->E, mb = j->mb;
@@ -493,7 +517,7 @@ static void job_free(job *j) {
     void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
                  j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->scratch, j->eval_rows};
+                 j->mb_valid, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     gv_mdm_policy_free(&j->pol);
     if (j->co) gv_schedule_free(&j->sched);
@@ -610,6 +634,7 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     job j;
     memset(&j, 0, sizeof j);
     snprintf(j.schedule_csv, sizeof j.schedule_csv, "%s/schedule.csv", rf.dir);
+    snprintf(j.run_dir, sizeof j.run_dir, "%s", rf.dir);
     j.cfg = cfg;
     j.seed = (uint32_t)cfg->run.seed;
     j.be = opt->backend;

@@ -189,6 +189,29 @@ Test(mdm_train, co_grpo_alternates_phases_moves_phi_and_resumes_bit_identical) {
     int rows = 0;
     for (char *p = ta; *p; ++p) rows += *p == '\n';
     cr_assert_eq(rows, 5, "%s", ta);
+    /* each eval wrote its per-puzzle outcomes: 8 puzzles, solved counts that give the run's first
+       and last solve rates, the same file in the resumed run */
+    for (int e = 0; e < 2; ++e) {
+        char pe[400], qe[400], *te = NULL, *ue = NULL;
+        snprintf(pe, sizeof pe, "%s/eval-%d.csv", a, e ? 4 : 0);
+        snprintf(qe, sizeof qe, "%s/eval-%d.csv", b, e ? 4 : 0);
+        cr_assert_eq(gv_rundir_slurp(pe, &te), GV_OK, "%s", gv_last_error());
+        cr_assert_eq(gv_rundir_slurp(qe, &ue), GV_OK, "%s", gv_last_error());
+        cr_assert_str_eq(te, ue);
+        cr_assert(strncmp(te, "test_row,solved,reward\n", 23) == 0, "%s", te);
+        int lines = 0, solved = 0;
+        for (char *q = strchr(te, '\n'); q && q[1]; q = strchr(q + 1, '\n')) {
+            long row;
+            int s;
+            float rw;
+            cr_assert_eq(sscanf(q + 1, "%ld,%d,%f", &row, &s, &rw), 3, "%s", q + 1);
+            cr_assert((s == 1) == (rw >= 1.5f), "solved %d with reward %g", s, rw);
+            lines++, solved += s;
+        }
+        cr_assert_eq(lines, 8, "%s", te);
+        cr_assert_float_eq(solved / 8.0, e ? ra.last_solve_rate : ra.first_solve_rate, 1e-12);
+        free(te), free(ue);
+    }
     /* the phases alternate, φ first, and every iteration's first ratio is exactly 1 */
     char mpath[400], *text = NULL;
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", b);

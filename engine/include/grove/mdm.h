@@ -52,6 +52,8 @@ typedef struct gv_sudoku_eval_options {
     int batch;            /* puzzles per sampler call                                    */
     uint32_t seed;        /* Philox seed (stream GV_RNG_STREAM_EVAL)                     */
     const gv_masked_knobs *knobs; /* NULL = the hand-made defaults; arrays (n, steps)    */
+    uint8_t *solved_each; /* (n) or NULL: 1 where puzzle i was solved (paired comparisons) */
+    float *reward_each;   /* (n) or NULL: the `sudoku` reward of puzzle i                  */
 } gv_sudoku_eval_options;
 
 typedef struct gv_sudoku_eval_result {

@@ -27,7 +27,8 @@
  * draw (grove/mdm_grpo.h, node = e) and a shuffle of the sequences into minibatches (TRAIN,
  * SHUFFLE, node = e); logp_old (and the reference's ℓ̂) evaluated right after the rollout over the
  * SAME minibatches, so ρ == 1 exactly at the first step; then one AdamW step per minibatch.
- * Run directory as `grove pretrain`: config.yaml, metrics.jsonl, last.h5 (rundir.h); resume is
+ * Run directory as `grove pretrain`: config.yaml, metrics.jsonl, last.h5 (rundir.h), plus
+ * eval-<iteration>.csv per eval (test row, solved, reward per puzzle: paired comparisons); resume is
  * bit-identical (everything random is addressed by (seed, iteration, ...), the cursor is state).
  * Co-GRPO (co_grpo.enabled): rollouts from the joint policy (the sampler's step hook asks π_φ for
  * every step's knobs); iterations alternate in phases of co_grpo.phase_len, φ first: a φ phase takes

@@ -19,7 +19,9 @@
  * masks the sample in the advantage (advantage.h); it is never a silent zero.
  * Plugins (rewards/plugin.c) are another kind of gv_reward behind the SAME create / score /
  * destroy calls: gv_reward_load_plugin opens a shared object speaking the ABI of
- * rewards/include/grove/reward.h; gv_reward_score then converts the batch and calls it. A plugin's
+ * rewards/include/grove/reward.h; gv_reward_score then converts the batch and calls it (a token
+ * batch goes out as GROVE_SAMPLES_TOKENS with tokens, texts, prompt_tokens, reference_tokens and
+ * mask_id; it needs a plugin loaded with kind GROVE_SAMPLES_TOKENS). A plugin's
  * score error returns GV_ERR_PLUGIN (the caller masks that batch and counts it, grpo.h). Pairwise
  * plugins also have gv_reward_compare and the Pref-GRPO win rate (rewards/pairwise.c).
  * Deliberately not here: the bundled example plugins (rewards/plugins), reward weighting and
@@ -66,6 +68,8 @@ typedef struct gv_reward_images {
     const int32_t *prompt;    /* host (n, T) the starting canvas (mask_id = completion)   */
     const int32_t *reference; /* host (n, T) the reference completion (Sudoku: solution)  */
     int32_t mask_id;
+    const char *const *texts; /* host (n) decoded completions for plugins, or NULL
+                                 (Sudoku: gv_sudoku_text; prompts then hold the puzzles')  */
 } gv_reward_images;
 
 typedef struct gv_reward gv_reward;

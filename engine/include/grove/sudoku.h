@@ -61,6 +61,11 @@ int gv_sudoku_generate(int S, uint32_t seed, uint32_t index, int blanks, uint8_t
    grid_from_tokens: id in [0, S) -> id+1, anything else -> 0 (blank). */
 void gv_sudoku_tokens_from_grid(const uint8_t *grid, int S, int32_t *tokens);
 void gv_sudoku_grid_from_tokens(const int32_t *tokens, int S, uint8_t *grid);
+/* The text of a token grid, as reward plugins receive it (grove/reward.h texts and prompts): S
+   lines of S characters, '1'..'9' for a digit and '.' for anything else ([MASK]), joined by '\n',
+   NUL-terminated: text holds GV_SUDOKU_TEXT_BYTES(S). */
+#define GV_SUDOKU_TEXT_BYTES(S) ((S) * ((S) + 1))
+void gv_sudoku_text_from_tokens(const int32_t *tokens, int S, char *text);
 
 /* The `sudoku` reward of one filled grid (ALGORITHMS.md §10): the fraction of the puzzle's blanks
    whose filled digit equals the solution's, plus 1 when `filled` is a valid solution that keeps

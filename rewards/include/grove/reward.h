@@ -13,8 +13,11 @@
  *
  * Stability: fields may be APPENDED to both structs in later versions of ABI v1 (the struct_size
  * fields make that safe: grove reads only what a plugin's struct_size covers, and a plugin reads
- * only batch fields inside batch->struct_size); names and meanings never change. An incompatible
- * change bumps GROVE_REWARD_ABI_VERSION and the exported symbol's name.
+ * only batch fields inside batch->struct_size, GROVE_REWARD_BATCH_HAS); names and meanings never
+ * change. An incompatible change bumps GROVE_REWARD_ABI_VERSION and the exported symbol's name.
+ * Revisions of v1: 1 = the fields up to metadata; 2 = + prompt_tokens, reference_tokens, mask_id
+ * (token batches: a plugin can score a masked-diffusion completion against its puzzle and a
+ * reference, rewards/plugins/sudoku). A plugin built against revision 1 loads and runs unchanged.
  *
  * Threading: without GROVE_REWARD_THREAD_SAFE grove never calls one state from two threads at once.
  * Memory: every pointer in a batch is owned by grove and valid only during the call; scores,
@@ -32,6 +35,7 @@ extern "C" {
 #endif
 
 #define GROVE_REWARD_ABI_VERSION 1u
+#define GROVE_REWARD_ABI_REVISION 2u /* appended fields within v1 (see Stability above)       */
 #if defined(__GNUC__)
 #  define GROVE_REWARD_EXPORT __attribute__((visibility("default")))
 #else
@@ -66,7 +70,22 @@ typedef struct grove_reward_batch {
     const int32_t *groups;                /* n group ids: samples of one prompt group share one  */
     const char *const *metadata;          /* n JSON objects ({"seed":…,"iteration":…,
                                              "checkpoint":"<hash>", …}), or NULL                 */
+    /* ---- appended in ABI v1 revision 2 (token batches of masked-diffusion tasks). Read them only
+       when GROVE_REWARD_BATCH_HAS(batch, field): a grove built before them passes a smaller
+       struct_size. For Sudoku (tokens = S*S cells row-major, id d-1 for digit d, mask_id = S):
+       texts[i] and prompts[i] are the grid as S lines of S characters, '1'..'9' for a digit and
+       '.' for [MASK], joined by '\n' (the completion, and the puzzle). */
+    const int32_t *prompt_tokens;         /* tokens: (n, length) the starting canvas: the given
+                                             tokens, mask_id at every completion position        */
+    const int32_t *reference_tokens;      /* tokens: (n, length) a reference completion (Sudoku:
+                                             the solution), or NULL                              */
+    int32_t mask_id;                      /* tokens: the [MASK] id                               */
 } grove_reward_batch;
+
+/* 1 when `batch` (a const grove_reward_batch *) was built with `field`, i.e. its struct_size covers
+   it: the check a plugin makes before reading a field appended after the first v1 release. */
+#define GROVE_REWARD_BATCH_HAS(batch, field)                                                      \
+    ((batch)->struct_size >= offsetof(grove_reward_batch, field) + sizeof((batch)->field))
 
 typedef struct grove_reward_plugin {
     uint32_t abi_version;                 /* GROVE_REWARD_ABI_VERSION                            */
