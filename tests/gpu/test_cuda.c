@@ -22,31 +22,11 @@
 #include <unistd.h>
 
 /* Without $GROVE_CUDA_MODULE the module is looked for in the build root this test belongs to. */
-#define GROVE_CUDA_MODULE_DIR GROVE_BINARY_DIR
 #include "grove/backend.h"
+#include "gpu_test_util.h"
 #include "grove/kernels_cpu.h"
-#include "grove/kernels_cuda.h"
 #include "gv_elementwise.h"
 #include "gv_math.h"
-
-static const gv_backend *cuda_or_skip(void) {
-    char path[4096];
-    if (gv_cuda_module_path(path, sizeof path) != GV_OK)
-        cr_skip_test("%s", gv_last_error());
-    const gv_backend *be = NULL;
-    gv_status s = gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &be);
-    if (s == GV_ERR_UNSUPPORTED) cr_skip_test("CUDA module cannot run here: %s", gv_last_error());
-    cr_assert_eq(s, GV_OK, "loading %s: %s", path, gv_last_error());
-    cr_assert_not_null(be);
-    return be;
-}
-
-static gv_ctx *make_ctx(const gv_backend *be) {
-    gv_ctx_options opt = {.threads = 1, .use_fast = 0, .scratch_bytes = 1 << 20};
-    gv_ctx *c = NULL;
-    cr_assert_eq(be->ctx_create(&opt, &c), GV_OK, "%s ctx_create: %s", be->name, gv_last_error());
-    return c;
-}
 
 /* n floats in [-30, 30] with the edge values up front; deterministic per seed. */
 static float *make_inputs(int64_t n, uint32_t seed) {
@@ -132,7 +112,7 @@ Test(cuda, loader_errors_are_one_line_and_named) {
 }
 
 Test(cuda, describe_and_validation_state) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     char line[512];
     cr_assert_eq(be->describe(line, sizeof line), GV_OK, "describe: %s", gv_last_error());
     cr_log_info("cuda: %s", line);
@@ -142,7 +122,7 @@ Test(cuda, describe_and_validation_state) {
 }
 
 Test(cuda, memory_round_trip) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     const int64_t n = (1 << 20) + 37;
     float *h = make_inputs(n, 11), *back = malloc((size_t)n * sizeof *back);
     float *d1 = to_device(be, h, n), *d2 = NULL;
@@ -166,9 +146,9 @@ Test(cuda, memory_round_trip) {
 }
 
 Test(cuda, elementwise_vs_cpu) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     const gv_backend *cpu = grove_backend_cpu();
-    gv_ctx *gc = make_ctx(be), *cc = make_ctx(cpu);
+    gv_ctx *gc = gpu_test_ctx(be, 1 << 20), *cc = gpu_test_ctx(cpu, 1 << 20);
     /* larger than one grid of the grid-stride loops (SMs * 64 blocks * 256 threads on an H200) */
     const int64_t n = 3 * 1000 * 1000 + 7;
     gv_ew_dims dims = {n};
@@ -226,9 +206,9 @@ Test(cuda, elementwise_vs_cpu) {
 }
 
 Test(cuda, philox_normal_fill_bitwise) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     const gv_backend *cpu = grove_backend_cpu();
-    gv_ctx *gc = make_ctx(be), *cc = make_ctx(cpu);
+    gv_ctx *gc = gpu_test_ctx(be, 1 << 20), *cc = gpu_test_ctx(cpu, 1 << 20);
     const int64_t n = (1 << 22) + 5; /* more than one grid; ends mid-block */
     gv_philox_args args = {.n = n, .key = {1234u, 2u}, .ctr_hi = {0x02000001u, 0x00050003u, 9u},
                            .offset = 6};

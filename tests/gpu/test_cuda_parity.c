@@ -28,10 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GROVE_CUDA_MODULE_DIR GROVE_BINARY_DIR
 #include "grove/backend.h"
+#include "gpu_test_util.h"
 #include "grove/kernels_cpu.h"
-#include "grove/kernels_cuda.h"
 #include "grove/grpo.h"
 #include "grove/paths.h"
 #include "grove/rng.h"
@@ -39,24 +38,6 @@
 #include "grove/run_config.h"
 #include "ops/harness.h"
 #include "samplers/sampler.h"
-
-static const gv_backend *cuda_or_skip(void) {
-    char path[4096];
-    if (gv_cuda_module_path(path, sizeof path) != GV_OK) cr_skip_test("%s", gv_last_error());
-    const gv_backend *be = NULL;
-    gv_status s = gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &be);
-    if (s == GV_ERR_UNSUPPORTED) cr_skip_test("CUDA module cannot run here: %s", gv_last_error());
-    cr_assert_eq(s, GV_OK, "loading %s: %s", path, gv_last_error());
-    cr_assert_eq(gv_backend_validate(be), GV_OK, "CUDA op table: %s", gv_last_error());
-    return be;
-}
-
-static gv_ctx *make_ctx(const gv_backend *be) {
-    gv_ctx_options opt = {.threads = 1, .use_fast = 0, .scratch_bytes = 64 << 20};
-    gv_ctx *c = NULL;
-    cr_assert_eq(be->ctx_create(&opt, &c), GV_OK, "%s ctx_create: %s", be->name, gv_last_error());
-    return c;
-}
 
 static int library_op(int op) {
     return op == GV_OP_conv2d_forward || op == GV_OP_conv2d_backward ||
@@ -66,10 +47,11 @@ static int library_op(int op) {
 
 #define GV_PARITY_TEST_(name, args)                                                                \
     Test(cuda_parity, name, .timeout = 120) {                                                      \
-        const gv_backend *be = cuda_or_skip();                                                     \
+        const gv_backend *be = gpu_test_cuda_or_skip();                                            \
         gv_h_report rep;                                                                           \
         int failures = gv_harness_check_op_on(be, GV_OP_##name, stderr, &rep);                     \
-        gv_ctx *ref = make_ctx(grove_backend_cpu()), *dev = make_ctx(be);                          \
+        gv_ctx *ref = gpu_test_ctx(grove_backend_cpu(), 64 << 20);                                 \
+        gv_ctx *dev = gpu_test_ctx(be, 64 << 20);                                                  \
         double worst = 0, rtol = library_op(GV_OP_##name) ? 1e-4 : 1e-6;                          \
         int pf = gv_harness_parity(ref, dev, GV_OP_##name, rtol, stderr, &worst);                  \
         fprintf(stderr, "cuda_parity %s: worst rel %.3g (rtol %.0e)\n", #name, worst, rtol);      \
@@ -131,7 +113,7 @@ static gv_status mlp_denoise(void *user, gv_ctx *c, const float *x, float sigma,
 
 /* Runs the trajectory on backend be; x_N (NS*DX) and logp (STEPS*NS) into host arrays. */
 static void trajectory(const gv_backend *be, float *x_out, float *logp_out) {
-    gv_ctx *c = make_ctx(be);
+    gv_ctx *c = gpu_test_ctx(be, 64 << 20);
     mlp m;
     mlp_open(&m, be);
     float *x = dev_upload(be, NULL, NS * DX), *v = dev_upload(be, NULL, NS * DX);
@@ -160,7 +142,7 @@ static double rel_err(float a, float b) {
 }
 
 Test(cuda_parity, sde_trajectory_10_steps_cpu_vs_cuda, .timeout = 120) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     float xc[NS * DX], xg[NS * DX], lc[STEPS * NS], lg[STEPS * NS];
     trajectory(grove_backend_cpu(), xc, lc);
     trajectory(be, xg, lg);
@@ -174,8 +156,8 @@ Test(cuda_parity, sde_trajectory_10_steps_cpu_vs_cuda, .timeout = 120) {
 }
 
 Test(cuda_parity, on_policy_ratio_is_exactly_one, .timeout = 60) {
-    const gv_backend *be = cuda_or_skip();
-    gv_ctx *c = make_ctx(be);
+    const gv_backend *be = gpu_test_cuda_or_skip();
+    gv_ctx *c = gpu_test_ctx(be, 64 << 20);
     const gv_ops *o = be->ops;
     mlp m;
     mlp_open(&m, be);
@@ -263,7 +245,7 @@ static void expect_close(const char *what, double cpu, double gpu, double rtol, 
 }
 
 Test(cuda_parity, grpo_iteration_cpu_vs_cuda, .timeout = 120) {
-    const gv_backend *be = cuda_or_skip();
+    const gv_backend *be = gpu_test_cuda_or_skip();
     gv_grpo_rollout_stats rc, rg;
     gv_grpo_train_stats tc, tg;
     grpo_iteration(grove_backend_cpu(), &rc, &tc);

@@ -25,30 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GROVE_CUDA_MODULE_DIR GROVE_BINARY_DIR
 #include "grove/backend.h"
+#include "gpu_test_util.h"
 #include "grove/kernels_cpu.h"
-#include "grove/kernels_cuda.h"
 #include "grove/rng.h"
 #include "samplers/masked.h"
-
-static const gv_backend *cuda_or_skip(void) {
-    char path[4096];
-    if (gv_cuda_module_path(path, sizeof path) != GV_OK) cr_skip_test("%s", gv_last_error());
-    const gv_backend *be = NULL;
-    gv_status s = gv_backend_load_module(path, GROVE_CUDA_INIT_SYMBOL, &be);
-    if (s == GV_ERR_UNSUPPORTED) cr_skip_test("CUDA module cannot run here: %s", gv_last_error());
-    cr_assert_eq(s, GV_OK, "loading %s: %s", path, gv_last_error());
-    cr_assert_eq(gv_backend_validate(be), GV_OK, "CUDA op table: %s", gv_last_error());
-    return be;
-}
-
-static gv_ctx *make_ctx(const gv_backend *be) {
-    gv_ctx_options opt = {.threads = 1, .use_fast = 0, .scratch_bytes = 64 << 20};
-    gv_ctx *c = NULL;
-    cr_assert_eq(be->ctx_create(&opt, &c), GV_OK, "%s ctx_create: %s", be->name, gv_last_error());
-    return c;
-}
 
 static void *dev_copy(const gv_backend *be, const void *h, size_t bytes) {
     void *d = NULL;
@@ -90,11 +71,11 @@ static float *conv_on(const gv_backend *be, gv_ctx *c, const float *x, const flo
 }
 
 Test(cuda_paths, fused_conv_bias_matches_cpu_and_unfused, .timeout = 120) {
-    const gv_backend *cuda = cuda_or_skip(), *cpu = grove_backend_cpu();
+    const gv_backend *cuda = gpu_test_cuda_or_skip(), *cpu = grove_backend_cpu();
     unsetenv("GROVE_CUDA_FUSE");
-    gv_ctx *fused = make_ctx(cuda);
+    gv_ctx *fused = gpu_test_ctx(cuda, 64 << 20);
     setenv("GROVE_CUDA_FUSE", "0", 1);
-    gv_ctx *plain = make_ctx(cuda), *ref = make_ctx(cpu);
+    gv_ctx *plain = gpu_test_ctx(cuda, 64 << 20), *ref = gpu_test_ctx(cpu, 64 << 20);
     /* unet-s: conv_in 1->32 at 28, res convs 32->32 at 28 and 64->64 at 14, a stride-2 downsample,
        a 1x1 skip 32->64, conv_out 32->1 */
     const int shapes[][6] = {{1, 28, 32, 3, 1, 1}, {32, 28, 32, 3, 1, 1}, {64, 14, 64, 3, 1, 1},
@@ -144,11 +125,11 @@ static float *linear_on(const gv_backend *be, gv_ctx *c, const float *x, const f
 }
 
 Test(cuda_paths, linear_bias_epilogue_matches_cpu_and_unfused, .timeout = 120) {
-    const gv_backend *cuda = cuda_or_skip(), *cpu = grove_backend_cpu();
+    const gv_backend *cuda = gpu_test_cuda_or_skip(), *cpu = grove_backend_cpu();
     unsetenv("GROVE_CUDA_FUSE");
-    gv_ctx *fused = make_ctx(cuda);
+    gv_ctx *fused = gpu_test_ctx(cuda, 64 << 20);
     setenv("GROVE_CUDA_FUSE", "0", 1);
-    gv_ctx *plain = make_ctx(cuda), *ref = make_ctx(cpu);
+    gv_ctx *plain = gpu_test_ctx(cuda, 64 << 20), *ref = gpu_test_ctx(cpu, 64 << 20);
     /* unet-s time MLP, mdt-s qkv projection over 8 sudoku canvases, an odd tiny one */
     const gv_linear_dims shapes[] = {{64, 128, 128}, {8 * 81, 128, 384}, {1, 7, 5}, {33, 65, 17}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; ++i) {
@@ -213,7 +194,7 @@ typedef struct masked_run {
 } masked_run;
 
 static void sample_on(const gv_backend *be, masked_run *out) {
-    gv_ctx *ctx = make_ctx(be);
+    gv_ctx *ctx = gpu_test_ctx(be, 64 << 20);
     gv_masked_config c = {.N = MN, .T = MT, .V = MV, .mask_id = MV - 1, .steps = MSTEPS,
                           .blocks = MBLOCKS, .seed = 3, .stream = GV_RNG_STREAM_EVAL,
                           .addr = {.iteration = 2, .purpose = GV_RNG_PURPOSE_MASK_UNIFORM},
@@ -236,7 +217,7 @@ static void sample_on(const gv_backend *be, masked_run *out) {
 }
 
 Test(cuda_paths, masked_sampler_device_side_matches_cpu, .timeout = 120) {
-    const gv_backend *cuda = cuda_or_skip();
+    const gv_backend *cuda = gpu_test_cuda_or_skip();
     static masked_run a, b;
     sample_on(grove_backend_cpu(), &a);
     sample_on(cuda, &b);
