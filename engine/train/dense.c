@@ -122,8 +122,8 @@ gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe) {
 gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
     /* the calibration batch: its first C prompt slots of the pool (rollout and completions read
        j->P and j->S, restored below; every buffer is sized for the full P) */
-    const int P_full = j->P, S_full = j->S, C = j->cfg->dense.calibration_prompts;
-    const int N = j->N, P = C > 0 && C < P_full ? C : P_full, S = P * j->G;
+    const int P_full = j->P, S_full = j->S;
+    const int N = j->N, P = gv_run_config_calibration_prompts(j->cfg), S = P * j->G;
     int64_t *slots = malloc((size_t)P * sizeof(int64_t));
     float *gains = malloc((size_t)S * (size_t)N * sizeof(float));
     uint8_t *gain_valid = malloc((size_t)S * (size_t)N);

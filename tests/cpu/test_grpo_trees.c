@@ -14,7 +14,8 @@
  *                  round's ψ, and a calibrated run resumes bit-identically (ψ from last.h5);
  *                  a calibration batch is dense.calibration_prompts x group.size samples, capped
  *                  at an iteration's prompts (the preset's 4 on tiny.yaml's 2), and its
- *                  rollouts + completions cost fewer forwards than a full batch's;
+ *                  NFE per round is its chains x (N + the completions' steps), as --dry-run
+ *                  counts it;
  *   resume         a tree run of 2 iterations straight == 1 + resume to 2 (same parameter hash):
  *                  the tree's noise is addressed by (seed, iteration, slot, node id, step).
  * Presets are read from configs/algorithms/. */
@@ -240,6 +241,14 @@ Test(grpo_trees, dense_calibration_batch_is_its_prompts_times_the_group, .timeou
         cr_assert_eq(metric(m2, "nfe", round), 6.0 * 26, "%s", m2);
     }
     cr_assert(isnan(metric(m1, "samples", 2)), "two rounds only: %s", m1);
+    gv_run_config cfg; /* --dry-run's count of the phase: 2 rounds x 3 chains x 26 rows */
+    gv_grpo_plan plan;
+    load_cfg(&cfg, "one", one, 6);
+    cr_assert_eq(gv_grpo_plan_count(&cfg, &plan), GV_OK, "%s", gv_last_error());
+    gv_run_config_free(&cfg);
+    cr_assert_eq(plan.calibration_rounds, 2);
+    cr_assert_eq(plan.calibration_samples, 3);
+    cr_assert_eq(plan.rows_calibration, 2 * 3 * 26);
     cr_assert_eq(stored_batch_samples("one"), 3);
     cr_assert_eq(stored_batch_samples("all"), 6);
     /* the training iteration after it still rolls out every prompt: 2 x 3 chains x 6 steps */
