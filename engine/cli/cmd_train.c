@@ -65,6 +65,10 @@ static void print_plan(const gv_run_config *cfg, const gv_grpo_plan *p) {
            (long long)p->rows_train, (long long)p->rows_train_no_reuse,
            (long long)p->rows_completion,
            (long long)(p->nfe_rollout + p->nfe_train + p->rows_completion));
+    if (p->calibration_rounds > 0)
+        printf("  DenseGRPO calibration (once, before iteration 1): %d rounds x %d chains, %lld "
+               "rows (rollouts + completions)\n", p->calibration_rounds, p->calibration_samples,
+               (long long)p->rows_calibration);
     printf("  micro-batch %d (%d rows per forward); train_cfg %s; KL reference forwards %s\n",
            p->micro_batch, p->rows, p->train_cfg ? "on" : "off", p->kl_forwards ? "on" : "off");
     printf("  NFE/iteration: rollout %lld, training %lld (incl. reference); forwards: rollout %lld, "

@@ -237,6 +237,11 @@ int gv_run_config_dense_completion(const gv_run_config *cfg) {
     return n == -2 ? 0 : n;
 }
 
+int gv_run_config_calibration_prompts(const gv_run_config *cfg) {
+    const int P = cfg->group.prompts_per_iteration, C = cfg->dense.calibration_prompts;
+    return C > 0 && C < P ? C : P;
+}
+
 /* ---- the rules -------------------------------------------------------------------------------- */
 
 gv_status gv_run_config_check_algorithm(const gv_run_config *cfg, const char *path,

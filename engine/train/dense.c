@@ -10,10 +10,12 @@
  *                R_N is the rollout's own reward; under `all`, R_{N−1} = R_N (its completion IS
  *                the rollout's last step).
  *   credit       gv_credit_dense over the trained steps (the first T SDE steps) → j->credit.
- *   calibration  dense.rounds rounds before the first iteration of a new run: a rollout of
- *                prompts (round·P + p) mod n_train at RNG iteration 2^32 − 1 − round (apart from
- *                every training iteration), completions of every x_i, gains, the §5 update
- *                (noise_calibration.h); each round is a metrics record
+ *   calibration  dense.rounds rounds before the first iteration of a new run: a rollout of the
+ *                calibration batch, C = dense.calibration_prompts prompts (0, or more than
+ *                the P of an iteration: P) x G chains, prompts (round·C + p) mod n_train, at RNG iteration
+ *                2^32 − 1 − round (apart from every training iteration), completions of every
+ *                x_i, gains, the §5 update (noise_calibration.h; its fixed point depends on the
+ *                C·G samples, stored as psi_batch_samples); each round is a metrics record
  *                {"iteration": 0, "calibration": {round, samples, psi, up, down, unchanged, clamped, nfe}}.
  *                ψ is then frozen; the checkpoint's /state psi carries it (grpo_loop.c).
  * Deliberately not here: the rule itself (noise_calibration.c), the gains (credit.c). */
@@ -118,7 +120,10 @@ gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe) {
 }
 
 gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
-    const int N = j->N, P = j->P, S = j->S;
+    /* the calibration batch: its first C prompt slots of the pool (rollout and completions read
+       j->P and j->S, restored below; every buffer is sized for the full P) */
+    const int P_full = j->P, S_full = j->S;
+    const int N = j->N, P = gv_run_config_calibration_prompts(j->cfg), S = P * j->G;
     int64_t *slots = malloc((size_t)P * sizeof(int64_t));
     float *gains = malloc((size_t)S * (size_t)N * sizeof(float));
     uint8_t *gain_valid = malloc((size_t)S * (size_t)N);
@@ -129,6 +134,8 @@ gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
     for (int i = 0; i < N - 1; ++i) need[i] = 1; /* every stochastic step's gain: R_0..R_{N-1} */
     need[N - 1] = 1;
     j->calibrating = 1;
+    j->P = P;
+    j->S = S;
     while (s == GV_OK && gv_psi_calibration_pending(&j->cal)) {
         const int round = j->cal.round;
         for (int p = 0; p < P; ++p) slots[p] = ((int64_t)round * P + p) % j->n_train;
@@ -160,6 +167,8 @@ gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
         s = gv_metrics_end(m);
     }
     j->calibrating = 0;
+    j->P = P_full;
+    j->S = S_full;
     free(slots);
     free(gains);
     free(gain_valid);

@@ -79,6 +79,18 @@ gv_status gv_grpo_plan_count(const gv_run_config *cfg, gv_grpo_plan *p) {
     p->rows_train = rp.training_forwards;
     p->rows_train_no_reuse = rp.training_forwards_no_reuse;
     p->rows_completion = rp.completion_forwards;
+    if (cfg->dense.calibrate) { /* dense.c gv_grpo_calibrate: R_0..R_{N-1} of every chain */
+        gv_topology ct;
+        gv_rollout_plan cp;
+        const int n = gv_run_config_dense_completion(cfg);
+        const gv_plan_opts co = {.n_prompts = gv_run_config_calibration_prompts(cfg),
+                                 .dense_completion = n ? n : GV_DENSE_COMPLETION_ALL};
+        GV_TRY(gv_run_config_topology(cfg, NULL, &ct));
+        GV_TRY(gv_rollout_plan_compute(&ct, &co, &cp));
+        p->calibration_rounds = cfg->dense.rounds;
+        p->calibration_samples = co.n_prompts * G;
+        p->rows_calibration = (int64_t)cfg->dense.rounds * (cp.rollout_forwards + cp.completion_forwards);
+    }
     if (cfg->topology.kind == GV_TOPOLOGY_CHAINS) return GV_OK;
     p->nodes = rp.nodes;
     p->edges = rp.transitions;

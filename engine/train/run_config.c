@@ -314,6 +314,9 @@ static const gv_field dense_fields[] = {
           "ODE completion of x_i: all (the remaining schedule) or n Euler steps"),
     F_BOOL(gv_dense_section, calibrate, "false", 0, "calibrate psi(i) at the start of grove train"),
     F_INT(gv_dense_section, rounds, "20", 1, 1e6, 0, "calibration rounds"),
+    F_INT(gv_dense_section, calibration_prompts, "0", 0, 1e6, 0,
+          "prompts per calibration batch (x group.size chains), at most (and 0 =) "
+          "group.prompts_per_iteration"),
     F_FLOAT(gv_dense_section, eps1, "1.0", 0, 1e6, 0, "balanced when |pos - neg| <= eps1 sqrt(n)"),
     F_FLOAT(gv_dense_section, eps2, "0.05", 1e-9, 0.999, 0, "psi *= 1 +- eps2 per round"),
 };

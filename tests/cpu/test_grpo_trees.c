@@ -12,6 +12,10 @@
  *                  calls per step); a refused config (a tree with dumps) still gets its counts;
  *   dense          DenseGRPO's calibration phase logs every round, /state psi holds the last
  *                  round's ψ, and a calibrated run resumes bit-identically (ψ from last.h5);
+ *                  a calibration batch is dense.calibration_prompts x group.size samples, capped
+ *                  at an iteration's prompts (the preset's 4 on tiny.yaml's 2), and its
+ *                  NFE per round is its chains x (N + the completions' steps), as --dry-run
+ *                  counts it;
  *   resume         a tree run of 2 iterations straight == 1 + resume to 2 (same parameter hash):
  *                  the tree's noise is addressed by (seed, iteration, slot, node id, step).
  * Presets are read from configs/algorithms/. */
@@ -201,5 +205,56 @@ Test(grpo_trees, dense_calibration_is_logged_stored_and_resumed, .timeout = 120)
         cr_assert(fabs(logged[i] - psi[i]) <= 1e-6 * fabs(psi[i]), "psi[%d] logged %g stored %g",
                   i, (double)logged[i], (double)psi[i]);
     free(m);
+    remove_tree();
+}
+
+/* The /state psi_batch_samples of run `name`'s last.h5. */
+static int64_t stored_batch_samples(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, name);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    int64_t n = 0;
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "psi_batch_samples", &n), GV_OK);
+    gv_ckpt_close(r);
+    return n;
+}
+
+/* dense.calibration_prompts: 1 prompt x G = 3 chains per round (logged and stored), vs the
+   preset's 4 capped at tiny.yaml's 2 prompts (6 chains). A round's NFE (denoiser rows, padding
+   not counted) at N = 6: the rollout's 6 steps plus the completions of x_0..x_4 with the
+   remaining 6 + 5 + 4 + 3 + 2 = 20 steps (x_5's completion is x_N), 26 rows per chain. */
+Test(grpo_trees, dense_calibration_batch_is_its_prompts_times_the_group, .timeout = 120) {
+    write_models();
+    char s_preset[4200];
+    preset_set(s_preset, sizeof s_preset, "dense_grpo");
+    const char *one[] = {s_preset, "sampler.steps=6", "eval.every=0", "train.iterations=1",
+                         "dense.rounds=2", "dense.calibration_prompts=1"};
+    gv_grpo_result res;
+    cr_assert_eq(run("one", one, 6, 0, &res), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run("all", one, 5, 0, &res), GV_OK, "%s", gv_last_error()); /* preset: 4 -> 2 */
+    char *m1 = slurp_run("one", "metrics.jsonl"), *m2 = slurp_run("all", "metrics.jsonl");
+    for (int round = 0; round < 2; ++round) {
+        cr_assert_eq(metric(m1, "samples", round), 3.0, "%s", m1);
+        cr_assert_eq(metric(m2, "samples", round), 6.0, "%s", m2);
+        cr_assert_eq(metric(m1, "nfe", round), 3.0 * 26, "%s", m1);
+        cr_assert_eq(metric(m2, "nfe", round), 6.0 * 26, "%s", m2);
+    }
+    cr_assert(isnan(metric(m1, "samples", 2)), "two rounds only: %s", m1);
+    gv_run_config cfg; /* --dry-run's count of the phase: 2 rounds x 3 chains x 26 rows */
+    gv_grpo_plan plan;
+    load_cfg(&cfg, "one", one, 6);
+    cr_assert_eq(gv_grpo_plan_count(&cfg, &plan), GV_OK, "%s", gv_last_error());
+    gv_run_config_free(&cfg);
+    cr_assert_eq(plan.calibration_rounds, 2);
+    cr_assert_eq(plan.calibration_samples, 3);
+    cr_assert_eq(plan.rows_calibration, 2 * 3 * 26);
+    cr_assert_eq(stored_batch_samples("one"), 3);
+    cr_assert_eq(stored_batch_samples("all"), 6);
+    /* the training iteration after it still rolls out every prompt: 2 x 3 chains x 6 steps */
+    cr_assert_eq(metric(m1, "nfe_rollout", 0), 36.0, "%s", m1);
+    cr_assert_eq(metric(m2, "nfe_rollout", 0), 36.0, "%s", m2);
+    free(m1);
+    free(m2);
     remove_tree();
 }

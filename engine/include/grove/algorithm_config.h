@@ -65,6 +65,10 @@ gv_credit_opts gv_run_config_credit_opts(const gv_run_config *cfg);
    credit scheme needs no completions. */
 int gv_run_config_dense_completion(const gv_run_config *cfg);
 
+/* The prompts of one DenseGRPO calibration batch (ALGORITHMS.md §5): dense.calibration_prompts,
+   capped at group.prompts_per_iteration (0: all of them). */
+int gv_run_config_calibration_prompts(const gv_run_config *cfg);
+
 /* The plan of iteration 0 (group.prompts_per_iteration prompts; rollout_plan.h). */
 gv_status gv_run_config_rollout_plan(const gv_run_config *cfg, gv_rollout_plan *out);
 

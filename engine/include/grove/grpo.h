@@ -104,6 +104,10 @@ typedef struct gv_grpo_plan {
     int topology;                       /* gv_topology_kind                                      */
     int64_t roots, leaves, trainable_edges, trained_edges; /* trained: after pruning          */
     int64_t rows_rollout, rows_train, rows_train_no_reuse, rows_completion;
+    /* DenseGRPO's calibration phase (dense.calibrate; once, before iteration 1): rounds of
+       calibration_samples chains, rows = rounds x (rollout + completions of every SDE step) */
+    int calibration_rounds, calibration_samples;
+    int64_t rows_calibration;
     int64_t param_count;
     int64_t param_bytes;                /* params, grads, Adam m, v, EMA, reference              */
     int64_t latent_bytes;               /* the pool's latents                                   */

@@ -213,6 +213,7 @@ typedef struct gv_dense_section {
     char *completion_steps;  /* "all" or n > 0 Euler steps (gv_run_config_dense_completion)      */
     bool calibrate;          /* run the psi calibration phase at the start of `grove train`     */
     int rounds;
+    int calibration_prompts; /* prompts per calibration batch, capped at (0: =) prompts_per_iteration */
     double eps1, eps2;
 } gv_dense_section;
 
