@@ -2,7 +2,8 @@
  * partition the completion tokens exactly (V1 and V2 complementary, V0 all), prompt positions are
  * never masked by the coupled estimators, the diffu_grpo prompt-mask rate, ℓ̂ against hand-computed
  * values from fixed logits, the aggregation weights by hand, ρ == 1 exactly before an update on a
- * tiny mdt, and the gradient through estimator + clipped objective against finite differences. */
+ * tiny mdt, the gradient through estimator + clipped objective against finite differences, and the
+ * direction of one small step (dL/dℓ̂ = −A·w by hand; the advantage-weighted log-prob rises). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -269,6 +270,53 @@ Test(mdm_grpo, gradient_through_the_estimator_matches_finite_differences) {
         }
         cr_assert_eq(bad, 0, "%s: %d of %d gradient entries disagree", gv_mdm_estimator_names[e], bad,
                      checked);
+        free(g), free(x);
+        fix_teardown(&f);
+    }
+}
+
+/* The direction of the θ update (issue #8's question "does the update follow the advantage?"):
+   at ρ = 1 (and ℓ̂ = ℓ̂_ref, so the KL term has no gradient) dL/dℓ̂ is −A_n·w_p by hand, and one
+   small step θ − η∇L raises the advantage-weighted log-prob J = Σ A_n w_p ℓ̂_p by η|∇L|² to first
+   order (a finite difference on J, for every estimator). A flipped sign anywhere between the
+   objective and the parameters makes ΔJ negative. */
+Test(mdm_grpo, one_small_step_raises_the_advantage_weighted_log_prob) {
+    for (int e = 0; e < GV_MDM_EST_COUNT; ++e) {
+        fix f;
+        fix_setup(&f, e);
+        gv_params *ps = &f.m.params;
+        float old[4 * T], w[4 * T], dell[4 * T], stats[GV_GRPO_STATS], loss;
+        const float adv[4] = {1.0f, -1.0f, 0.5f, -0.25f};
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+        cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, f.N, T, f.comp, adv, NULL, w), GV_OK);
+        cr_assert_eq(gv_params_zero_grads(ps), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        int units = 0;
+        gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f};
+        cr_assert_eq(gv_mdm_grpo_loss(&f.pol, f.N, f.ell, old, old, adv, w, &la, dell, &loss, stats, &units),
+                     GV_OK, "%s", gv_last_error());
+        double J0 = 0.0;
+        for (int i = 0; i < f.N * T; ++i) {
+            cr_assert_float_eq(dell[i], -adv[i / T] * w[i], 1e-7f, "%s: dL/dl[%d] = %g, -A w = %g",
+                               gv_mdm_estimator_names[e], i, (double)dell[i], (double)(-adv[i / T] * w[i]));
+            J0 += (double)adv[i / T] * w[i] * f.ell[i];
+        }
+        cr_assert_eq(gv_mdm_policy_backward(&f.pol, ps->values, ps->grads, dell), GV_OK, "%s", gv_last_error());
+        float *g = malloc((size_t)ps->total * sizeof(float)), *x = malloc((size_t)ps->total * sizeof(float));
+        tu_get(g, ps->grads, (size_t)ps->total * sizeof(float));
+        tu_get(x, ps->values, (size_t)ps->total * sizeof(float));
+        double g2 = 0.0;
+        for (int64_t i = 0; i < ps->total; ++i) g2 += (double)g[i] * g[i];
+        cr_assert(g2 > 0.0);
+        const double eta = 1e-3 / sqrt(g2); /* a step of length 1e-3 */
+        for (int64_t i = 0; i < ps->total; ++i) x[i] -= (float)(eta * g[i]);
+        tu_put(ps->values, x, (size_t)ps->total * sizeof(float));
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        double J1 = 0.0;
+        for (int i = 0; i < f.N * T; ++i) J1 += (double)adv[i / T] * w[i] * f.ell[i];
+        const double want = eta * g2, got = J1 - J0;
+        cr_assert(got > 0.0 && fabs(got - want) < 0.2 * want, "%s: ΔJ %g, first order η|g|² %g",
+                  gv_mdm_estimator_names[e], got, want);
         free(g), free(x);
         fix_teardown(&f);
     }
