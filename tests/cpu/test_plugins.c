@@ -673,6 +673,38 @@ Test(plugins, neural_plugin_matches_builtin_classifier, .init = write_unet, .fin
         cr_assert_float_eq(got[i], want[i], 1e-5, "image %d: plugin %g, built-in %g", i, got[i],
                            want[i]);
     }
+    /* classifier_judge.so, the same source as a pairwise judge: f = P(the prompt's class), the
+       class read from the prompt's class word ("three" = 3 in configs/prompts/mnist-vocab.txt);
+       P(a better than b) = sigmoid((f(a) - f(b)) / temperature), so the win rate of sample i is the
+       mean over its group's others j of sigmoid((want_i - want_j) / 0.1). */
+    const char *prompts[N] = {"a handwritten three", "three", "the digit three", "a three", "three"};
+    const int32_t groups[N] = {0, 0, 0, 1, 1};
+    const gv_reward_images bp = {.n = N, .channels = 1, .height = 28, .width = 28, .pixels = px,
+                                 .labels = labels, .prompts = prompts, .groups = groups};
+    snprintf(so, sizeof so, "%s/plugins/classifier_judge.so", GROVE_BINARY_DIR);
+    snprintf(config, sizeof config, "checkpoint=%s\ntemperature=0.1\nmicro_batch=4\n", clf);
+    gv_reward judge;
+    cr_assert_eq(gv_reward_load_plugin(&judge, so, config, 1.0, GROVE_SAMPLES_IMAGE), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert(gv_reward_is_pairwise(&judge) && !gv_reward_can_score(&judge));
+    float win[N];
+    int64_t judged, imputed;
+    const gv_win_rate_options wo = {.both_orders = 1};
+    cr_assert_eq(gv_reward_win_rate(&judge, NULL, &bp, &wo, win, st, &judged, &imputed), GV_OK,
+                 "%s", gv_last_error());
+    cr_assert_eq(judged, 2 * (3 + 1));
+    cr_assert_eq(imputed, 0);
+    for (int i = 0; i < N; ++i) {
+        double w = 0.0;
+        int others = 0;
+        for (int j = 0; j < N; ++j)
+            if (j != i && groups[j] == groups[i])
+                w += 1.0 / (1.0 + exp(-((double)want[i] - want[j]) / 0.1)), ++others;
+        cr_assert_eq(st[i], GV_REWARD_ITEM_OK);
+        cr_assert_float_eq(win[i], w / others, 1e-4, "sample %d: win %g, by hand %g", i, win[i],
+                           w / others);
+    }
+    gv_reward_destroy(&judge);
     snprintf(config, sizeof config, "checkpoint=%s\nclass=11\n", clf);
     gv_reward bad;
     cr_assert_eq(gv_reward_load_plugin(&bad, so, config, 1.0, GROVE_SAMPLES_IMAGE), GV_ERR_PLUGIN);
