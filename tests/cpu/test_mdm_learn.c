@@ -16,6 +16,7 @@
 #include "grove/mdm_train.h"
 #include "grove/rundir.h"
 #include "grove/sudoku.h"
+#include "mdm_test_util.h"
 #include "test_util.h"
 
 enum { ITERS = 30, WINDOW = 10 };
@@ -27,19 +28,7 @@ static void write_setup(void) {
     snprintf(ckpt, sizeof ckpt, "%s/tiny-mdt.h5", dir);
     snprintf(data, sizeof data, "%s/sudoku4.h5", dir);
     snprintf(cfgpath, sizeof cfgpath, "%s/align.yaml", dir);
-    gv_dataset ds;
-    cr_assert_eq(gv_dataset_from_sudoku(GV_DATASET_SUDOKU4, 4, 4, &ds), GV_OK, "%s", gv_last_error());
-    cr_assert_eq(ds.train.n, 4, "%lld training puzzles", (long long)ds.train.n);
-    cr_assert_eq(gv_dataset_save(&ds, data), GV_OK, "%s", gv_last_error());
-    gv_dataset_free(&ds);
-    gv_mdt_config mc = {.vocab_size = GV_SUDOKU_VOCAB(4), .seq_len = 16, .layers = 1, .width = 16,
-                        .heads = 2, .mlp_mult = 2, .norm_eps = 1e-5f, .zero_init_out = 0};
-    gv_image_model m;
-    cr_assert_eq(gv_image_model_create(&m, GV_MODEL_MDT, &mc, grove_backend_cpu(), 0), GV_OK);
-    snprintf(m.dataset, sizeof m.dataset, "sudoku4");
-    cr_assert_eq(gv_params_initialize(&m.params, 3), GV_OK);
-    cr_assert_eq(gv_image_model_save_export(&m, m.params.values, NULL, ckpt), GV_OK, "%s", gv_last_error());
-    gv_image_model_free(&m);
+    mdm_write_tiny_task(data, ckpt, 4, 4);
     FILE *f = fopen(cfgpath, "w");
     cr_assert(f);
     fprintf(f, "run: {name: learn, seed: 7, threads: 1}\n"
