@@ -40,6 +40,27 @@ summarize() {
     }'
 }
 
+# The three set-ups of one command: 1 process x 2 threads, 1 process x 1 thread, 2 ranks x 1 thread
+# (runs in $tmp/<tag>-{t2,t1,r2}), each summarized by SUMMARIZER; then whether the 1-thread and the
+# 2-rank metrics are identical except the timing fields.
+#   three_ways SUMMARIZER TAG WHAT_IS_COMPARED grove-subcommand CONFIG ARGS...
+three_ways() {
+  local summarizer=$1 tag=$2 what=$3; shift 3
+  "$grove" "$@" --set run.dir="$tmp/$tag-t2" --set run.threads=2 >/dev/null 2>&1
+  printf '%-26s' "1 process x 2 threads:"; "$summarizer" "$tmp/$tag-t2/metrics.jsonl"
+  "$grove" "$@" --set run.dir="$tmp/$tag-t1" --set run.threads=1 >/dev/null 2>&1
+  printf '%-26s' "1 process x 1 thread:"; "$summarizer" "$tmp/$tag-t1/metrics.jsonl"
+  mpirun --bind-to core -np 2 "$grove" "$@" --set run.dir="$tmp/$tag-r2" --set run.threads=1 \
+    >/dev/null 2>&1
+  printf '%-26s' "2 ranks x 1 thread:"; "$summarizer" "$tmp/$tag-r2/metrics.jsonl"
+  if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/$tag-t1/metrics.jsonl") \
+            <(sed 's/,"samples_per_s".*//' "$tmp/$tag-r2/metrics.jsonl"); then
+    echo "$what of '1 process x 1 thread' and '2 ranks x 1 thread': identical"
+  else
+    echo "$what of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
+  fi
+}
+
 train_part() {
   # grove train, configs/align/mnist-flowgrpo.yaml: 8 prompts x 8 chains, 10 steps, 8 minibatches
   # of 8 roots per iteration; no evals (they run on rank 0 alone), no checkpoint but last.h5
@@ -63,37 +84,13 @@ train_part() {
       }'
   }
   echo "grove train (mnist-flowgrpo: 64 samples, 10 steps), 2 shards of 4 prompts, $iterations iterations (median of the last $((iterations - 1)))"
-  "$grove" train "$acfg" --set run.dir="$tmp/t2" --set run.threads=2 "${tcommon[@]}" >/dev/null 2>&1
-  printf '%-26s' "1 process x 2 threads:"; tsummarize "$tmp/t2/metrics.jsonl"
-  "$grove" train "$acfg" --set run.dir="$tmp/t1" --set run.threads=1 "${tcommon[@]}" >/dev/null 2>&1
-  printf '%-26s' "1 process x 1 thread:"; tsummarize "$tmp/t1/metrics.jsonl"
-  mpirun --bind-to core -np 2 "$grove" train "$acfg" --set run.dir="$tmp/r2t" --set run.threads=1 \
-    "${tcommon[@]}" >/dev/null 2>&1
-  printf '%-26s' "2 ranks x 1 thread:"; tsummarize "$tmp/r2t/metrics.jsonl"
-  if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/t1/metrics.jsonl") \
-            <(sed 's/,"samples_per_s".*//' "$tmp/r2t/metrics.jsonl"); then
-    echo "metrics of '1 process x 1 thread' and '2 ranks x 1 thread': identical (timing aside)"
-  else
-    echo "metrics of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
-  fi
+  three_ways tsummarize train "metrics (timing aside)" train "$acfg" "${tcommon[@]}"
 }
 if [ "$iterations" -gt 1 ]; then train_part; fi
 if [ "$steps" -lt 4 ]; then exit 0; fi
 
 echo "unet-s pretraining, batch 64 = 2 shards of 32, $steps steps (median of the last $((steps - 3)))"
-"$grove" pretrain "$cfg" --set run.dir="$tmp/p2" --set run.threads=2 "${common[@]}" >/dev/null 2>&1
-printf '%-26s' "1 process x 2 threads:"; summarize "$tmp/p2/metrics.jsonl"
-"$grove" pretrain "$cfg" --set run.dir="$tmp/p1" --set run.threads=1 "${common[@]}" >/dev/null 2>&1
-printf '%-26s' "1 process x 1 thread:"; summarize "$tmp/p1/metrics.jsonl"
-mpirun --bind-to core -np 2 "$grove" pretrain "$cfg" --set run.dir="$tmp/r2" --set run.threads=1 \
-  "${common[@]}" >/dev/null 2>&1
-printf '%-26s' "2 ranks x 1 thread:"; summarize "$tmp/r2/metrics.jsonl"
-if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/p1/metrics.jsonl") \
-          <(sed 's/,"samples_per_s".*//' "$tmp/r2/metrics.jsonl"); then
-  echo "losses and grad norms of '1 process x 1 thread' and '2 ranks x 1 thread': identical"
-else
-  echo "losses and grad norms of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
-fi
+three_ways summarize pretrain "losses and grad norms" pretrain "$cfg" "${common[@]}"
 
 # the all-reduce alone, both ranks ready (no load imbalance): unet-s and a 100x larger gradient
 mpirun --bind-to core -np 2 "$build/bench/bench_allreduce" 499617 30
