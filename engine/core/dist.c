@@ -201,9 +201,10 @@ gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n) {
 }
 
 /* The blocks of every rank (an Iallgather of (lo, hi)), checked to tile [0, n) in rank order,
-   then one Iallgatherv of bytes in place. */
-gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
-                            int64_t hi) {
+   then one Iallgatherv of bytes in place (to_rank0: an Igatherv into rank 0's buffer instead; the
+   other ranks' buffers are left as they are). */
+static gv_status gather_blocks(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                               int64_t hi, int to_rank0) {
     if (g.size == 1) return GV_OK;
     if (lo < 0 || hi < lo || hi > n)
         return GV_ERROR(GV_ERR_INVALID, "dist: %s: block [%lld, %lld) outside [0, %lld)", what,
@@ -235,14 +236,31 @@ gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n,
         displs[q] = (int)(a * (long long)elem);
     }
     if (s == GV_OK) {
-        rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_BYTE,
-                             MPI_COMM_WORLD, &r);
+        if (!to_rank0)
+            rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_BYTE,
+                                 MPI_COMM_WORLD, &r);
+        else if (g.rank == 0)
+            rc = MPI_Igatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_BYTE, 0,
+                              MPI_COMM_WORLD, &r);
+        else
+            rc = MPI_Igatherv((char *)all + lo * (int64_t)elem, counts[g.rank], MPI_BYTE, NULL,
+                              NULL, NULL, MPI_BYTE, 0, MPI_COMM_WORLD, &r);
         s = rc == MPI_SUCCESS ? wait_all(&r, 1, what, -1) : mpi_error(rc, what);
     }
     g.comm_s += now_s() - t0;
     free(ranges);
     free(counts);
     return s;
+}
+
+gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                            int64_t hi) {
+    return gather_blocks(what, all, elem, n, lo, hi, 0);
+}
+
+gv_status gv_dist_gather_to_rank0(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                                  int64_t hi) {
+    return gather_blocks(what, all, elem, n, lo, hi, 1);
 }
 
 static gv_status staging_reserve(int64_t n) {
@@ -461,6 +479,11 @@ gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n) {
 }
 gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
                             int64_t hi) {
+    (void)what, (void)all, (void)elem, (void)n, (void)lo, (void)hi;
+    return GV_OK;
+}
+gv_status gv_dist_gather_to_rank0(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                                  int64_t hi) {
     (void)what, (void)all, (void)elem, (void)n, (void)lo, (void)hi;
     return GV_OK;
 }

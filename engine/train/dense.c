@@ -24,32 +24,42 @@
 #include <string.h>
 
 #include "grove/algorithm_config.h"
+#include "grove/dist.h"
 #include "grove/grpo.h"
 #include "grove/log.h"
 
-/* R (S, N+1), Rv likewise: the completions of the steps with need[i] (i < N), and R_N. */
+/* The weighted reward sum of sample s (scores, status: (S, n_rewards)), masked (NaN, valid 0) when
+   a weighted component FAILED or is not finite, into R[s·(N+1) + i] and Rv likewise. */
+static void weighted_reward(const gv_grpo_job *j, const float *scores, const uint8_t *status,
+                            int s, int i) {
+    const int R = j->cfg->n_rewards, N = j->N;
+    double r = 0.0;
+    int ok = 1;
+    for (int q = 0; q < R; ++q) {
+        if (j->weights[q] == 0.0) continue;
+        const float v = scores[(int64_t)s * R + q];
+        if (status[(int64_t)s * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+        else r += j->weights[q] * v;
+    }
+    j->dense_R[(int64_t)s * (N + 1) + i] = ok ? (float)r : NAN;
+    j->dense_Rv[(int64_t)s * (N + 1) + i] = (uint8_t)ok;
+}
+
+/* R (S, N+1), Rv likewise: the completions of the steps with need[i] (i < N), and R_N. Each of
+   this rank's shards completes its own chains (one batched denoiser call per Euler step over the
+   shard's rows, as the rollout's step_frontier); the scores are gathered to every rank by
+   gv_grpo_score_shards (rollout.c), so every rank holds the whole R. */
 static gv_status completions(gv_grpo_job *j, const uint8_t *need, int64_t *nfe) {
     const gv_run_config *cfg = j->cfg;
-    const int S = j->S, N = j->N, R = cfg->n_rewards;
+    const int S = j->S, N = j->N;
     const int n_steps = gv_run_config_dense_completion(cfg) ? gv_run_config_dense_completion(cfg)
                                                             : GV_DENSE_COMPLETION_ALL;
     const int64_t D = j->D;
     const size_t img = (size_t)D * sizeof(float);
     for (int64_t k = 0; k < (int64_t)S * (N + 1); ++k) j->dense_R[k] = NAN, j->dense_Rv[k] = 0;
-    for (int s = 0; s < S; ++s) { /* R_N: the rollout's own reward (j->scores of the rollout) */
-        double r = 0.0;
-        int ok = 1;
-        for (int q = 0; q < R; ++q) {
-            if (j->weights[q] == 0.0) continue;
-            const float v = j->scores[(int64_t)s * R + q];
-            if (j->status[(int64_t)s * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
-            else r += j->weights[q] * v;
-        }
-        j->dense_R[(int64_t)s * (N + 1) + N] = ok ? (float)r : NAN;
-        j->dense_Rv[(int64_t)s * (N + 1) + N] = (uint8_t)ok;
-    }
-    GV_TRY(gv_denoiser_bind(&j->den, S, j->sample_ids));
-    const int64_t nfe0 = j->den.nfe;
+    for (int s = 0; s < S; ++s) /* R_N: the rollout's own reward (j->scores, gathered) */
+        weighted_reward(j, j->scores, j->status, s, N);
+    int64_t rows = j->den.nfe;
     for (int i = 0; i < N; ++i) {
         if (!need[i]) continue;
         if (i == N - 1 && n_steps == GV_DENSE_COMPLETION_ALL) { /* its completion is x_N */
@@ -62,37 +72,31 @@ static gv_status completions(gv_grpo_job *j, const uint8_t *need, int64_t *nfe) 
         float grid[GV_SAMPLER_MAX_STEPS + 1];
         int steps = 0;
         GV_TRY(gv_schedule_completion_sigmas(j->sigmas, N, i, n_steps, grid, &steps));
-        /* chain node of x_i of sample s: pool index i·S + s, latents contiguous */
-        GV_TRY(j->be->copy(j->dense_x, j->latents + j->tree.nodes[(int64_t)i * S].latent,
-                           (size_t)S * img));
-        for (int k = 0; k < steps; ++k) { /* ALGORITHMS.md §2: Euler x' = x + Δ·v */
-            GV_TRY(gv_denoiser_call(&j->den, j->ctx, j->dense_x, grid[k], j->v));
-            gv_step_args a = {.N = S, .D = D, .cx = 1.0f, .delta = grid[k + 1] - grid[k]};
-            a.cv = a.delta;
-            GV_TRY(j->be->ops->euler_step(j->ctx, j->dense_x, j->dense_x, j->v, &a));
-        }
-        GV_TRY(j->be->copy_to_host(j->p_host, j->dense_x, (size_t)S * img));
-        for (int64_t e = 0; e < (int64_t)S * D; ++e) { /* ALGORITHMS.md §1 */
-            const float p = (j->p_host[e] + 1.0f) * 0.5f;
-            j->p_host[e] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-        }
-        GV_TRY(gv_grpo_score(j, j->rewards, R, S, j->p_host, j->sample_labels,
-                             (const char *const *)j->sample_text, j->sample_prompt,
-                             (const char *const *)j->meta, j->dense_scores, j->dense_status));
-        for (int s = 0; s < S; ++s) {
-            double r = 0.0;
-            int ok = 1;
-            for (int q = 0; q < R; ++q) {
-                if (j->weights[q] == 0.0) continue;
-                const float v = j->dense_scores[(int64_t)s * R + q];
-                if (j->dense_status[(int64_t)s * R + q] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
-                else r += j->weights[q] * v;
+        for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+            int lo, hi;
+            gv_grpo_shard_roots(j, sh, &lo, &hi);
+            if (hi == lo) continue; /* a calibration batch of fewer prompts than shards */
+            float *x = j->dense_x + (int64_t)lo * D;
+            /* chain node of x_i of sample s: pool index i·S + s, latents contiguous */
+            GV_TRY(j->be->copy(x, j->latents + j->tree.nodes[(int64_t)i * S + lo].latent,
+                               (size_t)(hi - lo) * img));
+            GV_TRY(gv_denoiser_bind(&j->den, hi - lo, j->sample_ids + (int64_t)lo * j->L));
+            for (int k = 0; k < steps; ++k) { /* ALGORITHMS.md §2: Euler x' = x + Δ·v */
+                GV_TRY(gv_denoiser_call(&j->den, j->ctx, x, grid[k], j->v + (int64_t)lo * D));
+                gv_step_args a = {.N = hi - lo, .D = D, .cx = 1.0f, .delta = grid[k + 1] - grid[k]};
+                a.cv = a.delta;
+                GV_TRY(j->be->ops->euler_step(j->ctx, x, x, j->v + (int64_t)lo * D, &a));
             }
-            j->dense_R[(int64_t)s * (N + 1) + i] = ok ? (float)r : NAN;
-            j->dense_Rv[(int64_t)s * (N + 1) + i] = (uint8_t)ok;
         }
+        /* p = clamp((x + 1)/2, 0, 1) and the rewards, per shard; every rank gets all scores */
+        GV_TRY(gv_grpo_score_shards(j, i * S, S, j->dense_x, j->sample_labels,
+                                    (const char *const *)j->sample_text, j->sample_prompt,
+                                    j->dense_scores, j->dense_status, NULL));
+        for (int s = 0; s < S; ++s) weighted_reward(j, j->dense_scores, j->dense_status, s, i);
     }
-    *nfe += j->den.nfe - nfe0;
+    rows = j->den.nfe - rows;
+    GV_TRY(gv_dist_sum_i64("completion NFE", &rows, 1)); /* this rank's shards' rows: the job's */
+    *nfe += rows;
     return GV_OK;
 }
 
@@ -122,7 +126,7 @@ gv_status gv_grpo_dense_credit(gv_grpo_job *j, int64_t *nfe) {
 gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
     /* the calibration batch: its first C prompt slots of the pool (rollout and completions read
        j->P and j->S, restored below; every buffer is sized for the full P) */
-    const int P_full = j->P, S_full = j->S;
+    const int P_full = j->P;
     const int N = j->N, P = gv_run_config_calibration_prompts(j->cfg), S = P * j->G;
     int64_t *slots = malloc((size_t)P * sizeof(int64_t));
     float *gains = malloc((size_t)S * (size_t)N * sizeof(float));
@@ -134,8 +138,7 @@ gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
     for (int i = 0; i < N - 1; ++i) need[i] = 1; /* every stochastic step's gain: R_0..R_{N-1} */
     need[N - 1] = 1;
     j->calibrating = 1;
-    j->P = P;
-    j->S = S;
+    gv_grpo_set_batch(j, P); /* its shards: slots [P·s/shards, P·(s+1)/shards) of the batch */
     while (s == GV_OK && gv_psi_calibration_pending(&j->cal)) {
         const int round = j->cal.round;
         for (int p = 0; p < P; ++p) slots[p] = ((int64_t)round * P + p) % j->n_train;
@@ -167,8 +170,7 @@ gv_status gv_grpo_calibrate(gv_grpo_job *j, gv_metrics *m) {
         s = gv_metrics_end(m);
     }
     j->calibrating = 0;
-    j->P = P_full;
-    j->S = S_full;
+    gv_grpo_set_batch(j, P_full);
     free(slots);
     free(gains);
     free(gain_valid);

@@ -318,8 +318,8 @@ static gv_status dump_rollouts(gv_grpo_job *j, uint32_t k, const run_files *rf, 
     const int every = j->cfg->dump.every, keep = j->cfg->dump.keep;
     char path[4300];
     snprintf(path, sizeof path, "%s/rollouts-%u.h5", rf->dir, (unsigned)k);
-    GV_TRY(gv_grpo_dump_rollouts(j, k, yaml, path));
-    if (keep > 0 && (int64_t)k >= (int64_t)keep * every) {
+    GV_TRY(gv_grpo_dump_rollouts(j, k, yaml, path)); /* every rank: gathered to rank 0 */
+    if (gv_dist_rank() == 0 && keep > 0 && (int64_t)k >= (int64_t)keep * every) {
         snprintf(path, sizeof path, "%s/rollouts-%lld.h5", rf->dir,
                  (long long)((int64_t)k - (int64_t)keep * every));
         remove(path); /* rotation */

@@ -229,15 +229,6 @@ static gv_status check_supported(const gv_run_config *cfg) {
         return GV_ERROR(GV_ERR_CONFIG, "run.shards %d: at most group.prompts_per_iteration (%d); a "
                         "shard holds whole prompt groups", cfg->run.shards,
                         cfg->group.prompts_per_iteration);
-    if (cfg->run.shards > 1 && (cfg->credit.kind == GV_CREDIT_KIND_DENSE ||
-                                cfg->sampler.noise.kind == GV_NOISE_CALIBRATED))
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "run.shards %d: DenseGRPO (credit.kind dense, "
-                        "calibrated noise) runs with run.shards 1 only (its completions are not "
-                        "sharded yet)", cfg->run.shards);
-    if (gv_dist_size() > 1 && cfg->dump.every > 0)
-        return GV_ERROR(GV_ERR_UNSUPPORTED, "dump.every %d: rollout dumps are written by one "
-                        "process only (rank 0 holds only its shards' rollouts); set dump.every 0 "
-                        "under mpirun", cfg->dump.every);
     if (cfg->run.micro_batch > 1024)
         return GV_ERROR(GV_ERR_CONFIG, "run.micro_batch %d: at most 1024 for training",
                         cfg->run.micro_batch);
@@ -308,11 +299,7 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     j->cursor.n = j->n_train;
     GV_TRY(host_alloc((size_t)j->n_train * sizeof(int64_t), (void **)&j->cursor.perm));
     GV_TRY(host_alloc((size_t)j->S * sizeof(int32_t), (void **)&j->root_shard));
-    for (int sh = 0; sh < j->shards; ++sh) {
-        int lo, hi;
-        gv_grpo_shard_roots(j, sh, &lo, &hi);
-        for (int r = lo; r < hi; ++r) j->root_shard[r] = sh;
-    }
+    gv_grpo_set_batch(j, j->P);
     /* rollout buffers: chains S·(N+1) nodes; trees and branch points the topology's pool */
     const size_t SD = (size_t)j->S * (size_t)j->D * sizeof(float), img = (size_t)j->D * sizeof(float);
     int64_t capacity = (int64_t)j->S * (j->N + 1), rows = j->S, children = j->S, leaves = j->S;
@@ -448,6 +435,16 @@ void gv_grpo_shard_roots(const gv_grpo_job *j, int shard, int *lo, int *hi) {
     gv_dist_shard_range(j->P, shard, j->shards, &a, &b);
     *lo = a * j->G;
     *hi = b * j->G;
+}
+
+void gv_grpo_set_batch(gv_grpo_job *j, int P) {
+    j->P = P;
+    j->S = P * j->G;
+    for (int sh = 0; sh < j->shards; ++sh) {
+        int lo, hi;
+        gv_grpo_shard_roots(j, sh, &lo, &hi);
+        for (int r = lo; r < hi; ++r) j->root_shard[r] = sh;
+    }
 }
 
 void gv_grpo_rewards_free(gv_reward *r, gv_image_model *m, int n) {

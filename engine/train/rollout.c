@@ -143,6 +143,7 @@ static gv_status step_frontier(gv_grpo_job *j, uint32_t iteration, int i, int32_
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
         int lo, hi;
         gv_grpo_shard_roots(j, sh, &lo, &hi);
+        if (hi == lo) continue; /* a calibration batch of fewer prompts than shards (dense.c) */
         const int64_t off = (int64_t)lo * j->D;
         const float *x = j->latents + j->tree.nodes[begin + lo].latent;
         float *x_next = j->latents + j->tree.nodes[child0 + lo].latent, *v = j->v + off;
@@ -203,13 +204,10 @@ static int shard_rank(const gv_grpo_job *j, int sh) {
     return R - 1;
 }
 
-/* Score the samples [begin, begin + n) of the pool's last level (chains: the S x_N, trees: the
-   leaves), one reward batch per local shard, then gather every sample's scores and statuses
-   bitwise (the blocks are this rank's roots, in rank order). p_host, labels, prompts, groups and
-   metadata are indexed by sample. */
-static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int32_t *labels,
-                             const char *const *prompts, const int32_t *groups,
-                             gv_grpo_rollout_stats *out) {
+gv_status gv_grpo_score_shards(gv_grpo_job *j, int32_t begin, int32_t n, const float *x,
+                              const int32_t *labels, const char *const *prompts,
+                              const int32_t *groups, float *scores, uint8_t *status,
+                              gv_grpo_rollout_stats *out) {
     const gv_run_config *cfg = j->cfg;
     const int R = cfg->n_rewards;
     const int64_t D = j->D;
@@ -227,25 +225,24 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
         if (k1 == k0) continue;
         const int64_t total = (int64_t)(k1 - k0) * D;
         float *p = j->p_host + (int64_t)k0 * D;
-        GV_TRY(j->be->copy_to_host(p, j->latents + j->tree.nodes[begin + k0].latent,
-                                   (size_t)total * sizeof(float)));
+        GV_TRY(j->be->copy_to_host(p, x + (int64_t)k0 * D, (size_t)total * sizeof(float)));
         for (int64_t e = 0; e < total; ++e) { /* ALGORITHMS.md §1: p = clamp((x_N + 1)/2, 0, 1) */
             float q = (p[e] + 1.0f) * 0.5f;
             p[e] = q < 0.0f ? 0.0f : (q > 1.0f ? 1.0f : q);
         }
         const gv_reward_images b = images_of(j, k1 - k0, p, labels + k0, prompts + k0, groups + k0,
                                              (const char *const *)j->meta + k0);
-        GV_TRY(score_batch(j, j->rewards, R, &b, j->scores + (int64_t)k0 * R,
-                           j->status + (int64_t)k0 * R, j->batch_outcomes + (int64_t)sh * R));
+        GV_TRY(score_batch(j, j->rewards, R, &b, scores + (int64_t)k0 * R,
+                           status + (int64_t)k0 * R, j->batch_outcomes + (int64_t)sh * R));
         judged += j->pairwise_judged;
         imputed += j->pairwise_imputed;
     }
     int64_t counts[2 + 64] = {judged, imputed};
     for (int k = 0; k < R && k < 64; ++k) counts[2 + k] = j->rewards[k].failed_batches;
     if (gv_dist_size() > 1) {
-        GV_TRY(gv_dist_allgather("rewards", j->scores, (size_t)R * sizeof(float), n, first, last));
-        GV_TRY(gv_dist_allgather("reward statuses", j->status, (size_t)R, n, first, last));
-        GV_TRY(gv_dist_sum_i64("reward counts", counts, 2 + (R < 64 ? R : 64)));
+        GV_TRY(gv_dist_allgather("rewards", scores, (size_t)R * sizeof(float), n, first, last));
+        GV_TRY(gv_dist_allgather("reward statuses", status, (size_t)R, n, first, last));
+        if (out) GV_TRY(gv_dist_sum_i64("reward counts", counts, 2 + (R < 64 ? R : 64)));
         GV_TRY(gv_dist_allgather("reward batch outcomes", j->batch_outcomes,
                                  (size_t)R * sizeof *j->batch_outcomes, j->shards, j->shard_lo,
                                  j->shard_hi));
@@ -261,6 +258,7 @@ static gv_status score_local(gv_grpo_job *j, int32_t begin, int32_t n, const int
                 return s;
             }
         }
+    if (!out) return GV_OK; /* completions (dense.c): their counts stay in the rewards' totals */
     j->pairwise_judged = out->pairwise_judged = counts[0];
     j->pairwise_imputed = out->pairwise_imputed = counts[1];
     if (out->failed_batches)
@@ -438,7 +436,9 @@ static gv_status rollout_topology(gv_grpo_job *j, uint32_t iteration, gv_grpo_ro
                  leaf->prompt, (int)leaf->root, (int)k, (long long)j->sample_index[leaf->root],
                  (unsigned long long)hash);
     }
-    GV_TRY(score_local(j, begin, n, j->leaf_labels, j->leaf_text, j->leaf_prompt, out));
+    GV_TRY(gv_grpo_score_shards(j, begin, n, j->latents + j->tree.nodes[begin].latent,
+                                j->leaf_labels, j->leaf_text, j->leaf_prompt, j->scores,
+                                j->status, out));
     GV_TRY(exchange_logp(j));
     /* the logged reward statistics: the leaves as samples of their prompt's group */
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
@@ -496,8 +496,9 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
                  "\"prompt_index\": %lld, \"checkpoint\": \"%016llx\"}", iteration, j->seed,
                  j->sample_prompt[s], s % G, (long long)j->sample_index[s],
                  (unsigned long long)hash);
-    GV_TRY(score_local(j, begin, n, j->sample_labels, (const char *const *)j->sample_text,
-                       j->sample_prompt, out));
+    GV_TRY(gv_grpo_score_shards(j, begin, n, j->latents + j->tree.nodes[begin].latent,
+                                j->sample_labels, (const char *const *)j->sample_text,
+                                j->sample_prompt, j->scores, j->status, out));
     /* ALGORITHMS.md §3, Reward and Advantage; §8: win rates get the unbiased std + 1e-8 */
     const int win_rate = cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
     gv_advantage_opts ao = {.mode = cfg->rewards_mode, .global_std = cfg->train.global_std,
@@ -592,10 +593,55 @@ static gv_status dump_write(gv_grpo_job *j, gv_ckpt_writer *w, uint32_t iteratio
     return gv_ckpt_put_str(w, GV_CKPT_META, "content", "rollouts");
 }
 
+/* Under several ranks rank 0 holds only its own shards' chains: every other chain's latents
+   x_0..x_N, velocities v_0..v_{N-1} and logp_old of x_1..x_N are gathered to rank 0 (one record
+   per sample; the ranks' samples are contiguous blocks in rank order) and put into its pool,
+   dump_v and tree, so that dump_write reads exactly what one process holds. Every rank calls it;
+   the others' buffers stay as they are. */
+static gv_status dump_gather(gv_grpo_job *j) {
+    if (gv_dist_size() == 1) return GV_OK;
+    const int S = j->S, N = j->N;
+    const int64_t D = j->D, rec = (2 * (int64_t)N + 1) * D + N; /* floats per sample */
+    const size_t img = (size_t)D * sizeof(float);
+    int first, last, unused;
+    gv_grpo_shard_roots(j, j->shard_lo, &first, &unused);
+    gv_grpo_shard_roots(j, j->shard_hi - 1, &unused, &last);
+    float *buf = malloc((size_t)S * (size_t)rec * sizeof(float));
+    if (!buf) return GV_ERROR(GV_ERR_OOM, "rollouts dump: %d samples to gather", S);
+    gv_status st = GV_OK;
+    for (int s = first; st == GV_OK && s < last; ++s) { /* this rank's samples */
+        float *r = buf + (int64_t)s * rec;
+        for (int i = 0; st == GV_OK && i <= N; ++i)
+            st = j->be->copy_to_host(r + i * D, j->latents + j->tree.nodes[(int64_t)i * S + s].latent,
+                                     img);
+        for (int i = 0; st == GV_OK && i < N; ++i)
+            st = j->be->copy_to_host(r + (N + 1 + i) * D, j->dump_v + ((int64_t)i * S + s) * D, img);
+        for (int i = 0; i < N; ++i)
+            r[(2 * N + 1) * D + i] = j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old;
+    }
+    if (st == GV_OK)
+        st = gv_dist_gather_to_rank0("rollouts dump", buf, (size_t)rec * sizeof(float), S, first, last);
+    for (int s = 0; st == GV_OK && gv_dist_rank() == 0 && s < S; ++s) {
+        if (gv_grpo_root_is_local(j, s)) continue;
+        const float *r = buf + (int64_t)s * rec;
+        for (int i = 0; st == GV_OK && i <= N; ++i)
+            st = j->be->copy_from_host(j->latents + j->tree.nodes[(int64_t)i * S + s].latent,
+                                       r + i * D, img);
+        for (int i = 0; st == GV_OK && i < N; ++i)
+            st = j->be->copy_from_host(j->dump_v + ((int64_t)i * S + s) * D, r + (N + 1 + i) * D, img);
+        for (int i = 0; i < N; ++i)
+            j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old = r[(2 * N + 1) * D + i];
+    }
+    free(buf);
+    return st;
+}
+
 gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
                                 const char *path) {
     if (!j->dump_v || !j->dump_mu)
         return GV_ERROR(GV_ERR_INVALID, "%s: rollouts dump without its buffers", path);
+    GV_TRY(dump_gather(j));
+    if (gv_dist_rank() != 0) return GV_OK; /* rank 0 alone writes */
     gv_step_args a[GV_SAMPLER_MAX_STEPS];
     int K = 0;
     for (int i = 0; i < j->N; ++i) { /* steps 0..K-1 up to the last SDE step (window: ODE before) */

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "grove/dist.h"
 #include "grove/image_model.h"
 #include "grove/kernels_cpu.h"
@@ -587,15 +589,219 @@ Test(dist_train, killed_rank_stops_the_job_and_last_h5_survives) {
     free(text);
 }
 
+/* ψ (float32, N - 1 = 3 at sampler.steps 4) of <tmp_root>/<dir>/last.h5, after psi_rounds rounds. */
+static void stored_psi(const char *dir, float *psi, int64_t rounds) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmp_root, dir);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    int64_t n = 0, done = 0;
+    cr_assert_eq(gv_ckpt_get_len(r, GV_CKPT_STATE, "psi", &n), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(n, 3);
+    cr_assert_eq(gv_ckpt_get_f32s(r, GV_CKPT_STATE, "psi", psi, 3), GV_OK);
+    cr_assert_eq(gv_ckpt_get_i64(r, GV_CKPT_STATE, "psi_rounds", &done), GV_OK);
+    cr_assert_eq(done, rounds);
+    gv_ckpt_close(r);
+}
+
+/* The metrics lines of `text` that contain `needle`, concatenated (caller frees). */
+static char *lines_containing(const char *text, const char *needle) {
+    char *out = calloc(1, strlen(text) + 1), *o = out;
+    cr_assert(out);
+    for (const char *p = text; *p;) {
+        const size_t len = strcspn(p, "\n");
+        const char *hit = strstr(p, needle);
+        if (hit && hit < p + len) {
+            memcpy(o, p, len);
+            o += len;
+            *o++ = '\n';
+        }
+        p += len + (p[len] == '\n');
+    }
+    return out;
+}
+
+/* DenseGRPO (dense_grpo preset: step gains from ODE completions, calibrated ψ) under shards:
+   4 prompts x 3 chains in 2 shards, 2 calibration rounds of the whole 12-chain batch (n_i <= 12
+   gains per step, >= 8 needed for ψ(i) to move), 3 iterations. Each shard completes its own
+   chains; the completion rewards are gathered, so both ranks count the same signs and hold the
+   same ψ. mpirun -np 2 = one process with run.shards 2: the same metrics (calibration records
+   included), parameters and stored ψ.
+   run.shards 1 vs 2 in one process: a sample's denoiser output does not depend on the other rows
+   of its call (the fixed micro-batch, ALGORITHMS.md §3), so the rollouts, completions, gains, the
+   calibration counts and ψ, and the first iteration's rewards and advantages are bitwise the
+   same; only the gradient differs in rounding — with 2 shards it is (g_0 + g_1), with one the
+   chunks accumulate into one buffer — so parameters are not compared there. */
+Test(dist_train, dense_grpo_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    const char *dense = "--set algorithm.preset=dense_grpo --set group.prompts_per_iteration=4 "
+                        "--set dense.rounds=2 --set dense.calibration_prompts=4";
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s --set run.shards=2", dense);
+    assert_train_ranks_agree("dense", extra);
+    float psi1[3], psi2[3], psi_s1[3];
+    stored_psi("dense-1", psi1, 2);
+    stored_psi("dense-2", psi2, 2);
+    cr_assert_eq(memcmp(psi1, psi2, sizeof psi1), 0, "psi %g %g %g (1 process) vs %g %g %g (2 ranks)",
+                 (double)psi1[0], (double)psi1[1], (double)psi1[2], (double)psi2[0],
+                 (double)psi2[1], (double)psi2[2]);
+    char *m = train_metrics("dense-2");
+    cr_assert_eq(lines_with(m, "\"calibration\":{"), 2, "%s", m);
+    double moved = 0;
+    for (int r = 0; r < 2; ++r) moved += metric(m, "up", r) + metric(m, "down", r);
+    cr_assert(moved > 0, "the calibration moved psi (n_i >= 8 gains):\n%s", m);
+    cr_assert(strstr(m, "\"nfe_completion\":"), "%s", m);
+    /* one process, run.shards 1: the same ψ and calibration records, the same first rollout */
+    snprintf(extra, sizeof extra, "%s --set run.shards=1", dense);
+    cr_assert_eq(train(0, NULL, "dense-s1", extra, NULL), 0, "%s", err_of("dense-s1"));
+    stored_psi("dense-s1", psi_s1, 2);
+    cr_assert_eq(memcmp(psi1, psi_s1, sizeof psi1), 0, "psi of run.shards 1 and 2 differ");
+    char *s1 = train_metrics("dense-s1");
+    char *c1 = lines_containing(s1, "\"calibration\":{"), *c2 = lines_containing(m, "\"calibration\":{");
+    cr_assert_str_eq(c1, c2);
+    /* iteration 1's record up to the training statistics: rewards, reward stats, advantages */
+    const char *it1 = "{\"iteration\":1,", *train_part = ",\"ratio_mean\":";
+    const char *r1 = strstr(s1, it1), *r2 = strstr(m, it1);
+    cr_assert(r1 && r2 && strstr(r1, train_part) && strstr(r2, train_part), "%s", s1);
+    const int n1 = (int)(strstr(r1, train_part) - r1), n2 = (int)(strstr(r2, train_part) - r2);
+    cr_assert(n1 == n2 && strncmp(r1, r2, (size_t)n1) == 0, "iteration 1 rollout:\n%.*s (1 shard)"
+              "\n%.*s (2 shards)", n1, r1, n2, r2);
+    const char *keys[] = {"nfe_rollout", "nfe_completion", "edges", "edges_trained"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; ++k) {
+        const double a = metric(s1, keys[k], 0), b = metric(m, keys[k], 0);
+        cr_assert(a > 0 && a == b, "iteration 1 %s: %.17g (1 shard) vs %.17g (2 shards)", keys[k],
+                  a, b);
+    }
+    free(c1);
+    free(c2);
+    free(s1);
+    free(m);
+}
+
+/* The bytes of HDF5 dataset or attribute `name` of object `obj` (read in its file type). */
+typedef struct h5_names { char names[64][128]; int n; } h5_names;
+static herr_t h5_collect(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    (void)g, (void)info;
+    h5_names *l = op;
+    cr_assert_lt(l->n, 64);
+    snprintf(l->names[l->n++], sizeof l->names[0], "%s", name);
+    return 0;
+}
+
+/* Every attribute of object `path` in files a and b: the same names, types and bytes (variable
+   strings compared as text, `dir_a` replaced by `dir_b` in a's: the config's run.dir). */
+static int h5_same_attributes(hid_t a, hid_t b, const char *path, const char *dir_a,
+                              const char *dir_b) {
+    hid_t oa = H5Oopen(a, path, H5P_DEFAULT), ob = H5Oopen(b, path, H5P_DEFAULT);
+    cr_assert(oa >= 0 && ob >= 0, "%s missing", path);
+    H5O_info_t ia, ib;
+    cr_assert(H5Oget_info(oa, &ia) >= 0 && H5Oget_info(ob, &ib) >= 0);
+    cr_assert_eq(ia.num_attrs, ib.num_attrs, "%s: attribute counts differ", path);
+    for (hsize_t k = 0; k < ia.num_attrs; ++k) {
+        char name[128];
+        hid_t xa = H5Aopen_by_idx(oa, ".", H5_INDEX_NAME, H5_ITER_INC, k, H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(xa >= 0 && H5Aget_name(xa, sizeof name, name) > 0);
+        hid_t xb = H5Aopen(ob, name, H5P_DEFAULT);
+        cr_assert(xb >= 0, "%s: no attribute %s in the second file", path, name);
+        hid_t ta = H5Aget_type(xa), tb = H5Aget_type(xb);
+        cr_assert_gt(H5Tequal(ta, tb), 0, "%s %s: types differ", path, name);
+        if (H5Tis_variable_str(ta) > 0) {
+            char *va = NULL, *vb = NULL;
+            cr_assert(H5Aread(xa, ta, &va) >= 0 && H5Aread(xb, tb, &vb) >= 0);
+            char *fixed = calloc(1, strlen(va) + 4096), *o = fixed; /* va with dir_a -> dir_b */
+            for (const char *p = va; *p;) {
+                if (strncmp(p, dir_a, strlen(dir_a)) == 0) o += sprintf(o, "%s", dir_b), p += strlen(dir_a);
+                else *o++ = *p++;
+            }
+            cr_assert_str_eq(fixed, vb, "%s %s differs", path, name);
+            free(fixed);
+            H5free_memory(va);
+            H5free_memory(vb);
+        } else {
+            const size_t bytes = H5Tget_size(ta);
+            unsigned char va[64], vb[64];
+            cr_assert_leq(bytes, sizeof va);
+            cr_assert(H5Aread(xa, ta, va) >= 0 && H5Aread(xb, tb, vb) >= 0);
+            cr_assert_eq(memcmp(va, vb, bytes), 0, "%s %s differs", path, name);
+        }
+        H5Tclose(ta), H5Tclose(tb), H5Aclose(xa), H5Aclose(xb);
+    }
+    H5Oclose(oa), H5Oclose(ob);
+    return (int)ia.num_attrs;
+}
+
+/* <tmp>/<a>/<file> and <tmp>/<b>/<file>: the same objects; every dataset the same type, shape
+   and bytes; every attribute the same. Returns the number of datasets compared. */
+static int assert_same_h5(const char *a, const char *b, const char *file) {
+    char pa[512], pb[512], dir_a[512], dir_b[512];
+    snprintf(pa, sizeof pa, "%s/%s/%s", tmp_root, a, file);
+    snprintf(pb, sizeof pb, "%s/%s/%s", tmp_root, b, file);
+    snprintf(dir_a, sizeof dir_a, "%s/%s", tmp_root, a);
+    snprintf(dir_b, sizeof dir_b, "%s/%s", tmp_root, b);
+    hid_t fa = H5Fopen(pa, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(pb, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(fa >= 0 && fb >= 0, "cannot open %s or %s", pa, pb);
+    static h5_names la, lb;
+    la.n = lb.n = 0;
+    cr_assert(H5Lvisit(fa, H5_INDEX_NAME, H5_ITER_INC, h5_collect, &la) >= 0);
+    cr_assert(H5Lvisit(fb, H5_INDEX_NAME, H5_ITER_INC, h5_collect, &lb) >= 0);
+    cr_assert_eq(la.n, lb.n, "%s: %d vs %d objects", file, la.n, lb.n);
+    int datasets = 0;
+    h5_same_attributes(fa, fb, "/", dir_a, dir_b);
+    for (int k = 0; k < la.n; ++k) {
+        const char *name = la.names[k];
+        cr_assert_str_eq(name, lb.names[k]);
+        h5_same_attributes(fa, fb, name, dir_a, dir_b);
+        H5O_info_t info;
+        cr_assert(H5Oget_info_by_name(fa, name, &info, H5P_DEFAULT) >= 0);
+        if (info.type != H5O_TYPE_DATASET) continue;
+        hid_t da = H5Dopen(fa, name, H5P_DEFAULT), db = H5Dopen(fb, name, H5P_DEFAULT);
+        cr_assert(da >= 0 && db >= 0, "%s", name);
+        hid_t ta = H5Dget_type(da), tb = H5Dget_type(db);
+        hid_t sa = H5Dget_space(da), sb = H5Dget_space(db);
+        cr_assert_gt(H5Tequal(ta, tb), 0, "%s: types differ", name);
+        hsize_t ea[8], eb[8];
+        const int rank = H5Sget_simple_extent_dims(sa, ea, NULL);
+        cr_assert_eq(rank, H5Sget_simple_extent_dims(sb, eb, NULL), "%s", name);
+        cr_assert_eq(memcmp(ea, eb, (size_t)rank * sizeof ea[0]), 0, "%s: shapes differ", name);
+        const size_t bytes = (size_t)H5Sget_simple_extent_npoints(sa) * H5Tget_size(ta);
+        unsigned char *ba = malloc(bytes + 1), *bb = malloc(bytes + 1);
+        cr_assert(ba && bb);
+        cr_assert(H5Dread(da, ta, H5S_ALL, H5S_ALL, H5P_DEFAULT, ba) >= 0);
+        cr_assert(H5Dread(db, tb, H5S_ALL, H5S_ALL, H5P_DEFAULT, bb) >= 0);
+        size_t first = 0;
+        while (first < bytes && ba[first] == bb[first]) ++first;
+        cr_assert_eq(first, bytes, "%s %s: byte %zu of %zu differs", file, name, first, bytes);
+        free(ba), free(bb);
+        H5Tclose(ta), H5Tclose(tb), H5Sclose(sa), H5Sclose(sb), H5Dclose(da), H5Dclose(db);
+        datasets++;
+    }
+    H5Fclose(fa);
+    H5Fclose(fb);
+    return datasets;
+}
+
+/* Rollout dumps under mpirun -np 2: rank 0 gathers the other rank's chains (latents, velocities,
+   logp_old) at the dump iterations (0 and 2 of 3) and writes rollouts-<k>.h5 equal, dataset by
+   dataset and byte by byte, to one process's with the same run.shards (the resolved config
+   differs only in run.dir). The other rank writes nothing. */
+Test(dist_train, rollout_dumps_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_train_ranks_agree("dump", "--set run.shards=2 --set dump.every=2");
+    const char *files[] = {"rollouts-0.h5", "rollouts-2.h5"};
+    for (int f = 0; f < 2; ++f) {
+        /* /steps: x, x_next, v, mu, logp_old, sigma, sigma_next, std, cx, cv, sde; /state: 8 */
+        const int n = assert_same_h5("dump-1", "dump-2", files[f]);
+        cr_assert_eq(n, 19, "%s: %d datasets compared", files[f], n);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/dump-2/rollouts-1.h5", tmp_root);
+    cr_assert_neq(access(path, F_OK), 0, "no dump at iteration 1 (dump.every 2)");
+}
+
 Test(dist_train, shard_rules_are_refused_with_their_reason) {
     cr_assert_neq(train(0, NULL, "wide", "--set run.shards=3", NULL), 0);
     char *err = err_of("wide");
     cr_assert(strstr(err, "run.shards 3: at most group.prompts_per_iteration (2)"), "%s", err);
-    free(err);
-    cr_assert_neq(train(0, NULL, "dense", "--set run.shards=2 --set algorithm.preset=dense_grpo", NULL), 0);
-    err = err_of("dense");
-    cr_assert(strstr(err, "DenseGRPO (credit.kind dense, calibrated noise) runs with run.shards 1"),
-              "%s", err);
     free(err);
     NEED_MPI();
     cr_assert_neq(train(2, NULL, "few", "--set run.shards=1", NULL), 0);

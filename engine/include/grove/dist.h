@@ -85,6 +85,10 @@ gv_status gv_dist_gather_f64(const char *what, double *all, int n, int lo, int h
    error on every rank. Unlike gv_dist_gather_f64 nothing is added: -0.0 and NaN payloads pass. */
 gv_status gv_dist_allgather(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
                             int64_t hi);
+/* The same blocks to rank 0 only (its `all` whole on return; the other ranks' `all` unchanged):
+   for what rank 0 alone needs, such as a rollout dump (rollout.c). */
+gv_status gv_dist_gather_to_rank0(const char *what, void *all, size_t elem, int64_t n, int64_t lo,
+                                  int64_t hi);
 
 /* v (n counts) summed over the ranks, on every rank (integers: exact in any order). */
 gv_status gv_dist_sum_i64(const char *what, int64_t *v, int n);

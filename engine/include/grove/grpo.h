@@ -293,6 +293,11 @@ typedef struct gv_grpo_job {
 
 /* The roots [*lo, *hi) of shard `shard` (its prompt slots' G roots each). */
 void gv_grpo_shard_roots(const gv_grpo_job *j, int shard, int *lo, int *hi);
+/* j->P = P prompt slots per rollout (j->S = P·G; P at most the configured
+   group.prompts_per_iteration, which sized every buffer) and j->root_shard of that batch: the
+   iteration's P at setup, DenseGRPO's calibration batch while it runs (dense.c). With fewer slots
+   than shards some shards are empty. */
+void gv_grpo_set_batch(gv_grpo_job *j, int P);
 /* 1 when `root` belongs to one of this rank's shards. */
 static inline int gv_grpo_root_is_local(const gv_grpo_job *j, int32_t root) {
     return j->root_shard[root] >= j->shard_lo && j->root_shard[root] < j->shard_hi;
@@ -373,6 +378,18 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
 gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
                                 const char *path);
 
+/* rollout.c: score the n samples of the pool nodes [begin, begin + n) (sorted by root: a level
+   of the chains, the leaves of trees), whose images are the backend buffer x (n, D) in node order
+   (the pool's latents, or DenseGRPO's completions of those nodes), one reward batch per local
+   shard (gv_grpo_score's masking and reward_failures, the streak replayed over the batches in
+   shard order on every rank), then every sample's scores and statuses (n, n_rewards) gathered
+   bitwise to every rank. labels, prompts and groups are indexed by sample, metadata is j->meta.
+   `out` (NULL: not wanted) gets the win-rate judgements and failed batches summed over the
+   ranks. Every rank calls it. */
+gv_status gv_grpo_score_shards(gv_grpo_job *j, int32_t begin, int32_t n, const float *x,
+                               const int32_t *labels, const char *const *prompts,
+                               const int32_t *groups, float *scores, uint8_t *status,
+                               gv_grpo_rollout_stats *out);
 /* Score n host images (n, D) with labels, prompt strings and group ids (n each) with reward
    instances r (count) into scores (n, count) and status (n, count). With reward_transform
    win_rate a pairwise plugin's column is its win rate within each group (rewards.h; judged and
