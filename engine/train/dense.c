@@ -18,6 +18,11 @@
  *                C·G samples, stored as psi_batch_samples); each round is a metrics record
  *                {"iteration": 0, "calibration": {round, samples, psi, up, down, unchanged, clamped, nfe}}.
  *                ψ is then frozen; the checkpoint's /state psi carries it (grpo_loop.c).
+ * Shards (grpo.h, data parallel): each of this rank's shards completes its own chains (one
+ * batched denoiser call per Euler step over the shard's rows) and scores them through
+ * gv_grpo_score_shards (rollout.c), which gathers every completion's scores to every rank
+ * bitwise; so R, the gains, the credit and the calibration counts (over the whole batch) are
+ * computed alike on every rank, and the completion NFE is summed over the ranks.
  * Deliberately not here: the rule itself (noise_calibration.c), the gains (credit.c). */
 #include <math.h>
 #include <stdlib.h>

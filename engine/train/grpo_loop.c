@@ -19,7 +19,8 @@
  * keeps the last completed iteration). With dump.every > 0: rollouts-<k>.h5 (grpo.h) on iterations
  * k % dump.every == 0, after the rewards and before training, the dump.keep newest kept.
  * Under several ranks (grpo.h, data parallel): rank 0 alone writes config.yaml, metrics (with
- * comm_s, the iteration's seconds in collectives), checkpoints and evals, and shows progress;
+ * comm_s, the iteration's seconds in collectives), checkpoints, evals and rollout dumps (every
+ * rank takes part in the dump's gather), and shows progress;
  * every rank reads last.h5; the parameter hash is compared at start and after every
  * dist.check_every-th iteration; a stop request on any rank stops all at the same boundary. */
 #include <math.h>

@@ -9,7 +9,8 @@
  * backend buffer (training recomputes from it); logp_old goes to the host node. The final x_N is
  * copied to the host once, mapped to p = clamp((x + 1)/2, 0, 1) and scored by the rewards; the
  * advantages follow advantage.h. On dump iterations (j->dump_now) every step's velocity is kept and
- * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h). With credit dense the
+ * gv_grpo_dump_rollouts writes rollouts-<k>.h5 from the pool (grpo.h; under several ranks rank 0
+ * first gathers the other ranks' chains into its pool). With credit dense the
  * chains' x_i are then ODE-completed and the step gains become j->credit (dense.c).
  * Trees and branch points (rollout_topology): the same roots, then per step the topology's batch
  * (topology.h): ONE forward over the frontier rows (prompt ids of each row's root), one step op

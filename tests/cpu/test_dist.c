@@ -15,7 +15,11 @@
  * intact; a stalled rank timing out; the reward_failures streak counted in shard order (the
  * fixture plugin's fail_at: 1 process and 2 ranks stop at the same iteration with the same one
  * line); rank 0's slow eval waited out under dist.eval_timeout_s; the shard rules refused with
- * their messages, printed once.
+ * their messages, printed once; DenseGRPO (dense_grpo preset with 2 calibration rounds) under
+ * mpirun -np 2 = one process (metrics, parameters, stored ψ), and run.shards 2 vs 1 in one process
+ * equal in ψ, calibration records and the first rollout (parameters differ by summation order);
+ * rollout dumps under mpirun -np 2: every dataset and attribute of rollouts-<k>.h5 byte-equal to
+ * one process's (HDF5 API).
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>

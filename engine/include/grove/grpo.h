@@ -54,11 +54,17 @@
  * identical on every rank; the chunk statistics are gathered per shard and combined in shard
  * order. So one process with run.shards = S and `mpirun -np R` (R <= S) give bitwise the same
  * parameters and metrics (CPU, same threads per process); run.shards = 1 is the plain path.
- * Rank 0 alone writes config.yaml, metrics, checkpoints, evals and progress; every rank reads
- * last.h5 on resume; the parameter hash is compared at start and every dist.check_every
- * iterations.
- * Not implemented (refused at setup with a message): rollout dumps of trees; run.shards > 1 with
- * DenseGRPO (credit dense, calibrated noise); rollout dumps under several ranks. */
+ * DenseGRPO under shards: each shard ODE-completes its own chains and scores the completions
+ * (one reward batch per shard and completed step), gathered like the rollout's rewards
+ * (gv_grpo_score_shards), so every rank holds every R_i, computes the same gains and credit and,
+ * in the calibration phase (whose batch of dense.calibration_prompts slots is cut into the same
+ * run.shards shards; with fewer slots than shards some are empty), counts the same signs over the
+ * whole batch: the same ψ as one process with the same run.shards — and as run.shards 1, since a
+ * sample's rollout and completions do not depend on its call's other rows.
+ * Rank 0 alone writes config.yaml, metrics, checkpoints, evals, rollout dumps (the other ranks'
+ * chains gathered to it at dump iterations only) and progress; every rank reads last.h5 on
+ * resume; the parameter hash is compared at start and every dist.check_every iterations.
+ * Not implemented (refused at setup with a message): rollout dumps of trees. */
 #ifndef GROVE_GRPO_H
 #define GROVE_GRPO_H
 
@@ -374,7 +380,10 @@ gv_status gv_grpo_rollout(gv_grpo_job *j, uint32_t iteration, const int64_t *pro
              valid (1 = trained), reward_status (S·n_rewards, GV_REWARD_ITEM_*); float32 arrays
              advantage (S), rewards (S·n_rewards: raw scores, row-major), weights (n_rewards)
      /config the resolved config (`yaml` may be NULL: none); /meta "content" = "rollouts".
-   The host staging is allocated for the call and freed. */
+   The host staging is allocated for the call and freed. Under several ranks every rank calls it:
+   the other ranks' chains (latents, velocities, logp_old) are gathered into rank 0's pool
+   (gv_dist_gather_to_rank0), and rank 0 alone writes `path` — the same file as one process
+   with the same run.shards. */
 gv_status gv_grpo_dump_rollouts(gv_grpo_job *j, uint32_t iteration, const char *yaml,
                                 const char *path);
 
