@@ -626,10 +626,11 @@ static char *lines_containing(const char *text, const char *needle) {
 }
 
 /* DenseGRPO (dense_grpo preset: step gains from ODE completions, calibrated ψ) under shards:
-   4 prompts x 3 chains in 2 shards, 2 calibration rounds of the whole 12-chain batch (n_i <= 12
-   gains per step, >= 8 needed for ψ(i) to move), 3 iterations. Each shard completes its own
-   chains; the completion rewards are gathered, so both ranks count the same signs and hold the
-   same ψ. mpirun -np 2 = one process with run.shards 2: the same metrics (calibration records
+   4 prompts x 3 chains in 2 shards, 3 iterations, after 2 calibration rounds of 3 prompts
+   (9 chains: n_i <= 9 gains per step, >= 8 needed for ψ(i) to move; the batch's own shards
+   split its slots 1 | 2, unlike an iteration's 2 | 2, which catches a calibration that keeps
+   the iteration's shards). Each shard completes its own chains; the completion rewards are
+   gathered, so both ranks count the same signs and hold the same ψ. mpirun -np 2 = one process with run.shards 2: the same metrics (calibration records
    included), parameters and stored ψ.
    run.shards 1 vs 2 in one process: a sample's denoiser output does not depend on the other rows
    of its call (the fixed micro-batch, ALGORITHMS.md §3), so the rollouts, completions, gains, the
@@ -639,7 +640,7 @@ static char *lines_containing(const char *text, const char *needle) {
 Test(dist_train, dense_grpo_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();
     const char *dense = "--set algorithm.preset=dense_grpo --set group.prompts_per_iteration=4 "
-                        "--set dense.rounds=2 --set dense.calibration_prompts=4";
+                        "--set dense.rounds=2 --set dense.calibration_prompts=3";
     char extra[512];
     snprintf(extra, sizeof extra, "%s --set run.shards=2", dense);
     assert_train_ranks_agree("dense", extra);
