@@ -30,14 +30,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hdf5.h>
-
 #include "grove/dist.h"
 #include "grove/image_model.h"
 #include "grove/kernels_cpu.h"
 #include "grove/ops.h"
 #include "grove/pretrain.h"
 #include "grpo_test_util.h"
+#include "h5_compare_util.h"
 
 #define FIXTURES GROVE_SOURCE_DIR "/tests/data/pretrain/"
 #define UNET FIXTURES "tiny-unet.yaml"
@@ -683,108 +682,6 @@ Test(dist_train, dense_grpo_two_ranks_equal_one_process_bit_for_bit) {
     free(m);
 }
 
-/* The bytes of HDF5 dataset or attribute `name` of object `obj` (read in its file type). */
-typedef struct h5_names { char names[64][128]; int n; } h5_names;
-static herr_t h5_collect(hid_t g, const char *name, const H5L_info_t *info, void *op) {
-    (void)g, (void)info;
-    h5_names *l = op;
-    cr_assert_lt(l->n, 64);
-    snprintf(l->names[l->n++], sizeof l->names[0], "%s", name);
-    return 0;
-}
-
-/* Every attribute of object `path` in files a and b: the same names, types and bytes (variable
-   strings compared as text, `dir_a` replaced by `dir_b` in a's: the config's run.dir). */
-static int h5_same_attributes(hid_t a, hid_t b, const char *path, const char *dir_a,
-                              const char *dir_b) {
-    hid_t oa = H5Oopen(a, path, H5P_DEFAULT), ob = H5Oopen(b, path, H5P_DEFAULT);
-    cr_assert(oa >= 0 && ob >= 0, "%s missing", path);
-    H5O_info_t ia, ib;
-    cr_assert(H5Oget_info(oa, &ia) >= 0 && H5Oget_info(ob, &ib) >= 0);
-    cr_assert_eq(ia.num_attrs, ib.num_attrs, "%s: attribute counts differ", path);
-    for (hsize_t k = 0; k < ia.num_attrs; ++k) {
-        char name[128];
-        hid_t xa = H5Aopen_by_idx(oa, ".", H5_INDEX_NAME, H5_ITER_INC, k, H5P_DEFAULT, H5P_DEFAULT);
-        cr_assert(xa >= 0 && H5Aget_name(xa, sizeof name, name) > 0);
-        hid_t xb = H5Aopen(ob, name, H5P_DEFAULT);
-        cr_assert(xb >= 0, "%s: no attribute %s in the second file", path, name);
-        hid_t ta = H5Aget_type(xa), tb = H5Aget_type(xb);
-        cr_assert_gt(H5Tequal(ta, tb), 0, "%s %s: types differ", path, name);
-        if (H5Tis_variable_str(ta) > 0) {
-            char *va = NULL, *vb = NULL;
-            cr_assert(H5Aread(xa, ta, &va) >= 0 && H5Aread(xb, tb, &vb) >= 0);
-            char *fixed = calloc(1, strlen(va) + 4096), *o = fixed; /* va with dir_a -> dir_b */
-            for (const char *p = va; *p;) {
-                if (strncmp(p, dir_a, strlen(dir_a)) == 0) o += sprintf(o, "%s", dir_b), p += strlen(dir_a);
-                else *o++ = *p++;
-            }
-            cr_assert_str_eq(fixed, vb, "%s %s differs", path, name);
-            free(fixed);
-            H5free_memory(va);
-            H5free_memory(vb);
-        } else {
-            const size_t bytes = H5Tget_size(ta);
-            unsigned char va[64], vb[64];
-            cr_assert_leq(bytes, sizeof va);
-            cr_assert(H5Aread(xa, ta, va) >= 0 && H5Aread(xb, tb, vb) >= 0);
-            cr_assert_eq(memcmp(va, vb, bytes), 0, "%s %s differs", path, name);
-        }
-        H5Tclose(ta), H5Tclose(tb), H5Aclose(xa), H5Aclose(xb);
-    }
-    H5Oclose(oa), H5Oclose(ob);
-    return (int)ia.num_attrs;
-}
-
-/* <tmp>/<a>/<file> and <tmp>/<b>/<file>: the same objects; every dataset the same type, shape
-   and bytes; every attribute the same. Returns the number of datasets compared. */
-static int assert_same_h5(const char *a, const char *b, const char *file) {
-    char pa[512], pb[512], dir_a[512], dir_b[512];
-    snprintf(pa, sizeof pa, "%s/%s/%s", tmp_root, a, file);
-    snprintf(pb, sizeof pb, "%s/%s/%s", tmp_root, b, file);
-    snprintf(dir_a, sizeof dir_a, "%s/%s", tmp_root, a);
-    snprintf(dir_b, sizeof dir_b, "%s/%s", tmp_root, b);
-    hid_t fa = H5Fopen(pa, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(pb, H5F_ACC_RDONLY, H5P_DEFAULT);
-    cr_assert(fa >= 0 && fb >= 0, "cannot open %s or %s", pa, pb);
-    static h5_names la, lb;
-    la.n = lb.n = 0;
-    cr_assert(H5Lvisit(fa, H5_INDEX_NAME, H5_ITER_INC, h5_collect, &la) >= 0);
-    cr_assert(H5Lvisit(fb, H5_INDEX_NAME, H5_ITER_INC, h5_collect, &lb) >= 0);
-    cr_assert_eq(la.n, lb.n, "%s: %d vs %d objects", file, la.n, lb.n);
-    int datasets = 0;
-    h5_same_attributes(fa, fb, "/", dir_a, dir_b);
-    for (int k = 0; k < la.n; ++k) {
-        const char *name = la.names[k];
-        cr_assert_str_eq(name, lb.names[k]);
-        h5_same_attributes(fa, fb, name, dir_a, dir_b);
-        H5O_info_t info;
-        cr_assert(H5Oget_info_by_name(fa, name, &info, H5P_DEFAULT) >= 0);
-        if (info.type != H5O_TYPE_DATASET) continue;
-        hid_t da = H5Dopen(fa, name, H5P_DEFAULT), db = H5Dopen(fb, name, H5P_DEFAULT);
-        cr_assert(da >= 0 && db >= 0, "%s", name);
-        hid_t ta = H5Dget_type(da), tb = H5Dget_type(db);
-        hid_t sa = H5Dget_space(da), sb = H5Dget_space(db);
-        cr_assert_gt(H5Tequal(ta, tb), 0, "%s: types differ", name);
-        hsize_t ea[8], eb[8];
-        const int rank = H5Sget_simple_extent_dims(sa, ea, NULL);
-        cr_assert_eq(rank, H5Sget_simple_extent_dims(sb, eb, NULL), "%s", name);
-        cr_assert_eq(memcmp(ea, eb, (size_t)rank * sizeof ea[0]), 0, "%s: shapes differ", name);
-        const size_t bytes = (size_t)H5Sget_simple_extent_npoints(sa) * H5Tget_size(ta);
-        unsigned char *ba = malloc(bytes + 1), *bb = malloc(bytes + 1);
-        cr_assert(ba && bb);
-        cr_assert(H5Dread(da, ta, H5S_ALL, H5S_ALL, H5P_DEFAULT, ba) >= 0);
-        cr_assert(H5Dread(db, tb, H5S_ALL, H5S_ALL, H5P_DEFAULT, bb) >= 0);
-        size_t first = 0;
-        while (first < bytes && ba[first] == bb[first]) ++first;
-        cr_assert_eq(first, bytes, "%s %s: byte %zu of %zu differs", file, name, first, bytes);
-        free(ba), free(bb);
-        H5Tclose(ta), H5Tclose(tb), H5Sclose(sa), H5Sclose(sb), H5Dclose(da), H5Dclose(db);
-        datasets++;
-    }
-    H5Fclose(fa);
-    H5Fclose(fb);
-    return datasets;
-}
-
 /* Rollout dumps under mpirun -np 2: rank 0 gathers the other rank's chains (latents, velocities,
    logp_old) at the dump iterations (0 and 2 of 3) and writes rollouts-<k>.h5 equal, dataset by
    dataset and byte by byte, to one process's with the same run.shards (the resolved config
@@ -795,7 +692,12 @@ Test(dist_train, rollout_dumps_two_ranks_equal_one_process_bit_for_bit) {
     const char *files[] = {"rollouts-0.h5", "rollouts-2.h5"};
     for (int f = 0; f < 2; ++f) {
         /* /steps: x, x_next, v, mu, logp_old, sigma, sigma_next, std, cx, cv, sde; /state: 8 */
-        const int n = assert_same_h5("dump-1", "dump-2", files[f]);
+        char pa[600], pb[600], dir_a[512], dir_b[512];
+        snprintf(dir_a, sizeof dir_a, "%s/dump-1", tmp_root);
+        snprintf(dir_b, sizeof dir_b, "%s/dump-2", tmp_root);
+        snprintf(pa, sizeof pa, "%s/%s", dir_a, files[f]);
+        snprintf(pb, sizeof pb, "%s/%s", dir_b, files[f]);
+        const int n = assert_same_h5(pa, pb, dir_a, dir_b);
         cr_assert_eq(n, 19, "%s: %d datasets compared", files[f], n);
     }
     char path[512];
