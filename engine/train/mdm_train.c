@@ -4,6 +4,8 @@
  * (mdm_grpo.h over the grpo_objective ops), AdamW with clip and EMA (optim.h), the run directory,
  * checkpoints and resume (rundir.h), metrics (log.h) and the held-out solve rate (mdm.h).
  * Co-GRPO's wiring: the sampler hook, θ / φ phases, φ in last.h5, the exported schedule.
+ * Data parallel over MPI ranks (grove/mdm_train.h, dist.h): shards of whole puzzle groups, gathered
+ * rewards, per-shard gradients summed in shard order, rank 0 alone writing.
  * Not here: the estimators' math (mdm_estimator.c), the config schema (mdm_train_config.c),
  * the schedule policy's math (mdm_schedule.c). */
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "grove/advantage.h"
+#include "grove/dist.h"
 #include "grove/log.h"
 #include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
@@ -66,6 +69,13 @@ typedef struct job {
     int co;              /* Co-GRPO on                       */
     gv_schedule sched;   /* π_φ (co)                          */
     char schedule_csv[4200];
+    /* data parallel (mdm_train.h): this rank's shards [shard_lo, shard_hi) of `shards` */
+    int shards, shard_lo, shard_hi, lead;
+    int *shard_first;      /* (shards + 1) first sample of each shard                       */
+    int32_t *seq_shard;    /* (N) the shard of each sequence                                */
+    float **shard_grads;   /* (shard_hi − shard_lo) θ gradient buffers (one shard: params.grads) */
+    float **phi_grads;     /* the same for φ (Co-GRPO)                                      */
+    void *shard_stats;     /* (shards) per-shard statistics of one optimizer step, gathered */
 } job;
 
 /* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
@@ -126,7 +136,7 @@ typedef struct iter_stats {
         kl, loss, grad_norm, first_ratio_min, first_ratio_max;
     int minibatches, units;
     gv_advantage_result adv;
-    double t_rollout, t_old, t_train;
+    double t_rollout, t_old, t_train, comm_s;
     int phase_phi;
     double phi_loss, phi_ratio, sigma;
     int64_t completion_tokens;
@@ -159,15 +169,25 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
     gv_masked_knobs joint = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, j->N, st->iteration, 0));
     is->sigma = j->co ? j->sched.sigma : 0.0;
-    GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner, j->tokens, NULL,
-                            j->scratch, j->scratch_bytes));
-    double rsum = 0.0, solved = 0.0;
-    for (int n = 0; n < j->N; ++n) {
+    /* one sampler call per shard of this rank, its samples at their slots (mdm_train.h) */
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        const int n0 = j->shard_first[sh], n1 = j->shard_first[sh + 1];
+        mc.N = n1 - n0;
+        mc.slot0 = (uint32_t)n0;
+        GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
+                                j->tokens + (int64_t)n0 * j->T, NULL, j->scratch, j->scratch_bytes));
+    }
+    const int mine0 = j->shard_first[j->shard_lo], mine1 = j->shard_first[j->shard_hi];
+    for (int n = mine0; n < mine1; ++n) {
         const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
         uint8_t filled[GV_SUDOKU_MAX_CELLS];
         gv_sudoku_grid_from_tokens(j->tokens + (int64_t)n * j->T, j->S, filled);
         j->reward[n] = gv_sudoku_score(gv_sudoku_puzzle(&j->data.train, row),
                                        gv_sudoku_solution(&j->data.train, row), filled, j->S);
+    }
+    GV_TRY(gv_dist_allgather("rewards", j->reward, sizeof(float), j->N, mine0, mine1));
+    double rsum = 0.0, solved = 0.0;
+    for (int n = 0; n < j->N; ++n) {
         rsum += j->reward[n];
         solved += j->reward[n] >= 1.5f;
     }
@@ -200,7 +220,33 @@ static int gather(job *j, int e, int b) {
     return n;
 }
 
-/* Views, minibatch orders, ℓ̂_old and ℓ̂_ref for every inner epoch, right after the rollout. */
+/* The rows [*a, *c) of minibatch b of epoch e (n rows, ordered by shard) that shard sh holds. */
+static void shard_rows(const job *j, int e, int b, int n, int sh, int *a, int *c) {
+    const int32_t *ord = j->order + (int64_t)e * j->N + (int64_t)b * j->mb;
+    int i = 0;
+    while (i < n && j->seq_shard[ord[i]] < sh) ++i;
+    *a = i;
+    while (i < n && j->seq_shard[ord[i]] == sh) ++i;
+    *c = i;
+}
+
+/* Order each minibatch of epoch e by shard, stably (a no-op with one shard): shard s's rows of a
+   minibatch are then one contiguous block, in shuffled order, on every rank alike. */
+static void order_by_shard(job *j, int e) {
+    if (j->shards == 1) return;
+    int32_t *ord = j->order + (int64_t)e * j->N, *tmp = j->mb_ids; /* mb_ids: scratch, >= mb ints */
+    for (int lo = 0; lo < j->N; lo += j->mb) {
+        const int n = j->N - lo < j->mb ? j->N - lo : j->mb;
+        int k = 0;
+        for (int sh = 0; sh < j->shards; ++sh)
+            for (int i = 0; i < n; ++i)
+                if (j->seq_shard[ord[lo + i]] == sh) tmp[k++] = ord[lo + i];
+        memcpy(ord + lo, tmp, (size_t)n * sizeof(int32_t));
+    }
+}
+
+/* Views, minibatch orders, ℓ̂_old and ℓ̂_ref for every inner epoch, right after the rollout; the
+   log-probs of this rank's shards only, one call per (minibatch, shard) as in training. */
 static gv_status prepare_epochs(job *j, loop_state *st) {
     const gv_mdm_train_config *cfg = j->cfg;
     uint32_t key[2];
@@ -227,20 +273,96 @@ static gv_status prepare_epochs(job *j, loop_state *st) {
             ord[i] = ord[k < i ? k : i];
             ord[k < i ? k : i] = tmp;
         }
+        order_by_shard(j, e);
         const int nb = (j->N + j->mb - 1) / j->mb;
+        const int64_t T = j->T, VT = (int64_t)j->views * j->T;
         for (int b = 0; b < nb; ++b) {
             const int n = gather(j, e, b);
-            float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-            GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, n, j->mb_ids, j->mb_tok,
-                                      j->mb_coef, old));
-            if (j->have_ref) {
-                float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-                GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, n, j->mb_ids, j->mb_tok,
-                                          j->mb_coef, ref));
+            for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+                int a, c;
+                shard_rows(j, e, b, n, sh, &a, &c);
+                if (c == a) continue;
+                float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
+                GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, c - a, j->mb_ids + a * VT,
+                                          j->mb_tok + a * T, j->mb_coef + a * VT, old));
+                if (j->have_ref) {
+                    float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
+                    GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, c - a, j->mb_ids + a * VT,
+                                              j->mb_tok + a * T, j->mb_coef + a * VT, ref));
+                }
             }
         }
     }
     return GV_OK;
+}
+
+/* One shard's part of an optimizer step (gathered from every rank, combined in shard order). */
+typedef struct shard_part {
+    double loss;                 /* Σ_u w_u (...) over the shard's units (the weights are the
+                                    whole minibatch's, so the parts add up to the loss)       */
+    float stats[GV_GRPO_STATS];  /* means over the shard's units (grpo_objective)             */
+    int64_t units;
+} shard_part;
+
+/* This rank's shards of minibatch b of epoch e (n rows, gathered; token weights in mb_w): per
+   shard the training forward, the objective and the backward into zeroed gradients, kept in the
+   shard's buffer (one shard in all: params.grads itself). */
+static gv_status minibatch_parts(job *j, int e, int b, int n, shard_part *parts) {
+    const gv_mdm_train_config *cfg = j->cfg;
+    gv_params *ps = &j->model.params;
+    const gv_mdm_loss_args la = {.clip_eps = (float)cfg->algorithm.clip_range,
+                                 .beta = (float)cfg->algorithm.beta};
+    const int64_t T = j->T, VT = (int64_t)j->views * j->T, at = (int64_t)e * j->N + (int64_t)b * j->mb;
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        shard_part *pt = &parts[sh];
+        memset(pt, 0, sizeof *pt);
+        int a, c;
+        shard_rows(j, e, b, n, sh, &a, &c);
+        GV_TRY(gv_params_zero_grads(ps));
+        if (c > a) {
+            const float *old = j->old + (at + a) * T;
+            const float *ref = j->have_ref ? j->refl + (at + a) * T : NULL;
+            GV_TRY(gv_mdm_policy_logp(&j->pol, ps->values, c - a, j->mb_ids + a * VT, j->mb_tok + a * T,
+                                      j->mb_coef + a * VT, j->mb_ell + a * T));
+            float loss;
+            int units = 0;
+            GV_TRY(gv_mdm_grpo_loss(&j->pol, c - a, j->mb_ell + a * T, old, ref, j->mb_adv + a,
+                                    j->mb_w + a * T, &la, j->mb_dell + a * T, &loss, pt->stats, &units));
+            pt->loss = loss;
+            pt->units = units;
+            if (units) GV_TRY(gv_mdm_policy_backward(&j->pol, ps->values, ps->grads, j->mb_dell + a * T));
+        }
+        float *mine = j->shard_grads[sh - j->shard_lo];
+        if (mine != ps->grads) GV_TRY(j->be->copy(mine, ps->grads, (size_t)ps->total * sizeof(float)));
+    }
+    return gv_dist_allgather("training statistics", parts, sizeof *parts, j->shards, j->shard_lo,
+                             j->shard_hi);
+}
+
+/* The parts of every shard combined in shard order: one shard's values exactly as they are. */
+static shard_part combine_parts(const job *j, const shard_part *parts) {
+    shard_part t = parts[0];
+    for (int sh = 1; sh < j->shards; ++sh) {
+        const shard_part *p = &parts[sh];
+        if (!p->units) continue;
+        if (!t.units) {
+            t = *p;
+            continue;
+        }
+        const double u0 = (double)t.units, u1 = (double)p->units, u = u0 + u1;
+        static const int mean_stats[] = {GV_GRPO_STAT_RATIO_MEAN, GV_GRPO_STAT_CLIP_ABOVE,
+                                         GV_GRPO_STAT_CLIP_BELOW, GV_GRPO_STAT_APPROX_KL,
+                                         GV_GRPO_STAT_KL_MEAN};
+        for (size_t q = 0; q < sizeof mean_stats / sizeof mean_stats[0]; ++q) {
+            const int k = mean_stats[q];
+            t.stats[k] = (float)(((double)t.stats[k] * u0 + (double)p->stats[k] * u1) / u);
+        }
+        t.stats[GV_GRPO_STAT_RATIO_MIN] = fminf(t.stats[GV_GRPO_STAT_RATIO_MIN], p->stats[GV_GRPO_STAT_RATIO_MIN]);
+        t.stats[GV_GRPO_STAT_RATIO_MAX] = fmaxf(t.stats[GV_GRPO_STAT_RATIO_MAX], p->stats[GV_GRPO_STAT_RATIO_MAX]);
+        t.loss += p->loss;
+        t.units += p->units;
+    }
+    return t;
 }
 
 static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
@@ -249,30 +371,26 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
     gv_adamw_config adam = GV_ADAMW_CONFIG_DEFAULT;
     adam.lr = (float)cfg->train.lr;
     adam.weight_decay = (float)cfg->train.weight_decay;
-    gv_mdm_loss_args la = {.clip_eps = (float)cfg->algorithm.clip_range, .beta = (float)cfg->algorithm.beta};
     const int nb = (j->N + j->mb - 1) / j->mb;
+    shard_part *parts = j->shard_stats;
     is->ratio_min = INFINITY;
     is->ratio_max = -INFINITY;
     for (int e = 0; e < j->E; ++e)
         for (int b = 0; b < nb; ++b) {
             const int n = gather(j, e, b);
-            const float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-            const float *ref = j->have_ref ? j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T : NULL;
             GV_TRY(gv_mdm_token_weights(cfg->algorithm.aggregation, n, j->T, j->mb_comp, j->mb_adv,
                                         j->mb_valid, j->mb_w));
-            GV_TRY(gv_params_zero_grads(ps));
-            GV_TRY(gv_mdm_policy_logp(&j->pol, ps->values, n, j->mb_ids, j->mb_tok, j->mb_coef, j->mb_ell));
-            float loss, stats[GV_GRPO_STATS];
-            int units = 0;
-            GV_TRY(gv_mdm_grpo_loss(&j->pol, n, j->mb_ell, old, ref, j->mb_adv, j->mb_w, &la, j->mb_dell,
-                                    &loss, stats, &units));
-            if (!units) continue;
+            GV_TRY(minibatch_parts(j, e, b, n, parts));
+            const shard_part t = combine_parts(j, parts);
+            if (!t.units) continue;
+            const float loss = (float)t.loss;
+            const float *stats = t.stats;
             if (!is->minibatches) {
                 is->first_ratio_min = stats[GV_GRPO_STAT_RATIO_MIN];
                 is->first_ratio_max = stats[GV_GRPO_STAT_RATIO_MAX];
             }
             is->minibatches++;
-            is->units += units;
+            is->units += (int)t.units;
             is->loss += loss;
             is->ratio_mean += stats[GV_GRPO_STAT_RATIO_MEAN];
             is->ratio_min = fmin(is->ratio_min, stats[GV_GRPO_STAT_RATIO_MIN]);
@@ -281,9 +399,16 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
             is->clip_below += stats[GV_GRPO_STAT_CLIP_BELOW];
             is->approx_kl += stats[GV_GRPO_STAT_APPROX_KL];
             is->kl += stats[GV_GRPO_STAT_KL_MEAN];
-            if (!isfinite(loss)) return GV_ERROR(GV_ERR_NUMERIC, "mdm train: non-finite loss at iteration "
-                                                 "%lld", (long long)st->iteration);
-            GV_TRY(gv_mdm_policy_backward(&j->pol, ps->values, ps->grads, j->mb_dell));
+            if (!isfinite(loss)) { /* from the gathered parts: every rank stops alike */
+                GV_ERROR(GV_ERR_NUMERIC, "mdm train: non-finite loss at iteration %lld",
+                         (long long)st->iteration);
+                gv_dist_agree_error();
+                return GV_ERR_NUMERIC;
+            }
+            const gv_shard_sum sum = {.be = j->be, .ctx = j->ctx, .n = ps->total, .shards = j->shards,
+                                      .lo = j->shard_lo, .hi = j->shard_hi, .local = j->shard_grads,
+                                      .out = ps->grads};
+            GV_TRY(gv_dist_shard_sum(&sum, "gradient sum"));
             float norm = NAN;
             if (cfg->train.grad_clip > 0) GV_TRY(gv_grad_clip(j->ctx, ps, (float)cfg->train.grad_clip, &norm));
             else GV_TRY(gv_grad_norm(j->ctx, ps, &norm));
@@ -298,6 +423,49 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
         is->approx_kl /= k, is->kl /= k, is->grad_norm /= k;
     }
     return GV_OK;
+}
+
+/* One φ step of a Co-GRPO φ phase (θ frozen): per shard of this rank the clipped objective over
+   its samples, normalized by the acted units of ALL shards (their counts gathered), into zeroed
+   gradients; summed in shard order; one AdamW step. One shard: gv_schedule_update exactly. */
+static gv_status phi_step(job *j, double *loss, double *ratio) {
+    gv_schedule *p = &j->sched;
+    gv_params *phi = &p->phi;
+    shard_part *parts = j->shard_stats; /* loss: Σ of the unit losses, stats[0]: Σ of the ratios */
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        memset(&parts[sh], 0, sizeof parts[sh]);
+        parts[sh].units = gv_schedule_units(p, j->shard_first[sh], j->shard_first[sh + 1]);
+    }
+    GV_TRY(gv_dist_allgather("schedule units", parts, sizeof *parts, j->shards, j->shard_lo, j->shard_hi));
+    int64_t units = 0;
+    for (int sh = 0; sh < j->shards; ++sh) units += parts[sh].units;
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        double ratio_sum = 0.0;
+        GV_TRY(gv_schedule_loss_part(p, j->adv, j->shard_first[sh], j->shard_first[sh + 1], units,
+                                     &parts[sh].loss, &ratio_sum));
+        memcpy(parts[sh].stats, &ratio_sum, sizeof ratio_sum); /* carried bitwise */
+        float *mine = j->phi_grads[sh - j->shard_lo];
+        if (mine != phi->grads) memcpy(mine, phi->grads, (size_t)phi->total * sizeof(float));
+    }
+    GV_TRY(gv_dist_allgather("schedule statistics", parts, sizeof *parts, j->shards, j->shard_lo,
+                             j->shard_hi));
+    double L = parts[0].loss, rsum;
+    memcpy(&rsum, parts[0].stats, sizeof rsum);
+    for (int sh = 1; sh < j->shards; ++sh) {
+        double r;
+        memcpy(&r, parts[sh].stats, sizeof r);
+        L += parts[sh].loss;
+        rsum += r;
+    }
+    *loss = units ? L / (double)units : 0.0;
+    *ratio = units ? rsum / (double)units : 1.0;
+    p->last_units = units;
+    if (!units) return GV_OK;
+    const gv_shard_sum sum = {.be = p->ctx->backend, .ctx = p->ctx, .n = phi->total,
+                              .shards = j->shards, .lo = j->shard_lo, .hi = j->shard_hi,
+                              .local = j->phi_grads, .out = phi->grads};
+    GV_TRY(gv_dist_shard_sum(&sum, "schedule gradient sum"));
+    return gv_schedule_step(p);
 }
 
 /* <run dir>/eval-<iteration>.csv: one line per held-out puzzle (test row, solved 0/1, reward). The
@@ -400,6 +568,7 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
     gv_metrics_f64(m, "rollout_s", is->t_rollout);
     gv_metrics_f64(m, "logp_old_s", is->t_old);
     gv_metrics_f64(m, "train_s", is->t_train);
+    if (gv_dist_size() > 1) gv_metrics_f64(m, "comm_s", is->comm_s); /* in collectives, waits included */
     if (j->co) {
         gv_metrics_str(m, "phase", is->phase_phi ? "phi" : "theta");
         gv_metrics_f64(m, "sigma", is->sigma);
@@ -417,7 +586,19 @@ static gv_status setup(job *j) {
     char data_path[4096];
     if (*cfg->data.path) snprintf(data_path, sizeof data_path, "%s", cfg->data.path);
     else GV_TRY(gv_root_path(gv_dataset_kind_get(dk)->default_path, data_path, sizeof data_path));
-    GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
+    /* data parallel: every rank needs a shard (refused alike on every rank: rank 0 prints) */
+    j->shards = cfg->run.shards;
+    gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
+    if (j->shards < gv_dist_size()) {
+        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+                 "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
+        gv_dist_agree_error();
+        return GV_ERR_CONFIG;
+    }
+    /* rank 0 makes a missing dataset, the others read it after */
+    if (j->lead) GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
+    GV_TRY(gv_dist_barrier("dataset"));
+    if (!j->lead) GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
     GV_TRY(gv_dataset_load_as(data_path, dk, &j->data));
     j->S = j->data.h;
     j->T = j->S * j->S;
@@ -488,6 +669,26 @@ static gv_status setup(job *j) {
     GV_TRY(host_alloc(j->scratch_bytes, &j->scratch));
     const int rows = j->N > cfg->eval.batch ? j->N : cfg->eval.batch;
     GV_TRY(gv_mdm_runner_init(&j->runner, &j->model, j->ctx, rows < 64 ? rows : 64));
+    /* shards (mdm_train.h): shard s holds the puzzle slots [P·s/S, P·(s+1)/S), their G samples each */
+    GV_TRY(host_alloc((size_t)(j->shards + 1) * sizeof(int), (void **)&j->shard_first));
+    GV_TRY(host_alloc((size_t)j->N * sizeof(int32_t), (void **)&j->seq_shard));
+    GV_TRY(host_alloc((size_t)j->shards * sizeof(shard_part), &j->shard_stats));
+    for (int sh = 0; sh < j->shards; ++sh) {
+        int a, b;
+        gv_dist_shard_range(j->P, sh, j->shards, &a, &b);
+        j->shard_first[sh] = a * j->G;
+        j->shard_first[sh + 1] = b * j->G;
+        for (int n = a * j->G; n < b * j->G; ++n) j->seq_shard[n] = sh;
+    }
+    const int nloc = j->shard_hi - j->shard_lo;
+    GV_TRY(host_alloc((size_t)nloc * sizeof(float *), (void **)&j->shard_grads));
+    for (int k = 0; k < nloc; ++k) {
+        if (j->shards == 1) j->shard_grads[k] = j->model.params.grads;
+        else {
+            GV_TRY(j->be->alloc((size_t)j->model.params.total * sizeof(float), (void **)&j->shard_grads[k]));
+            GV_TRY(j->be->memset_zero(j->shard_grads[k], (size_t)j->model.params.total * sizeof(float)));
+        }
+    }
     j->co = cfg->co_grpo.enabled;
     if (j->co) {
         if (!cfg->sampler.steps)
@@ -509,6 +710,11 @@ static gv_status setup(job *j) {
             p += len + (p[len] == ',');
         }
         GV_TRY(gv_schedule_create(&sc2, &j->sched));
+        GV_TRY(host_alloc((size_t)nloc * sizeof(float *), (void **)&j->phi_grads));
+        for (int k = 0; k < nloc; ++k) {
+            if (j->shards == 1) j->phi_grads[k] = j->sched.phi.grads;
+            else GV_TRY(host_alloc((size_t)j->sched.phi.total * sizeof(float), (void **)&j->phi_grads[k]));
+        }
     }
     return gv_mdm_policy_init(&j->pol, &j->model, j->ctx, j->mb, j->views, j->mask_id);
 }
@@ -519,6 +725,15 @@ static void job_free(job *j) {
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
                  j->mb_valid, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
+    for (int k = 0; j->shards > 1 && k < j->shard_hi - j->shard_lo; ++k) {
+        if (j->shard_grads && j->shard_grads[k]) j->be->free(j->shard_grads[k]);
+        if (j->phi_grads) free(j->phi_grads[k]);
+    }
+    free(j->shard_grads);
+    free(j->phi_grads);
+    free(j->shard_first);
+    free(j->seq_shard);
+    free(j->shard_stats);
     gv_mdm_policy_free(&j->pol);
     if (j->co) gv_schedule_free(&j->sched);
     gv_mdm_runner_free(&j->runner);
@@ -543,6 +758,7 @@ static gv_status check_existing(const gv_mdm_train_config *cfg, const run_files 
     free(text);
     GV_TRY(s);
     stored.train.iterations = cfg->train.iterations;
+    stored.dist = cfg->dist; /* timeouts and check cadence never change the result */
     s = gv_mdm_train_config_dump(&stored, &a);
     if (s == GV_OK) s = gv_mdm_train_config_dump(cfg, &b);
     if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);
@@ -552,27 +768,53 @@ static gv_status check_existing(const gv_mdm_train_config *cfg, const run_files 
     return s;
 }
 
+/* The parameter hashes (θ, and φ under Co-GRPO) compared across ranks; `when` for the message. */
+static gv_status check_params(job *j, const char *when) {
+    if (gv_dist_size() == 1) return GV_OK;
+    char what[96];
+    uint64_t h = 0;
+    GV_TRY(gv_params_hash(&j->model.params, &h));
+    snprintf(what, sizeof what, "(model) %s", when);
+    GV_TRY(gv_dist_check_hash(what, h));
+    if (!j->co) return GV_OK;
+    GV_TRY(gv_params_hash(&j->sched.phi, &h));
+    snprintf(what, sizeof what, "(schedule policy) %s", when);
+    return gv_dist_check_hash(what, h);
+}
+
+/* GROVE_DIST_FAULT=desync:RANK:ITERATION (tests): this rank's first θ parameter moves by 1e-3. */
+static gv_status desync_for_test(job *j) {
+    float v;
+    GV_TRY(j->be->copy_to_host(&v, j->model.params.values, sizeof v));
+    v += 1e-3f;
+    return j->be->copy_from_host(j->model.params.values, &v, sizeof v);
+}
+
 static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *opt, const run_files *rf,
                           const char *yaml, gv_metrics *m, gv_mdm_train_result *res) {
     const gv_mdm_train_config *cfg = j->cfg;
     int64_t done_now = 0, saved_at = st->iteration;
     double rate = NAN;
-    if (st->iteration == 0 && !res->resumed && cfg->eval.at_start) {
-        GV_TRY(evaluate(j, 0, m, opt->progress, &rate));
+    FILE *progress = j->lead ? opt->progress : NULL;
+    if (j->lead && st->iteration == 0 && !res->resumed && cfg->eval.at_start) {
+        GV_TRY(evaluate(j, 0, m, progress, &rate));
         res->first_solve_rate = rate;
     }
-    while (st->iteration < cfg->train.iterations && !(opt->stop_after && done_now >= opt->stop_after) &&
-           !(opt->stop_flag && *opt->stop_flag)) {
+    while (st->iteration < cfg->train.iterations) {
+        int stop = (opt->stop_after && done_now >= opt->stop_after) || (opt->stop_flag && *opt->stop_flag);
+        if (gv_dist_size() > 1) GV_TRY(gv_dist_agree_stop(&cfg->dist, stop, &stop));
+        if (stop) break;
+        if (gv_dist_test_fault(st->iteration)) GV_TRY(desync_for_test(j));
         iter_stats is;
         memset(&is, 0, sizeof is);
-        double t0 = gv_rundir_now();
+        const double t0 = gv_rundir_now(), comm0 = gv_dist_comm_seconds();
         GV_TRY(rollout(j, st, &is));
         double t1 = gv_rundir_now(), t2 = t1;
         is.phase_phi = phi_phase(j, st->iteration);
         if (is.phase_phi) { /* φ phase: θ frozen, inner_epochs full-batch φ steps on the same advantages */
             for (int e = 0; e < j->E; ++e) {
                 double loss = 0.0, ratio = 1.0;
-                GV_TRY(gv_schedule_update(&j->sched, j->adv, &loss, &ratio));
+                GV_TRY(phi_step(j, &loss, &ratio));
                 if (e == 0) is.phi_loss = loss, is.phi_ratio = ratio;
             }
             is.first_ratio_min = is.first_ratio_max = is.phi_ratio;
@@ -583,36 +825,45 @@ static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *op
         }
         double t3 = gv_rundir_now();
         is.t_rollout = t1 - t0, is.t_old = t2 - t1, is.t_train = t3 - t2;
+        is.comm_s = gv_dist_comm_seconds() - comm0;
         st->iteration++;
         done_now++;
+        if (cfg->dist.check_every && st->iteration % cfg->dist.check_every == 0) {
+            char when[48];
+            snprintf(when, sizeof when, "after iteration %lld", (long long)st->iteration);
+            GV_TRY(check_params(j, when));
+        }
         log_iteration(m, st, &is, j);
         GV_TRY(gv_metrics_end(m));
         res->last_reward = is.reward_mean;
-        if (opt->progress && is.phase_phi)
-            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
+        if (progress && is.phase_phi)
+            fprintf(progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
                     "sigma %.3f phi loss %.4f (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.sigma, is.phi_loss,
                     t3 - t0);
-        else if (opt->progress)
-            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
+        else if (progress)
+            fprintf(progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
                     "[%.4f, %.4f] loss %.4f kl %.2e (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.ratio_min,
                     is.ratio_max, is.loss, is.kl, t3 - t0);
-        if (cfg->eval.every && st->iteration % cfg->eval.every == 0 && st->iteration < cfg->train.iterations) {
-            GV_TRY(evaluate(j, st->iteration, m, opt->progress, &rate));
+        /* rank 0 alone evaluates and writes (mdm_train.h); the others wait at the next boundary */
+        if (j->lead && cfg->eval.every && st->iteration % cfg->eval.every == 0 &&
+            st->iteration < cfg->train.iterations) {
+            GV_TRY(evaluate(j, st->iteration, m, progress, &rate));
             if (isnan(res->first_solve_rate)) res->first_solve_rate = rate;
             res->last_solve_rate = rate;
         }
         if (st->iteration % cfg->checkpoint.every == 0) {
-            GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+            if (j->lead) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
             saved_at = st->iteration;
         }
     }
-    if (saved_at != st->iteration || !gv_rundir_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+    if (j->lead && (saved_at != st->iteration || !gv_rundir_exists(rf->last)))
+        GV_TRY(save_checkpoint(j, st, yaml, rf->last));
     res->iteration = st->iteration;
     if (st->iteration < cfg->train.iterations) return GV_OK;
-    if (done_now) {
-        GV_TRY(evaluate(j, st->iteration, m, opt->progress, &rate));
+    if (done_now && j->lead) {
+        GV_TRY(evaluate(j, st->iteration, m, progress, &rate));
         res->last_solve_rate = rate;
     }
     res->finished = 1;
@@ -639,6 +890,9 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     j.seed = (uint32_t)cfg->run.seed;
     j.be = opt->backend;
     if (!j.be) GV_TRY(gv_backend_find(device_names[cfg->run.device], &j.be));
+    j.lead = gv_dist_rank() == 0;
+    gv_dist_set_timeout(cfg->dist.timeout_s);
+    GV_TRY(gv_dist_use_backend(j.be)); /* CUDA under several ranks: the NCCL transport (dist.h) */
     GV_TRY(gv_rundir_mkdir_p(rf.dir));
     const int existing = gv_rundir_exists(rf.config);
     if (existing) GV_TRY(check_existing(cfg, &rf, opt->force));
@@ -655,16 +909,19 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
         if (existing && gv_rundir_exists(rf.last)) {
             gv_run_state_value v[3];
             const gv_run_checkpoint c = checkpoint_of(&j, &st, v);
-            s = gv_rundir_load_checkpoint(&c, rf.last);
-            if (s == GV_OK) s = gv_rundir_metrics_truncate(rf.metrics, "iteration", st.iteration);
+            s = gv_rundir_load_checkpoint(&c, rf.last); /* every rank reads last.h5 */
+            if (s == GV_OK && j.lead) s = gv_rundir_metrics_truncate(rf.metrics, "iteration", st.iteration);
             res->resumed = 1;
         } else {
             s = gv_data_cursor_shuffle(&st.cur, j.seed);
         }
     }
+    /* every rank has read the run's files; the hash check doubles as the barrier before rank 0
+       writes anything */
+    if (s == GV_OK) s = check_params(&j, "at start");
     if (s == GV_OK) s = gv_mdm_train_config_dump(cfg, &yaml);
-    if (s == GV_OK) s = gv_rundir_write_atomic(rf.config, yaml);
-    if (s == GV_OK) s = gv_metrics_open(&m, rf.metrics, res->resumed);
+    if (s == GV_OK && j.lead) s = gv_rundir_write_atomic(rf.config, yaml);
+    if (s == GV_OK) s = gv_metrics_open(&m, j.lead ? rf.metrics : "/dev/null", j.lead ? res->resumed : 1);
     if (s == GV_OK) {
         s = run_loop(&j, &st, opt, &rf, yaml, &m, res);
         gv_status c = gv_metrics_close(&m);
