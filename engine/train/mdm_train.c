@@ -1,5 +1,6 @@
 /* The masked-diffusion GRPO loop (grove/mdm_train.h, ALGORITHMS.md §3 structure and §10 estimators):
- * rollouts with the masked sampler, the `sudoku` reward, advantages (advantage.h), stored views
+ * rollouts with the masked sampler, the `rewards:` list (default: the built-in `sudoku` reward;
+ * token batches, failed plugin batches masked: reward_outcome.h), advantages (advantage.h), stored views
  * and logp_old / reference log-probs right after the rollout, the clipped objective + k3 KL
  * (mdm_grpo.h over the grpo_objective ops), AdamW with clip and EMA (optim.h), the run directory,
  * checkpoints and resume (rundir.h), metrics (log.h) and the held-out solve rate (mdm.h).
@@ -15,6 +16,9 @@
 
 #include "grove/advantage.h"
 #include "grove/dist.h"
+#include "grove/grpo.h"
+#include "grove/reward.h"
+#include "grove/reward_outcome.h"
 #include "grove/log.h"
 #include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
@@ -76,6 +80,18 @@ typedef struct job {
     float **shard_grads;   /* (shard_hi − shard_lo) θ gradient buffers (one shard: params.grads) */
     float **phi_grads;     /* the same for φ (Co-GRPO)                                      */
     void *shard_stats;     /* (shards) per-shard statistics of one optimizer step, gathered */
+    /* rewards (mdm_train.h): R instances scored per shard on token batches */
+    int R;
+    gv_reward *rewards;
+    gv_image_model *reward_models;
+    double *weights;                   /* (R)                                             */
+    float *scores, *scores_tmp;        /* (N, R), (N)                                     */
+    uint8_t *status, *status_tmp;      /* (N, R), (N)                                     */
+    uint8_t *solved;                   /* (N) the grid solved (the rollout_solved metric) */
+    gv_reward_outcome *outcomes;       /* (shards, R) of the last rollout, gathered       */
+    int32_t *canvas, *solution;        /* (N, T) the starting canvas, the solution        */
+    char *text;                        /* (2N, GV_SUDOKU_TEXT_BYTES) completions, puzzles */
+    const char **texts, **puzzles;     /* (N) into text                                   */
 } job;
 
 /* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
@@ -142,6 +158,59 @@ typedef struct iter_stats {
     int64_t completion_tokens;
 } iter_stats;
 
+/* The rewards of this rank's shards, one token batch per shard (prompt = the starting canvas,
+   reference = the solution, texts for plugins), a failed plugin batch masked; then every sample's
+   scores, statuses and solved flags and every batch outcome gathered bitwise, and the
+   reward_failures streak replayed in shard order on every rank (rank 0 notes masked batches). */
+static gv_status score_rollout(job *j) {
+    const int R = j->R, T = j->T;
+    const int mine0 = j->shard_first[j->shard_lo], mine1 = j->shard_first[j->shard_hi];
+    for (int n = mine0; n < mine1; ++n) {
+        const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
+        const uint8_t *puz = gv_sudoku_puzzle(&j->data.train, row), *sol = gv_sudoku_solution(&j->data.train, row);
+        uint8_t filled[GV_SUDOKU_MAX_CELLS];
+        gv_sudoku_grid_from_tokens(j->tokens + (int64_t)n * T, j->S, filled);
+        j->solved[n] = gv_sudoku_score(puz, sol, filled, j->S) >= 1.5f;
+        gv_sudoku_tokens_from_grid(sol, j->S, j->solution + (int64_t)n * T);
+        gv_sudoku_text_from_tokens(j->tokens + (int64_t)n * T, j->S, (char *)j->texts[n]);
+        gv_sudoku_text_from_tokens(j->canvas + (int64_t)n * T, j->S, (char *)j->puzzles[n]);
+    }
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        const int n0 = j->shard_first[sh], n1 = j->shard_first[sh + 1];
+        const gv_reward_images b = {.n = n1 - n0, .seq_len = T, .tokens = j->tokens + (int64_t)n0 * T,
+                                    .prompt = j->canvas + (int64_t)n0 * T,
+                                    .reference = j->solution + (int64_t)n0 * T, .mask_id = j->mask_id,
+                                    .texts = j->texts + n0, .prompts = j->puzzles + n0,
+                                    .groups = j->group + n0};
+        for (int k = 0; k < R; ++k) {
+            gv_reward_outcome *o = &j->outcomes[(int64_t)sh * R + k];
+            o->outcome = 0;
+            if (n1 == n0) continue;
+            GV_TRY(gv_reward_score_outcome(&j->rewards[k], j->ctx, &b, NULL, j->scores_tmp,
+                                           j->status_tmp, NULL, NULL, o));
+            for (int i = 0; i < n1 - n0; ++i) {
+                j->scores[(int64_t)(n0 + i) * R + k] = j->scores_tmp[i];
+                j->status[(int64_t)(n0 + i) * R + k] = j->status_tmp[i];
+            }
+        }
+    }
+    GV_TRY(gv_dist_allgather("rewards", j->scores, (size_t)R * sizeof(float), j->N, mine0, mine1));
+    GV_TRY(gv_dist_allgather("reward statuses", j->status, (size_t)R, j->N, mine0, mine1));
+    GV_TRY(gv_dist_allgather("solved flags", j->solved, 1, j->N, mine0, mine1));
+    GV_TRY(gv_dist_allgather("reward batch outcomes", j->outcomes, (size_t)R * sizeof *j->outcomes,
+                             j->shards, j->shard_lo, j->shard_hi));
+    for (int sh = 0; sh < j->shards; ++sh)
+        for (int k = 0; k < R; ++k) {
+            gv_status s = gv_reward_outcome_streak(&j->rewards[k], j->cfg->reward_failures.max_consecutive,
+                                                   &j->outcomes[(int64_t)sh * R + k], !j->lead);
+            if (s != GV_OK) {
+                gv_dist_agree_error(); /* every rank raised it from the same gathered outcomes */
+                return s;
+            }
+        }
+    return GV_OK;
+}
+
 static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
     const gv_mdm_train_config *cfg = j->cfg;
     GV_TRY(gv_data_cursor_next(&st->cur, j->seed, j->P, j->prompt_rows));
@@ -161,6 +230,7 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
         if (!cfg->sampler.steps && m > steps) steps = m;
     }
     if (steps > j->steps) return GV_ERROR(GV_ERR_INVALID, "mdm train: %d steps > %d", steps, j->steps);
+    memcpy(j->canvas, j->tokens, (size_t)j->N * j->T * sizeof(int32_t));
     gv_masked_config mc = {.N = j->N, .T = j->T, .V = j->V, .mask_id = j->mask_id, .steps = steps,
                            .blocks = 1, .seed = j->seed, .stream = GV_RNG_STREAM_SAMPLER,
                            .addr = {.iteration = (uint32_t)st->iteration,
@@ -177,30 +247,33 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
         GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
                                 j->tokens + (int64_t)n0 * j->T, NULL, j->scratch, j->scratch_bytes));
     }
-    const int mine0 = j->shard_first[j->shard_lo], mine1 = j->shard_first[j->shard_hi];
-    for (int n = mine0; n < mine1; ++n) {
-        const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
-        uint8_t filled[GV_SUDOKU_MAX_CELLS];
-        gv_sudoku_grid_from_tokens(j->tokens + (int64_t)n * j->T, j->S, filled);
-        j->reward[n] = gv_sudoku_score(gv_sudoku_puzzle(&j->data.train, row),
-                                       gv_sudoku_solution(&j->data.train, row), filled, j->S);
-    }
-    GV_TRY(gv_dist_allgather("rewards", j->reward, sizeof(float), j->N, mine0, mine1));
+    GV_TRY(score_rollout(j));
+    /* the combined reward per sample (Σ_k w_k r_k; NaN where a weighted component failed) */
     double rsum = 0.0, solved = 0.0;
+    int scored = 0;
     for (int n = 0; n < j->N; ++n) {
-        rsum += j->reward[n];
-        solved += j->reward[n] >= 1.5f;
+        double r = 0.0;
+        int ok = 1;
+        for (int k = 0; k < j->R; ++k) {
+            const float v = j->scores[(int64_t)n * j->R + k];
+            if (j->weights[k] == 0.0) continue;
+            if (j->status[(int64_t)n * j->R + k] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+            r += j->weights[k] * (double)v;
+        }
+        j->reward[n] = ok ? (float)r : NAN;
+        if (ok) rsum += j->reward[n], scored++;
+        solved += j->solved[n];
     }
-    is->reward_mean = rsum / j->N;
+    is->reward_mean = scored ? rsum / scored : NAN;
     is->solved = solved / j->N;
     static const int centre[] = {GV_ADV_CENTER_ZSCORE, GV_ADV_CENTER_MEAN, GV_ADV_CENTER_LEAVE_ONE_OUT};
     gv_advantage_opts ao = gv_advantage_opts_default();
     ao.global_std = 0;
     ao.adv_clip = cfg->algorithm.adv_clip;
     ao.center = centre[cfg->algorithm.advantage];
-    const double w1 = 1.0;
-    gv_advantage_input in = {.n_samples = j->N, .n_rewards = 1, .rewards = j->reward, .weights = &w1,
-                             .prompt = j->group};
+    ao.mode = cfg->rewards_mode;
+    gv_advantage_input in = {.n_samples = j->N, .n_rewards = j->R, .rewards = j->scores,
+                             .status = j->status, .weights = j->weights, .prompt = j->group};
     return gv_advantage_compute(&in, &ao, j->adv, j->valid, NULL, &is->adv);
 }
 
@@ -580,6 +653,46 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
 
 /* ---- setup ------------------------------------------------------------------------------------ */
 
+/* The `rewards:` list (mdm_train.h): built-in `sudoku` and token-batch plugins, created as the
+   image trainer creates its list (gv_grpo_rewards_create_kind); none = [{builtin: sudoku}]. */
+static gv_status setup_rewards(job *j) {
+    const gv_mdm_train_config *cfg = j->cfg;
+    const gv_reward_spec fallback = {.builtin = "sudoku", .plugin = "", .model = "", .weight = 1.0};
+    const gv_reward_spec *specs = cfg->n_rewards ? cfg->rewards : &fallback;
+    j->R = cfg->n_rewards ? cfg->n_rewards : 1;
+    for (int k = 0; k < j->R; ++k) {
+        gv_builtin_reward_id id;
+        if (!specs[k].builtin || !*specs[k].builtin) continue;
+        GV_TRY(gv_builtin_reward_find(specs[k].builtin, &id));
+        if (id != GV_REWARD_SUDOKU)
+            return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: builtin '%s' scores images; the masked-diffusion "
+                            "trainer scores token batches (builtin sudoku, or a plugin of kind tokens)",
+                            k, specs[k].builtin);
+    }
+    GV_TRY(gv_grpo_rewards_create_kind(j->ctx, j->model.dataset, j->N, specs, j->R, "rewards",
+                                       GROVE_SAMPLES_TOKENS, &j->rewards, &j->reward_models));
+    for (int k = 0; k < j->R; ++k)
+        if (!gv_reward_can_score(&j->rewards[k]))
+            return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: plugin '%s' is a pairwise judge without score "
+                            "(the masked-diffusion trainer has no win-rate transform)", k,
+                            j->rewards[k].name);
+    const size_t N = (size_t)j->N, R = (size_t)j->R, T = (size_t)j->T, tb = GV_SUDOKU_TEXT_BYTES(j->S);
+    void **bufs[] = {(void **)&j->weights, (void **)&j->scores, (void **)&j->scores_tmp,
+                     (void **)&j->status, (void **)&j->status_tmp, (void **)&j->solved,
+                     (void **)&j->outcomes, (void **)&j->canvas, (void **)&j->solution,
+                     (void **)&j->text, (void **)&j->texts, (void **)&j->puzzles};
+    const size_t sizes[] = {R * sizeof(double), N * R * sizeof(float), N * sizeof(float), N * R, N, N,
+                            (size_t)j->shards * R * sizeof(gv_reward_outcome), N * T * sizeof(int32_t),
+                            N * T * sizeof(int32_t), 2 * N * tb, N * sizeof(char *), N * sizeof(char *)};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(host_alloc(sizes[i], bufs[i]));
+    for (int k = 0; k < j->R; ++k) j->weights[k] = specs[k].weight;
+    for (size_t n = 0; n < N; ++n) {
+        j->texts[n] = j->text + n * tb;
+        j->puzzles[n] = j->text + (N + n) * tb;
+    }
+    return GV_OK;
+}
+
 static gv_status setup(job *j) {
     const gv_mdm_train_config *cfg = j->cfg;
     const gv_dataset_kind dk = cfg->data.dataset == 0 ? GV_DATASET_SUDOKU4 : GV_DATASET_SUDOKU9;
@@ -689,6 +802,7 @@ static gv_status setup(job *j) {
             GV_TRY(j->be->memset_zero(j->shard_grads[k], (size_t)j->model.params.total * sizeof(float)));
         }
     }
+    GV_TRY(setup_rewards(j));
     j->co = cfg->co_grpo.enabled;
     if (j->co) {
         if (!cfg->sampler.steps)
@@ -734,6 +848,10 @@ static void job_free(job *j) {
     free(j->shard_first);
     free(j->seq_shard);
     free(j->shard_stats);
+    void *rh[] = {j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->solved, j->outcomes,
+                  j->canvas, j->solution, j->text, (void *)j->texts, (void *)j->puzzles};
+    for (size_t i = 0; i < sizeof rh / sizeof rh[0]; ++i) free(rh[i]);
+    if (j->rewards) gv_grpo_rewards_free(j->rewards, j->reward_models, j->R);
     gv_mdm_policy_free(&j->pol);
     if (j->co) gv_schedule_free(&j->sched);
     gv_mdm_runner_free(&j->runner);

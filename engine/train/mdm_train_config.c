@@ -132,6 +132,11 @@ static const gv_field top_fields[] = {
     F_STRUCT(gv_mdm_train_config, checkpoint, checkpoint_schema, "last.h5 cadence"),
     F_STRUCT(gv_mdm_train_config, co_grpo, co_grpo_schema, "Co-GRPO schedule policy"),
     F_STRUCT(gv_mdm_train_config, dist, gv_dist_schema, "data parallel across MPI ranks (dist.h)"),
+    F_ENUM(gv_mdm_train_config, rewards_mode, gv_rewards_mode_names, "sum_then_normalize",
+           "sum_then_normalize | normalize_then_sum (several rewards)"),
+    F_LIST(gv_mdm_train_config, rewards, n_rewards, gv_reward_spec_schema,
+           "training rewards: builtin sudoku and token-batch plugins; none = [{builtin: sudoku}]"),
+    F_STRUCT(gv_mdm_train_config, reward_failures, gv_reward_failures_schema, "reward failure policy"),
 };
 static const char *check_mdm_train(const void *obj) {
     const gv_mdm_train_config *c = obj;

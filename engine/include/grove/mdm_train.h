@@ -19,6 +19,11 @@
  *   co_grpo    enabled, knobs, phase_len, sigma_decay_iterations, lr, hidden (Co-GRPO's schedule
  *              policy, grove/mdm_schedule.h; needs sampler.steps > 0)
  *   dist       timeout_s, eval_timeout_s, check_every (grove/dist.h)
+ *   rewards, rewards_mode, reward_failures   as the image trainer's (run_config.h, grpo.h): a list of
+ *              `{builtin: sudoku}` and token-batch plugins (`{plugin: x.so, weight, config}`, loaded
+ *              for GROVE_SAMPLES_TOKENS), combined by gv_advantage_compute; a failed plugin batch
+ *              is masked and counted (grove/reward_outcome.h). No `rewards:` key = the built-in
+ *              `sudoku` reward alone, weight 1.
  * The three algorithm configs set their keys directly (no preset layer).
  *
  * One iteration (ALGORITHMS.md §3 structure, §10 estimators): P puzzles from an epoch-shuffled
@@ -67,6 +72,7 @@
 #include "grove/backend.h"
 #include "grove/dist_config.h"
 #include "grove/image_model.h"
+#include "grove/run_config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,6 +114,10 @@ typedef struct gv_mdm_train_config {
     gv_mdm_checkpoint_section checkpoint;
     gv_mdm_co_grpo_section co_grpo;
     gv_dist_section dist;
+    int rewards_mode;         /* gv_rewards_mode (run_config.h)                      */
+    gv_reward_spec *rewards;  /* none: the built-in `sudoku` reward, weight 1         */
+    int n_rewards;
+    gv_reward_failures_section reward_failures;
 } gv_mdm_train_config;
 
 typedef enum { GV_MDM_ADV_ZSCORE = 0, GV_MDM_ADV_GROUP_MEAN, GV_MDM_ADV_LEAVE_ONE_OUT } gv_mdm_adv_kind;
