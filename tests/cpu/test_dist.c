@@ -18,7 +18,8 @@
  * their messages, printed once.
  * `grove train` of a masked-diffusion model (suite dist_mdm, the tiny 4x4 Sudoku task of
  * mdm_test_util.h, 2 uneven shards): `mpirun -np 2` against one process with the same run.shards for
- * diffu_grpo, coupled (balanced aggregation) and Co-GRPO (φ, θ, φ phases), 3 iterations: bitwise the
+ * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
+ * (built-in sudoku + sudoku_constraints.so), 3 iterations: bitwise the
  * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
  * by the hash check; the shard rules refused (once).
  * The MPI tests are skipped (with a message) in a build without MPI. */
@@ -753,6 +754,17 @@ Test(dist_mdm, co_grpo_two_ranks_equal_one_process_bit_for_bit) {
     cr_assert_eq(lines_with(m, "\"phase\":\"theta\""), 1, "%s", m);
     cr_assert(strstr(m, "\"phi_step\":4"), "4 φ steps:\n%s", m);
     free(m);
+}
+
+/* Two rewards (the built-in sudoku and sudoku_constraints.so, reference-free), normalized then
+   summed: both columns and their statuses scored per shard and gathered. */
+Test(dist_mdm, reward_list_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set rewards_mode=normalize_then_sum --set 'rewards=[{builtin: "
+             "sudoku, weight: 0.5}, {plugin: %s/plugins/sudoku_constraints.so, weight: 1.0}]' "
+             "--set algorithm.advantage=zscore", GROVE_BINARY_DIR);
+    assert_mdm_ranks_agree("rewards", extra, 0);
 }
 
 Test(dist_mdm, desynchronized_rank_is_caught_by_the_hash_check) {
