@@ -8,8 +8,7 @@
  * statuses; a pairwise judge is checked through compare (win rates within each group, plus
  * p(a, b) + p(b, a) ≈ 1 as a consistency figure). --config FILE is a YAML mapping handed to create
  * flattened to path=value lines, as a config's `rewards[].config:` is.
- * Token batches (a plugin of kind tokens; --dataset sudoku4 | sudoku9, the default for a plugin
- * without kind image): the first N held-out puzzles as the Sudoku trainer sends them (tokens,
+ * Token batches (--dataset sudoku4 | sudoku9, for a plugin of kind tokens): the first N held-out puzzles as the Sudoku trainer sends them (tokens,
  * prompt_tokens = the starting canvas, reference_tokens = the solution, texts and prompts = the
  * grids as text, groups of 8), the completions being the solution with a known share of the blanks
  * wrong — none for puzzle i with i mod 4 == 0, else the blanks q with q mod 4 < i mod 4 — so the
@@ -244,10 +243,9 @@ static gv_status make_token_batch(const char *dataset, int n, check_batch *b) {
 static gv_status run_check(const char *plugin, const char *config_text, const char *dataset,
                            int n) {
     gv_reward r;
-    /* no --dataset: the kind the plugin takes decides (image: mnist; tokens only: sudoku9) */
-    const uint32_t want = !dataset ? GROVE_SAMPLES_IMAGE | GROVE_SAMPLES_TOKENS
-                          : is_sudoku(dataset) ? GROVE_SAMPLES_TOKENS : GROVE_SAMPLES_IMAGE;
-    GV_TRY(gv_reward_load_plugin(&r, plugin, config_text, 1.0, want));
+    const int tokens = is_sudoku(dataset);
+    GV_TRY(gv_reward_load_plugin(&r, plugin, config_text, 1.0,
+                                 tokens ? GROVE_SAMPLES_TOKENS : GROVE_SAMPLES_IMAGE));
     gv_reward_plugin_info info;
     gv_status s = gv_reward_plugin_describe(&r, &info);
     if (s != GV_OK) return gv_reward_destroy(&r), s;
@@ -255,8 +253,6 @@ static gv_status run_check(const char *plugin, const char *config_text, const ch
            "bytes\n", info.path, info.name, info.version, info.abi_version,
            GROVE_REWARD_ABI_VERSION, info.struct_size);
     print_flags(info.flags, info.kinds);
-    if (!dataset) dataset = info.kinds & GROVE_SAMPLES_IMAGE ? "mnist" : "sudoku9";
-    const int tokens = is_sudoku(dataset);
     check_batch b;
     memset(&b, 0, sizeof b);
     s = tokens ? make_token_batch(dataset, n, &b) : make_batch(dataset, n, &b);
@@ -356,7 +352,7 @@ int gv_cmd_reward_check(const gv_command *cmd, const gv_cli_args *args) {
     if (load_plugin_config(gv_cli_option_value(cmd, args, "config"), &cc) != GV_OK)
         return gv_cli_fail(cmd);
     const gv_status s = run_check(args->positional[0], cc.config.flat ? cc.config.flat : "",
-                                  dataset, (int)n);
+                                  dataset ? dataset : "mnist", (int)n);
     gv_config_free(&check_schema, &cc);
     if (s != GV_OK) return gv_cli_fail(cmd);
     printf("ok\n");

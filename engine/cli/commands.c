@@ -72,8 +72,7 @@ const gv_command gv_commands[] = {
                 "prints time per item and the score distribution.",
      .options = {{"config", 0, "FILE", "YAML mapping handed to the plugin's create()"},
                  {"n", 'n', "N", "test images / puzzles to score (default 64)"},
-                 {"dataset", 0, "NAME", "mnist (default), fashion; sudoku4, sudoku9 (token batches; "
-                  "the default for a tokens-only plugin)"},
+                 {"dataset", 0, "NAME", "mnist (default), fashion; sudoku4, sudoku9 (token batches)"},
                  {NULL, 0, NULL, NULL}},
      .min_positional = 1, .max_positional = 1,
      .run = gv_cmd_reward_check},

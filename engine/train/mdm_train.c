@@ -375,6 +375,8 @@ typedef struct shard_part {
                                     whole minibatch's, so the parts add up to the loss)       */
     float stats[GV_GRPO_STATS];  /* means over the shard's units (grpo_objective)             */
     int64_t units;
+    double ratio_sum;            /* a φ step: Σ of the shard's unit ratios (its loss: Σ of the
+                                    unit losses)                                              */
 } shard_part;
 
 /* This rank's shards of minibatch b of epoch e (n rows, gathered; token weights in mb_w): per
@@ -504,7 +506,7 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
 static gv_status phi_step(job *j, double *loss, double *ratio) {
     gv_schedule *p = &j->sched;
     gv_params *phi = &p->phi;
-    shard_part *parts = j->shard_stats; /* loss: Σ of the unit losses, stats[0]: Σ of the ratios */
+    shard_part *parts = j->shard_stats;
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
         memset(&parts[sh], 0, sizeof parts[sh]);
         parts[sh].units = gv_schedule_units(p, j->shard_first[sh], j->shard_first[sh + 1]);
@@ -513,22 +515,17 @@ static gv_status phi_step(job *j, double *loss, double *ratio) {
     int64_t units = 0;
     for (int sh = 0; sh < j->shards; ++sh) units += parts[sh].units;
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
-        double ratio_sum = 0.0;
         GV_TRY(gv_schedule_loss_part(p, j->adv, j->shard_first[sh], j->shard_first[sh + 1], units,
-                                     &parts[sh].loss, &ratio_sum));
-        memcpy(parts[sh].stats, &ratio_sum, sizeof ratio_sum); /* carried bitwise */
+                                     &parts[sh].loss, &parts[sh].ratio_sum));
         float *mine = j->phi_grads[sh - j->shard_lo];
         if (mine != phi->grads) memcpy(mine, phi->grads, (size_t)phi->total * sizeof(float));
     }
     GV_TRY(gv_dist_allgather("schedule statistics", parts, sizeof *parts, j->shards, j->shard_lo,
                              j->shard_hi));
-    double L = parts[0].loss, rsum;
-    memcpy(&rsum, parts[0].stats, sizeof rsum);
+    double L = parts[0].loss, rsum = parts[0].ratio_sum;
     for (int sh = 1; sh < j->shards; ++sh) {
-        double r;
-        memcpy(&r, parts[sh].stats, sizeof r);
         L += parts[sh].loss;
-        rsum += r;
+        rsum += parts[sh].ratio_sum;
     }
     *loss = units ? L / (double)units : 0.0;
     *ratio = units ? rsum / (double)units : 1.0;

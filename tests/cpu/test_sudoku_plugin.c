@@ -9,8 +9,8 @@
  *   kinds        a tokens-only plugin refuses to load for image batches; an image-only plugin
  *                (ink_target, built against revision 1's fields only) refuses a token batch with
  *                one GV_ERR_PLUGIN line, and still scores images.
- *   reward-check `grove reward-check sudoku_constraints.so` builds a token batch (the default for a
- *                tokens-only plugin): in reference mode the printed mean is the hand count of its
+ *   reward-check `grove reward-check sudoku_constraints.so --dataset sudoku9` builds a token batch:
+ *                in reference mode the printed mean is the hand count of its
  *                constructed completions (puzzle i: the blanks q with q mod 4 < i mod 4 wrong).
  * Not here: the loader's other errors and the bridge (test_plugins.c). */
 #include <criterion/criterion.h>
@@ -208,7 +208,7 @@ Test(sudoku_plugin, reward_check_scores_a_token_batch) {
     cr_assert(f);
     fprintf(f, "mode: reference\n");
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s/grove' reward-check %s -n 8 --config %s >%s 2>&1", GROVE_BINARY_DIR,
+    snprintf(cmd, sizeof cmd, "'%s/grove' reward-check %s -n 8 --dataset sudoku9 --config %s >%s 2>&1", GROVE_BINARY_DIR,
              plugin_path("sudoku_constraints"), cfg, out);
     const int rc = system(cmd);
     f = fopen(out, "r");
