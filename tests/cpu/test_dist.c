@@ -21,7 +21,8 @@
  * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
  * (built-in sudoku + sudoku_constraints.so), 3 iterations: bitwise the
  * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
- * by the hash check; the shard rules refused (once).
+ * by the hash check; a stalled rank timing out and a killed one ending the job (last.h5 intact);
+ * the shard rules refused (once).
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -776,6 +777,30 @@ Test(dist_mdm, desynchronized_rank_is_caught_by_the_hash_check) {
     cr_assert(strstr(err, "parameters differ across ranks (model) after iteration 2: rank 1 ("),
               "%s", err);
     free(err);
+}
+
+/* A rank that hangs at iteration 2 makes rank 0 fail within dist.timeout_s with a rank-tagged
+   line; a killed rank ends the job non-zero with last.h5 intact (it loads). */
+Test(dist_mdm, stalled_or_killed_rank_stops_the_job) {
+    NEED_MPI();
+    double t0 = now_s();
+    int rc = mdm_train(2, "stall:1:2", "stalled", "--set run.shards=2 --set dist.timeout_s=1.5");
+    const double secs = now_s() - t0;
+    char *err = err_of("stalled");
+    cr_assert_neq(rc, 0, "%s", err);
+    cr_assert(secs < 1.5 + 10.0, "the job took %.1f s", secs);
+    cr_assert(strstr(err, "rank 0: dist: "), "%s", err);
+    cr_assert(strstr(err, "not every rank arrived within dist.timeout_s = 1.5 s"), "%s", err);
+    free(err);
+    t0 = now_s();
+    rc = mdm_train(2, "kill:1:2", "killed", "--set run.shards=2 --set dist.timeout_s=10");
+    cr_assert_neq(rc, 0, "a killed rank must fail the job");
+    cr_assert(now_s() - t0 < 10.0, "the job took %.1f s, beyond dist.timeout_s", now_s() - t0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
+    gv_image_model m;
+    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK, "%s", gv_last_error());
+    gv_image_model_free(&m);
 }
 
 Test(dist_mdm, shard_rules_are_refused_with_their_reason) {
