@@ -21,7 +21,8 @@
  * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
  * (built-in sudoku + sudoku_constraints.so), 3 iterations: bitwise the
  * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
- * by the hash check; a stalled rank timing out and a killed one ending the job (last.h5 intact);
+ * by the hash check; a Co-GRPO resume from one process to 2 ranks equal to a straight run; a
+ * stalled rank timing out and a killed one ending the job (last.h5 intact);
  * the shard rules refused (once).
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
@@ -777,6 +778,32 @@ Test(dist_mdm, desynchronized_rank_is_caught_by_the_hash_check) {
     cr_assert(strstr(err, "parameters differ across ranks (model) after iteration 2: rank 1 ("),
               "%s", err);
     free(err);
+}
+
+/* Every rank reads last.h5 (θ, Adam, the cursor and, with Co-GRPO, φ): 1 iteration in one process,
+   the other 2 under mpirun -np 2 = 3 iterations in one process straight. */
+Test(dist_mdm, resume_across_rank_counts_equals_one_process_straight) {
+    NEED_MPI();
+    const char *co = "--set run.shards=2 --set co_grpo.enabled=true --set co_grpo.phase_len=1 "
+                     "--set sampler.steps=4 --set algorithm.advantage=zscore";
+    char stop[512];
+    snprintf(stop, sizeof stop, "%s --stop-after 1", co);
+    cr_assert_eq(mdm_train(0, NULL, "straight", co), 0, "%s", err_of("straight"));
+    cr_assert_eq(mdm_train(0, NULL, "resumed", stop), 0, "%s", err_of("resumed"));
+    cr_assert_eq(mdm_train(2, NULL, "resumed", co), 0, "%s", err_of("resumed"));
+    const char *groups[] = {"params", "ema", "optim/m", "optim/v", "schedule"};
+    for (int g = 0; g < 5; ++g) {
+        int64_t n1, n2;
+        float *a = mdm_group("straight", groups[g], &n1), *b = mdm_group("resumed", groups[g], &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(float)), 0, "/%s differs after the resume", groups[g]);
+        free(a);
+        free(b);
+    }
+    char *a = mdm_metrics("straight"), *b = mdm_metrics("resumed");
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
 }
 
 /* A rank that hangs at iteration 2 makes rank 0 fail within dist.timeout_s with a rank-tagged
