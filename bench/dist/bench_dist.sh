@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# bench/dist: unet-s pretraining step time and `grove train` (the default Flow-GRPO config)
-# iteration time, one process x 2 threads vs `mpirun -np 2` x 1 thread (and one process x 1 thread
+# bench/dist: unet-s pretraining step time, `grove train` (the default Flow-GRPO config) and the
+# masked-diffusion `grove train` (configs/align/sudoku-diffu-grpo.yaml) iteration time, one process x 2 threads vs `mpirun -np 2` x 1 thread (and one process x 1 thread
 # for reference), all with run.shards = 2 so the three compute the same split; plus the
 # communication share (comm_s: time inside collectives, waiting for the other rank included) of
 # the 2-rank runs. Prints figures; never fails on time.
 #
-#   bench/dist/bench_dist.sh [BUILD_DIR] [STEPS] [ITERATIONS]
-#     defaults: build, 20 pretraining steps (first 3 dropped), 5 train iterations (first dropped);
-#     0 skips that part
+#   bench/dist/bench_dist.sh [BUILD_DIR] [STEPS] [ITERATIONS] [SUDOKU_ITERATIONS]
+#     defaults: build, 20 pretraining steps (first 3 dropped), 5 train iterations (first dropped),
+#     4 Sudoku iterations (first dropped); 0 skips that part
 #
 # Not here: the paper estimate for GPUs (README "Scaling").
 set -euo pipefail
@@ -15,6 +15,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 steps=${2:-20}
 iterations=${3:-5}
+sudoku_iterations=${4:-4}
 grove=$build/grove
 cfg=$root/configs/pretrain/mnist-unet.yaml
 tmp=$(mktemp -d /tmp/grove-bench-dist-XXXXXX)
@@ -53,8 +54,9 @@ three_ways() {
   mpirun --bind-to core -np 2 "$grove" "$@" --set run.dir="$tmp/$tag-r2" --set run.threads=1 \
     >/dev/null 2>&1
   printf '%-26s' "2 ranks x 1 thread:"; "$summarizer" "$tmp/$tag-r2/metrics.jsonl"
-  if cmp -s <(sed 's/,"samples_per_s".*//' "$tmp/$tag-t1/metrics.jsonl") \
-            <(sed 's/,"samples_per_s".*//' "$tmp/$tag-r2/metrics.jsonl"); then
+  local timing='s/,"(samples_per_s|rollout_tokens_per_s)".*//' # the masked trainer's first timing key
+  if cmp -s <(sed -E "$timing" "$tmp/$tag-t1/metrics.jsonl") \
+            <(sed -E "$timing" "$tmp/$tag-r2/metrics.jsonl"); then
     echo "$what of '1 process x 1 thread' and '2 ranks x 1 thread': identical"
   else
     echo "$what of '1 process x 1 thread' and '2 ranks x 1 thread': DIFFER"
@@ -87,6 +89,35 @@ train_part() {
   three_ways tsummarize train "metrics (timing aside)" train "$acfg" "${tcommon[@]}"
 }
 if [ "$iterations" -gt 1 ]; then train_part; fi
+
+sudoku_part() {
+  # grove train, configs/align/sudoku-diffu-grpo.yaml: 8 puzzles x 8 samples, 12 sampler steps,
+  # 2 inner epochs of 4 minibatches of 16; no evals (rank 0 alone), last.h5 only
+  local scfg=$root/configs/align/sudoku-diffu-grpo.yaml
+  local scommon=(--set run.shards=2 --set train.iterations=100000 --set eval.puzzles=0
+                 --set checkpoint.every=100000 --set dist.check_every=0 --stop-after "$sudoku_iterations")
+  # median iteration time (rollout + logp_old + train seconds) and mean comm_s after the first
+  ssummarize() {
+    awk -v skip=1 '
+      /"optimizer_step"/ {
+        t = 0
+        n_ = split("rollout_s logp_old_s train_s", keys, " ")
+        for (i = 1; i <= n_; ++i)
+          if (match($0, "\"" keys[i] "\":[0-9.e+-]+")) t += substr($0, RSTART + length(keys[i]) + 3, RLENGTH - length(keys[i]) - 3)
+        c = 0; if (match($0, /"comm_s":[0-9.e+-]+/)) c = substr($0, RSTART + 9, RLENGTH - 9) + 0
+        if (++n > skip) print t, c
+      }' "$1" | sort -n | awk '
+      { dt[++k] = $1; cs += $2 }
+      END {
+        med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
+        printf "%8.2f s/iteration  %6.1f samples/s  comm %6.2f s/iteration (%4.1f%%)\n", med,
+               64 / med, cs / k, 100 * (cs / k) / med
+      }'
+  }
+  echo "grove train (sudoku-diffu-grpo: 64 samples, 12 steps), 2 shards of 4 puzzles, $sudoku_iterations iterations (median of the last $((sudoku_iterations - 1)))"
+  three_ways ssummarize sudoku "metrics (timing aside)" train "$scfg" "${scommon[@]}"
+}
+if [ "$sudoku_iterations" -gt 1 ]; then sudoku_part; fi
 if [ "$steps" -lt 4 ]; then exit 0; fi
 
 echo "unet-s pretraining, batch 64 = 2 shards of 32, $steps steps (median of the last $((steps - 3)))"

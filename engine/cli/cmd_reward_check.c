@@ -1,4 +1,4 @@
-/* grove reward-check PLUGIN.so [--config FILE] [-n N] [--dataset mnist|fashion]
+/* grove reward-check PLUGIN.so [--config FILE] [-n N] [--dataset mnist|fashion|sudoku4|sudoku9]
  * Validates a reward plugin before a run depends on it (DESIGN.md §1, §7): loads it exactly as
  * `grove train` does (every loader error is one line and a non-zero exit), prints its name, version,
  * ABI version, struct size, flags and kinds, scores a REAL batch — the first N test images of the
@@ -8,7 +8,12 @@
  * statuses; a pairwise judge is checked through compare (win rates within each group, plus
  * p(a, b) + p(b, a) ≈ 1 as a consistency figure). --config FILE is a YAML mapping handed to create
  * flattened to path=value lines, as a config's `rewards[].config:` is.
- * Deliberately not here: training (grove train) and token batches. */
+ * Token batches (--dataset sudoku4 | sudoku9, for a plugin of kind tokens): the first N held-out puzzles as the Sudoku trainer sends them (tokens,
+ * prompt_tokens = the starting canvas, reference_tokens = the solution, texts and prompts = the
+ * grids as text, groups of 8), the completions being the solution with a known share of the blanks
+ * wrong — none for puzzle i with i mod 4 == 0, else the blanks q with q mod 4 < i mod 4 — so the
+ * scores spread from unsolved to solved.
+ * Deliberately not here: training (grove train). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,7 @@
 #include "grove/paths.h"
 #include "grove/reward.h"
 #include "grove/rewards.h"
+#include "grove/sudoku.h"
 
 #define CHECK_GROUP 8
 
@@ -120,6 +126,10 @@ static void print_flags(uint32_t flags, uint32_t kinds) {
 
 typedef struct check_batch {
     gv_dataset ds;
+    int32_t *tokens, *canvas, *solution; /* token batches (n, T)                            */
+    char *text;                          /* (2n, GV_SUDOKU_TEXT_BYTES): completions, puzzles */
+    const char **texts, **puzzles;
+    int T;
     float *pixels;
     int32_t *labels, *groups;
     char **prompts;
@@ -132,7 +142,8 @@ static void check_batch_free(check_batch *b) {
     gv_dataset_free(&b->ds);
     for (int i = 0; b->prompts && i < b->n; ++i) free(b->prompts[i]);
     void *all[] = {b->pixels, b->labels, b->groups, b->prompts, b->scores, b->scores2, b->status,
-                   b->status2};
+                   b->status2, b->tokens, b->canvas, b->solution, b->text, (void *)b->texts,
+                   (void *)b->puzzles};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) free(all[i]);
 }
 
@@ -177,10 +188,64 @@ static gv_status make_batch(const char *dataset, int n, check_batch *b) {
     return s;
 }
 
+static int is_sudoku(const char *dataset) {
+    return strcmp(dataset, "sudoku4") == 0 || strcmp(dataset, "sudoku9") == 0;
+}
+
+/* The token batch of a Sudoku dataset (the top of this file); b->ds holds the puzzles. */
+static gv_status make_token_batch(const char *dataset, int n, check_batch *b) {
+    gv_dataset_kind kind;
+    GV_TRY(gv_dataset_kind_by_name(dataset, &kind));
+    char rel[256], path[4096];
+    snprintf(rel, sizeof rel, "data/%s.h5", dataset);
+    GV_TRY(gv_root_path(rel, path, sizeof path));
+    GV_TRY(gv_dataset_ensure(kind, path, NULL, NULL));
+    GV_TRY(gv_dataset_load_as(path, kind, &b->ds));
+    const gv_dataset_split *t = &b->ds.test;
+    if (n > t->n) n = (int)t->n;
+    const int S = b->ds.h, T = S * S;
+    const size_t tb = GV_SUDOKU_TEXT_BYTES(S);
+    b->n = n;
+    b->T = T;
+    b->tokens = malloc((size_t)n * T * sizeof(int32_t));
+    b->canvas = malloc((size_t)n * T * sizeof(int32_t));
+    b->solution = malloc((size_t)n * T * sizeof(int32_t));
+    b->text = malloc(2 * (size_t)n * tb);
+    b->texts = malloc((size_t)n * sizeof(char *));
+    b->puzzles = malloc((size_t)n * sizeof(char *));
+    b->groups = malloc((size_t)n * sizeof(int32_t));
+    b->scores = malloc((size_t)n * sizeof(float));
+    b->scores2 = malloc((size_t)n * sizeof(float));
+    b->status = malloc((size_t)n);
+    b->status2 = malloc((size_t)n);
+    if (!b->tokens || !b->canvas || !b->solution || !b->text || !b->texts || !b->puzzles ||
+        !b->groups || !b->scores || !b->scores2 || !b->status || !b->status2)
+        return GV_ERROR(GV_ERR_OOM, "reward-check: a batch of %d puzzles", n);
+    for (int i = 0; i < n; ++i) {
+        const uint8_t *puz = gv_sudoku_puzzle(t, i), *sol = gv_sudoku_solution(t, i);
+        uint8_t filled[GV_SUDOKU_MAX_CELLS];
+        for (int c = 0, q = 0; c < T; ++c) {
+            filled[c] = sol[c];
+            if (puz[c] == 0 && q++ % 4 < i % 4) filled[c] = (uint8_t)(sol[c] % S + 1); /* wrong */
+        }
+        gv_sudoku_tokens_from_grid(filled, S, b->tokens + (int64_t)i * T);
+        gv_sudoku_tokens_from_grid(puz, S, b->canvas + (int64_t)i * T);
+        gv_sudoku_tokens_from_grid(sol, S, b->solution + (int64_t)i * T);
+        b->texts[i] = b->text + (size_t)i * tb;
+        b->puzzles[i] = b->text + ((size_t)n + i) * tb;
+        gv_sudoku_text_from_tokens(b->tokens + (int64_t)i * T, S, (char *)b->texts[i]);
+        gv_sudoku_text_from_tokens(b->canvas + (int64_t)i * T, S, (char *)b->puzzles[i]);
+        b->groups[i] = i / CHECK_GROUP;
+    }
+    return GV_OK;
+}
+
 static gv_status run_check(const char *plugin, const char *config_text, const char *dataset,
                            int n) {
     gv_reward r;
-    GV_TRY(gv_reward_load_plugin(&r, plugin, config_text, 1.0, GROVE_SAMPLES_IMAGE));
+    const int tokens = is_sudoku(dataset);
+    GV_TRY(gv_reward_load_plugin(&r, plugin, config_text, 1.0,
+                                 tokens ? GROVE_SAMPLES_TOKENS : GROVE_SAMPLES_IMAGE));
     gv_reward_plugin_info info;
     gv_status s = gv_reward_plugin_describe(&r, &info);
     if (s != GV_OK) return gv_reward_destroy(&r), s;
@@ -190,15 +255,22 @@ static gv_status run_check(const char *plugin, const char *config_text, const ch
     print_flags(info.flags, info.kinds);
     check_batch b;
     memset(&b, 0, sizeof b);
-    s = make_batch(dataset, n, &b);
+    s = tokens ? make_token_batch(dataset, n, &b) : make_batch(dataset, n, &b);
     if (s == GV_OK) {
         const gv_dataset_split *t = &b.ds.test;
-        const gv_reward_images img = {.n = b.n, .channels = t->c, .height = t->h, .width = t->w,
-                                      .pixels = b.pixels, .labels = b.labels,
-                                      .prompts = (const char *const *)b.prompts,
-                                      .groups = b.groups};
-        printf("batch:   %d %s test images %dx%dx%d, groups of %d, prompts like \"%s\"\n", b.n,
-               dataset, t->c, t->h, t->w, CHECK_GROUP, b.prompts[0]);
+        gv_reward_images img = {.n = b.n, .channels = t->c, .height = t->h, .width = t->w,
+                                .pixels = b.pixels, .labels = b.labels,
+                                .prompts = (const char *const *)b.prompts, .groups = b.groups};
+        if (tokens) {
+            img = (gv_reward_images){.n = b.n, .seq_len = b.T, .tokens = b.tokens, .prompt = b.canvas,
+                                     .reference = b.solution, .mask_id = GV_SUDOKU_MASK(b.ds.h),
+                                     .texts = b.texts, .prompts = b.puzzles, .groups = b.groups};
+            printf("batch:   %d %s test puzzles (token batch, T = %d), groups of %d, completions = "
+                   "the solution with 0-3 of every 4 blanks wrong\n", b.n, dataset, b.T, CHECK_GROUP);
+        } else {
+            printf("batch:   %d %s test images %dx%dx%d, groups of %d, prompts like \"%s\"\n", b.n,
+                   dataset, t->c, t->h, t->w, CHECK_GROUP, b.prompts[0]);
+        }
         const int pairwise_only = !gv_reward_can_score(&r);
         const int deterministic = (info.flags & GROVE_REWARD_DETERMINISTIC) != 0;
         for (int pass = 0; s == GV_OK && pass < (deterministic ? 2 : 1); ++pass) {
@@ -220,8 +292,8 @@ static gv_status run_check(const char *plugin, const char *config_text, const ch
                            "imputed 0.5)\n", 1e3 * dt / (judged ? judged : 1), (long long)judged,
                            (long long)imputed);
                 else
-                    printf("time:    %.3f ms per image (%d images in %.3f s)\n", 1e3 * dt / b.n,
-                           b.n, dt);
+                    printf("time:    %.3f ms per %s (%d in %.3f s)\n", 1e3 * dt / b.n,
+                           tokens ? "puzzle" : "image", b.n, dt);
                 print_distribution(pairwise_only ? "win rates" : "scores", sc, st, b.n);
             }
         }
@@ -242,7 +314,12 @@ static gv_status run_check(const char *plugin, const char *config_text, const ch
             const int half = b.n / 2;
             gv_reward_images a = img, c = img;
             a.n = c.n = half;
-            c.pixels = b.pixels + (size_t)half * t->c * t->h * t->w;
+            if (tokens) {
+                c.tokens += (size_t)half * b.T, c.prompt += (size_t)half * b.T;
+                c.reference += (size_t)half * b.T, c.texts += half, c.prompts += half;
+            } else {
+                c.pixels = b.pixels + (size_t)half * t->c * t->h * t->w;
+            }
             float *p2 = b.scores2 + half;
             uint8_t *s2 = b.status2 + half;
             s = gv_reward_compare(&r, NULL, &a, &c, b.scores2, b.status2);

@@ -90,14 +90,8 @@ int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
     gv_model_kind mk; /* a masked-diffusion model has its own trainer (mdm_train.h) */
     if (gv_train_config_model_kind(args->positional[0], args->sets, args->nsets, &mk) == GV_OK &&
         mk == GV_MODEL_MDT) {
-        if (gv_dist_size() > 1) {
-            GV_ERROR(GV_ERR_UNSUPPORTED, "%s: the masked-diffusion trainer runs as one process "
-                     "only (not under mpirun -np %d)", args->positional[0], gv_dist_size());
-            gv_dist_agree_error(); /* every rank refuses alike: rank 0 prints, no abort */
-            return gv_cli_fail_ranks(cmd);
-        }
-        int code = gv_cmd_train_mdm(cmd, args);
-        gv_dist_finalize();
+        int code = gv_cmd_train_mdm(cmd, args); /* data parallel too (mdm_train.h) */
+        if (code == GV_EXIT_OK) gv_dist_finalize();
         return code;
     }
     gv_clear_error();

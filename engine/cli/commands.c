@@ -66,12 +66,13 @@ const gv_command gv_commands[] = {
      .run = gv_cmd_eval},
     {.name = "reward-check",
      .summary = "load a reward plugin, score a real batch, check determinism and speed",
-     .usage = "grove reward-check PLUGIN.so [--config FILE] [-n N] [--dataset mnist|fashion]",
-     .details = "Prints name, ABI version and flags, scores the first N test images (default 64),\n"
-                "checks determinism when claimed, prints time per image and the score distribution.",
+     .usage = "grove reward-check PLUGIN.so [--config FILE] [-n N] [--dataset mnist|fashion|sudoku4|sudoku9]",
+     .details = "Prints name, ABI version and flags, scores the first N test images (default 64) or,\n"
+                "for a token plugin, N held-out Sudoku puzzles, checks determinism when claimed,\n"
+                "prints time per item and the score distribution.",
      .options = {{"config", 0, "FILE", "YAML mapping handed to the plugin's create()"},
-                 {"n", 'n', "N", "test images to score (default 64)"},
-                 {"dataset", 0, "NAME", "mnist (default) or fashion"},
+                 {"n", 'n', "N", "test images / puzzles to score (default 64)"},
+                 {"dataset", 0, "NAME", "mnist (default), fashion; sudoku4, sudoku9 (token batches)"},
                  {NULL, 0, NULL, NULL}},
      .min_positional = 1, .max_positional = 1,
      .run = gv_cmd_reward_check},

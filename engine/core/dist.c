@@ -565,6 +565,16 @@ gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what) {
     return s;
 }
 
+gv_status gv_dist_agree_stop(const gv_dist_section *d, int local, int *stop) {
+    int64_t any = local != 0;
+    gv_dist_set_deadline(d->eval_timeout_s, "dist.eval_timeout_s");
+    gv_status s = gv_dist_sum_i64("stop request (the iteration boundary)", &any, 1);
+    gv_dist_set_timeout(d->timeout_s);
+    GV_TRY(s);
+    *stop = any > 0;
+    return GV_OK;
+}
+
 int gv_dist_test_fault(int64_t step) {
     const char *spec = getenv("GROVE_DIST_FAULT");
     if (!spec || !*spec) return 0;

@@ -268,20 +268,6 @@ static gv_status desync_for_test(gv_grpo_job *j) {
     return j->be->copy_from_host(j->model.params.values, &v, sizeof v);
 }
 
-/* Stop at this boundary? Every rank must take the same decision (a SIGINT may reach one rank).
-   Rank 0 arrives here from its eval and checkpoint writes, which the others wait out: this wait
-   alone has the generous deadline dist.eval_timeout_s, so a long eval never aborts a healthy job;
-   every other collective keeps dist.timeout_s. */
-static gv_status agree_stop(const gv_dist_section *d, int local, int *stop) {
-    int64_t any = local != 0;
-    gv_dist_set_deadline(d->eval_timeout_s, "dist.eval_timeout_s");
-    gv_status s = gv_dist_sum_i64("stop request (the iteration boundary)", &any, 1);
-    gv_dist_set_timeout(d->timeout_s);
-    GV_TRY(s);
-    *stop = any > 0;
-    return GV_OK;
-}
-
 /* ---- the loop --------------------------------------------------------------------------------- */
 
 static gv_status eval_and_pin(gv_grpo_job *j, gv_grpo_state *st, gv_metrics *m, const run_files *rf,
@@ -356,7 +342,7 @@ static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_optio
     gv_status s = GV_OK;
     while (st->iteration < cfg->train.iterations) {
         int stop = (opt->stop_after && done_now >= opt->stop_after) || (opt->stop_flag && *opt->stop_flag);
-        if (gv_dist_size() > 1 && (s = agree_stop(&cfg->dist, stop, &stop)) != GV_OK) break;
+        if (gv_dist_size() > 1 && (s = gv_dist_agree_stop(&cfg->dist, stop, &stop)) != GV_OK) break;
         if (stop) {
             res->stopped = 1;
             break;

@@ -146,6 +146,13 @@ static gv_status reward_model_path(const char *model, const char *dataset, char 
 gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_batch,
                                  const gv_reward_spec *specs, int count, const char *what,
                                  gv_reward **out, gv_image_model **models) {
+    return gv_grpo_rewards_create_kind(ctx, dataset, micro_batch, specs, count, what,
+                                       GROVE_SAMPLES_IMAGE, out, models);
+}
+
+gv_status gv_grpo_rewards_create_kind(gv_ctx *ctx, const char *dataset, int micro_batch,
+                                      const gv_reward_spec *specs, int count, const char *what,
+                                      uint32_t kind, gv_reward **out, gv_image_model **models) {
     *out = calloc((size_t)(count ? count : 1), sizeof **out);
     *models = calloc((size_t)(count ? count : 1), sizeof **models);
     if (!*out || !*models) return GV_ERROR(GV_ERR_OOM, "grpo: rewards");
@@ -153,7 +160,7 @@ gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_bat
         const gv_reward_spec *r = &specs[k];
         if (r->plugin && *r->plugin) { /* DESIGN.md §7: `config:` handed over flattened */
             gv_status s = gv_reward_load_plugin(&(*out)[k], r->plugin, r->config.flat, r->weight,
-                                                GROVE_SAMPLES_IMAGE);
+                                                kind);
             if (s != GV_OK) return gv_error_prefix("%s[%d]", what, k), s;
             continue;
         }

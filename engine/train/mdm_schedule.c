@@ -194,7 +194,31 @@ double gv_schedule_logp(gv_schedule *p, int n, int k) {
     return unit_logp(p, u, mu);
 }
 
+int64_t gv_schedule_units(const gv_schedule *p, int n0, int n1) {
+    const int S = p->cfg.steps, K = p->K;
+    int64_t units = 0;
+    for (int64_t u = (int64_t)n0 * S; u < (int64_t)n1 * S; ++u) {
+        int any = 0;
+        for (int i = 0; i < K; ++i) any |= p->acted[u * K + i];
+        units += any;
+    }
+    return units;
+}
+
 gv_status gv_schedule_loss(gv_schedule *p, const float *adv, double *loss, double *mean_ratio) {
+    const int64_t units = gv_schedule_units(p, 0, p->N);
+    double L = 0.0, rsum = 0.0;
+    GV_TRY(gv_schedule_loss_part(p, adv, 0, p->N, units, &L, &rsum));
+    if (loss) *loss = units ? L / (double)units : 0.0;
+    if (mean_ratio) *mean_ratio = units ? rsum / (double)units : 1.0;
+    p->last_units = units;
+    return GV_OK;
+}
+
+gv_status gv_schedule_loss_part(gv_schedule *p, const float *adv, int n0, int n1, int64_t norm,
+                                double *loss_sum, double *ratio_sum) {
+    if (n0 < 0 || n1 > p->N || n0 > n1)
+        return GV_ERROR(GV_ERR_INVALID, "schedule policy: samples [%d, %d) of a rollout of %d", n0, n1, p->N);
     const int S = p->cfg.steps, s = S / p->cfg.blocks, K = p->K, H = p->cfg.hidden;
     const double eps = p->cfg.clip_range, sg2 = (double)p->sigma * p->sigma;
     GV_TRY(gv_params_zero_grads(&p->phi));
@@ -208,7 +232,7 @@ gv_status gv_schedule_loss(gv_schedule *p, const float *adv, double *loss, doubl
     int64_t units = 0;
     double L = 0.0, rsum = 0.0;
     double x[GV_SCHEDULE_IN], h[256], mu[GV_KNOB_COUNT], dmu[GV_KNOB_COUNT], dh[256];
-    for (int n = 0; n < p->N; ++n)
+    for (int n = n0; n < n1; ++n)
         for (int k = 0; k < S; ++k) {
             const int64_t u = (int64_t)n * S + k;
             int any = 0;
@@ -242,26 +266,29 @@ gv_status gv_schedule_loss(gv_schedule *p, const float *adv, double *loss, doubl
                 for (int d = 0; d < GV_SCHEDULE_IN; ++d) g_w1[i * GV_SCHEDULE_IN + d] += da * x[d];
             }
         }
-    if (units) {
-        for (int i = 0; i < H * GV_SCHEDULE_IN; ++i) gw1[i] = (float)(g_w1[i] / (double)units);
-        for (int i = 0; i < H; ++i) gb1[i] = (float)(g_b1[i] / (double)units);
-        for (int i = 0; i < K * H; ++i) gw2[i] = (float)(g_w2[i] / (double)units);
-        for (int i = 0; i < K; ++i) gb2[i] = (float)(g_b2[i] / (double)units);
+    if (units && norm > 0) {
+        for (int i = 0; i < H * GV_SCHEDULE_IN; ++i) gw1[i] = (float)(g_w1[i] / (double)norm);
+        for (int i = 0; i < H; ++i) gb1[i] = (float)(g_b1[i] / (double)norm);
+        for (int i = 0; i < K * H; ++i) gw2[i] = (float)(g_w2[i] / (double)norm);
+        for (int i = 0; i < K; ++i) gb2[i] = (float)(g_b2[i] / (double)norm);
     }
     free(g);
-    if (loss) *loss = units ? L / (double)units : 0.0;
-    if (mean_ratio) *mean_ratio = units ? rsum / (double)units : 1.0;
-    p->last_units = units;
+    *loss_sum = L;
+    *ratio_sum = rsum;
     return GV_OK;
+}
+
+gv_status gv_schedule_step(gv_schedule *p) {
+    gv_adamw_config ac = GV_ADAMW_CONFIG_DEFAULT;
+    ac.lr = p->cfg.lr;
+    ac.weight_decay = p->cfg.weight_decay;
+    return gv_optim_step(p->ctx, &p->phi, &ac, p->cfg.lr, ++p->adam_t);
 }
 
 gv_status gv_schedule_update(gv_schedule *p, const float *adv, double *loss, double *mean_ratio) {
     GV_TRY(gv_schedule_loss(p, adv, loss, mean_ratio));
     if (!p->last_units) return GV_OK;
-    gv_adamw_config ac = GV_ADAMW_CONFIG_DEFAULT;
-    ac.lr = p->cfg.lr;
-    ac.weight_decay = p->cfg.weight_decay;
-    return gv_optim_step(p->ctx, &p->phi, &ac, p->cfg.lr, ++p->adam_t);
+    return gv_schedule_step(p);
 }
 
 gv_status gv_schedule_write_csv(gv_schedule *p, FILE *f) {

@@ -1,17 +1,22 @@
 /* The masked-diffusion GRPO loop (grove/mdm_train.h, ALGORITHMS.md §3 structure and §10 estimators):
- * rollouts with the masked sampler, the `sudoku` reward, advantages (advantage.h), stored views
+ * rollouts with the masked sampler, the `rewards:` list (default: the built-in `sudoku` reward;
+ * token batches, failed plugin batches masked: reward_outcome.h), advantages (advantage.h), stored views
  * and logp_old / reference log-probs right after the rollout, the clipped objective + k3 KL
  * (mdm_grpo.h over the grpo_objective ops), AdamW with clip and EMA (optim.h), the run directory,
  * checkpoints and resume (rundir.h), metrics (log.h) and the held-out solve rate (mdm.h).
  * Co-GRPO's wiring: the sampler hook, θ / φ phases, φ in last.h5, the exported schedule.
- * Not here: the estimators' math (mdm_estimator.c), the config schema (mdm_train_config.c),
- * the schedule policy's math (mdm_schedule.c). */
+ * Data parallel over MPI ranks (grove/mdm_train.h, dist.h): shards of whole puzzle groups, gathered
+ * rewards, per-shard gradients summed in shard order, rank 0 alone writing.
+ * Not here: the job's setup (mdm_setup.c), the per-shard pieces and their gathers
+ * (mdm_shards.c; both behind engine/train/mdm_job.h), the estimators' math (mdm_estimator.c), the
+ * config schema (mdm_train_config.c), the schedule policy's math (mdm_schedule.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grove/advantage.h"
+#include "grove/dist.h"
 #include "grove/log.h"
 #include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
@@ -22,6 +27,7 @@
 #include "grove/rng.h"
 #include "grove/rundir.h"
 #include "grove/sudoku.h"
+#include "mdm_job.h"
 
 static const char *const device_names[] = {"cpu", "cuda"};
 
@@ -30,59 +36,16 @@ typedef struct loop_state {
     gv_data_cursor cur;
 } loop_state;
 
-/* Everything one run holds; host arrays sized at setup (nothing allocated inside an iteration). */
-typedef struct job {
-    const gv_mdm_train_config *cfg;
-    const gv_backend *be;
-    gv_ctx *ctx;
-    uint32_t seed;
-    gv_dataset data;
-    gv_image_model model, ref;
-    int have_ref;
-    gv_mdm_runner runner;
-    gv_mdm_policy pol;
-    int S, T, V, P, G, N, views, E, mb;
-    int32_t mask_id;
-    int64_t *train_rows, n_train_rows; /* train-split rows with blanks in range */
-    int64_t *prompt_rows;              /* (P)                                    */
-    int32_t *tokens, *group;           /* (N, T), (N)                            */
-    uint8_t *completion, *valid;       /* (N, T), (N)                            */
-    float *reward, *adv;               /* (N)                                    */
-    int32_t *ids;                      /* (E, N, views, T) stored views          */
-    float *coef, *t;                   /* (E, N, views, T), (E, N)               */
-    int32_t *order;                    /* (E, N) minibatch order per epoch       */
-    float *old, *refl;                 /* (E, N, T) ℓ̂_old and ℓ̂_ref, in order    */
-    /* one minibatch, gathered */
-    int32_t *mb_ids, *mb_tok;
-    float *mb_coef, *mb_ell, *mb_w, *mb_adv, *mb_dell;
-    uint8_t *mb_comp, *mb_valid;
-    void *scratch;
-    size_t scratch_bytes;
-    int steps;
-    int64_t *eval_rows, n_eval;
-    uint8_t *eval_solved;  /* (n_eval) per-puzzle outcome of the last eval */
-    float *eval_reward;    /* (n_eval)                                     */
-    char run_dir[4096];
-    int co;              /* Co-GRPO on                       */
-    gv_schedule sched;   /* π_φ (co)                          */
-    char schedule_csv[4200];
-} job;
-
 /* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
-static int phi_phase(const job *j, int64_t it) {
+static int phi_phase(const gv_mdm_job *j, int64_t it) {
     return j->co && (it / j->cfg->co_grpo.phase_len) % 2 == 0;
-}
-
-static gv_status host_alloc(size_t bytes, void **out) {
-    *out = calloc(1, bytes ? bytes : 1);
-    return *out ? GV_OK : GV_ERROR(GV_ERR_OOM, "mdm train: host allocation of %zu bytes failed", bytes);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 /* /schedule: φ's values and Adam moments (flat, the table's padding included), its step count */
 static gv_status put_schedule(gv_ckpt_writer *w, void *user) {
-    job *j = user;
+    gv_mdm_job *j = user;
     if (!j->co) return GV_OK;
     const gv_params *ps = &j->sched.phi;
     const gv_shape sh = {1, {ps->total}};
@@ -93,7 +56,7 @@ static gv_status put_schedule(gv_ckpt_writer *w, void *user) {
 }
 
 static gv_status get_schedule(gv_ckpt_reader *r, const char *path, void *user) {
-    job *j = user;
+    gv_mdm_job *j = user;
     (void)path;
     if (!j->co) return GV_OK;
     gv_params *ps = &j->sched.phi;
@@ -104,7 +67,7 @@ static gv_status get_schedule(gv_ckpt_reader *r, const char *path, void *user) {
     return gv_ckpt_get_i64(r, GV_CKPT_STATE, "schedule_adam_step", &j->sched.adam_t);
 }
 
-static gv_run_checkpoint checkpoint_of(job *j, loop_state *st, gv_run_state_value values[3]) {
+static gv_run_checkpoint checkpoint_of(gv_mdm_job *j, loop_state *st, gv_run_state_value values[3]) {
     values[0] = (gv_run_state_value){"iteration", &st->iteration, NULL};
     values[1] = (gv_run_state_value){"optimizer_step", &st->opt_step, NULL};
     values[2] = (gv_run_state_value){"ema_updates", &st->ema_updates, NULL};
@@ -113,7 +76,7 @@ static gv_run_checkpoint checkpoint_of(job *j, loop_state *st, gv_run_state_valu
                                .put_meta = put_schedule, .check = get_schedule, .user = j};
 }
 
-static gv_status save_checkpoint(job *j, loop_state *st, const char *yaml, const char *path) {
+static gv_status save_checkpoint(gv_mdm_job *j, loop_state *st, const char *yaml, const char *path) {
     gv_run_state_value v[3];
     const gv_run_checkpoint c = checkpoint_of(j, st, v);
     return gv_rundir_save_checkpoint(&c, yaml, path);
@@ -126,13 +89,13 @@ typedef struct iter_stats {
         kl, loss, grad_norm, first_ratio_min, first_ratio_max;
     int minibatches, units;
     gv_advantage_result adv;
-    double t_rollout, t_old, t_train;
+    double t_rollout, t_old, t_train, comm_s;
     int phase_phi;
     double phi_loss, phi_ratio, sigma;
     int64_t completion_tokens;
 } iter_stats;
 
-static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
+static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
     const gv_mdm_train_config *cfg = j->cfg;
     GV_TRY(gv_data_cursor_next(&st->cur, j->seed, j->P, j->prompt_rows));
     int steps = cfg->sampler.steps;
@@ -151,6 +114,7 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
         if (!cfg->sampler.steps && m > steps) steps = m;
     }
     if (steps > j->steps) return GV_ERROR(GV_ERR_INVALID, "mdm train: %d steps > %d", steps, j->steps);
+    memcpy(j->canvas, j->tokens, (size_t)j->N * j->T * sizeof(int32_t));
     gv_masked_config mc = {.N = j->N, .T = j->T, .V = j->V, .mask_id = j->mask_id, .steps = steps,
                            .blocks = 1, .seed = j->seed, .stream = GV_RNG_STREAM_SAMPLER,
                            .addr = {.iteration = (uint32_t)st->iteration,
@@ -159,33 +123,46 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
     gv_masked_knobs joint = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, j->N, st->iteration, 0));
     is->sigma = j->co ? j->sched.sigma : 0.0;
-    GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner, j->tokens, NULL,
-                            j->scratch, j->scratch_bytes));
-    double rsum = 0.0, solved = 0.0;
-    for (int n = 0; n < j->N; ++n) {
-        const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
-        uint8_t filled[GV_SUDOKU_MAX_CELLS];
-        gv_sudoku_grid_from_tokens(j->tokens + (int64_t)n * j->T, j->S, filled);
-        j->reward[n] = gv_sudoku_score(gv_sudoku_puzzle(&j->data.train, row),
-                                       gv_sudoku_solution(&j->data.train, row), filled, j->S);
-        rsum += j->reward[n];
-        solved += j->reward[n] >= 1.5f;
+    /* one sampler call per shard of this rank, its samples at their slots (mdm_train.h) */
+    for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+        const int n0 = j->shard_first[sh], n1 = j->shard_first[sh + 1];
+        mc.N = n1 - n0;
+        mc.slot0 = (uint32_t)n0;
+        GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
+                                j->tokens + (int64_t)n0 * j->T, NULL, j->scratch, j->scratch_bytes));
     }
-    is->reward_mean = rsum / j->N;
+    GV_TRY(gv_mdm_score_rollout(j));
+    /* the combined reward per sample (Σ_k w_k r_k; NaN where a weighted component failed) */
+    double rsum = 0.0, solved = 0.0;
+    int scored = 0;
+    for (int n = 0; n < j->N; ++n) {
+        double r = 0.0;
+        int ok = 1;
+        for (int k = 0; k < j->R; ++k) {
+            const float v = j->scores[(int64_t)n * j->R + k];
+            if (j->weights[k] == 0.0) continue;
+            if (j->status[(int64_t)n * j->R + k] != GV_REWARD_ITEM_OK || !isfinite(v)) ok = 0;
+            r += j->weights[k] * (double)v;
+        }
+        j->reward[n] = ok ? (float)r : NAN;
+        if (ok) rsum += j->reward[n], scored++;
+        solved += j->solved[n];
+    }
+    is->reward_mean = scored ? rsum / scored : NAN;
     is->solved = solved / j->N;
     static const int centre[] = {GV_ADV_CENTER_ZSCORE, GV_ADV_CENTER_MEAN, GV_ADV_CENTER_LEAVE_ONE_OUT};
     gv_advantage_opts ao = gv_advantage_opts_default();
     ao.global_std = 0;
     ao.adv_clip = cfg->algorithm.adv_clip;
     ao.center = centre[cfg->algorithm.advantage];
-    const double w1 = 1.0;
-    gv_advantage_input in = {.n_samples = j->N, .n_rewards = 1, .rewards = j->reward, .weights = &w1,
-                             .prompt = j->group};
+    ao.mode = cfg->rewards_mode;
+    gv_advantage_input in = {.n_samples = j->N, .n_rewards = j->R, .rewards = j->scores,
+                             .status = j->status, .weights = j->weights, .prompt = j->group};
     return gv_advantage_compute(&in, &ao, j->adv, j->valid, NULL, &is->adv);
 }
 
 /* Gather minibatch b of epoch e (sequences order[e][b·mb ...]) into the mb_* buffers. */
-static int gather(job *j, int e, int b) {
+static int gather(gv_mdm_job *j, int e, int b) {
     const int lo = b * j->mb, n = j->N - lo < j->mb ? j->N - lo : j->mb;
     const int T = j->T, VT = j->views * T;
     for (int i = 0; i < n; ++i) {
@@ -200,8 +177,9 @@ static int gather(job *j, int e, int b) {
     return n;
 }
 
-/* Views, minibatch orders, ℓ̂_old and ℓ̂_ref for every inner epoch, right after the rollout. */
-static gv_status prepare_epochs(job *j, loop_state *st) {
+/* Views, minibatch orders, ℓ̂_old and ℓ̂_ref for every inner epoch, right after the rollout; the
+   log-probs of this rank's shards only, one call per (minibatch, shard) as in training. */
+static gv_status prepare_epochs(gv_mdm_job *j, loop_state *st) {
     const gv_mdm_train_config *cfg = j->cfg;
     uint32_t key[2];
     gv_rng_key(j->seed, GV_RNG_STREAM_TRAIN, key);
@@ -227,52 +205,55 @@ static gv_status prepare_epochs(job *j, loop_state *st) {
             ord[i] = ord[k < i ? k : i];
             ord[k < i ? k : i] = tmp;
         }
+        gv_mdm_order_by_shard(j, e);
         const int nb = (j->N + j->mb - 1) / j->mb;
+        const int64_t T = j->T, VT = (int64_t)j->views * j->T;
         for (int b = 0; b < nb; ++b) {
             const int n = gather(j, e, b);
-            float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-            GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, n, j->mb_ids, j->mb_tok,
-                                      j->mb_coef, old));
-            if (j->have_ref) {
-                float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-                GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, n, j->mb_ids, j->mb_tok,
-                                          j->mb_coef, ref));
+            for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
+                int a, c;
+                gv_mdm_shard_rows(j, e, b, n, sh, &a, &c);
+                if (c == a) continue;
+                float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
+                GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, c - a, j->mb_ids + a * VT,
+                                          j->mb_tok + a * T, j->mb_coef + a * VT, old));
+                if (j->have_ref) {
+                    float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
+                    GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, c - a, j->mb_ids + a * VT,
+                                              j->mb_tok + a * T, j->mb_coef + a * VT, ref));
+                }
             }
         }
     }
     return GV_OK;
 }
 
-static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
+static gv_status train_epochs(gv_mdm_job *j, loop_state *st, iter_stats *is) {
     const gv_mdm_train_config *cfg = j->cfg;
     gv_params *ps = &j->model.params;
     gv_adamw_config adam = GV_ADAMW_CONFIG_DEFAULT;
     adam.lr = (float)cfg->train.lr;
     adam.weight_decay = (float)cfg->train.weight_decay;
-    gv_mdm_loss_args la = {.clip_eps = (float)cfg->algorithm.clip_range, .beta = (float)cfg->algorithm.beta};
     const int nb = (j->N + j->mb - 1) / j->mb;
+    gv_mdm_shard_part *parts = j->shard_stats;
     is->ratio_min = INFINITY;
     is->ratio_max = -INFINITY;
     for (int e = 0; e < j->E; ++e)
         for (int b = 0; b < nb; ++b) {
             const int n = gather(j, e, b);
-            const float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T;
-            const float *ref = j->have_ref ? j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb) * j->T : NULL;
             GV_TRY(gv_mdm_token_weights(cfg->algorithm.aggregation, n, j->T, j->mb_comp, j->mb_adv,
                                         j->mb_valid, j->mb_w));
-            GV_TRY(gv_params_zero_grads(ps));
-            GV_TRY(gv_mdm_policy_logp(&j->pol, ps->values, n, j->mb_ids, j->mb_tok, j->mb_coef, j->mb_ell));
-            float loss, stats[GV_GRPO_STATS];
-            int units = 0;
-            GV_TRY(gv_mdm_grpo_loss(&j->pol, n, j->mb_ell, old, ref, j->mb_adv, j->mb_w, &la, j->mb_dell,
-                                    &loss, stats, &units));
-            if (!units) continue;
+            GV_TRY(gv_mdm_minibatch_parts(j, e, b, n, parts));
+            const gv_mdm_shard_part t = gv_mdm_combine_parts(j, parts);
+            if (!t.units) continue;
+            const float loss = (float)t.loss;
+            const float *stats = t.stats;
             if (!is->minibatches) {
                 is->first_ratio_min = stats[GV_GRPO_STAT_RATIO_MIN];
                 is->first_ratio_max = stats[GV_GRPO_STAT_RATIO_MAX];
             }
             is->minibatches++;
-            is->units += units;
+            is->units += (int)t.units;
             is->loss += loss;
             is->ratio_mean += stats[GV_GRPO_STAT_RATIO_MEAN];
             is->ratio_min = fmin(is->ratio_min, stats[GV_GRPO_STAT_RATIO_MIN]);
@@ -281,9 +262,16 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
             is->clip_below += stats[GV_GRPO_STAT_CLIP_BELOW];
             is->approx_kl += stats[GV_GRPO_STAT_APPROX_KL];
             is->kl += stats[GV_GRPO_STAT_KL_MEAN];
-            if (!isfinite(loss)) return GV_ERROR(GV_ERR_NUMERIC, "mdm train: non-finite loss at iteration "
-                                                 "%lld", (long long)st->iteration);
-            GV_TRY(gv_mdm_policy_backward(&j->pol, ps->values, ps->grads, j->mb_dell));
+            if (!isfinite(loss)) { /* from the gathered parts: every rank stops alike */
+                GV_ERROR(GV_ERR_NUMERIC, "mdm train: non-finite loss at iteration %lld",
+                         (long long)st->iteration);
+                gv_dist_agree_error();
+                return GV_ERR_NUMERIC;
+            }
+            const gv_shard_sum sum = {.be = j->be, .ctx = j->ctx, .n = ps->total, .shards = j->shards,
+                                      .lo = j->shard_lo, .hi = j->shard_hi, .local = j->shard_grads,
+                                      .out = ps->grads};
+            GV_TRY(gv_dist_shard_sum(&sum, "gradient sum"));
             float norm = NAN;
             if (cfg->train.grad_clip > 0) GV_TRY(gv_grad_clip(j->ctx, ps, (float)cfg->train.grad_clip, &norm));
             else GV_TRY(gv_grad_norm(j->ctx, ps, &norm));
@@ -304,7 +292,7 @@ static gv_status train_epochs(job *j, loop_state *st, iter_stats *is) {
    eval's sampler draws are addressed by (seed, puzzle slot) only, so two evals of one run at
    different iterations see the same noise per puzzle: a paired before/after comparison
    (bench/mdm/paired_gain.py). */
-static gv_status write_eval_csv(const job *j, int64_t iteration) {
+static gv_status write_eval_csv(const gv_mdm_job *j, int64_t iteration) {
     char path[4200];
     snprintf(path, sizeof path, "%s/eval-%lld.csv", j->run_dir, (long long)iteration);
     FILE *f = fopen(path, "w");
@@ -317,7 +305,7 @@ static gv_status write_eval_csv(const job *j, int64_t iteration) {
     return GV_OK;
 }
 
-static gv_status evaluate(job *j, int64_t iteration, gv_metrics *m, FILE *progress, double *rate) {
+static gv_status evaluate(gv_mdm_job *j, int64_t iteration, gv_metrics *m, FILE *progress, double *rate) {
     if (!j->n_eval) return GV_OK;
     j->runner.theta = j->model.params.ema;
     gv_masked_knobs mean_schedule = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
@@ -373,7 +361,7 @@ static gv_status evaluate(job *j, int64_t iteration, gv_metrics *m, FILE *progre
     return GV_OK;
 }
 
-static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats *is, const job *j) {
+static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats *is, const gv_mdm_job *j) {
     gv_metrics_begin(m);
     gv_metrics_i64(m, "iteration", st->iteration);
     gv_metrics_f64(m, "reward_mean", is->reward_mean);
@@ -400,6 +388,7 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
     gv_metrics_f64(m, "rollout_s", is->t_rollout);
     gv_metrics_f64(m, "logp_old_s", is->t_old);
     gv_metrics_f64(m, "train_s", is->t_train);
+    if (gv_dist_size() > 1) gv_metrics_f64(m, "comm_s", is->comm_s); /* in collectives, waits included */
     if (j->co) {
         gv_metrics_str(m, "phase", is->phase_phi ? "phi" : "theta");
         gv_metrics_f64(m, "sigma", is->sigma);
@@ -410,123 +399,6 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
 }
 
 /* ---- setup ------------------------------------------------------------------------------------ */
-
-static gv_status setup(job *j) {
-    const gv_mdm_train_config *cfg = j->cfg;
-    const gv_dataset_kind dk = cfg->data.dataset == 0 ? GV_DATASET_SUDOKU4 : GV_DATASET_SUDOKU9;
-    char data_path[4096];
-    if (*cfg->data.path) snprintf(data_path, sizeof data_path, "%s", cfg->data.path);
-    else GV_TRY(gv_root_path(gv_dataset_kind_get(dk)->default_path, data_path, sizeof data_path));
-    GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
-    GV_TRY(gv_dataset_load_as(data_path, dk, &j->data));
-    j->S = j->data.h;
-    j->T = j->S * j->S;
-    j->V = GV_SUDOKU_VOCAB(j->S);
-    j->mask_id = GV_SUDOKU_MASK(j->S);
-    GV_TRY(j->be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
-                                               .use_fast = 1}, &j->ctx));
-    /* the policy: the checkpoint's weights in a model with an EMA copy; the frozen reference */
-    GV_TRY(gv_image_model_load(cfg->model.checkpoint, j->be, 1, &j->ref));
-    if (j->ref.kind != GV_MODEL_MDT)
-        return GV_ERROR(GV_ERR_CONFIG, "%s: a %s, not an mdt", cfg->model.checkpoint,
-                        gv_model_kind_name(j->ref.kind));
-    const gv_mdt_config *mc = &j->ref.mdt.cfg;
-    if (mc->seq_len != j->T || mc->vocab_size != j->V)
-        return GV_ERROR(GV_ERR_CONFIG, "%s: the mdt (T %d, V %d) does not fit %s (T %d, V %d)",
-                        cfg->model.checkpoint, mc->seq_len, mc->vocab_size, data_path, j->T, j->V);
-    GV_TRY(gv_image_model_create(&j->model, GV_MODEL_MDT, mc, j->be, 1));
-    snprintf(j->model.dataset, sizeof j->model.dataset, "%s", j->ref.dataset);
-    const size_t pb = (size_t)j->model.params.total * sizeof(float);
-    GV_TRY(j->be->copy(j->model.params.values, j->ref.params.values, pb));
-    GV_TRY(j->be->copy(j->model.params.ema, j->ref.params.values, pb));
-    j->have_ref = cfg->algorithm.beta > 0;
-    /* sizes */
-    j->P = cfg->group.prompts_per_iteration;
-    j->G = cfg->group.size;
-    j->N = j->P * j->G;
-    j->views = gv_mdm_estimator_views(cfg->algorithm.estimator);
-    j->E = cfg->train.inner_epochs;
-    j->mb = cfg->train.minibatch < j->N ? cfg->train.minibatch : j->N;
-    j->steps = cfg->sampler.steps ? cfg->sampler.steps : cfg->data.blanks_max;
-    if (j->N > 65536) return GV_ERROR(GV_ERR_CONFIG, "group.size x prompts_per_iteration > 65536");
-    /* training puzzles with blanks in [blanks_min, blanks_max] */
-    GV_TRY(host_alloc((size_t)j->data.train.n * sizeof(int64_t), (void **)&j->train_rows));
-    for (int64_t r = 0; r < j->data.train.n; ++r) {
-        const int b = gv_sudoku_blanks(gv_sudoku_puzzle(&j->data.train, r), j->S);
-        if (b >= cfg->data.blanks_min && b <= cfg->data.blanks_max) j->train_rows[j->n_train_rows++] = r;
-    }
-    if (j->n_train_rows < j->P)
-        return GV_ERROR(GV_ERR_CONFIG, "%s: %lld training puzzles with %d..%d blanks, fewer than "
-                        "group.prompts_per_iteration %d", data_path, (long long)j->n_train_rows,
-                        cfg->data.blanks_min, cfg->data.blanks_max, j->P);
-    /* eval rows */
-    if (cfg->eval.puzzles > 0) {
-        int64_t first, count;
-        GV_TRY(gv_sudoku_test_level(&j->data, cfg->eval.blanks, &first, &count));
-        j->n_eval = cfg->eval.puzzles < count ? cfg->eval.puzzles : count;
-        GV_TRY(host_alloc((size_t)j->n_eval * sizeof(int64_t), (void **)&j->eval_rows));
-        for (int64_t i = 0; i < j->n_eval; ++i) j->eval_rows[i] = first + i;
-        GV_TRY(host_alloc((size_t)j->n_eval, (void **)&j->eval_solved));
-        GV_TRY(host_alloc((size_t)j->n_eval * sizeof(float), (void **)&j->eval_reward));
-    }
-    /* buffers */
-    const size_t N = j->N, T = j->T, VT = (size_t)j->views * T, E = j->E, mb = j->mb;
-    void **bufs[] = {(void **)&j->prompt_rows, (void **)&j->tokens, (void **)&j->group,
-                     (void **)&j->completion, (void **)&j->valid, (void **)&j->reward,
-                     (void **)&j->adv, (void **)&j->ids, (void **)&j->coef, (void **)&j->t,
-                     (void **)&j->order, (void **)&j->old, (void **)&j->refl, (void **)&j->mb_ids,
-                     (void **)&j->mb_tok, (void **)&j->mb_coef, (void **)&j->mb_ell, (void **)&j->mb_w,
-                     (void **)&j->mb_adv, (void **)&j->mb_dell, (void **)&j->mb_comp,
-                     (void **)&j->mb_valid};
-    const size_t sizes[] = {j->P * sizeof(int64_t), N * T * 4, N * 4, N * T, N, N * 4, N * 4,
-                            E * N * VT * 4, E * N * VT * 4, E * N * 4, E * N * 4, E * N * T * 4,
-                            E * N * T * 4, mb * VT * 4, mb * T * 4, mb * VT * 4, mb * T * 4,
-                            mb * T * 4, mb * 4, mb * T * 4, mb * T, mb};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(host_alloc(sizes[i], bufs[i]));
-    gv_masked_config sc = {.N = j->N > cfg->eval.batch ? j->N : cfg->eval.batch, .T = j->T, .V = j->V};
-    j->scratch_bytes = gv_masked_scratch_bytes(&sc, 0);
-    GV_TRY(host_alloc(j->scratch_bytes, &j->scratch));
-    const int rows = j->N > cfg->eval.batch ? j->N : cfg->eval.batch;
-    GV_TRY(gv_mdm_runner_init(&j->runner, &j->model, j->ctx, rows < 64 ? rows : 64));
-    j->co = cfg->co_grpo.enabled;
-    if (j->co) {
-        if (!cfg->sampler.steps)
-            return GV_ERROR(GV_ERR_CONFIG, "co_grpo.enabled needs a fixed sampler.steps (> 0): the "
-                            "schedule policy is made for a step count");
-        gv_schedule_config sc2 = {.steps = cfg->sampler.steps, .blocks = 1, .hidden = cfg->co_grpo.hidden,
-                                  .seed = j->seed, .lr = (float)cfg->co_grpo.lr, .weight_decay = 0.0f,
-                                  .clip_range = (float)cfg->algorithm.clip_range,
-                                  .sigma_decay_iterations = cfg->co_grpo.sigma_decay_iterations};
-        for (const char *p = cfg->co_grpo.knobs; *p;) {
-            const size_t len = strcspn(p, ",");
-            int found = -1;
-            for (int q = 0; q < GV_KNOB_COUNT; ++q)
-                if (strlen(gv_knob_names[q]) == len && !strncmp(p, gv_knob_names[q], len)) found = q;
-            if (found < 0 || found == GV_KNOB_W)
-                return GV_ERROR(GV_ERR_CONFIG, "co_grpo.knobs: '%.*s' is not a learnable knob (r, tau_s, "
-                                "tau_r)", (int)len, p);
-            sc2.learned[found] = 1;
-            p += len + (p[len] == ',');
-        }
-        GV_TRY(gv_schedule_create(&sc2, &j->sched));
-    }
-    return gv_mdm_policy_init(&j->pol, &j->model, j->ctx, j->mb, j->views, j->mask_id);
-}
-
-static void job_free(job *j) {
-    void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
-                 j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
-                 j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
-    for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
-    gv_mdm_policy_free(&j->pol);
-    if (j->co) gv_schedule_free(&j->sched);
-    gv_mdm_runner_free(&j->runner);
-    gv_image_model_free(&j->model);
-    gv_image_model_free(&j->ref);
-    gv_dataset_free(&j->data);
-    if (j->ctx) j->be->ctx_destroy(j->ctx);
-}
 
 /* ---- the run ---------------------------------------------------------------------------------- */
 
@@ -543,6 +415,7 @@ static gv_status check_existing(const gv_mdm_train_config *cfg, const run_files 
     free(text);
     GV_TRY(s);
     stored.train.iterations = cfg->train.iterations;
+    stored.dist = cfg->dist; /* timeouts and check cadence never change the result */
     s = gv_mdm_train_config_dump(&stored, &a);
     if (s == GV_OK) s = gv_mdm_train_config_dump(cfg, &b);
     if (s == GV_OK) s = gv_rundir_refuse_changed_config(rf->dir, a, b, force);
@@ -552,27 +425,53 @@ static gv_status check_existing(const gv_mdm_train_config *cfg, const run_files 
     return s;
 }
 
-static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *opt, const run_files *rf,
+/* The parameter hashes (θ, and φ under Co-GRPO) compared across ranks; `when` for the message. */
+static gv_status check_params(gv_mdm_job *j, const char *when) {
+    if (gv_dist_size() == 1) return GV_OK;
+    char what[96];
+    uint64_t h = 0;
+    GV_TRY(gv_params_hash(&j->model.params, &h));
+    snprintf(what, sizeof what, "(model) %s", when);
+    GV_TRY(gv_dist_check_hash(what, h));
+    if (!j->co) return GV_OK;
+    GV_TRY(gv_params_hash(&j->sched.phi, &h));
+    snprintf(what, sizeof what, "(schedule policy) %s", when);
+    return gv_dist_check_hash(what, h);
+}
+
+/* GROVE_DIST_FAULT=desync:RANK:ITERATION (tests): this rank's first θ parameter moves by 1e-3. */
+static gv_status desync_for_test(gv_mdm_job *j) {
+    float v;
+    GV_TRY(j->be->copy_to_host(&v, j->model.params.values, sizeof v));
+    v += 1e-3f;
+    return j->be->copy_from_host(j->model.params.values, &v, sizeof v);
+}
+
+static gv_status run_loop(gv_mdm_job *j, loop_state *st, const gv_mdm_train_options *opt, const run_files *rf,
                           const char *yaml, gv_metrics *m, gv_mdm_train_result *res) {
     const gv_mdm_train_config *cfg = j->cfg;
     int64_t done_now = 0, saved_at = st->iteration;
     double rate = NAN;
-    if (st->iteration == 0 && !res->resumed && cfg->eval.at_start) {
-        GV_TRY(evaluate(j, 0, m, opt->progress, &rate));
+    FILE *progress = j->lead ? opt->progress : NULL;
+    if (j->lead && st->iteration == 0 && !res->resumed && cfg->eval.at_start) {
+        GV_TRY(evaluate(j, 0, m, progress, &rate));
         res->first_solve_rate = rate;
     }
-    while (st->iteration < cfg->train.iterations && !(opt->stop_after && done_now >= opt->stop_after) &&
-           !(opt->stop_flag && *opt->stop_flag)) {
+    while (st->iteration < cfg->train.iterations) {
+        int stop = (opt->stop_after && done_now >= opt->stop_after) || (opt->stop_flag && *opt->stop_flag);
+        if (gv_dist_size() > 1) GV_TRY(gv_dist_agree_stop(&cfg->dist, stop, &stop));
+        if (stop) break;
+        if (gv_dist_test_fault(st->iteration)) GV_TRY(desync_for_test(j));
         iter_stats is;
         memset(&is, 0, sizeof is);
-        double t0 = gv_rundir_now();
+        const double t0 = gv_rundir_now(), comm0 = gv_dist_comm_seconds();
         GV_TRY(rollout(j, st, &is));
         double t1 = gv_rundir_now(), t2 = t1;
         is.phase_phi = phi_phase(j, st->iteration);
         if (is.phase_phi) { /* φ phase: θ frozen, inner_epochs full-batch φ steps on the same advantages */
             for (int e = 0; e < j->E; ++e) {
                 double loss = 0.0, ratio = 1.0;
-                GV_TRY(gv_schedule_update(&j->sched, j->adv, &loss, &ratio));
+                GV_TRY(gv_mdm_phi_step(j, &loss, &ratio));
                 if (e == 0) is.phi_loss = loss, is.phi_ratio = ratio;
             }
             is.first_ratio_min = is.first_ratio_max = is.phi_ratio;
@@ -583,36 +482,45 @@ static gv_status run_loop(job *j, loop_state *st, const gv_mdm_train_options *op
         }
         double t3 = gv_rundir_now();
         is.t_rollout = t1 - t0, is.t_old = t2 - t1, is.t_train = t3 - t2;
+        is.comm_s = gv_dist_comm_seconds() - comm0;
         st->iteration++;
         done_now++;
+        if (cfg->dist.check_every && st->iteration % cfg->dist.check_every == 0) {
+            char when[48];
+            snprintf(when, sizeof when, "after iteration %lld", (long long)st->iteration);
+            GV_TRY(check_params(j, when));
+        }
         log_iteration(m, st, &is, j);
         GV_TRY(gv_metrics_end(m));
         res->last_reward = is.reward_mean;
-        if (opt->progress && is.phase_phi)
-            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
+        if (progress && is.phase_phi)
+            fprintf(progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f phi phase: "
                     "sigma %.3f phi loss %.4f (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.sigma, is.phi_loss,
                     t3 - t0);
-        else if (opt->progress)
-            fprintf(opt->progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
+        else if (progress)
+            fprintf(progress, "mdm train: iteration %lld/%lld reward %.4f solved %.3f ratio "
                     "[%.4f, %.4f] loss %.4f kl %.2e (%.1f s)\n", (long long)st->iteration,
                     (long long)cfg->train.iterations, is.reward_mean, is.solved, is.ratio_min,
                     is.ratio_max, is.loss, is.kl, t3 - t0);
-        if (cfg->eval.every && st->iteration % cfg->eval.every == 0 && st->iteration < cfg->train.iterations) {
-            GV_TRY(evaluate(j, st->iteration, m, opt->progress, &rate));
+        /* rank 0 alone evaluates and writes (mdm_train.h); the others wait at the next boundary */
+        if (j->lead && cfg->eval.every && st->iteration % cfg->eval.every == 0 &&
+            st->iteration < cfg->train.iterations) {
+            GV_TRY(evaluate(j, st->iteration, m, progress, &rate));
             if (isnan(res->first_solve_rate)) res->first_solve_rate = rate;
             res->last_solve_rate = rate;
         }
         if (st->iteration % cfg->checkpoint.every == 0) {
-            GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+            if (j->lead) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
             saved_at = st->iteration;
         }
     }
-    if (saved_at != st->iteration || !gv_rundir_exists(rf->last)) GV_TRY(save_checkpoint(j, st, yaml, rf->last));
+    if (j->lead && (saved_at != st->iteration || !gv_rundir_exists(rf->last)))
+        GV_TRY(save_checkpoint(j, st, yaml, rf->last));
     res->iteration = st->iteration;
     if (st->iteration < cfg->train.iterations) return GV_OK;
-    if (done_now) {
-        GV_TRY(evaluate(j, st->iteration, m, opt->progress, &rate));
+    if (done_now && j->lead) {
+        GV_TRY(evaluate(j, st->iteration, m, progress, &rate));
         res->last_solve_rate = rate;
     }
     res->finished = 1;
@@ -631,7 +539,7 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     snprintf(rf.metrics, sizeof rf.metrics, "%s/metrics.jsonl", rf.dir);
     snprintf(rf.last, sizeof rf.last, "%s/last.h5", rf.dir);
     snprintf(res->run_dir, sizeof res->run_dir, "%s", rf.dir);
-    job j;
+    gv_mdm_job j;
     memset(&j, 0, sizeof j);
     snprintf(j.schedule_csv, sizeof j.schedule_csv, "%s/schedule.csv", rf.dir);
     snprintf(j.run_dir, sizeof j.run_dir, "%s", rf.dir);
@@ -639,10 +547,13 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     j.seed = (uint32_t)cfg->run.seed;
     j.be = opt->backend;
     if (!j.be) GV_TRY(gv_backend_find(device_names[cfg->run.device], &j.be));
+    j.lead = gv_dist_rank() == 0;
+    gv_dist_set_timeout(cfg->dist.timeout_s);
+    GV_TRY(gv_dist_use_backend(j.be)); /* CUDA under several ranks: the NCCL transport (dist.h) */
     GV_TRY(gv_rundir_mkdir_p(rf.dir));
     const int existing = gv_rundir_exists(rf.config);
     if (existing) GV_TRY(check_existing(cfg, &rf, opt->force));
-    gv_status s = setup(&j);
+    gv_status s = gv_mdm_job_setup(&j);
     loop_state st;
     memset(&st, 0, sizeof st);
     st.cur.lo = 0;
@@ -650,21 +561,24 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     char *yaml = NULL;
     gv_metrics m;
     memset(&m, 0, sizeof m);
-    if (s == GV_OK) s = host_alloc((size_t)(st.cur.n ? st.cur.n : 1) * sizeof(int64_t), (void **)&st.cur.perm);
+    if (s == GV_OK) s = gv_mdm_host_alloc((size_t)(st.cur.n ? st.cur.n : 1) * sizeof(int64_t), (void **)&st.cur.perm);
     if (s == GV_OK) {
         if (existing && gv_rundir_exists(rf.last)) {
             gv_run_state_value v[3];
             const gv_run_checkpoint c = checkpoint_of(&j, &st, v);
-            s = gv_rundir_load_checkpoint(&c, rf.last);
-            if (s == GV_OK) s = gv_rundir_metrics_truncate(rf.metrics, "iteration", st.iteration);
+            s = gv_rundir_load_checkpoint(&c, rf.last); /* every rank reads last.h5 */
+            if (s == GV_OK && j.lead) s = gv_rundir_metrics_truncate(rf.metrics, "iteration", st.iteration);
             res->resumed = 1;
         } else {
             s = gv_data_cursor_shuffle(&st.cur, j.seed);
         }
     }
+    /* every rank has read the run's files; the hash check doubles as the barrier before rank 0
+       writes anything */
+    if (s == GV_OK) s = check_params(&j, "at start");
     if (s == GV_OK) s = gv_mdm_train_config_dump(cfg, &yaml);
-    if (s == GV_OK) s = gv_rundir_write_atomic(rf.config, yaml);
-    if (s == GV_OK) s = gv_metrics_open(&m, rf.metrics, res->resumed);
+    if (s == GV_OK && j.lead) s = gv_rundir_write_atomic(rf.config, yaml);
+    if (s == GV_OK) s = gv_metrics_open(&m, j.lead ? rf.metrics : "/dev/null", j.lead ? res->resumed : 1);
     if (s == GV_OK) {
         s = run_loop(&j, &st, opt, &rf, yaml, &m, res);
         gv_status c = gv_metrics_close(&m);
@@ -672,6 +586,6 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     }
     free(yaml);
     free(st.cur.perm);
-    job_free(&j);
+    gv_mdm_job_free(&j);
     return s;
 }

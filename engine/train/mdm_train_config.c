@@ -26,6 +26,8 @@ static const gv_field run_fields[] = {
     F_I64(gv_mdm_run_section, seed, "1", 0, 4294967295.0, "Philox key word (32 bits)"),
     F_INT(gv_mdm_run_section, threads, "0", 0, 4096, "CPU threads; 0 = GROVE_THREADS or all cores"),
     F_ENUM(gv_mdm_run_section, device, device_names, "cpu", "cpu | cuda"),
+    F_INT(gv_mdm_run_section, shards, "1", 1, 65536,
+          "data parallel: puzzle groups of an iteration cut into this many shards (mdm_train.h)"),
 };
 static const gv_schema run_schema = SCHEMA(run, gv_mdm_run_section, run_fields, NULL);
 
@@ -129,8 +131,21 @@ static const gv_field top_fields[] = {
     F_STRUCT(gv_mdm_train_config, eval, eval_schema, "held-out solve rate"),
     F_STRUCT(gv_mdm_train_config, checkpoint, checkpoint_schema, "last.h5 cadence"),
     F_STRUCT(gv_mdm_train_config, co_grpo, co_grpo_schema, "Co-GRPO schedule policy"),
+    F_STRUCT(gv_mdm_train_config, dist, gv_dist_schema, "data parallel across MPI ranks (dist.h)"),
+    F_ENUM(gv_mdm_train_config, rewards_mode, gv_rewards_mode_names, "sum_then_normalize",
+           "sum_then_normalize | normalize_then_sum (several rewards)"),
+    F_LIST(gv_mdm_train_config, rewards, n_rewards, gv_reward_spec_schema,
+           "training rewards: builtin sudoku and token-batch plugins; none = [{builtin: sudoku}]"),
+    F_STRUCT(gv_mdm_train_config, reward_failures, gv_reward_failures_schema, "reward failure policy"),
 };
-static const gv_schema mdm_train_schema = SCHEMA(mdm_train, gv_mdm_train_config, top_fields, NULL);
+static const char *check_mdm_train(const void *obj) {
+    const gv_mdm_train_config *c = obj;
+    if (c->run.shards > c->group.prompts_per_iteration)
+        return "run.shards exceeds group.prompts_per_iteration (a shard holds whole puzzle groups)";
+    return NULL;
+}
+static const gv_schema mdm_train_schema =
+    SCHEMA(mdm_train, gv_mdm_train_config, top_fields, check_mdm_train);
 
 gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, int nsets,
                                    gv_mdm_train_config *out) {

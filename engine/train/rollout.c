@@ -31,54 +31,21 @@
 #include "grove/grpo.h"
 #include "grove/rng.h"
 
-/* One reward column of one batch into j->scores_tmp / status_tmp. A plugin batch that fails as a
-   whole is masked (status FAILED: never a silent zero, ALGORITHMS.md §3), counted in
-   r->failed_batches and its message kept in *o; the failure streak is the caller's (reward_streak). */
+/* One reward column of one batch into j->scores_tmp / status_tmp, a failed plugin batch masked
+   (grove/reward_outcome.h); the failure streak is the caller's (reward_streak). */
 static gv_status score_one(gv_grpo_job *j, gv_reward *r, const gv_reward_images *b,
                            gv_grpo_batch_outcome *o) {
-    gv_status s;
-    if (j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE && gv_reward_is_pairwise(r)) {
-        const gv_win_rate_options wo = {.hard = j->cfg->pairwise.hard,
-                                        .both_orders = j->cfg->pairwise.both_orders};
-        int64_t judged = 0, imputed = 0;
-        s = gv_reward_win_rate(r, j->ctx, b, &wo, j->scores_tmp, j->status_tmp, &judged, &imputed);
-        j->pairwise_judged += judged;
-        j->pairwise_imputed += imputed;
-    } else {
-        s = gv_reward_score(r, j->ctx, b, j->scores_tmp, j->status_tmp);
-    }
-    o->n = b->n;
-    o->outcome = 1;
-    o->message[0] = '\0';
-    if (s == GV_OK || !r->plugin || s != GV_ERR_PLUGIN) return s;
-    for (int i = 0; i < b->n; ++i) j->status_tmp[i] = GV_REWARD_ITEM_FAILED;
-    r->failed_batches++;
-    o->outcome = 2;
-    snprintf(o->message, sizeof o->message, "%s", gv_last_error());
-    gv_clear_error();
-    return GV_OK;
+    const gv_win_rate_options wo = {.hard = j->cfg->pairwise.hard,
+                                    .both_orders = j->cfg->pairwise.both_orders};
+    const int win = j->cfg->reward_transform == GV_REWARD_TRANSFORM_WIN_RATE;
+    return gv_reward_score_outcome(r, j->ctx, b, win ? &wo : NULL, j->scores_tmp, j->status_tmp,
+                                   &j->pairwise_judged, &j->pairwise_imputed, o);
 }
 
-/* One batch's outcome into r's streak of failed batches (grpo.h, reward_failures): an error at
-   reward_failures.max_consecutive in a row, else a note on stderr for a masked batch (unless
-   `quiet`: the other ranks of a job, which replay the same outcomes). */
+/* One batch's outcome into r's streak of failed batches (grpo.h, reward_failures). */
 static gv_status reward_streak(const gv_grpo_job *j, gv_reward *r, const gv_grpo_batch_outcome *o,
                                int quiet) {
-    if (o->outcome == 0) return GV_OK;
-    if (o->outcome == 1) {
-        r->failures_in_a_row = 0;
-        return GV_OK;
-    }
-    const int limit = j->cfg->reward_failures.max_consecutive > 0
-                          ? j->cfg->reward_failures.max_consecutive : 1;
-    if (++r->failures_in_a_row >= limit)
-        return GV_ERROR(GV_ERR_PLUGIN, "%d consecutive failed batches of reward '%s' "
-                        "(reward_failures.max_consecutive %d); last: %s", r->failures_in_a_row,
-                        r->name, j->cfg->reward_failures.max_consecutive, o->message);
-    if (!quiet)
-        fprintf(stderr, "grove: %s (batch of %d masked; %d in a row)\n", o->message, o->n,
-                r->failures_in_a_row);
-    return GV_OK;
+    return gv_reward_outcome_streak(r, j->cfg->reward_failures.max_consecutive, o, quiet);
 }
 
 /* Every reward of one batch into scores / status (n, count), the outcomes into o (count). */

@@ -57,7 +57,7 @@ static const char *const window_names[] = {"none", "fixed", "random", "progressi
 static const char *const step_weight_names[] = {"uniform", "noise_aware", NULL};
 static const char *const lr_schedule_names[] = {"constant", "warmup_cosine", NULL};
 static const char *const train_cfg_names[] = {"auto", "true", "false", NULL};
-static const char *const rewards_mode_names[] = {"sum_then_normalize", "normalize_then_sum", NULL};
+const char *const gv_rewards_mode_names[] = {"sum_then_normalize", "normalize_then_sum", NULL};
 
 /* ---- run, model, data ------------------------------------------------------------------------ */
 
@@ -217,13 +217,13 @@ static const gv_field reward_fields[] = {
     F_FLOAT(gv_reward_spec, weight, "1.0", -1e6, 1e6, 0, "weight w_k in r = sum_k w_k r_k"),
     F_MAP(gv_reward_spec, config, "passed to the reward as key=value lines"),
 };
-static const gv_schema reward_schema = SCHEMA(reward, gv_reward_spec, reward_fields, check_reward);
+const gv_schema gv_reward_spec_schema = SCHEMA(reward, gv_reward_spec, reward_fields, check_reward);
 
 static const gv_field reward_failures_fields[] = {
     F_INT(gv_reward_failures_section, max_consecutive, "3", 0, 1000000, 0,
           "consecutive failed reward batches before stopping"),
 };
-static const gv_schema reward_failures_schema =
+const gv_schema gv_reward_failures_schema =
     SCHEMA(reward_failures, gv_reward_failures_section, reward_failures_fields, NULL);
 
 static const char *const reward_transform_names[] = {"none", "win_rate", NULL};
@@ -331,11 +331,11 @@ static const gv_field run_config_fields[] = {
     F_STRUCT(gv_run_config, group, group_schema, 0, "grouping of rollouts"),
     F_STRUCT(gv_run_config, kl, kl_schema, GV_CFG_OWNED, "KL to the frozen base (preset)"),
     F_STRUCT(gv_run_config, train, train_schema, 0, "optimization"),
-    F_ENUM(gv_run_config, rewards_mode, rewards_mode_names, "sum_then_normalize",
+    F_ENUM(gv_run_config, rewards_mode, gv_rewards_mode_names, "sum_then_normalize",
            "sum_then_normalize | normalize_then_sum"),
-    F_LIST(gv_run_config, rewards, n_rewards, reward_schema, GV_CFG_REQUIRED, "training rewards"),
-    F_LIST(gv_run_config, eval_rewards, n_eval_rewards, reward_schema, 0, "eval-only rewards"),
-    F_STRUCT(gv_run_config, reward_failures, reward_failures_schema, 0, "reward failure policy"),
+    F_LIST(gv_run_config, rewards, n_rewards, gv_reward_spec_schema, GV_CFG_REQUIRED, "training rewards"),
+    F_LIST(gv_run_config, eval_rewards, n_eval_rewards, gv_reward_spec_schema, 0, "eval-only rewards"),
+    F_STRUCT(gv_run_config, reward_failures, gv_reward_failures_schema, 0, "reward failure policy"),
     F_STRUCT(gv_run_config, eval, eval_schema, 0, "held-out evaluation"),
     F_STRUCT(gv_run_config, checkpoint, checkpoint_schema, 0, "checkpoint cadence"),
     F_STRUCT(gv_run_config, dump, dump_schema, 0, "rollout dumps"),

@@ -20,6 +20,14 @@
  * equal in ψ, calibration records and the first rollout (parameters differ by summation order);
  * rollout dumps under mpirun -np 2: every dataset and attribute of rollouts-<k>.h5 byte-equal to
  * one process's (HDF5 API).
+ * `grove train` of a masked-diffusion model (suite dist_mdm, the tiny 4x4 Sudoku task of
+ * mdm_test_util.h, 2 uneven shards): `mpirun -np 2` against one process with the same run.shards for
+ * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
+ * (built-in sudoku + sudoku_constraints.so), 3 iterations: bitwise the
+ * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
+ * by the hash check; a Co-GRPO resume from one process to 2 ranks equal to a straight run; a
+ * stalled rank timing out and a killed one ending the job (last.h5 intact);
+ * the shard rules refused (once).
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -37,6 +45,7 @@
 #include "grove/pretrain.h"
 #include "grpo_test_util.h"
 #include "h5_compare_util.h"
+#include "mdm_test_util.h"
 
 #define FIXTURES GROVE_SOURCE_DIR "/tests/data/pretrain/"
 #define UNET FIXTURES "tiny-unet.yaml"
@@ -716,6 +725,235 @@ Test(dist_train, shard_rules_are_refused_with_their_reason) {
     cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
     /* every rank refuses alike: rank 0 alone prints it, and the job ends without an abort */
     cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
+    free(err);
+}
+
+/* ---- grove train, masked diffusion (mdm_train.h) ------------------------------------------------ */
+
+/* The tiny 4x4 Sudoku task of mdm_test_util.h in <tmp>: 3 puzzles x 4 samples per iteration, so 2
+   shards are uneven (1 puzzle on rank 0, 2 on rank 1), minibatches of 5 cut across the shards; an
+   eval of 8 held-out puzzles (rank 0 alone) at the start and the end; a hash check every iteration. */
+static char mdm_cfg[512];
+
+static void mdm_init(void) {
+    make_tmp();
+    char data[512], ckpt[512];
+    snprintf(data, sizeof data, "%s/sudoku4.h5", tmp_root);
+    snprintf(ckpt, sizeof ckpt, "%s/tiny-mdt.h5", tmp_root);
+    mdm_write_tiny_task(data, ckpt, 300, 16);
+    snprintf(mdm_cfg, sizeof mdm_cfg, "%s/mdm.yaml", tmp_root);
+    FILE *f = fopen(mdm_cfg, "w");
+    cr_assert(f);
+    fprintf(f, "run: {name: tiny, seed: 5, threads: 1}\n"
+               "model: {checkpoint: tiny-mdt.h5}\n"
+               "data: {dataset: sudoku4, path: sudoku4.h5, blanks_min: 6, blanks_max: 9}\n"
+               "algorithm: {beta: 0.01}\n"
+               "group: {size: 4, prompts_per_iteration: 3}\n"
+               "train: {iterations: 3, lr: 1.0e-3, minibatch: 5, inner_epochs: 2, ema_decay: 0.5}\n"
+               "eval: {puzzles: 8, blanks: 8, batch: 4}\n"
+               "checkpoint: {every: 1}\n"
+               "dist: {check_every: 1}\n");
+    fclose(f);
+}
+TestSuite(dist_mdm, .init = mdm_init, .fini = remove_tmp, .timeout = 120);
+
+static int mdm_train(int ranks, const char *fault, const char *dir, const char *extra) {
+    return grove_cli("train", ranks, fault, mdm_cfg, dir, extra, NULL);
+}
+
+/* metrics.jsonl of <tmp>/<dir> without the timing pairs (seconds, rates, comm_s). */
+static char *mdm_metrics(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, dir);
+    char *m = slurp(path);
+    const char *keys[] = {"\"rollout_tokens_per_s\":", "\"train_tokens_per_s\":", "\"rollout_s\":",
+                          "\"logp_old_s\":", "\"train_s\":", "\"comm_s\":", "\"seconds\":"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; ++k)
+        for (char *p; (p = strstr(m, keys[k]));) {
+            char *end = p + strcspn(p, ",}");
+            if (*end == ',') end++;
+            memmove(p, end, strlen(end) + 1);
+        }
+    return m;
+}
+
+/* Every tensor of `group` in <tmp>/<dir>/last.h5, concatenated (*n floats). */
+static float *mdm_group(const char *dir, const char *group, int64_t *n) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/last.h5", tmp_root, dir);
+    gv_ckpt_reader *r = NULL;
+    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
+    char **names = NULL;
+    int count = 0;
+    cr_assert_eq(gv_ckpt_list(r, group, &names, &count), GV_OK, "%s", gv_last_error());
+    cr_assert(count > 0, "%s: nothing in %s", path, group);
+    float *all = NULL;
+    *n = 0;
+    for (int i = 0; i < count; ++i) {
+        gv_shape sh;
+        cr_assert_eq(gv_ckpt_tensor_shape(r, group, names[i], &sh), GV_OK, "%s", gv_last_error());
+        int64_t numel = 1;
+        for (int d = 0; d < sh.rank; ++d) numel *= sh.d[d];
+        all = realloc(all, (size_t)(*n + numel) * sizeof(float));
+        cr_assert_eq(gv_ckpt_read_tensor(r, group, names[i], &sh, all + *n), GV_OK, "%s",
+                     gv_last_error());
+        *n += numel;
+    }
+    gv_ckpt_names_free(names, count);
+    gv_ckpt_close(r);
+    return all;
+}
+
+/* One process and 2 ranks, both with run.shards 2: bitwise the same θ (raw, EMA, Adam moments),
+   φ (with Co-GRPO: /schedule values and moments) and metrics (timing aside); θ moved. */
+static void assert_mdm_ranks_agree(const char *name, const char *extra, int co) {
+    char one[64], two[64], args[1024];
+    snprintf(one, sizeof one, "%s-1", name);
+    snprintf(two, sizeof two, "%s-2", name);
+    snprintf(args, sizeof args, "--set run.shards=2 %s", extra);
+    cr_assert_eq(mdm_train(0, NULL, one, args), 0, "%s", err_of(one));
+    cr_assert_eq(mdm_train(2, NULL, two, args), 0, "%s", err_of(two));
+    const char *groups[] = {"params", "ema", "optim/m", "optim/v", "schedule"};
+    for (int g = 0; g < (co ? 5 : 4); ++g) {
+        int64_t n1, n2;
+        float *a = mdm_group(one, groups[g], &n1), *b = mdm_group(two, groups[g], &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(float)), 0, "%s: /%s of one process and 2 ranks "
+                     "differ", name, groups[g]);
+        free(a);
+        free(b);
+    }
+    char *m1 = mdm_metrics(one), *m2 = mdm_metrics(two);
+    cr_assert_str_eq(m1, m2, "metrics differ:\n--- one process\n%s\n--- 2 ranks\n%s", m1, m2);
+    cr_assert_eq(lines_with(m2, "\"reward_mean\":"), 3, "3 iteration records from rank 0:\n%s", m2);
+    cr_assert_eq(lines_with(m2, "\"eval\":{"), 2, "evals at the start and the end:\n%s", m2);
+    free(m1);
+    free(m2);
+    /* the run trained θ: the weights left the initial checkpoint */
+    char path[2][512];
+    snprintf(path[0], sizeof path[0], "%s/tiny-mdt.h5", tmp_root);
+    snprintf(path[1], sizeof path[1], "%s/%s/last.h5", tmp_root, two);
+    gv_image_model m[2];
+    for (int i = 0; i < 2; ++i)
+        cr_assert_eq(gv_image_model_load(path[i], grove_backend_cpu(), 0, &m[i]), GV_OK, "%s",
+                     gv_last_error());
+    cr_assert_eq(m[0].params.total, m[1].params.total);
+    cr_assert_neq(memcmp(m[0].params.values, m[1].params.values,
+                         (size_t)m[0].params.total * sizeof(float)), 0, "θ did not move");
+    gv_image_model_free(&m[0]);
+    gv_image_model_free(&m[1]);
+}
+
+Test(dist_mdm, diffu_grpo_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_mdm_ranks_agree("diffu", "--set algorithm.estimator=diffu_grpo "
+                                    "--set algorithm.advantage=group_mean", 0);
+}
+
+Test(dist_mdm, coupled_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_mdm_ranks_agree("coupled", "--set algorithm.estimator=coupled "
+                                      "--set algorithm.aggregation=balanced", 0);
+}
+
+/* Co-GRPO in phases of 1 iteration: φ, θ, φ. φ's gradient is summed over the shards (acted units
+   of both counted), θ's as above; 4 φ steps in all (2 inner epochs per φ iteration). */
+Test(dist_mdm, co_grpo_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_mdm_ranks_agree("co", "--set co_grpo.enabled=true --set co_grpo.phase_len=1 "
+                                 "--set co_grpo.lr=0.05 --set co_grpo.sigma_decay_iterations=4 "
+                                 "--set sampler.steps=4 --set algorithm.advantage=zscore", 1);
+    char *m = mdm_metrics("co-2");
+    cr_assert_eq(lines_with(m, "\"phase\":\"phi\""), 2, "%s", m);
+    cr_assert_eq(lines_with(m, "\"phase\":\"theta\""), 1, "%s", m);
+    cr_assert(strstr(m, "\"phi_step\":4"), "4 φ steps:\n%s", m);
+    free(m);
+}
+
+/* Two rewards (the built-in sudoku and sudoku_constraints.so, reference-free), normalized then
+   summed: both columns and their statuses scored per shard and gathered. */
+Test(dist_mdm, reward_list_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set rewards_mode=normalize_then_sum --set 'rewards=[{builtin: "
+             "sudoku, weight: 0.5}, {plugin: %s/plugins/sudoku_constraints.so, weight: 1.0}]' "
+             "--set algorithm.advantage=zscore", GROVE_BINARY_DIR);
+    assert_mdm_ranks_agree("rewards", extra, 0);
+}
+
+Test(dist_mdm, desynchronized_rank_is_caught_by_the_hash_check) {
+    NEED_MPI();
+    int rc = mdm_train(2, "desync:1:1", "desync", "--set run.shards=2");
+    char *err = err_of("desync");
+    cr_assert_neq(rc, 0, "a desynchronized run must fail");
+    cr_assert_eq(lines_with(err, "parameters differ across ranks"), 1, "one line expected:\n%s", err);
+    cr_assert(strstr(err, "parameters differ across ranks (model) after iteration 2: rank 1 ("),
+              "%s", err);
+    free(err);
+}
+
+/* Every rank reads last.h5 (θ, Adam, the cursor and, with Co-GRPO, φ): 1 iteration in one process,
+   the other 2 under mpirun -np 2 = 3 iterations in one process straight. */
+Test(dist_mdm, resume_across_rank_counts_equals_one_process_straight) {
+    NEED_MPI();
+    const char *co = "--set run.shards=2 --set co_grpo.enabled=true --set co_grpo.phase_len=1 "
+                     "--set sampler.steps=4 --set algorithm.advantage=zscore";
+    char stop[512];
+    snprintf(stop, sizeof stop, "%s --stop-after 1", co);
+    cr_assert_eq(mdm_train(0, NULL, "straight", co), 0, "%s", err_of("straight"));
+    cr_assert_eq(mdm_train(0, NULL, "resumed", stop), 0, "%s", err_of("resumed"));
+    cr_assert_eq(mdm_train(2, NULL, "resumed", co), 0, "%s", err_of("resumed"));
+    const char *groups[] = {"params", "ema", "optim/m", "optim/v", "schedule"};
+    for (int g = 0; g < 5; ++g) {
+        int64_t n1, n2;
+        float *a = mdm_group("straight", groups[g], &n1), *b = mdm_group("resumed", groups[g], &n2);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(float)), 0, "/%s differs after the resume", groups[g]);
+        free(a);
+        free(b);
+    }
+    char *a = mdm_metrics("straight"), *b = mdm_metrics("resumed");
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+
+/* A rank that hangs at iteration 2 makes rank 0 fail within dist.timeout_s with a rank-tagged
+   line; a killed rank ends the job non-zero with last.h5 intact (it loads). */
+Test(dist_mdm, stalled_or_killed_rank_stops_the_job) {
+    NEED_MPI();
+    double t0 = now_s();
+    int rc = mdm_train(2, "stall:1:2", "stalled", "--set run.shards=2 --set dist.timeout_s=1.5");
+    const double secs = now_s() - t0;
+    char *err = err_of("stalled");
+    cr_assert_neq(rc, 0, "%s", err);
+    cr_assert(secs < 1.5 + 10.0, "the job took %.1f s", secs);
+    cr_assert(strstr(err, "rank 0: dist: "), "%s", err);
+    cr_assert(strstr(err, "not every rank arrived within dist.timeout_s = 1.5 s"), "%s", err);
+    free(err);
+    t0 = now_s();
+    rc = mdm_train(2, "kill:1:2", "killed", "--set run.shards=2 --set dist.timeout_s=10");
+    cr_assert_neq(rc, 0, "a killed rank must fail the job");
+    cr_assert(now_s() - t0 < 10.0, "the job took %.1f s, beyond dist.timeout_s", now_s() - t0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
+    gv_image_model m;
+    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK, "%s", gv_last_error());
+    gv_image_model_free(&m);
+}
+
+Test(dist_mdm, shard_rules_are_refused_with_their_reason) {
+    cr_assert_neq(mdm_train(0, NULL, "wide", "--set run.shards=4"), 0);
+    char *err = err_of("wide");
+    cr_assert(strstr(err, "run.shards exceeds group.prompts_per_iteration"), "%s", err);
+    cr_assert(strstr(err, "mdm.yaml"), "names the config: %s", err);
+    free(err);
+    NEED_MPI();
+    cr_assert_neq(mdm_train(2, NULL, "few", "--set run.shards=1"), 0);
+    err = err_of("few");
+    cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
+    cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "printed once:\n%s", err);
     cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
     free(err);
 }

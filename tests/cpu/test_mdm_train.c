@@ -2,7 +2,11 @@
  * (a 1-layer mdt, 300 generated puzzles, 8 samples per iteration, seconds): the config names an
  * mdt (the dispatch peek), the first minibatch's ratio is exactly 1 in every iteration's metrics,
  * a run stopped after 2 iterations and resumed ends bit-identical to a straight run (weights, Adam
- * moments through the next iteration's rollout), and a bad config value is a one-line error. */
+ * moments through the next iteration's rollout), and a bad config value is a one-line error.
+ * The `rewards:` list: sudoku_constraints.so recomputing the built-in reward (mode reference, from
+ * the tokens and from the texts) trains bitwise like the default built-in `sudoku` reward, its
+ * reference-free constraints mode trains differently, and a bad entry (a missing plugin, an image
+ * built-in) is one line naming rewards[k]. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -242,4 +246,85 @@ Test(mdm_train, bad_config_value_is_a_one_line_error) {
     cr_assert_neq(gv_mdm_train_config_load(cfgpath, sets, 1, &cfg), GV_OK);
     const char *e = gv_last_error();
     cr_assert(strstr(e, "algorithm.estimator") && !strchr(e, '\n'), "error: %s", e);
+}
+
+/* A straight run of `iterations` with run.dir = <dir>/<name> and one more --set (may be NULL). */
+static gv_status run_rewards(const char *name, const char *set, int iterations) {
+    char rd[600], it[64];
+    snprintf(rd, sizeof rd, "run.dir=%s/%s", dir, name);
+    snprintf(it, sizeof it, "train.iterations=%d", iterations);
+    const char *sets[3] = {rd, it, set};
+    gv_mdm_train_config cfg;
+    gv_status s = gv_mdm_train_config_load(cfgpath, sets, set ? 3 : 2, &cfg);
+    if (s != GV_OK) return s;
+    gv_mdm_train_options o = {.backend = grove_backend_cpu()};
+    s = gv_mdm_train_run(&cfg, &o);
+    gv_mdm_train_config_free(&cfg);
+    return s;
+}
+
+static const char *plugin_rewards(const char *config) {
+    static char set[1024];
+    snprintf(set, sizeof set, "rewards=[{plugin: %s/plugins/sudoku_constraints.so, config: %s}]",
+             GROVE_BINARY_DIR, config);
+    return set;
+}
+
+/* 1 when /group of <dir>/<a>/last.h5 and <dir>/<b>/last.h5 are bitwise equal. */
+static int same_group(const char *a, const char *b, const char *group) {
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/%s/last.h5", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s/last.h5", dir, b);
+    int64_t na, nb;
+    float *va = read_group(pa, group, &na), *vb = read_group(pb, group, &nb);
+    const int same = na == nb && memcmp(va, vb, (size_t)na * sizeof(float)) == 0;
+    free(va), free(vb);
+    return same;
+}
+
+Test(mdm_train, sudoku_plugin_recomputing_the_builtin_trains_bitwise_alike) {
+    write_setup();
+    cr_assert_eq(run_rewards("builtin", NULL, 3), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run_rewards("explicit", "rewards=[{builtin: sudoku, weight: 1.0}]", 3), GV_OK, "%s",
+                 gv_last_error());
+    cr_assert_eq(run_rewards("ref", plugin_rewards("{mode: reference}"), 3), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run_rewards("ref-text", plugin_rewards("{mode: reference, input: text}"), 3), GV_OK,
+                 "%s", gv_last_error());
+    cr_assert_eq(run_rewards("cons", plugin_rewards("{mode: constraints}"), 3), GV_OK, "%s",
+                 gv_last_error());
+    const char *groups[] = {"params", "optim/m", "optim/v", "ema"};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; ++g) {
+        cr_assert(same_group("builtin", "explicit", groups[g]), "%s: [{builtin: sudoku}] differs", groups[g]);
+        cr_assert(same_group("builtin", "ref", groups[g]), "%s: the plugin (reference) differs", groups[g]);
+        cr_assert(same_group("builtin", "ref-text", groups[g]), "%s: the plugin (text) differs", groups[g]);
+    }
+    cr_assert(!same_group("builtin", "cons", "params"), "the constraints reward trained the same weights");
+    /* the same rewards logged: metrics records equal up to the timing fields' first key */
+    char *text[2];
+    const char *runs[2] = {"builtin", "ref"};
+    for (int i = 0; i < 2; ++i) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, runs[i]);
+        cr_assert_eq(gv_rundir_slurp(path, &text[i]), GV_OK, "%s", gv_last_error());
+        for (char *p = text[i]; (p = strstr(p, ",\"rollout_tokens_per_s\":"));) /* cut timing */
+            memmove(p, p + strcspn(p, "\n"), strlen(p + strcspn(p, "\n")) + 1);
+    }
+    cr_assert_str_eq(text[0], text[1]);
+    cr_assert(strstr(text[0], "\"reward_mean\":"), "%s", text[0]);
+    free(text[0]), free(text[1]);
+}
+
+Test(mdm_train, bad_rewards_entry_is_one_line_naming_the_key) {
+    write_setup();
+    cr_assert_eq(run_rewards("missing", "rewards=[{builtin: sudoku}, {plugin: /nonexistent/nope.so}]", 1),
+                 GV_ERR_PLUGIN);
+    const char *e = gv_last_error();
+    cr_assert(strstr(e, "rewards[1]") && strstr(e, "/nonexistent/nope.so") && !strchr(e, '\n'), "%s", e);
+    cr_assert_eq(run_rewards("image", "rewards=[{builtin: ink}]", 1), GV_ERR_CONFIG);
+    e = gv_last_error();
+    cr_assert(strstr(e, "rewards[0]: builtin 'ink' scores images") && !strchr(e, '\n'), "%s", e);
+    cr_assert_eq(run_rewards("image-plugin", "rewards=[{plugin: " GROVE_BINARY_DIR "/plugins/ink_target.so}]", 1),
+                 GV_ERR_PLUGIN);
+    e = gv_last_error();
+    cr_assert(strstr(e, "rewards[0]") && !strchr(e, '\n'), "%s", e);
 }

@@ -9,12 +9,19 @@
  *   kinds        a tokens-only plugin refuses to load for image batches; an image-only plugin
  *                (ink_target, built against revision 1's fields only) refuses a token batch with
  *                one GV_ERR_PLUGIN line, and still scores images.
+ *   reward-check `grove reward-check sudoku_constraints.so --dataset sudoku9` builds a token batch:
+ *                in reference mode the printed mean is the hand count of its
+ *                constructed completions (puzzle i: the blanks q with q mod 4 < i mod 4 wrong).
  * Not here: the loader's other errors and the bridge (test_plugins.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "grove/dataset.h"
+#include "grove/paths.h"
 #include "grove/reward.h"
 #include "grove/rewards.h"
 #include "grove/sudoku.h"
@@ -176,4 +183,49 @@ Test(sudoku_plugin, batch_kinds) {
               "%s", gv_last_error());
     cr_assert_null(strchr(gv_last_error(), '\n'));
     gv_reward_destroy(&r);
+}
+
+/* reward-check's token batch, by hand: 8 puzzles of the first test level (b blanks each); puzzle
+   i has the blanks q < b with q mod 4 < i mod 4 filled wrong, so in reference mode it scores 2
+   (i mod 4 == 0: solved) or 1 - wrong_i / b (a wrong digit breaks the grid: no +1). */
+Test(sudoku_plugin, reward_check_scores_a_token_batch) {
+    char data[4096];
+    cr_assert_eq(gv_root_path("data/sudoku9.h5", data, sizeof data), GV_OK, "%s", gv_last_error());
+    gv_dataset ds;
+    cr_assert_eq(gv_dataset_load_as(data, GV_DATASET_SUDOKU9, &ds), GV_OK, "%s", gv_last_error());
+    double want = 0.0;
+    for (int i = 0; i < 8; ++i) {
+        const int b = gv_sudoku_blanks(gv_sudoku_puzzle(&ds.test, i), 9);
+        int wrong = 0;
+        for (int q = 0; q < b; ++q) wrong += q % 4 < i % 4;
+        want += (wrong ? 1.0 - (double)wrong / b : 2.0) / 8.0;
+    }
+    gv_dataset_free(&ds);
+    char cfg[512], out[512], cmd[2048];
+    snprintf(cfg, sizeof cfg, "/tmp/grove-reward-check-%d.yaml", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/grove-reward-check-%d.out", (int)getpid());
+    FILE *f = fopen(cfg, "w");
+    cr_assert(f);
+    fprintf(f, "mode: reference\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s/grove' reward-check %s -n 8 --dataset sudoku9 --config %s >%s 2>&1", GROVE_BINARY_DIR,
+             plugin_path("sudoku_constraints"), cfg, out);
+    const int rc = system(cmd);
+    f = fopen(out, "r");
+    cr_assert(f);
+    char text[8192] = "";
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    remove(cfg);
+    remove(out);
+    cr_assert_eq(rc, 0, "%s", text);
+    cr_assert(strstr(text, "batch:   8 sudoku9 test puzzles (token batch, T = 81)"), "%s", text);
+    cr_assert(strstr(text, "scores: 8 scored, 0 failed"), "%s", text);
+    cr_assert(strstr(text, "determinism: scored twice, bitwise equal"), "%s", text);
+    const char *m = strstr(text, "  mean ");
+    cr_assert(m, "%s", text);
+    const double mean = strtod(m + 7, NULL);
+    cr_assert(fabs(mean - want) < 1e-5, "printed mean %.6g, by hand %.6g\n%s", mean, want, text);
+    cr_assert(want > 0.5 && want < 2.0, "a spread batch: %g", want);
 }

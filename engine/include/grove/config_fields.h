@@ -29,6 +29,9 @@
     {.key = #k, .type = GV_CFG_ENUM, .offset = offsetof(S, k), .names = nm_, .def = d_, .help = h_}
 #define F_STRUCT(S, k, sb_, h_)                                                                    \
     {.key = #k, .type = GV_CFG_STRUCT, .offset = offsetof(S, k), .sub = &sb_, .help = h_}
+#define F_LIST(S, k, cnt_, sb_, h_)                                                                \
+    {.key = #k, .type = GV_CFG_LIST, .offset = offsetof(S, k), .count_offset = offsetof(S, cnt_),  \
+     .sub = &sb_, .help = h_}
 #define SCHEMA(name, S, fields, check) {#S, sizeof(S), fields, COUNT(fields), check}
 
 #endif

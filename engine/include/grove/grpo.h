@@ -80,6 +80,7 @@
 #include "grove/log.h"
 #include "grove/noise_calibration.h"
 #include "grove/rewards.h"
+#include "grove/reward_outcome.h"
 #include "grove/run_config.h"
 #include "grove/rundir.h"
 #include "grove/credit.h"
@@ -177,13 +178,8 @@ typedef struct gv_grpo_step_plan {
 
 /* One reward's outcome on one rollout batch (a shard's samples), kept per (shard, reward) so that
    the reward_failures streak is replayed in shard order on every rank (rollout.c): whether a run
-   stops, and where, does not depend on the rank count. */
-#define GV_GRPO_FAILURE_LEN 240
-typedef struct gv_grpo_batch_outcome {
-    int32_t outcome; /* 0 not scored (empty shard), 1 scored, 2 the plugin batch failed (masked) */
-    int32_t n;       /* samples in the batch                                                    */
-    char message[GV_GRPO_FAILURE_LEN]; /* the plugin's error when it failed                    */
-} gv_grpo_batch_outcome;
+   stops, and where, does not depend on the rank count (grove/reward_outcome.h). */
+typedef gv_reward_outcome gv_grpo_batch_outcome;
 
 typedef struct gv_grpo_job {
     const gv_run_config *cfg;
@@ -421,6 +417,11 @@ gv_status gv_grpo_score(gv_grpo_job *j, gv_reward *r, int count, int n, const fl
 gv_status gv_grpo_rewards_create(gv_ctx *ctx, const char *dataset, int micro_batch,
                                  const gv_reward_spec *specs, int count, const char *what,
                                  gv_reward **out, gv_image_model **models);
+/* The same for samples of `kind` (GROVE_SAMPLES_IMAGE / _TOKENS): plugins are loaded for it (the
+   masked-diffusion trainer's token batches). */
+gv_status gv_grpo_rewards_create_kind(gv_ctx *ctx, const char *dataset, int micro_batch,
+                                      const gv_reward_spec *specs, int count, const char *what,
+                                      uint32_t kind, gv_reward **out, gv_image_model **models);
 void gv_grpo_rewards_free(gv_reward *r, gv_image_model *models, int count);
 /* The key reward instance k of `rewards` has in metrics.jsonl ("classifier", "classifier_2", ...). */
 void gv_grpo_reward_key(const gv_reward *rewards, int k, char *out, size_t n);

@@ -96,6 +96,16 @@ double gv_schedule_logp(gv_schedule *p, int n, int k);
    (mean over acted units), without a step. */
 gv_status gv_schedule_loss(gv_schedule *p, const float *adv, double *loss, double *mean_ratio);
 
+/* Data parallel pieces of gv_schedule_loss (grove/mdm_train.h): the acted units of samples
+   [n0, n1); the objective's part over samples [n0, n1) with its gradient divided by `norm` (the
+   acted units of the whole rollout) in φ's grads (overwritten; zero when norm or the part has no
+   unit), *loss_sum and *ratio_sum its unnormalized sums. gv_schedule_loss is the part [0, N)
+   normalized by its own units. */
+int64_t gv_schedule_units(const gv_schedule *p, int n0, int n1);
+gv_status gv_schedule_loss_part(gv_schedule *p, const float *adv, int n0, int n1, int64_t norm,
+                                double *loss_sum, double *ratio_sum);
+/* One AdamW step of φ from the gradient in φ's grads (adam_t advances). */
+gv_status gv_schedule_step(gv_schedule *p);
 /* One AdamW step of φ on the clipped objective over the recorded rollout; adv (N) per sample.
    *loss, *mean_ratio (over acted units) may be NULL. */
 gv_status gv_schedule_update(gv_schedule *p, const float *adv, double *loss, double *mean_ratio);

@@ -3,7 +3,7 @@
  * checkpoint named by CONFIG's model.checkpoint is an mdt (gv_train_config_model_kind).
  *
  * Config (its own schema, engine/train/mdm_train_config.c; the binder of grove/config.h):
- *   run        name, dir, seed, threads, device
+ *   run        name, dir, seed, threads, device, shards (data parallel, below)
  *   model      checkpoint (an mdt export, e.g. models/weights/sudoku-mdt-s.h5)
  *   data       dataset (sudoku4 | sudoku9), path, blanks_min/blanks_max (training puzzles of the
  *              train split with that many blanks)
@@ -18,6 +18,12 @@
  *   checkpoint every
  *   co_grpo    enabled, knobs, phase_len, sigma_decay_iterations, lr, hidden (Co-GRPO's schedule
  *              policy, grove/mdm_schedule.h; needs sampler.steps > 0)
+ *   dist       timeout_s, eval_timeout_s, check_every (grove/dist.h)
+ *   rewards, rewards_mode, reward_failures   as the image trainer's (run_config.h, grpo.h): a list of
+ *              `{builtin: sudoku}` and token-batch plugins (`{plugin: x.so, weight, config}`, loaded
+ *              for GROVE_SAMPLES_TOKENS), combined by gv_advantage_compute; a failed plugin batch
+ *              is masked and counted (grove/reward_outcome.h). No `rewards:` key = the built-in
+ *              `sudoku` reward alone, weight 1.
  * The three algorithm configs set their keys directly (no preset layer).
  *
  * One iteration (ALGORITHMS.md §3 structure, §10 estimators): P puzzles from an epoch-shuffled
@@ -38,6 +44,22 @@
  * one exactly; in a θ phase the per-step unit is left undone). Both use the same advantages. φ's weights,
  * Adam moments and step count are in last.h5 (/schedule); every eval samples with the mean schedule
  * and writes it to <run dir>/schedule.csv (and prints it).
+ * Data parallel (dist.h; `mpirun -np R grove train`), the image trainer's scheme (grpo.h): run.shards
+ * = S cuts the P puzzle slots into S contiguous shards of whole groups (shard s: slots
+ * [P·s/S, P·(s+1)/S)); rank r of R owns shards [S·r/R, S·(r+1)/R). Per shard: one sampler call over
+ * its samples (draws addressed by the sample's slot, never by rank; Co-GRPO's actions likewise),
+ * its rewards; the rewards are gathered bitwise, so every rank computes the same advantages,
+ * views, minibatch shuffle and metrics. A minibatch (train.minibatch sequences of the epoch's
+ * shuffle of ALL sequences) is ordered by shard (stably); each shard runs logp_old and the
+ * training forward / backward over its rows alone, into zeroed gradients, with token weights of
+ * the whole minibatch; the shard gradients are summed in shard order (gv_dist_shard_sum) and the
+ * per-shard statistics gathered and combined in shard order. A φ step likewise: φ's gradient per
+ * shard over its samples (normalized by the units of all shards), summed in shard order. So one
+ * process with run.shards = S and `mpirun -np R` (R <= S) give bitwise the same θ and φ (CPU, same
+ * threads per process); run.shards = 1 is the plain single-process path. Rank 0 alone writes
+ * config.yaml, metrics, last.h5, evals (eval-<k>.csv, schedule.csv) and progress; every rank reads
+ * last.h5 on resume; the parameter hash (θ and φ) is compared at start and every dist.check_every
+ * iterations; the other ranks wait out rank 0's evals under dist.eval_timeout_s.
  * Deliberately not here: the schedule policy's math (mdm_schedule.c), image models (grpo.h). */
 #ifndef GROVE_MDM_TRAIN_H
 #define GROVE_MDM_TRAIN_H
@@ -48,13 +70,15 @@
 #include <stdio.h>
 
 #include "grove/backend.h"
+#include "grove/dist_config.h"
 #include "grove/image_model.h"
+#include "grove/run_config.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct gv_mdm_run_section { char *name, *dir; int64_t seed; int threads, device; } gv_mdm_run_section;
+typedef struct gv_mdm_run_section { char *name, *dir; int64_t seed; int threads, device, shards; } gv_mdm_run_section;
 typedef struct gv_mdm_model_section { char *checkpoint; } gv_mdm_model_section;
 typedef struct gv_mdm_data_section { int dataset; char *path; int blanks_min, blanks_max; } gv_mdm_data_section;
 typedef struct gv_mdm_sampler_section { int steps; } gv_mdm_sampler_section;
@@ -89,6 +113,11 @@ typedef struct gv_mdm_train_config {
     gv_mdm_eval_section eval;
     gv_mdm_checkpoint_section checkpoint;
     gv_mdm_co_grpo_section co_grpo;
+    gv_dist_section dist;
+    int rewards_mode;         /* gv_rewards_mode (run_config.h)                      */
+    gv_reward_spec *rewards;  /* none: the built-in `sudoku` reward, weight 1         */
+    int n_rewards;
+    gv_reward_failures_section reward_failures;
 } gv_mdm_train_config;
 
 typedef enum { GV_MDM_ADV_ZSCORE = 0, GV_MDM_ADV_GROUP_MEAN, GV_MDM_ADV_LEAVE_ONE_OUT } gv_mdm_adv_kind;

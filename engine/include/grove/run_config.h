@@ -150,6 +150,11 @@ typedef struct gv_reward_spec {
 } gv_reward_spec;
 
 typedef struct gv_reward_failures_section { int max_consecutive; } gv_reward_failures_section;
+/* The schemas of one `rewards:` entry and of `reward_failures`, and the rewards_mode names, shared
+   with the masked-diffusion trainer's config (mdm_train_config.c). */
+extern const gv_schema gv_reward_spec_schema;
+extern const gv_schema gv_reward_failures_schema;
+extern const char *const gv_rewards_mode_names[];
 
 /* reward_transform (preset-owned): none, or Pref-GRPO's win rate over each prompt's group from a
    pairwise judge (ALGORITHMS.md §8; rewards.h gv_reward_win_rate). */
