@@ -4,9 +4,9 @@
  *
  *   completions  for every needed i, the S chains' x_i (contiguous in the chain pool) go through
  *                Euler steps on gv_schedule_completion_sigmas (`all`: the remaining schedule,
- *                `n`: n steps on σ_i(1 − j/n)), one batched denoiser call per step (the
- *                rollout's fixed micro-batch), then are scored like a rollout's x_N: R_i is the
- *                weighted reward sum, masked when a weighted component FAILED or is not finite.
+ *                `n`: n steps on σ_i(1 − j/n)), one batched denoiser call per step and
+ *                shard (the rollout's fixed micro-batch), then are scored like a rollout's
+ *                x_N: R_i is the weighted reward sum, masked when a weighted component FAILED or is not finite.
  *                R_N is the rollout's own reward; under `all`, R_{N−1} = R_N (its completion IS
  *                the rollout's last step).
  *   credit       gv_credit_dense over the trained steps (the first T SDE steps) → j->credit.

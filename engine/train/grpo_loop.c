@@ -311,7 +311,12 @@ static gv_status dump_rollouts(gv_grpo_job *j, uint32_t k, const run_files *rf, 
                  (long long)((int64_t)k - (int64_t)keep * every));
         remove(path); /* rotation */
     }
-    return GV_OK;
+    if (gv_dist_size() == 1) return GV_OK;
+    /* rank 0 wrote alone: the others wait it out under the write deadline, as after an eval */
+    gv_dist_set_deadline(j->cfg->dist.eval_timeout_s, "dist.eval_timeout_s");
+    gv_status s = gv_dist_barrier("after rank 0's rollouts dump");
+    gv_dist_set_timeout(j->cfg->dist.timeout_s);
+    return s;
 }
 
 static gv_status run_loop(gv_grpo_job *j, gv_grpo_state *st, const gv_grpo_options *opt,

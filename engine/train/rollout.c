@@ -562,43 +562,49 @@ static gv_status dump_write(gv_grpo_job *j, gv_ckpt_writer *w, uint32_t iteratio
 }
 
 /* Under several ranks rank 0 holds only its own shards' chains: every other chain's latents
-   x_0..x_N, velocities v_0..v_{N-1} and logp_old of x_1..x_N are gathered to rank 0 (one record
-   per sample; the ranks' samples are contiguous blocks in rank order) and put into its pool,
-   dump_v and tree, so that dump_write reads exactly what one process holds. Every rank calls it;
-   the others' buffers stay as they are. */
+   x_0..x_N, velocities v_0..v_{N-1} and logp_old of x_1..x_N are gathered to rank 0 and put into
+   its pool, dump_v and tree, so that dump_write reads exactly what one process holds. One gather
+   per level (the ranks' samples are contiguous blocks in rank order), so a message is S images
+   whatever N is and a rank stages S images, not the whole rollout. Every rank calls it; the
+   others' buffers stay as they are. */
+static gv_status dump_gather_level(gv_grpo_job *j, float *buf, int first, int last, float *src,
+                                   int64_t src_stride, gv_tree_node *node0) {
+    const size_t img = (size_t)j->D * sizeof(float);
+    const int S = j->S;
+    gv_status st = GV_OK;
+    for (int s = first; st == GV_OK && s < last; ++s) /* this rank's samples */
+        st = j->be->copy_to_host(buf + (int64_t)s * j->D,
+                                 src + (node0 ? node0[s].latent : s * src_stride), img);
+    if (st == GV_OK) st = gv_dist_gather_to_rank0("rollouts dump", buf, img, S, first, last);
+    for (int s = 0; st == GV_OK && gv_dist_rank() == 0 && s < S; ++s)
+        if (!gv_grpo_root_is_local(j, s))
+            st = j->be->copy_from_host(src + (node0 ? node0[s].latent : s * src_stride),
+                                       buf + (int64_t)s * j->D, img);
+    return st;
+}
+
 static gv_status dump_gather(gv_grpo_job *j) {
     if (gv_dist_size() == 1) return GV_OK;
     const int S = j->S, N = j->N;
-    const int64_t D = j->D, rec = (2 * (int64_t)N + 1) * D + N; /* floats per sample */
-    const size_t img = (size_t)D * sizeof(float);
+    const int64_t D = j->D;
     int first, last, unused;
     gv_grpo_shard_roots(j, j->shard_lo, &first, &unused);
     gv_grpo_shard_roots(j, j->shard_hi - 1, &unused, &last);
-    float *buf = malloc((size_t)S * (size_t)rec * sizeof(float));
+    float *buf = malloc((size_t)S * (size_t)(D > N ? D : N) * sizeof(float));
     if (!buf) return GV_ERROR(GV_ERR_OOM, "rollouts dump: %d samples to gather", S);
     gv_status st = GV_OK;
-    for (int s = first; st == GV_OK && s < last; ++s) { /* this rank's samples */
-        float *r = buf + (int64_t)s * rec;
-        for (int i = 0; st == GV_OK && i <= N; ++i)
-            st = j->be->copy_to_host(r + i * D, j->latents + j->tree.nodes[(int64_t)i * S + s].latent,
-                                     img);
-        for (int i = 0; st == GV_OK && i < N; ++i)
-            st = j->be->copy_to_host(r + (N + 1 + i) * D, j->dump_v + ((int64_t)i * S + s) * D, img);
-        for (int i = 0; i < N; ++i)
-            r[(2 * N + 1) * D + i] = j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old;
-    }
-    if (st == GV_OK)
-        st = gv_dist_gather_to_rank0("rollouts dump", buf, (size_t)rec * sizeof(float), S, first, last);
-    for (int s = 0; st == GV_OK && gv_dist_rank() == 0 && s < S; ++s) {
-        if (gv_grpo_root_is_local(j, s)) continue;
-        const float *r = buf + (int64_t)s * rec;
-        for (int i = 0; st == GV_OK && i <= N; ++i)
-            st = j->be->copy_from_host(j->latents + j->tree.nodes[(int64_t)i * S + s].latent,
-                                       r + i * D, img);
-        for (int i = 0; st == GV_OK && i < N; ++i)
-            st = j->be->copy_from_host(j->dump_v + ((int64_t)i * S + s) * D, r + (N + 1 + i) * D, img);
-        for (int i = 0; i < N; ++i)
-            j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old = r[(2 * N + 1) * D + i];
+    for (int i = 0; st == GV_OK && i <= N; ++i) /* latents x_i: level i is nodes [i S, i S + S) */
+        st = dump_gather_level(j, buf, first, last, j->latents, 0, j->tree.nodes + (int64_t)i * S);
+    for (int i = 0; st == GV_OK && i < N; ++i) /* velocities v_i */
+        st = dump_gather_level(j, buf, first, last, j->dump_v + (int64_t)i * S * D, D, NULL);
+    if (st == GV_OK) { /* logp_old of x_1..x_N, one row of N per sample */
+        for (int s = first; s < last; ++s)
+            for (int i = 0; i < N; ++i) buf[(int64_t)s * N + i] = j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old;
+        st = gv_dist_gather_to_rank0("rollouts dump", buf, (size_t)N * sizeof(float), S, first, last);
+        for (int s = 0; st == GV_OK && gv_dist_rank() == 0 && s < S; ++s)
+            if (!gv_grpo_root_is_local(j, s))
+                for (int i = 0; i < N; ++i)
+                    j->tree.nodes[(int64_t)(i + 1) * S + s].logp_old = buf[(int64_t)s * N + i];
     }
     free(buf);
     return st;

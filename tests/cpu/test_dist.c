@@ -18,8 +18,9 @@
  * their messages, printed once; DenseGRPO (dense_grpo preset with 2 calibration rounds) under
  * mpirun -np 2 = one process (metrics, parameters, stored ψ), and run.shards 2 vs 1 in one process
  * equal in ψ, calibration records and the first rollout (parameters differ by summation order);
- * rollout dumps under mpirun -np 2: every dataset and attribute of rollouts-<k>.h5 byte-equal to
- * one process's (HDF5 API).
+ * rollout dumps with DenseGRPO under mpirun -np 3 (uneven shards, an empty calibration shard):
+ * every dataset and attribute of rollouts-<k>.h5 byte-equal to one process's (HDF5 API); a
+ * calibrated DenseGRPO run resumed under 2 ranks equal to one process straight.
  * `grove train` of a masked-diffusion model (suite dist_mdm, the tiny 4x4 Sudoku task of
  * mdm_test_util.h, 2 uneven shards): `mpirun -np 2` against one process with the same run.shards for
  * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
@@ -398,15 +399,15 @@ static void train_hash(const char *dir, char *hash) {
     gv_ckpt_close(r);
 }
 
-/* One process and 2 ranks with the same run.shards: the same metrics lines (timing aside), the
-   same raw and EMA weights; 3 iteration records from rank 0 alone. */
-static void assert_train_ranks_agree(const char *name, const char *extra) {
+/* One process and `ranks` ranks with the same run.shards: the same metrics lines (timing aside),
+   the same raw and EMA weights; 3 iteration records from rank 0 alone. */
+static void assert_train_n_ranks_agree(const char *name, const char *extra, int ranks) {
     char one[64], two[64], h1[17], h2[17];
     snprintf(one, sizeof one, "%s-1", name);
     snprintf(two, sizeof two, "%s-2", name);
     cr_assert_eq(train(0, NULL, one, extra, NULL), 0, "%s", err_of(one));
-    cr_assert_eq(train(2, NULL, two, extra, NULL), 0, "%s", err_of(two));
-    /* the 2 ranks cooperated: rank 0 logs its seconds in collectives, one process has none */
+    cr_assert_eq(train(ranks, NULL, two, extra, NULL), 0, "%s", err_of(two));
+    /* the ranks cooperated: rank 0 logs its seconds in collectives, one process has none */
     char path[512];
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", tmp_root, two);
     char *raw = slurp(path);
@@ -426,6 +427,10 @@ static void assert_train_ranks_agree(const char *name, const char *extra) {
     train_hash(two, h2);
     cr_assert_str_eq(h1, h2);
     assert_same_weights(one, two);
+}
+
+static void assert_train_ranks_agree(const char *name, const char *extra) {
+    assert_train_n_ranks_agree(name, extra, 2);
 }
 
 Test(dist_train, flow_grpo_two_ranks_equal_one_process_bit_for_bit) {
@@ -691,13 +696,24 @@ Test(dist_train, dense_grpo_two_ranks_equal_one_process_bit_for_bit) {
     free(m);
 }
 
-/* Rollout dumps under mpirun -np 2: rank 0 gathers the other rank's chains (latents, velocities,
-   logp_old) at the dump iterations (0 and 2 of 3) and writes rollouts-<k>.h5 equal, dataset by
-   dataset and byte by byte, to one process's with the same run.shards (the resolved config
-   differs only in run.dir). The other rank writes nothing. */
-Test(dist_train, rollout_dumps_two_ranks_equal_one_process_bit_for_bit) {
+/* Rollout dumps under mpirun -np 3, together with DenseGRPO: rank 0 gathers the other ranks'
+   chains (latents, velocities, logp_old; one gather per level) at the dump iterations (0 and 2 of
+   3) and writes rollouts-<k>.h5 equal, dataset by dataset and byte by byte, to one process's with
+   the same run.shards (the resolved config differs only in run.dir); the other ranks write
+   nothing. 3 shards of 4 prompts are uneven (1 | 1 | 2), and the calibration batch of 2 prompts
+   leaves shard 0 — all of rank 0's share — empty: its gathers carry empty blocks. */
+Test(dist_train, rollout_dumps_and_dense_three_ranks_equal_one_process_bit_for_bit, .timeout = 300) {
     NEED_MPI();
-    assert_train_ranks_agree("dump", "--set run.shards=2 --set dump.every=2");
+    assert_train_n_ranks_agree("dump",
+                               "--set run.shards=3 --set dump.every=2 --set algorithm.preset=dense_grpo "
+                               "--set group.prompts_per_iteration=4 --set dense.rounds=2 "
+                               "--set dense.calibration_prompts=2 "
+                               "--set 'algorithm.overrides={group: {size: 4}}'",
+                               3);
+    float psi1[3], psi3[3];
+    stored_psi("dump-1", psi1, 2);
+    stored_psi("dump-2", psi3, 2);
+    cr_assert_eq(memcmp(psi1, psi3, sizeof psi1), 0, "psi of 1 process and 3 ranks differ");
     const char *files[] = {"rollouts-0.h5", "rollouts-2.h5"};
     for (int f = 0; f < 2; ++f) {
         /* /steps: x, x_next, v, mu, logp_old, sigma, sigma_next, std, cx, cv, sde; /state: 8 */
@@ -712,6 +728,37 @@ Test(dist_train, rollout_dumps_two_ranks_equal_one_process_bit_for_bit) {
     char path[512];
     snprintf(path, sizeof path, "%s/dump-2/rollouts-1.h5", tmp_root);
     cr_assert_neq(access(path, F_OK), 0, "no dump at iteration 1 (dump.every 2)");
+}
+
+/* A calibrated DenseGRPO run stopped after iteration 1 and resumed, both under mpirun -np 2,
+   equals one process run straight through: metrics, weights, the stored ψ, and the dumps. */
+Test(dist_train, dense_resume_under_two_ranks_equals_one_process_straight, .timeout = 300) {
+    NEED_MPI();
+    const char *x = "--set algorithm.preset=dense_grpo --set group.prompts_per_iteration=4 "
+                    "--set dense.rounds=2 --set dense.calibration_prompts=3 --set run.shards=2 "
+                    "--set dump.every=1";
+    cr_assert_eq(train(0, NULL, "dres-straight", x, NULL), 0, "%s", err_of("dres-straight"));
+    char part[1024];
+    snprintf(part, sizeof part, "%s --stop-after 1", x);
+    cr_assert_eq(train(2, NULL, "dres", part, NULL), 0, "%s", err_of("dres"));
+    cr_assert_eq(train(2, NULL, "dres", x, NULL), 0, "%s", err_of("dres"));
+    char *m1 = train_metrics("dres-straight"), *m2 = train_metrics("dres");
+    cr_assert_str_eq(m1, m2, "straight:\n%s\nresumed:\n%s", m1, m2);
+    assert_same_weights("dres-straight", "dres");
+    float p1[3], p2[3];
+    stored_psi("dres-straight", p1, 2);
+    stored_psi("dres", p2, 2);
+    cr_assert_eq(memcmp(p1, p2, sizeof p1), 0, "psi after resume differs");
+    for (int f = 1; f < 3; ++f) { /* the dumps written after the resume */
+        char pa[600], pb[600], dir_a[512], dir_b[512];
+        snprintf(dir_a, sizeof dir_a, "%s/dres-straight", tmp_root);
+        snprintf(dir_b, sizeof dir_b, "%s/dres", tmp_root);
+        snprintf(pa, sizeof pa, "%s/rollouts-%d.h5", dir_a, f);
+        snprintf(pb, sizeof pb, "%s/rollouts-%d.h5", dir_b, f);
+        cr_assert_eq(assert_same_h5(pa, pb, dir_a, dir_b), 19, "rollouts-%d.h5", f);
+    }
+    free(m1);
+    free(m2);
 }
 
 Test(dist_train, shard_rules_are_refused_with_their_reason) {

@@ -125,9 +125,9 @@ void gv_dist_agree_error(void);
 
 /* Stop at this iteration boundary? Every rank must take the same decision (a SIGINT may reach
    one rank): *stop = 1 on every rank when `local` is set on any. Rank 0 arrives here from its eval
-   and checkpoint writes, which the others wait out: this wait alone has the generous deadline
-   d->eval_timeout_s, so a long eval never aborts a healthy job; every other collective keeps
-   d->timeout_s. */
+   and checkpoint writes, which the others wait out: this wait (and the barrier after a rollouts
+   dump, which rank 0 writes alone) has the generous deadline d->eval_timeout_s, so a long eval or
+   write never aborts a healthy job; every other collective keeps d->timeout_s. */
 gv_status gv_dist_agree_stop(const gv_dist_section *d, int local, int *stop);
 
 /* Test-only fault injection, from the environment variable GROVE_DIST_FAULT="KIND:RANK:STEP"

@@ -59,8 +59,9 @@
  * (gv_grpo_score_shards), so every rank holds every R_i, computes the same gains and credit and,
  * in the calibration phase (whose batch of dense.calibration_prompts slots is cut into the same
  * run.shards shards; with fewer slots than shards some are empty), counts the same signs over the
- * whole batch: the same ψ as one process with the same run.shards — and as run.shards 1, since a
- * sample's rollout and completions do not depend on its call's other rows.
+ * whole batch: the same ψ as one process with the same run.shards — and, while no reward batch
+ * fails (a failed batch masks one shard's samples), as run.shards 1, since a sample's rollout and
+ * completions do not depend on its call's other rows.
  * Rank 0 alone writes config.yaml, metrics, checkpoints, evals, rollout dumps (the other ranks'
  * chains gathered to it at dump iterations only) and progress; every rank reads last.h5 on
  * resume; the parameter hash is compared at start and every dist.check_every iterations.
