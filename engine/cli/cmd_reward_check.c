@@ -147,14 +147,19 @@ static void check_batch_free(check_batch *b) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) free(all[i]);
 }
 
-static gv_status make_batch(const char *dataset, int n, check_batch *b) {
+/* The dataset's file under data/ (made when missing, as `grove data` would) into b->ds. */
+static gv_status load_dataset(const char *dataset, check_batch *b) {
     gv_dataset_kind kind;
     GV_TRY(gv_dataset_kind_by_name(dataset, &kind));
     char rel[256], path[4096];
     snprintf(rel, sizeof rel, "data/%s.h5", dataset);
     GV_TRY(gv_root_path(rel, path, sizeof path));
     GV_TRY(gv_dataset_ensure(kind, path, NULL, NULL));
-    GV_TRY(gv_dataset_load_as(path, kind, &b->ds));
+    return gv_dataset_load_as(path, kind, &b->ds);
+}
+
+static gv_status make_batch(const char *dataset, int n, check_batch *b) {
+    GV_TRY(load_dataset(dataset, b));
     if (n > b->ds.test.n) n = (int)b->ds.test.n;
     b->n = n;
     const gv_dataset_split *t = &b->ds.test;
@@ -194,13 +199,7 @@ static int is_sudoku(const char *dataset) {
 
 /* The token batch of a Sudoku dataset (the top of this file); b->ds holds the puzzles. */
 static gv_status make_token_batch(const char *dataset, int n, check_batch *b) {
-    gv_dataset_kind kind;
-    GV_TRY(gv_dataset_kind_by_name(dataset, &kind));
-    char rel[256], path[4096];
-    snprintf(rel, sizeof rel, "data/%s.h5", dataset);
-    GV_TRY(gv_root_path(rel, path, sizeof path));
-    GV_TRY(gv_dataset_ensure(kind, path, NULL, NULL));
-    GV_TRY(gv_dataset_load_as(path, kind, &b->ds));
+    GV_TRY(load_dataset(dataset, b));
     const gv_dataset_split *t = &b->ds.test;
     if (n > t->n) n = (int)t->n;
     const int S = b->ds.h, T = S * S;

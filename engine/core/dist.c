@@ -79,6 +79,15 @@ void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi) {
     *hi = (int)((int64_t)shards * (rank + 1) / size);
 }
 
+gv_status gv_dist_own_shards(int shards, int *lo, int *hi) {
+    gv_dist_shard_range(shards, g.rank, g.size, lo, hi);
+    if (shards >= g.size) return GV_OK;
+    GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
+             "(set run.shards to at least the rank count)", shards, g.size);
+    gv_dist_agree_error();
+    return gv_last_status();
+}
+
 /* The launcher's world size from the environment (Open MPI, PMIx, PMI/Slurm); 0 = no launcher. */
 static int launcher_size(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"};

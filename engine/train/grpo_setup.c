@@ -254,13 +254,7 @@ gv_status gv_grpo_setup(gv_grpo_job *j, const gv_run_config *cfg, const gv_backe
     }
     /* data parallel (grpo.h): this rank's shards */
     j->shards = cfg->run.shards;
-    gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
-    if (j->shards < gv_dist_size()) {
-        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                 "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
-        gv_dist_agree_error();
-        return gv_last_status();
-    }
+    GV_TRY(gv_dist_own_shards(j->shards, &j->shard_lo, &j->shard_hi));
     GV_TRY(be->ctx_create(&(gv_ctx_options){.threads = gv_resolve_threads(cfg->run.threads),
                                             .use_fast = 1}, &j->ctx));
     /* the base model = the frozen reference; the trained copy with Adam state and an EMA */

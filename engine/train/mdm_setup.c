@@ -66,13 +66,7 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
     else GV_TRY(gv_root_path(gv_dataset_kind_get(dk)->default_path, data_path, sizeof data_path));
     /* data parallel: every rank needs a shard (refused alike on every rank: rank 0 prints) */
     j->shards = cfg->run.shards;
-    gv_dist_shard_range(j->shards, gv_dist_rank(), gv_dist_size(), &j->shard_lo, &j->shard_hi);
-    if (j->shards < gv_dist_size()) {
-        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                 "(set run.shards to at least the rank count)", j->shards, gv_dist_size());
-        gv_dist_agree_error();
-        return GV_ERR_CONFIG;
-    }
+    GV_TRY(gv_dist_own_shards(j->shards, &j->shard_lo, &j->shard_hi));
     /* rank 0 makes a missing dataset, the others read it after */
     if (j->lead) GV_TRY(gv_dataset_ensure(dk, data_path, NULL, NULL));
     GV_TRY(gv_dist_barrier("dataset"));

@@ -214,13 +214,7 @@ static gv_status run_loop(gv_pretrain_job *j, const gv_pretrain_kind *kind, loop
     adam.weight_decay = (float)cfg->train.weight_decay;
     const int lead = gv_dist_rank() == 0, S = cfg->run.shards;
     int lo = 0, hi = 0;
-    gv_dist_shard_range(S, gv_dist_rank(), gv_dist_size(), &lo, &hi);
-    if (S < gv_dist_size()) { /* every rank sees it: rank 0 alone prints it (dist.h) */
-        GV_ERROR(GV_ERR_CONFIG, "run.shards = %d but %d ranks run: every rank needs a shard "
-                 "(set run.shards to at least the rank count)", S, gv_dist_size());
-        gv_dist_agree_error();
-        return gv_last_status();
-    }
+    GV_TRY(gv_dist_own_shards(S, &lo, &hi));
     /* one gradient buffer per local shard; with a single shard in all, the gradients themselves */
     const int nloc = hi - lo;
     float **local = NULL;

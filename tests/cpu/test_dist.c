@@ -829,27 +829,7 @@ static char *mdm_metrics(const char *dir) {
 static float *mdm_group(const char *dir, const char *group, int64_t *n) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s/last.h5", tmp_root, dir);
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char **names = NULL;
-    int count = 0;
-    cr_assert_eq(gv_ckpt_list(r, group, &names, &count), GV_OK, "%s", gv_last_error());
-    cr_assert(count > 0, "%s: nothing in %s", path, group);
-    float *all = NULL;
-    *n = 0;
-    for (int i = 0; i < count; ++i) {
-        gv_shape sh;
-        cr_assert_eq(gv_ckpt_tensor_shape(r, group, names[i], &sh), GV_OK, "%s", gv_last_error());
-        int64_t numel = 1;
-        for (int d = 0; d < sh.rank; ++d) numel *= sh.d[d];
-        all = realloc(all, (size_t)(*n + numel) * sizeof(float));
-        cr_assert_eq(gv_ckpt_read_tensor(r, group, names[i], &sh, all + *n), GV_OK, "%s",
-                     gv_last_error());
-        *n += numel;
-    }
-    gv_ckpt_names_free(names, count);
-    gv_ckpt_close(r);
-    return all;
+    return mdm_read_group(path, group, n);
 }
 
 /* One process and 2 ranks, both with run.shards 2: bitwise the same θ (raw, EMA, Adam moments),

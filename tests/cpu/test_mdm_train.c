@@ -62,29 +62,6 @@ static void run(const char *run_dir, int64_t stop_after, gv_mdm_train_result *re
     gv_mdm_train_config_free(&cfg);
 }
 
-static float *read_group(const char *path, const char *group, int64_t *n) {
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char **names = NULL;
-    int count = 0;
-    cr_assert_eq(gv_ckpt_list(r, group, &names, &count), GV_OK, "%s", gv_last_error());
-    cr_assert(count > 0, "%s: nothing in %s", path, group);
-    float *all = NULL;
-    *n = 0;
-    for (int i = 0; i < count; ++i) {
-        gv_shape sh;
-        cr_assert_eq(gv_ckpt_tensor_shape(r, group, names[i], &sh), GV_OK, "%s", gv_last_error());
-        int64_t numel = 1;
-        for (int d = 0; d < sh.rank; ++d) numel *= sh.d[d];
-        all = realloc(all, (size_t)(*n + numel) * sizeof(float));
-        cr_assert_eq(gv_ckpt_read_tensor(r, group, names[i], &sh, all + *n), GV_OK, "%s", gv_last_error());
-        *n += numel;
-    }
-    gv_ckpt_names_free(names, count);
-    gv_ckpt_close(r);
-    return all;
-}
-
 Test(mdm_train, stopped_and_resumed_run_is_bit_identical) {
     write_setup();
     gv_model_kind k = GV_MODEL_UNET;
@@ -108,7 +85,7 @@ Test(mdm_train, stopped_and_resumed_run_is_bit_identical) {
     const char *groups[] = {"params", "optim/m", "optim/v", "ema"};
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; ++g) {
         int64_t na, nb;
-        float *va = read_group(pa, groups[g], &na), *vb = read_group(pb, groups[g], &nb);
+        float *va = mdm_read_group(pa, groups[g], &na), *vb = mdm_read_group(pb, groups[g], &nb);
         cr_assert_eq(na, nb);
         cr_assert(memcmp(va, vb, (size_t)na * sizeof(float)) == 0, "%s differs after resume", groups[g]);
         free(va), free(vb);
@@ -160,7 +137,7 @@ Test(mdm_train, co_grpo_alternates_phases_moves_phi_and_resumes_bit_identical) {
     const char *groups[] = {"params", "optim/m", "optim/v", "ema", "schedule"};
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; ++g) {
         int64_t na, nb;
-        float *va = read_group(pa, groups[g], &na), *vb = read_group(pb, groups[g], &nb);
+        float *va = mdm_read_group(pa, groups[g], &na), *vb = mdm_read_group(pb, groups[g], &nb);
         cr_assert_eq(na, nb);
         cr_assert(memcmp(va, vb, (size_t)na * sizeof(float)) == 0, "%s differs after resume", groups[g]);
         free(va), free(vb);
@@ -276,7 +253,7 @@ static int same_group(const char *a, const char *b, const char *group) {
     snprintf(pa, sizeof pa, "%s/%s/last.h5", dir, a);
     snprintf(pb, sizeof pb, "%s/%s/last.h5", dir, b);
     int64_t na, nb;
-    float *va = read_group(pa, group, &na), *vb = read_group(pb, group, &nb);
+    float *va = mdm_read_group(pa, group, &na), *vb = mdm_read_group(pb, group, &nb);
     const int same = na == nb && memcmp(va, vb, (size_t)na * sizeof(float)) == 0;
     free(va), free(vb);
     return same;

@@ -69,6 +69,9 @@ double gv_dist_comm_seconds(void);
 
 /* The shards [*lo, *hi) of `rank` of `size` when the work has `shards` parts. */
 void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi);
+/* This rank's shards [*lo, *hi) of run.shards = `shards`; fewer shards than ranks is refused (a
+   config error every rank raises alike, so rank 0 alone prints it). */
+gv_status gv_dist_own_shards(int shards, int *lo, int *hi);
 
 /* All ranks wait for each other (`what` names the point in messages). */
 gv_status gv_dist_barrier(const char *what);
