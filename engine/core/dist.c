@@ -74,6 +74,13 @@ double gv_dist_comm_seconds(void) { return g.comm_s; }
 int gv_dist_error_is_agreed(void) { return g.agreed_error && gv_last_status() != GV_OK; }
 void gv_dist_agree_error(void) { g.agreed_error = gv_last_status() != GV_OK; }
 
+/* NCCL moves device memory only: the buffers' backend decides, not the run's. A CUDA run under
+   several ranks loads NCCL (gv_dist_use_backend), yet some of its shard sums hold host buffers
+   (Co-GRPO's φ lives on the CPU backend, mdm_schedule.c): those go through host staging. */
+int gv_dist_sum_on_device(const gv_backend *be, int nccl_loaded) {
+    return nccl_loaded && be && be->name && strcmp(be->name, "cuda") == 0;
+}
+
 void gv_dist_shard_range(int shards, int rank, int size, int *lo, int *hi) {
     *lo = (int)((int64_t)shards * rank / size);
     *hi = (int)((int64_t)shards * (rank + 1) / size);
@@ -564,8 +571,8 @@ gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what) {
                         what, g.rank, a->shards, g.size);
     const double t0 = now_s();
     gv_status s = GV_OK;
-    if (g.nccl) {
-        s = nccl_chain(a, what); /* device buffers (grove/dist_nccl.h) */
+    if (gv_dist_sum_on_device(a->be, g.nccl != NULL)) {
+        s = nccl_chain(a, what); /* device buffers (grove/dist_nccl.h): never ran, no GPU here */
     } else {
         s = staging_reserve(a->n);
         if (s == GV_OK) s = chain_and_broadcast(a, what);

@@ -118,6 +118,19 @@ Test(dist, shard_sum_is_the_left_fold_in_shard_order) {
     be->ctx_destroy(ctx);
 }
 
+/* NCCL only for device buffers: a CUDA run loads NCCL, but Co-GRPO's φ gradients are host memory
+   of the CPU backend (mdm_schedule.c) and must go through host staging. (The NCCL path itself has
+   never run: no GPU where it was written.) */
+Test(dist, nccl_is_chosen_by_the_buffers_backend) {
+    const gv_backend *cpu = grove_backend_cpu();
+    gv_backend cuda = *cpu; /* only the name matters to the choice */
+    cuda.name = "cuda";
+    cr_assert_eq(gv_dist_sum_on_device(&cuda, 1), 1, "device buffers with NCCL loaded: NCCL");
+    cr_assert_eq(gv_dist_sum_on_device(cpu, 1), 0, "host buffers (φ) in a run with NCCL: staging");
+    cr_assert_eq(gv_dist_sum_on_device(&cuda, 0), 0, "no NCCL loaded: staging");
+    cr_assert_eq(gv_dist_sum_on_device(cpu, 0), 0);
+}
+
 static void load(const char *fixture, const char *dir, const char *extra, gv_pretrain_config *cfg) {
     char set_dir[512];
     snprintf(set_dir, sizeof set_dir, "run.dir=%s/%s", tmp_root, dir);

@@ -118,6 +118,11 @@ typedef struct gv_shard_sum {
 } gv_shard_sum;
 
 gv_status gv_dist_shard_sum(const gv_shard_sum *a, const char *what);
+/* The transport gv_dist_shard_sum takes under several ranks: 1 = NCCL, only when it is loaded
+   (nccl_loaded) AND the buffers are device buffers (`be` is the "cuda" backend); 0 = host staging
+   (a CUDA run's host-side sums, e.g. Co-GRPO's φ on the CPU backend, never reach NCCL). The NCCL
+   path itself has never run (no GPU where it was written). */
+int gv_dist_sum_on_device(const gv_backend *be, int nccl_loaded);
 
 /* True when the last error came out of a collective agreement (a hash mismatch): every rank holds
    the same error, so rank 0 alone should print it and the ranks can leave cleanly. */
