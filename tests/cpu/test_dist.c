@@ -885,6 +885,106 @@ static void assert_mdm_ranks_agree(const char *name, const char *extra, int co) 
     gv_image_model_free(&m[1]);
 }
 
+/* Every tensor of `group` in <tmp>/<a>/last.h5 and <tmp>/<b>/last.h5 agrees to `tol` relative,
+   tensor by tensor (||x_a − x_b|| <= tol ||x_a||), so a small tensor such as an Adam moment is not
+   drowned by a large one; a tensor below 1e-3 of the group's norm is held to tol x 1e-3 of the
+   group's norm instead (a gradient that is zero in exact arithmetic, e.g. the attention keys' bias,
+   which the softmax ignores, is rounding noise alone). With `grad` (a group of a holding the same
+   tensor names, Adam's m): the tensors whose `grad` tensor is such noise are skipped, as Adam turns
+   noise into steps of ±lr. Returns the group's squared norm in a. */
+static double mdm_assert_group_close(const char *a, const char *b, const char *group, double tol,
+                                     const char *grad) {
+    int64_t all_n;
+    float *all = mdm_group(a, group, &all_n);
+    double group_norm = 0.0;
+    for (int64_t e = 0; e < all_n; ++e) group_norm += (double)all[e] * all[e];
+    group_norm = sqrt(group_norm);
+    free(all);
+    double grad_norm = 0.0;
+    if (grad) {
+        all = mdm_group(a, grad, &all_n);
+        for (int64_t e = 0; e < all_n; ++e) grad_norm += (double)all[e] * all[e];
+        grad_norm = sqrt(grad_norm);
+        free(all);
+    }
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/%s/last.h5", tmp_root, a);
+    snprintf(pb, sizeof pb, "%s/%s/last.h5", tmp_root, b);
+    gv_ckpt_reader *r[2] = {NULL, NULL};
+    cr_assert_eq(gv_ckpt_open(pa, &r[0]), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_ckpt_open(pb, &r[1]), GV_OK, "%s", gv_last_error());
+    char **names = NULL;
+    int count = 0;
+    cr_assert_eq(gv_ckpt_list(r[0], group, &names, &count), GV_OK, "%s", gv_last_error());
+    cr_assert(count > 0, "%s: nothing in /%s", pa, group);
+    double total = 0.0;
+    for (int i = 0; i < count; ++i) {
+        gv_shape sh;
+        cr_assert_eq(gv_ckpt_tensor_shape(r[0], group, names[i], &sh), GV_OK, "%s", gv_last_error());
+        int64_t n = 1;
+        for (int d = 0; d < sh.rank; ++d) n *= sh.d[d];
+        if (grad) {
+            float *gt = malloc((size_t)n * sizeof(float));
+            cr_assert_eq(gv_ckpt_read_tensor(r[0], grad, names[i], &sh, gt), GV_OK, "%s", gv_last_error());
+            double gn = 0.0;
+            for (int64_t e = 0; e < n; ++e) gn += (double)gt[e] * gt[e];
+            free(gt);
+            if (sqrt(gn) < 1e-3 * grad_norm) continue;
+        }
+        float *x[2];
+        for (int k = 0; k < 2; ++k) {
+            x[k] = malloc((size_t)n * sizeof(float));
+            cr_assert_eq(gv_ckpt_read_tensor(r[k], group, names[i], &sh, x[k]), GV_OK, "%s",
+                         gv_last_error());
+        }
+        double diff = 0.0, norm = 0.0;
+        for (int64_t e = 0; e < n; ++e) {
+            diff += ((double)x[0][e] - x[1][e]) * ((double)x[0][e] - x[1][e]);
+            norm += (double)x[0][e] * x[0][e];
+        }
+        const double scale = fmax(sqrt(norm), 1e-3 * group_norm);
+        cr_assert(sqrt(diff) <= tol * scale, "/%s/%s: |%s − %s| = %.3g, |%s| = %.3g (tolerance %g "
+                  "relative; group norm %.3g)", group, names[i], a, b, sqrt(diff), a, sqrt(norm), tol,
+                  group_norm);
+        total += norm;
+        free(x[0]);
+        free(x[1]);
+    }
+    gv_ckpt_names_free(names, count);
+    gv_ckpt_close(r[0]);
+    gv_ckpt_close(r[1]);
+    return total;
+}
+
+/* In one process, run.shards only changes rounding (as dist/shards_change_only_rounding_in_one_
+   process for pretraining): 3 shards of 1 puzzle each against 1 shard. φ after one φ phase of
+   Co-GRPO (2 φ steps: values and Adam moments — m holds 0.1 × the first gradient, so a φ
+   normaliser that used each shard's own acted units instead of all shards' scales the shards'
+   gradients unevenly and fails here), and θ after one θ step (the whole batch in one minibatch:
+   the values, and optim/m = 0.1 × the gradient summed over the shards). */
+Test(dist_mdm, one_or_three_shards_differ_only_in_rounding) {
+    const char *co = "--set co_grpo.enabled=true --set co_grpo.phase_len=1 --set co_grpo.lr=0.05 "
+                     "--set sampler.steps=4 --set algorithm.advantage=zscore --set eval.puzzles=0 "
+                     "--stop-after 1";
+    const char *theta = "--set train.inner_epochs=1 --set train.minibatch=12 --set eval.puzzles=0 "
+                        "--set algorithm.advantage=zscore --stop-after 1";
+    char args[1024];
+    snprintf(args, sizeof args, "--set run.shards=1 %s", co);
+    cr_assert_eq(mdm_train(0, NULL, "phi-1", args), 0, "%s", err_of("phi-1"));
+    snprintf(args, sizeof args, "--set run.shards=3 %s", co);
+    cr_assert_eq(mdm_train(0, NULL, "phi-3", args), 0, "%s", err_of("phi-3"));
+    char *m = mdm_metrics("phi-3");
+    cr_assert(strstr(m, "\"phase\":\"phi\"") && strstr(m, "\"phi_step\":2"), "a φ phase:\n%s", m);
+    free(m);
+    cr_assert(mdm_assert_group_close("phi-1", "phi-3", "schedule", 1e-6, NULL) > 0.0);
+    snprintf(args, sizeof args, "--set run.shards=1 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, "theta-1", args), 0, "%s", err_of("theta-1"));
+    snprintf(args, sizeof args, "--set run.shards=3 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, "theta-3", args), 0, "%s", err_of("theta-3"));
+    cr_assert(mdm_assert_group_close("theta-1", "theta-3", "optim/m", 1e-6, NULL) > 0.0, "θ had a gradient");
+    mdm_assert_group_close("theta-1", "theta-3", "params", 1e-6, "optim/m");
+}
+
 Test(dist_mdm, diffu_grpo_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();
     assert_mdm_ranks_agree("diffu", "--set algorithm.estimator=diffu_grpo "
