@@ -1,4 +1,5 @@
-/* The masked-diffusion trainer's setup (engine/train/mdm_job.h): the dataset and its training and
+/* The masked-diffusion trainer's setup (engine/train/mdm_job.h): the refusals of the config (raised
+ * alike on every rank, printed once: check_supported), the dataset and its training and
  * eval rows, the policy and its frozen reference, every host buffer (nothing is allocated inside
  * an iteration), this rank's shards and their gradient buffers, the `rewards:` list (built-in
  * sudoku and token-batch plugins, as the image trainer creates them) and Co-GRPO's schedule
@@ -18,29 +19,67 @@ gv_status gv_mdm_host_alloc(size_t bytes, void **out) {
     return *out ? GV_OK : GV_ERROR(GV_ERR_OOM, "mdm train: host allocation of %zu bytes failed", bytes);
 }
 
+/* Co-GRPO's learned knobs from co_grpo.knobs ("r,tau_s,tau_r"): learned[q] = 1 for each named. */
+static gv_status parse_knobs(const char *knobs, int learned[GV_KNOB_COUNT]) {
+    for (const char *p = knobs; *p;) {
+        const size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int q = 0; q < GV_KNOB_COUNT; ++q)
+            if (strlen(gv_knob_names[q]) == len && !strncmp(p, gv_knob_names[q], len)) found = q;
+        if (found < 0 || found == GV_KNOB_W)
+            return GV_ERROR(GV_ERR_CONFIG, "co_grpo.knobs: '%.*s' is not a learnable knob (r, tau_s, "
+                            "tau_r)", (int)len, p);
+        learned[found] = 1;
+        p += len + (p[len] == ',');
+    }
+    return GV_OK;
+}
+
+/* The refusals that follow from the config alone, so every rank raises them alike and rank 0 alone
+   prints them (gv_dist_agree_error; the image trainer's check_supported). Not here: what can
+   fail on one rank only (a plugin that does not load on one node). */
+static gv_status check_supported(const gv_mdm_train_config *cfg) {
+    if (cfg->run.shards > cfg->group.prompts_per_iteration)
+        return GV_ERROR(GV_ERR_CONFIG, "run.shards %d: at most group.prompts_per_iteration (%d); a "
+                        "shard holds whole puzzle groups", cfg->run.shards,
+                        cfg->group.prompts_per_iteration);
+    for (int k = 0; k < cfg->n_rewards; ++k) {
+        const char *b = cfg->rewards[k].builtin;
+        if (!b || !*b || strcmp(b, "sudoku") == 0) continue;
+        gv_builtin_reward_id id;
+        const int known = gv_builtin_reward_find(b, &id) == GV_OK;
+        return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: builtin '%s' %s; the Sudoku trainer takes "
+                        "{builtin: sudoku} or a token-batch plugin ({plugin: PATH}, kind tokens)", k, b,
+                        known ? "scores images" : "is unknown");
+    }
+    if (cfg->co_grpo.enabled) {
+        if (!cfg->sampler.steps)
+            return GV_ERROR(GV_ERR_CONFIG, "co_grpo.enabled needs a fixed sampler.steps (> 0): the "
+                            "schedule policy is made for a step count");
+        int learned[GV_KNOB_COUNT] = {0};
+        GV_TRY(parse_knobs(cfg->co_grpo.knobs, learned));
+    }
+    return GV_OK;
+}
+
 /* The `rewards:` list (mdm_train.h): built-in `sudoku` and token-batch plugins, created as the
-   image trainer creates its list (gv_grpo_rewards_create_kind); none = [{builtin: sudoku}]. */
+   image trainer creates its list (gv_grpo_rewards_create_kind); none = [{builtin: sudoku}]. The
+   built-ins were checked (check_supported). */
 static gv_status setup_rewards(gv_mdm_job *j) {
     const gv_mdm_train_config *cfg = j->cfg;
     const gv_reward_spec fallback = {.builtin = "sudoku", .plugin = "", .model = "", .weight = 1.0};
     const gv_reward_spec *specs = cfg->n_rewards ? cfg->rewards : &fallback;
     j->R = cfg->n_rewards ? cfg->n_rewards : 1;
-    for (int k = 0; k < j->R; ++k) {
-        gv_builtin_reward_id id;
-        if (!specs[k].builtin || !*specs[k].builtin) continue;
-        GV_TRY(gv_builtin_reward_find(specs[k].builtin, &id));
-        if (id != GV_REWARD_SUDOKU)
-            return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: builtin '%s' scores images; the masked-diffusion "
-                            "trainer scores token batches (builtin sudoku, or a plugin of kind tokens)",
-                            k, specs[k].builtin);
-    }
     GV_TRY(gv_grpo_rewards_create_kind(j->ctx, j->model.dataset, j->N, specs, j->R, "rewards",
                                        GROVE_SAMPLES_TOKENS, &j->rewards, &j->reward_models));
     for (int k = 0; k < j->R; ++k)
-        if (!gv_reward_can_score(&j->rewards[k]))
-            return GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: plugin '%s' is a pairwise judge without score "
-                            "(the masked-diffusion trainer has no win-rate transform)", k,
-                            j->rewards[k].name);
+        if (!gv_reward_can_score(&j->rewards[k])) {
+            /* what the plugin is, not where it loaded: every rank that loaded it refuses alike */
+            GV_ERROR(GV_ERR_CONFIG, "rewards[%d]: plugin '%s' is a pairwise judge without score "
+                     "(the masked-diffusion trainer has no win-rate transform)", k, j->rewards[k].name);
+            gv_dist_agree_error();
+            return gv_last_status();
+        }
     const size_t N = (size_t)j->N, R = (size_t)j->R, T = (size_t)j->T, tb = GV_SUDOKU_TEXT_BYTES(j->S);
     void **bufs[] = {(void **)&j->weights, (void **)&j->scores, (void **)&j->scores_tmp,
                      (void **)&j->status, (void **)&j->status_tmp, (void **)&j->solved,
@@ -64,6 +103,11 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
     char data_path[4096];
     if (*cfg->data.path) snprintf(data_path, sizeof data_path, "%s", cfg->data.path);
     else GV_TRY(gv_root_path(gv_dataset_kind_get(dk)->default_path, data_path, sizeof data_path));
+    /* refusals of the config: every rank raises them alike, rank 0 alone prints (dist.h) */
+    if (check_supported(cfg) != GV_OK) {
+        gv_dist_agree_error();
+        return gv_last_status();
+    }
     /* data parallel: every rank needs a shard (refused alike on every rank: rank 0 prints) */
     j->shards = cfg->run.shards;
     GV_TRY(gv_dist_own_shards(j->shards, &j->shard_lo, &j->shard_hi));
@@ -164,24 +208,11 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
     GV_TRY(setup_rewards(j));
     j->co = cfg->co_grpo.enabled;
     if (j->co) {
-        if (!cfg->sampler.steps)
-            return GV_ERROR(GV_ERR_CONFIG, "co_grpo.enabled needs a fixed sampler.steps (> 0): the "
-                            "schedule policy is made for a step count");
         gv_schedule_config sc2 = {.steps = cfg->sampler.steps, .blocks = 1, .hidden = cfg->co_grpo.hidden,
                                   .seed = j->seed, .lr = (float)cfg->co_grpo.lr, .weight_decay = 0.0f,
                                   .clip_range = (float)cfg->algorithm.clip_range,
                                   .sigma_decay_iterations = cfg->co_grpo.sigma_decay_iterations};
-        for (const char *p = cfg->co_grpo.knobs; *p;) {
-            const size_t len = strcspn(p, ",");
-            int found = -1;
-            for (int q = 0; q < GV_KNOB_COUNT; ++q)
-                if (strlen(gv_knob_names[q]) == len && !strncmp(p, gv_knob_names[q], len)) found = q;
-            if (found < 0 || found == GV_KNOB_W)
-                return GV_ERROR(GV_ERR_CONFIG, "co_grpo.knobs: '%.*s' is not a learnable knob (r, tau_s, "
-                                "tau_r)", (int)len, p);
-            sc2.learned[found] = 1;
-            p += len + (p[len] == ',');
-        }
+        GV_TRY(parse_knobs(cfg->co_grpo.knobs, sc2.learned)); /* checked: check_supported */
         GV_TRY(gv_schedule_create(&sc2, &j->sched));
         GV_TRY(gv_mdm_host_alloc((size_t)nloc * sizeof(float *), (void **)&j->phi_grads));
         for (int k = 0; k < nloc; ++k) {

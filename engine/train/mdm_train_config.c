@@ -138,14 +138,9 @@ static const gv_field top_fields[] = {
            "training rewards: builtin sudoku and token-batch plugins; none = [{builtin: sudoku}]"),
     F_STRUCT(gv_mdm_train_config, reward_failures, gv_reward_failures_schema, "reward failure policy"),
 };
-static const char *check_mdm_train(const void *obj) {
-    const gv_mdm_train_config *c = obj;
-    if (c->run.shards > c->group.prompts_per_iteration)
-        return "run.shards exceeds group.prompts_per_iteration (a shard holds whole puzzle groups)";
-    return NULL;
-}
-static const gv_schema mdm_train_schema =
-    SCHEMA(mdm_train, gv_mdm_train_config, top_fields, check_mdm_train);
+/* run.shards vs group.prompts_per_iteration and the other refusals of a loaded config are checked at
+   setup (mdm_setup.c check_supported), where every rank raises them alike and rank 0 prints. */
+static const gv_schema mdm_train_schema = SCHEMA(mdm_train, gv_mdm_train_config, top_fields, NULL);
 
 gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, int nsets,
                                    gv_mdm_train_config *out) {

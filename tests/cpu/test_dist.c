@@ -1086,14 +1086,30 @@ Test(dist_mdm, stalled_or_killed_rank_stops_the_job) {
 Test(dist_mdm, shard_rules_are_refused_with_their_reason) {
     cr_assert_neq(mdm_train(0, NULL, "wide", "--set run.shards=4"), 0);
     char *err = err_of("wide");
-    cr_assert(strstr(err, "run.shards exceeds group.prompts_per_iteration"), "%s", err);
-    cr_assert(strstr(err, "mdm.yaml"), "names the config: %s", err);
+    cr_assert(strstr(err, "run.shards 4: at most group.prompts_per_iteration (3); a shard holds "
+                          "whole puzzle groups"), "%s", err);
     free(err);
     NEED_MPI();
     cr_assert_neq(mdm_train(2, NULL, "few", "--set run.shards=1"), 0);
     err = err_of("few");
     cr_assert(strstr(err, "run.shards = 1 but 2 ranks run: every rank needs a shard"), "%s", err);
     cr_assert_eq(lines_with(err, "every rank needs a shard"), 1, "printed once:\n%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
+    free(err);
+    /* a refusal of the config (mdm_setup.c check_supported) is raised alike on every rank: rank 0
+       alone prints its one line, naming the entry and what the Sudoku trainer takes; no abort */
+    cr_assert_neq(mdm_train(2, NULL, "sudok", "--set run.shards=2 --set 'rewards=[{builtin: sudok}]'"), 0);
+    err = err_of("sudok");
+    cr_assert(strstr(err, "rewards[0]: builtin 'sudok' is unknown; the Sudoku trainer takes "
+                          "{builtin: sudoku} or a token-batch plugin"), "%s", err);
+    cr_assert_eq(lines_with(err, "rewards[0]"), 1, "printed once:\n%s", err);
+    cr_assert_null(strstr(err, "known:"), "no list of the image built-ins:\n%s", err);
+    cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
+    free(err);
+    cr_assert_neq(mdm_train(2, NULL, "wide2", "--set run.shards=4"), 0);
+    err = err_of("wide2");
+    cr_assert_eq(lines_with(err, "run.shards 4: at most group.prompts_per_iteration (3)"), 1,
+                 "printed once:\n%s", err);
     cr_assert_null(strstr(err, "MPI_ABORT"), "%s", err);
     free(err);
 }
