@@ -10,11 +10,15 @@
 #include <stdint.h>
 
 #include "grove/grpo.h"
+#include "grove/log.h"
 #include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
 #include "grove/mdm_schedule.h"
 #include "grove/mdm_train.h"
 #include "grove/reward_outcome.h"
+
+/* Bytes of one sample's metadata JSON ({"iteration": …, "seed": …, "slot": …, "member": …}). */
+#define GV_MDM_META_LEN 96
 
 /* Everything one run holds; host arrays sized at setup (nothing allocated inside an iteration). */
 typedef struct gv_mdm_job {
@@ -68,6 +72,9 @@ typedef struct gv_mdm_job {
     uint8_t *status, *status_tmp;      /* (N, R), (N)                                     */
     uint8_t *solved;                   /* (N) the grid solved (the rollout_solved metric) */
     gv_reward_outcome *outcomes;       /* (shards, R) of the last rollout, gathered       */
+    int64_t *failed_batches;           /* (R) masked plugin batches of all shards so far  */
+    char *meta_text;                   /* (N, GV_MDM_META_LEN) per-sample JSON for plugins */
+    const char **meta;                 /* (N) into meta_text                              */
     int32_t *canvas, *solution;        /* (N, T) the starting canvas, the solution        */
     char *text;                        /* (2N, GV_SUDOKU_TEXT_BYTES) completions, puzzles */
     const char **texts, **puzzles;     /* (N) into text                                   */
@@ -92,8 +99,9 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j);
 void gv_mdm_job_free(gv_mdm_job *j);
 
 /* mdm_shards.c (grove/mdm_train.h, data parallel). */
-/* The rewards of this rank's shards, gathered; the reward_failures streak in shard order. */
-gv_status gv_mdm_score_rollout(gv_mdm_job *j);
+/* The rewards of this rank's shards (the rollout of `iteration`), gathered; the reward_failures
+   streak in shard order; failed_batches counted from the gathered outcomes. */
+gv_status gv_mdm_score_rollout(gv_mdm_job *j, uint32_t iteration);
 /* The rows [*a, *c) of minibatch b of epoch e (n rows, ordered by shard) that shard sh holds. */
 void gv_mdm_shard_rows(const gv_mdm_job *j, int e, int b, int n, int sh, int *a, int *c);
 /* Order each minibatch of epoch e by shard, stably (a no-op with one shard). */
@@ -104,6 +112,9 @@ void gv_mdm_order_by_shard(gv_mdm_job *j, int e);
 gv_status gv_mdm_minibatch_parts(gv_mdm_job *j, int e, int b, int n, gv_mdm_shard_part *parts);
 /* The parts combined in shard order (one shard: its values exactly). */
 gv_mdm_shard_part gv_mdm_combine_parts(const gv_mdm_job *j, const gv_mdm_shard_part *parts);
+/* The iteration record's "reward": {"<name>": {"failed_batches": n}} per plugin reward (none
+   without a plugin reward). */
+void gv_mdm_log_failed_batches(gv_metrics *m, const gv_mdm_job *j);
 /* One φ step over the shards (one shard: gv_schedule_update exactly). */
 gv_status gv_mdm_phi_step(gv_mdm_job *j, double *loss, double *ratio);
 

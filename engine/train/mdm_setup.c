@@ -84,15 +84,18 @@ static gv_status setup_rewards(gv_mdm_job *j) {
     void **bufs[] = {(void **)&j->weights, (void **)&j->scores, (void **)&j->scores_tmp,
                      (void **)&j->status, (void **)&j->status_tmp, (void **)&j->solved,
                      (void **)&j->outcomes, (void **)&j->canvas, (void **)&j->solution,
-                     (void **)&j->text, (void **)&j->texts, (void **)&j->puzzles};
+                     (void **)&j->text, (void **)&j->texts, (void **)&j->puzzles,
+                     (void **)&j->failed_batches, (void **)&j->meta_text, (void **)&j->meta};
     const size_t sizes[] = {R * sizeof(double), N * R * sizeof(float), N * sizeof(float), N * R, N, N,
                             (size_t)j->shards * R * sizeof(gv_reward_outcome), N * T * sizeof(int32_t),
-                            N * T * sizeof(int32_t), 2 * N * tb, N * sizeof(char *), N * sizeof(char *)};
+                            N * T * sizeof(int32_t), 2 * N * tb, N * sizeof(char *), N * sizeof(char *),
+                            R * sizeof(int64_t), N * GV_MDM_META_LEN, N * sizeof(char *)};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(gv_mdm_host_alloc(sizes[i], bufs[i]));
     for (int k = 0; k < j->R; ++k) j->weights[k] = specs[k].weight;
     for (size_t n = 0; n < N; ++n) {
         j->texts[n] = j->text + n * tb;
         j->puzzles[n] = j->text + (N + n) * tb;
+        j->meta[n] = j->meta_text + n * GV_MDM_META_LEN;
     }
     return GV_OK;
 }
@@ -239,7 +242,8 @@ void gv_mdm_job_free(gv_mdm_job *j) {
     free(j->seq_shard);
     free(j->shard_stats);
     void *rh[] = {j->weights, j->scores, j->scores_tmp, j->status, j->status_tmp, j->solved, j->outcomes,
-                  j->canvas, j->solution, j->text, (void *)j->texts, (void *)j->puzzles};
+                  j->canvas, j->solution, j->text, (void *)j->texts, (void *)j->puzzles,
+                  j->failed_batches, j->meta_text, (void *)j->meta};
     for (size_t i = 0; i < sizeof rh / sizeof rh[0]; ++i) free(rh[i]);
     if (j->rewards) gv_grpo_rewards_free(j->rewards, j->reward_models, j->R);
     gv_mdm_policy_free(&j->pol);

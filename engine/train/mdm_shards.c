@@ -1,11 +1,13 @@
 /* The data parallel pieces of the masked-diffusion trainer (grove/mdm_train.h, dist.h;
- * engine/train/mdm_job.h): scoring this rank's shards and gathering rewards, statuses, solved flags
- * and batch outcomes bitwise; minibatches ordered by shard; per-shard forward / objective /
+ * engine/train/mdm_job.h): scoring this rank's shards (per-sample metadata for plugins) and
+ * gathering rewards, statuses, solved flags and batch outcomes bitwise (failed_batches counted
+ * from them, and logged); minibatches ordered by shard; per-shard forward / objective /
  * backward into the shard's gradient buffer with the statistics gathered and combined in shard
  * order; the φ step with the acted units of every shard. With one shard in one process each piece
  * is the plain single-process computation, bit for bit. Deliberately not here: the loop, the
  * optimizer steps' order (mdm_train.c), the collectives themselves (dist.c). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "grove/dist.h"
@@ -16,7 +18,7 @@
    reference = the solution, texts for plugins), a failed plugin batch masked; then every sample's
    scores, statuses and solved flags and every batch outcome gathered bitwise, and the
    reward_failures streak replayed in shard order on every rank (rank 0 notes masked batches). */
-gv_status gv_mdm_score_rollout(gv_mdm_job *j) {
+gv_status gv_mdm_score_rollout(gv_mdm_job *j, uint32_t iteration) {
     const int R = j->R, T = j->T;
     const int mine0 = j->shard_first[j->shard_lo], mine1 = j->shard_first[j->shard_hi];
     for (int n = mine0; n < mine1; ++n) {
@@ -28,6 +30,9 @@ gv_status gv_mdm_score_rollout(gv_mdm_job *j) {
         gv_sudoku_tokens_from_grid(sol, j->S, j->solution + (int64_t)n * T);
         gv_sudoku_text_from_tokens(j->tokens + (int64_t)n * T, j->S, (char *)j->texts[n]);
         gv_sudoku_text_from_tokens(j->canvas + (int64_t)n * T, j->S, (char *)j->puzzles[n]);
+        snprintf(j->meta_text + (size_t)n * GV_MDM_META_LEN, GV_MDM_META_LEN,
+                 "{\"iteration\": %u, \"seed\": %u, \"slot\": %d, \"member\": %d}", iteration,
+                 j->seed, n / j->G, n % j->G);
     }
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
         const int n0 = j->shard_first[sh], n1 = j->shard_first[sh + 1];
@@ -35,7 +40,7 @@ gv_status gv_mdm_score_rollout(gv_mdm_job *j) {
                                     .prompt = j->canvas + (int64_t)n0 * T,
                                     .reference = j->solution + (int64_t)n0 * T, .mask_id = j->mask_id,
                                     .texts = j->texts + n0, .prompts = j->puzzles + n0,
-                                    .groups = j->group + n0};
+                                    .groups = j->group + n0, .metadata = j->meta + n0};
         for (int k = 0; k < R; ++k) {
             gv_reward_outcome *o = &j->outcomes[(int64_t)sh * R + k];
             o->outcome = 0;
@@ -53,6 +58,8 @@ gv_status gv_mdm_score_rollout(gv_mdm_job *j) {
     GV_TRY(gv_dist_allgather("solved flags", j->solved, 1, j->N, mine0, mine1));
     GV_TRY(gv_dist_allgather("reward batch outcomes", j->outcomes, (size_t)R * sizeof *j->outcomes,
                              j->shards, j->shard_lo, j->shard_hi));
+    for (int sh = 0; sh < j->shards; ++sh) /* the masked batches of every rank, from the gather */
+        for (int k = 0; k < R; ++k) j->failed_batches[k] += j->outcomes[(int64_t)sh * R + k].outcome == 2;
     for (int sh = 0; sh < j->shards; ++sh)
         for (int k = 0; k < R; ++k) {
             gv_status s = gv_reward_outcome_streak(&j->rewards[k], j->cfg->reward_failures.max_consecutive,
@@ -189,3 +196,26 @@ gv_status gv_mdm_phi_step(gv_mdm_job *j, double *loss, double *ratio) {
     return gv_schedule_step(p);
 }
 
+
+/* Per plugin reward of the iteration record, as the image trainer logs it (grpo_loop.c):
+   "reward": {"<name>": {"failed_batches": n}} — the masked batches of all shards so far (the same
+   count on every rank and in one process); a repeated name gets _2, _3, ... Nothing without a
+   plugin reward (the built-in sudoku never fails a batch). */
+void gv_mdm_log_failed_batches(gv_metrics *m, const gv_mdm_job *j) {
+    int plugins = 0;
+    for (int k = 0; k < j->R; ++k) plugins += j->rewards[k].plugin != NULL;
+    if (!plugins) return;
+    gv_metrics_object(m, "reward");
+    for (int k = 0; k < j->R; ++k) {
+        if (!j->rewards[k].plugin) continue;
+        int same = 0;
+        for (int i = 0; i < k; ++i) same += strcmp(j->rewards[i].name, j->rewards[k].name) == 0;
+        char key[96];
+        if (same) snprintf(key, sizeof key, "%s_%d", j->rewards[k].name, same + 1);
+        else snprintf(key, sizeof key, "%s", j->rewards[k].name);
+        gv_metrics_object(m, key);
+        gv_metrics_i64(m, "failed_batches", j->failed_batches[k]);
+        gv_metrics_end_object(m);
+    }
+    gv_metrics_end_object(m);
+}

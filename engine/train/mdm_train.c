@@ -131,7 +131,7 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
         GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
                                 j->tokens + (int64_t)n0 * j->T, NULL, j->scratch, j->scratch_bytes));
     }
-    GV_TRY(gv_mdm_score_rollout(j));
+    GV_TRY(gv_mdm_score_rollout(j, (uint32_t)st->iteration));
     /* the combined reward per sample (Σ_k w_k r_k; NaN where a weighted component failed) */
     double rsum = 0.0, solved = 0.0;
     int scored = 0;
@@ -365,6 +365,7 @@ static void log_iteration(gv_metrics *m, const loop_state *st, const iter_stats 
     gv_metrics_begin(m);
     gv_metrics_i64(m, "iteration", st->iteration);
     gv_metrics_f64(m, "reward_mean", is->reward_mean);
+    gv_mdm_log_failed_batches(m, j); /* per plugin reward (mdm_shards.c) */
     gv_metrics_f64(m, "rollout_solved", is->solved);
     gv_metrics_f64(m, "adv_mean", is->adv.adv_mean);
     gv_metrics_f64(m, "adv_std", is->adv.adv_std);

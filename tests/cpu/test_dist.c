@@ -28,7 +28,12 @@
  * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
  * by the hash check; a Co-GRPO resume from one process to 2 ranks equal to a straight run; a
  * stalled rank timing out and a killed one ending the job (last.h5 intact);
- * the shard rules refused (once).
+ * the shard rules and a config refusal (an unknown reward built-in) printed once without an abort;
+ * the reward_failures streak of fixture_tokens.so's fail_at counted in shard order (the same stop
+ * and line in 1 process and 2 ranks, the same records with failed_batches); solved rollouts (a
+ * one-blank training set) gathered; and in one process run.shards 3 vs 1 changing only rounding
+ * (φ after a φ phase, θ and its gradient after a θ step, within 1e-6 relative). In one process
+ * too: the shard sum's transport follows the buffers' backend (NCCL for "cuda" only).
  * The MPI tests are skipped (with a message) in a build without MPI. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -1020,6 +1025,86 @@ Test(dist_mdm, reward_list_two_ranks_equal_one_process_bit_for_bit) {
              "sudoku, weight: 0.5}, {plugin: %s/plugins/sudoku_constraints.so, weight: 1.0}]' "
              "--set algorithm.advantage=zscore", GROVE_BINARY_DIR);
     assert_mdm_ranks_agree("rewards", extra, 0);
+}
+
+/* The reward_failures streak in shard order (as dist_train/reward_failure_streak_is_counted_in_
+   shard_order): fixture_tokens.so fails the token batches of (rollout 1, slot 1) — shard 1, rank 1
+   under mpirun -np 2 — and (rollout 2, slot 0) — shard 0, rank 0; with max_consecutive 2 one process
+   and 2 ranks both stop in the third iteration with the same line, printed once, without an abort;
+   rank 0 notes the masked batch of rank 1 once; the records before the stop are equal (the masked
+   batch leaves the same rewards and advantages; failed_batches 0 then 1). */
+Test(dist_mdm, reward_failure_streak_is_counted_in_shard_order) {
+    NEED_MPI();
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--set run.shards=2 --set reward_failures.max_consecutive=2 "
+             "--set eval.puzzles=0 --set 'rewards=[{builtin: sudoku}, {plugin: "
+             "%s/test_plugins/fixture_tokens.so, config: {fail_at: \"1:1,2:0\"}}]'", GROVE_BINARY_DIR);
+    cr_assert_neq(mdm_train(0, NULL, "streak-1", extra), 0, "%s", err_of("streak-1"));
+    cr_assert_neq(mdm_train(2, NULL, "streak-2", extra), 0, "%s", err_of("streak-2"));
+    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
+    const char *stop = "2 consecutive failed batches of reward 'fixture' "
+                       "(reward_failures.max_consecutive 2); last: ";
+    const char *l1 = line_from(e1, stop);
+    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
+    cr_assert_str_eq(l1, line_from(e2, stop));
+    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
+    const char *note = "fixture: iteration 1 slot 1 fails as configured (batch of 8 masked; 1 in a row)";
+    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
+    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
+    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
+    free(e1);
+    free(e2);
+    char *m1 = mdm_metrics("streak-1"), *m2 = mdm_metrics("streak-2");
+    cr_assert_eq(lines_with(m1, "\"optimizer_step\":"), 2, "stopped in the third iteration:\n%s", m1);
+    cr_assert_eq(lines_with(m1, "\"fixture\":{\"failed_batches\":0}"), 1, "%s", m1);
+    cr_assert_eq(lines_with(m1, "\"fixture\":{\"failed_batches\":1}"), 1, "%s", m1);
+    cr_assert_str_eq(m1, m2);
+    free(m1);
+    free(m2);
+}
+
+/* A training set of easy puzzles (one blank each; the rest of the tiny task's dataset unchanged):
+   the random tiny mdt fills the blank right about one time in four, so rollouts get solved. */
+static void mdm_write_easy_data(const char *path) {
+    gv_dataset ds;
+    cr_assert_eq(gv_dataset_from_sudoku(GV_DATASET_SUDOKU4, 300, 16, &ds), GV_OK, "%s", gv_last_error());
+    for (int64_t r = 0; r < ds.train.n; ++r) {
+        uint8_t *puz = (uint8_t *)gv_sudoku_puzzle(&ds.train, r);
+        const uint8_t *sol = gv_sudoku_solution(&ds.train, r);
+        int first = -1;
+        for (int c = 0; c < 16; ++c) {
+            if (puz[c] == 0 && first < 0) first = c;
+            puz[c] = sol[c];
+        }
+        cr_assert(first >= 0);
+        puz[first] = 0;
+    }
+    cr_assert_eq(gv_dataset_save(&ds, path), GV_OK, "%s", gv_last_error());
+    gv_dataset_free(&ds);
+}
+
+/* Solved flags are scored per shard and gathered: with one-blank puzzles some rollouts are solved,
+   and rollout_solved (rank 0's count over all shards) and everything else equal one process's. */
+Test(dist_mdm, solved_rollouts_are_gathered) {
+    NEED_MPI();
+    char data[512], extra[1024];
+    snprintf(data, sizeof data, "%s/easy.h5", tmp_root);
+    mdm_write_easy_data(data);
+    snprintf(extra, sizeof extra, "--set run.shards=2 --set data.path=%s --set data.blanks_min=1 "
+             "--set data.blanks_max=1 --set eval.puzzles=0", data);
+    cr_assert_eq(mdm_train(0, NULL, "easy-1", extra), 0, "%s", err_of("easy-1"));
+    cr_assert_eq(mdm_train(2, NULL, "easy-2", extra), 0, "%s", err_of("easy-2"));
+    char *m1 = mdm_metrics("easy-1"), *m2 = mdm_metrics("easy-2");
+    cr_assert_str_eq(m1, m2, "metrics differ:\n--- one process\n%s\n--- 2 ranks\n%s", m1, m2);
+    int records = 0, solved_on_both = 0;
+    for (const char *p = m1; (p = strstr(p, "\"rollout_solved\":")); ++records) {
+        p += strlen("\"rollout_solved\":");
+        solved_on_both += strtod(p, NULL) > 0.0;
+    }
+    cr_assert_eq(records, 3, "%s", m1);
+    cr_assert(solved_on_both > 0, "no rollout solved:\n%s", m1);
+    free(m1);
+    free(m2);
 }
 
 Test(dist_mdm, desynchronized_rank_is_caught_by_the_hash_check) {

@@ -15,7 +15,9 @@
  *   FIX_NOSYM     exports no grove_reward_plugin_v* at all
  *   FIX_SMALL     struct_size smaller than the v1 table
  *   FIX_ABI       abi_version 7 inside a v1-named table
- *   FIX_TOKENS    kinds = tokens only
+ *   FIX_TOKENS    kinds = tokens only; a token batch scores scale * the fraction of tokens equal
+ *                 to the reference (0 without one); fail_at and fail_calls work as above (the
+ *                 masked-diffusion trainer's metadata carries iteration and slot)
  *   FIX_NONDET    claims DETERMINISTIC, scores differ on every call
  * Deliberately not here: anything grove-internal (only grove/reward.h). */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
@@ -75,6 +77,13 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
 }
 
 static double mean_of(const grove_reward_batch *b, int i) {
+    if (b->kind == GROVE_SAMPLES_TOKENS) { /* the fraction of tokens equal to the reference */
+        if (!GROVE_REWARD_BATCH_HAS(b, reference_tokens) || !b->reference_tokens) return 0.0;
+        long same = 0;
+        for (long e = 0; e < b->length; ++e)
+            same += b->tokens[i * b->length + e] == b->reference_tokens[i * b->length + e];
+        return (double)same / b->length;
+    }
     const long per = (long)b->channels * b->height * b->width;
     double s = 0.0;
     for (long e = 0; e < per; ++e) s += b->images[i * per + e];

@@ -21,9 +21,10 @@
  *   dist       timeout_s, eval_timeout_s, check_every (grove/dist.h)
  *   rewards, rewards_mode, reward_failures   as the image trainer's (run_config.h, grpo.h): a list of
  *              `{builtin: sudoku}` and token-batch plugins (`{plugin: x.so, weight, config}`, loaded
- *              for GROVE_SAMPLES_TOKENS), combined by gv_advantage_compute; a failed plugin batch
- *              is masked and counted (grove/reward_outcome.h). No `rewards:` key = the built-in
- *              `sudoku` reward alone, weight 1.
+ *              for GROVE_SAMPLES_TOKENS; per-sample metadata {"iteration", "seed", "slot",
+ *              "member"}), combined by gv_advantage_compute; a failed plugin batch is masked and
+ *              counted (grove/reward_outcome.h; "reward": {"<name>": {"failed_batches": n}} in the
+ *              iteration record). No `rewards:` key = the built-in `sudoku` reward alone, weight 1.
  * The three algorithm configs set their keys directly (no preset layer).
  *
  * One iteration (ALGORITHMS.md §3 structure, §10 estimators): P puzzles from an epoch-shuffled
