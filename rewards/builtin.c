@@ -1,6 +1,6 @@
 /* The built-in rewards (DESIGN.md §7) and their registry table: image statistics (ink, contrast,
  * symmetry), JPEG size at quality 95 (stb_image_write, written to memory), the classifier's
- * probability of the prompt's class, and the Sudoku score of a token batch. Host arithmetic in
+ * probability of the prompt's class (or its floored log), and the Sudoku score of a token batch. Host arithmetic in
  * fp64; the classifier runs through ops in fixed micro-batches. Deliberately not here: instance lifecycle and name lookup (registry.c),
  * plugins, weighting (advantage.c). */
 #include <math.h>
@@ -150,7 +150,9 @@ static gv_status score_jpeg_incompressibility(gv_reward *r, gv_ctx *ctx,
     return score_jpeg(b, 1.0, scores, status);
 }
 
-/* ---- classifier (DESIGN.md §7: probability of the prompt's class) ------------------------------ */
+/* ---- classifier (DESIGN.md §7: probability of the prompt's class) ------------------------------
+   score prob: p = softmax(z)[label]; score log_prob: max(log p, log 1e-4), so one hopeless sample
+   weighs at most -9.21 in its group's statistics. */
 
 static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
                                   float *scores, uint8_t *status) {
@@ -190,7 +192,12 @@ static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_ima
             }
             double denom = 0.0; /* softmax in fp64, max-shifted */
             for (int c = 0; c < classes; ++c) denom += exp((double)z[c] - zmax);
-            scores[i] = (float)(exp((double)z[label] - zmax) / denom);
+            if (k->score == GV_CLASSIFIER_SCORE_LOG_PROB) { /* log-sum-exp, floored */
+                const double lp = (double)z[label] - zmax - log(denom);
+                const double floor_lp = log(GV_CLASSIFIER_LOG_PROB_FLOOR);
+                scores[i] = (float)(lp > floor_lp ? lp : floor_lp);
+            } else
+                scores[i] = (float)(exp((double)z[label] - zmax) / denom);
             status[i] = GV_REWARD_ITEM_OK;
         }
     }
@@ -233,7 +240,8 @@ const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT] = {
     [GV_REWARD_JPEG_INCOMPRESSIBILITY] = {"jpeg_incompressibility",
                                           "+kB of the gray JPEG at quality 95", 0,
                                           score_jpeg_incompressibility},
-    [GV_REWARD_CLASSIFIER] = {"classifier", "classifier probability of the prompt's class", 1,
+    [GV_REWARD_CLASSIFIER] = {"classifier",
+                              "classifier probability of the prompt's class (or its log: score)", 1,
                               score_classifier},
     [GV_REWARD_SUDOKU] = {"sudoku", "fraction of Sudoku blanks correct, +1 when solved (tokens)", 0,
                           score_sudoku},

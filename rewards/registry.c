@@ -75,6 +75,18 @@ gv_status gv_reward_create(gv_reward *r, const char *name, double weight,
     return GV_OK;
 }
 
+gv_status gv_reward_set_score(gv_reward *r, gv_classifier_score score) {
+    if (score != GV_CLASSIFIER_SCORE_PROB &&
+        (r->plugin || r->id >= GV_BUILTIN_REWARD_COUNT ||
+         !gv_builtin_rewards[r->id].needs_classifier))
+        return GV_ERROR(GV_ERR_CONFIG, "reward '%s': 'score' applies to the classifier reward only",
+                        r->name ? r->name : "?");
+    if (score != GV_CLASSIFIER_SCORE_PROB && score != GV_CLASSIFIER_SCORE_LOG_PROB)
+        return GV_ERROR(GV_ERR_CONFIG, "reward '%s': unknown score %d", r->name, (int)score);
+    r->clf.score = score;
+    return GV_OK;
+}
+
 void gv_reward_destroy(gv_reward *r) {
     if (r->plugin) gv_reward_plugin_close(r);
     if (r->clf.model) gv_arena_release(&r->clf.arena);

@@ -177,6 +177,7 @@ gv_status gv_grpo_rewards_create_kind(gv_ctx *ctx, const char *dataset, int micr
             m = &(*models)[k];
         }
         GV_TRY(gv_reward_create(&(*out)[k], r->builtin, r->weight, m, micro_batch, ctx));
+        GV_TRY(gv_reward_set_score(&(*out)[k], (gv_classifier_score)r->score));
     }
     return GV_OK;
 }

@@ -207,8 +207,13 @@ static const char *check_reward(const void *obj) {
     const gv_reward_spec *r = obj;
     bool builtin = r->builtin && *r->builtin, plugin = r->plugin && *r->plugin;
     if (builtin == plugin) return "give exactly one of 'builtin' and 'plugin'";
+    if (r->score != 0 && (!builtin || strcmp(r->builtin, "classifier") != 0))
+        return "'score' applies to the classifier reward only";
     return NULL;
 }
+
+/* gv_classifier_score order (rewards.h) */
+static const char *const reward_score_names[] = {"prob", "log_prob", NULL};
 
 static const gv_field reward_fields[] = {
     F_STR(gv_reward_spec, builtin, NULL, 0, "built-in reward name"),
@@ -216,6 +221,8 @@ static const gv_field reward_fields[] = {
     F_STR(gv_reward_spec, model, NULL, 0, "model the reward uses (name or checkpoint)"),
     F_FLOAT(gv_reward_spec, weight, "1.0", -1e6, 1e6, 0, "weight w_k in r = sum_k w_k r_k"),
     F_MAP(gv_reward_spec, config, "passed to the reward as key=value lines"),
+    F_ENUM(gv_reward_spec, score, reward_score_names, "prob",
+           "classifier: prob = p(prompt's class) | log_prob = max(log p, log 1e-4)"),
 };
 const gv_schema gv_reward_spec_schema = SCHEMA(reward, gv_reward_spec, reward_fields, check_reward);
 

@@ -104,6 +104,27 @@ Test(config, struct_check_names_the_list_item) {
                  "reward_both.yaml:5: rewards.1: give exactly one of 'builtin' and 'plugin'");
 }
 
+/* classifier `score:` (rewards.h gv_classifier_score): an unknown mode, and a mode on a reward
+   that has no probability to take the log of. */
+Test(config, reward_score_values_and_owner) {
+    expect_error("bad_score.yaml", NULL, 0, GV_ERR_CONFIG,
+                 "bad_score.yaml:5: rewards.1.score: expected one of prob, log_prob; got 'logprob'");
+    const char *ink[] = {"rewards=[{builtin: ink, score: log_prob}]"};
+    expect_error("base.yaml", ink, 1, GV_ERR_CONFIG,
+                 "--set rewards: rewards.0: 'score' applies to the classifier reward only");
+    const char *plugin[] = {"rewards=[{plugin: p/x.so, score: log_prob}]"};
+    expect_error("base.yaml", plugin, 1, GV_ERR_CONFIG,
+                 "--set rewards: rewards.0: 'score' applies to the classifier reward only");
+    gv_run_config cfg;
+    load_ok("base.yaml", NULL, 0, &cfg, NULL);
+    cr_expect_eq(cfg.rewards[0].score, 0, "default prob");
+    gv_run_config_free(&cfg);
+    const char *lp[] = {"rewards.0.score=log_prob"};
+    load_ok("base.yaml", lp, 1, &cfg, NULL);
+    cr_expect_eq(cfg.rewards[0].score, 1, "log_prob");
+    gv_run_config_free(&cfg);
+}
+
 /* ---- --set ----------------------------------------------------------------------------------- */
 
 Test(config, set_unknown_key) {

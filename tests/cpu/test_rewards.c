@@ -1,6 +1,6 @@
 /* Tests of the built-in rewards (rewards/builtin.c, rewards/registry.c; DESIGN.md §7): the
  * registry, image statistics on hand-made images, JPEG size ordering / sign / determinism, and the
- * classifier reward against a hand-computed softmax. */
+ * classifier reward against a hand-computed softmax (score prob) and its floored log (log_prob). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -105,21 +105,25 @@ Test(rewards, jpeg_flat_smaller_than_noise_and_signs) {
 }
 
 /* A classifier with all weights zero except the head bias: logits == bias for every image. */
-Test(rewards, classifier_probability_is_softmax_of_known_logits) {
-    gv_image_model m;
-    memset(&m, 0, sizeof m);
-    m.kind = GV_MODEL_CLASSIFIER;
+static void bias_classifier(gv_image_model *m, const float bias[3]) {
+    memset(m, 0, sizeof *m);
+    m->kind = GV_MODEL_CLASSIFIER;
     gv_classifier_config cfg = gv_classifier_config_default(4);
     cfg.features = 8;
     cfg.classes = 3;
-    gv_params_init(&m.params, be);
-    cr_assert_eq(gv_classifier_declare(&m.classifier, &cfg, &m.params, "classifier"), GV_OK, "%s",
+    gv_params_init(&m->params, be);
+    cr_assert_eq(gv_classifier_declare(&m->classifier, &cfg, &m->params, "classifier"), GV_OK, "%s",
                  gv_last_error());
-    cr_assert_eq(gv_params_allocate(&m.params, 0), GV_OK); /* zeroed */
-    const float bias[3] = {0.5f, -1.0f, 2.0f};
-    gv_param *hb = gv_params_find(&m.params, "classifier.head.bias");
+    cr_assert_eq(gv_params_allocate(&m->params, 0), GV_OK); /* zeroed */
+    gv_param *hb = gv_params_find(&m->params, "classifier.head.bias");
     cr_assert_not_null(hb);
-    cr_assert_eq(be->copy_from_host(hb->value, bias, sizeof bias), GV_OK);
+    cr_assert_eq(be->copy_from_host(hb->value, bias, 3 * sizeof(float)), GV_OK);
+}
+
+Test(rewards, classifier_probability_is_softmax_of_known_logits) {
+    gv_image_model m;
+    const float bias[3] = {0.5f, -1.0f, 2.0f};
+    bias_classifier(&m, bias);
 
     gv_reward r;
     cr_assert_eq(gv_reward_create(&r, "classifier", 2.0, &m, 2, ctx), GV_OK, "%s", gv_last_error());
@@ -142,6 +146,55 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     gv_reward_images wrong = {.n = 1, .channels = 1, .height = 14, .width = 14,
                               .pixels = px, .labels = labels};
     cr_expect_eq(gv_reward_score(&r, ctx, &wrong, s, st), GV_ERR_INVALID);
+
+    /* score log_prob: the log of the same softmax, item for item; the failed item stays FAILED. */
+    cr_assert_eq(gv_reward_set_score(&r, GV_CLASSIFIER_SCORE_LOG_PROB), GV_OK);
+    float ls[N];
+    cr_assert_eq(gv_reward_score(&r, ctx, &b, ls, st), GV_OK, "%s", gv_last_error());
+    NEAR(ls[0], 0.5 - log(z));
+    NEAR(ls[1], -1.0 - log(z));
+    NEAR(ls[2], 2.0 - log(z));
+    NEAR(ls[3], 2.0 - log(z));
+    for (int i = 0; i < 4; ++i) cr_expect(ls[i] < 0.0f && ls[i] > -4.0f, "%d: %f", i, ls[i]);
+    cr_expect_eq(st[4], GV_REWARD_ITEM_FAILED);
+    /* and back: prob mode reproduces the first scores bit for bit */
+    cr_assert_eq(gv_reward_set_score(&r, GV_CLASSIFIER_SCORE_PROB), GV_OK);
+    float again[N];
+    cr_assert_eq(gv_reward_score(&r, ctx, &b, again, st), GV_OK, "%s", gv_last_error());
+    cr_expect_eq(memcmp(again, s, 4 * sizeof(float)), 0);
+    gv_reward_destroy(&r);
+    gv_params_free(&m.params);
+
+    /* only the classifier has a log-probability mode */
+    gv_reward ink;
+    cr_assert_eq(gv_reward_create(&ink, "ink", 1.0, NULL, 0, ctx), GV_OK);
+    cr_expect_eq(gv_reward_set_score(&ink, GV_CLASSIFIER_SCORE_LOG_PROB), GV_ERR_CONFIG);
+    cr_expect(strstr(gv_last_error(), "classifier reward only") != NULL, "%s", gv_last_error());
+    cr_expect_eq(gv_reward_set_score(&ink, GV_CLASSIFIER_SCORE_PROB), GV_OK);
+    gv_reward_destroy(&ink);
+}
+
+/* log_prob is floored at log 1e-4: a class 30 logits behind (log p = -30 - log(1 + e^-30 + ...))
+   scores log(1e-4) = -9.2103..., while one 5 behind (log p ~ -5.0134) is left alone. */
+Test(rewards, classifier_log_prob_floor) {
+    gv_image_model m;
+    const float bias[3] = {0.0f, -30.0f, -5.0f};
+    bias_classifier(&m, bias);
+    gv_reward r;
+    cr_assert_eq(gv_reward_create(&r, "classifier", 1.0, &m, 4, ctx), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_reward_set_score(&r, GV_CLASSIFIER_SCORE_LOG_PROB), GV_OK);
+    static float px[3 * 28 * 28]; /* zero images: the logits are the bias anyway */
+    const int32_t labels[3] = {0, 1, 2};
+    gv_reward_images b = {.n = 3, .channels = 1, .height = 28, .width = 28,
+                          .pixels = px, .labels = labels};
+    float s[3];
+    uint8_t st[3];
+    cr_assert_eq(gv_reward_score(&r, ctx, &b, s, st), GV_OK, "%s", gv_last_error());
+    const double z = 1.0 + exp(-30.0) + exp(-5.0);
+    NEAR(s[0], -log(z));
+    NEAR(s[1], log(1e-4));
+    NEAR(s[2], -5.0 - log(z));
+    for (int i = 0; i < 3; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
     gv_reward_destroy(&r);
     gv_params_free(&m.params);
 }

@@ -9,7 +9,8 @@
  *   jpeg_incompressibility  +kB of the same JPEG
  *   classifier              softmax probability of the sample's label under a classifier model
  *                           (gv_image_model of kind classifier), run through ops in fixed
- *                           micro-batches (tail padded), on x = 2p - 1 (ALGORITHMS.md §1)
+ *                           micro-batches (tail padded), on x = 2p - 1 (ALGORITHMS.md §1);
+ *                           with score log_prob (gv_reward_set_score) max(log p, log 1e-4)
  *   sudoku                  fraction of the puzzle's blanks filled with the solution's digit, + 1
  *                           when the grid is solved (ALGORITHMS.md §10; range [0, 2]); a TOKEN
  *                           batch (tokens, prompt = the starting canvas, reference = the solution)
@@ -91,9 +92,18 @@ extern const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT];
 /* Resolve a name by scanning the table; GV_ERR_CONFIG naming the known rewards when absent. */
 gv_status gv_builtin_reward_find(const char *name, gv_builtin_reward_id *id);
 
+/* What the `classifier` reward returns for p = softmax(logits)[label] (a reward entry's `score:`).
+   log_prob is floored at log(GV_CLASSIFIER_LOG_PROB_FLOOR) = -9.21. */
+typedef enum gv_classifier_score {
+    GV_CLASSIFIER_SCORE_PROB = 0, /* p (the default)                        */
+    GV_CLASSIFIER_SCORE_LOG_PROB  /* max(log p, log 1e-4), log-sum-exp in fp64 */
+} gv_classifier_score;
+#define GV_CLASSIFIER_LOG_PROB_FLOOR 1e-4
+
 /* Classifier state of a `classifier` reward (backend buffers in its own arena). */
 typedef struct gv_reward_classifier {
     const gv_image_model *model; /* borrowed; kind GV_MODEL_CLASSIFIER       */
+    gv_classifier_score score;   /* p or floored log p (gv_reward_set_score) */
     int micro_batch;             /* rows per forward (tail padded)           */
     gv_arena arena;              /* input, logits and activations            */
     float *x, *logits;           /* backend (micro_batch, c, h, w), (micro_batch, classes) */
@@ -118,6 +128,9 @@ struct gv_reward {
 gv_status gv_reward_create(gv_reward *r, const char *name, double weight,
                            const gv_image_model *model, int micro_batch, gv_ctx *ctx);
 void gv_reward_destroy(gv_reward *r);
+/* Choose what a `classifier` reward returns (default GV_CLASSIFIER_SCORE_PROB, set by create).
+   GV_ERR_CONFIG when r is not a classifier reward and `score` is not PROB. */
+gv_status gv_reward_set_score(gv_reward *r, gv_classifier_score score);
 /* scores (b->n), status (b->n): see gv_reward_score_fn. Checks the batch geometry. */
 gv_status gv_reward_score(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b, float *scores,
                           uint8_t *status);

@@ -147,6 +147,7 @@ typedef struct gv_reward_spec {
     char *model;       /* optional model name or checkpoint for the reward */
     double weight;
     gv_cfg_map config; /* handed to the reward as flattened "key=value" lines */
+    int score;         /* classifier only: gv_classifier_score (prob | log_prob) */
 } gv_reward_spec;
 
 typedef struct gv_reward_failures_section { int max_consecutive; } gv_reward_failures_section;
