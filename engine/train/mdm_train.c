@@ -51,6 +51,7 @@ typedef struct job {
     int32_t *ids;                      /* (E, N, views, T) stored views          */
     float *coef, *t;                   /* (E, N, views, T), (E, N)               */
     int32_t *order;                    /* (E, N) minibatch order per epoch       */
+    int32_t *commit_step, *pos0;       /* trajectory: (N, T) the rollout's record, (N) epoch-0 slot */
     float *old, *refl;                 /* (E, N, T) ℓ̂_old and ℓ̂_ref, in order    */
     /* one minibatch, gathered */
     int32_t *mb_ids, *mb_tok;
@@ -159,8 +160,9 @@ static gv_status rollout(job *j, loop_state *st, iter_stats *is) {
     gv_masked_knobs joint = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, j->N, st->iteration, 0));
     is->sigma = j->co ? j->sched.sigma : 0.0;
-    GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner, j->tokens, NULL,
-                            j->scratch, j->scratch_bytes));
+    gv_masked_record rec = {.commit_step = j->commit_step}; /* trajectory's views come from it */
+    GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner, j->tokens,
+                            j->commit_step ? &rec : NULL, j->scratch, j->scratch_bytes));
     double rsum = 0.0, solved = 0.0;
     for (int n = 0; n < j->N; ++n) {
         const int64_t row = j->train_rows[j->prompt_rows[n / j->G]];
@@ -211,7 +213,8 @@ static gv_status prepare_epochs(job *j, loop_state *st) {
                                .prompt_mask = (float)cfg->algorithm.prompt_mask,
                                .t_lo = (float)cfg->algorithm.t_lo, .t_hi = (float)cfg->algorithm.t_hi,
                                .seed = j->seed, .stream = GV_RNG_STREAM_TRAIN,
-                               .iteration = (uint32_t)st->iteration, .draw = (uint32_t)e};
+                               .iteration = (uint32_t)st->iteration, .draw = (uint32_t)e,
+                               .steps = j->views, .commit_step = j->commit_step};
         GV_TRY(gv_mdm_views_draw(&va, j->tokens, j->completion, j->group,
                                  j->ids + (int64_t)e * j->N * j->views * j->T,
                                  j->coef + (int64_t)e * j->N * j->views * j->T, j->t + (int64_t)e * j->N));
@@ -227,6 +230,16 @@ static gv_status prepare_epochs(job *j, loop_state *st) {
             ord[i] = ord[k < i ? k : i];
             ord[k < i ? k : i] = tmp;
         }
+        if (e > 0 && j->commit_step) { /* trajectory: the same views every epoch, so epoch 0's ℓ̂ */
+            for (int i = 0; i < j->N; ++i) {
+                const int64_t to = ((int64_t)e * j->N + i) * j->T, from = (int64_t)j->pos0[ord[i]] * j->T;
+                memcpy(j->old + to, j->old + from, j->T * sizeof(float));
+                if (j->have_ref) memcpy(j->refl + to, j->refl + from, j->T * sizeof(float));
+            }
+            continue;
+        }
+        if (j->commit_step)
+            for (int i = 0; i < j->N; ++i) j->pos0[ord[i]] = i;
         const int nb = (j->N + j->mb - 1) / j->mb;
         for (int b = 0; b < nb; ++b) {
             const int n = gather(j, e, b);
@@ -444,10 +457,15 @@ static gv_status setup(job *j) {
     j->P = cfg->group.prompts_per_iteration;
     j->G = cfg->group.size;
     j->N = j->P * j->G;
-    j->views = gv_mdm_estimator_views(cfg->algorithm.estimator);
     j->E = cfg->train.inner_epochs;
     j->mb = cfg->train.minibatch < j->N ? cfg->train.minibatch : j->N;
     j->steps = cfg->sampler.steps ? cfg->sampler.steps : cfg->data.blanks_max;
+    /* trajectory: one view per sampler step (with sampler.steps 0, blanks_max of them; an
+       iteration's puzzles with fewer blanks leave the last views without tokens) */
+    j->views = gv_mdm_estimator_views(cfg->algorithm.estimator, j->steps);
+    if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY && cfg->co_grpo.enabled)
+        return GV_ERROR(GV_ERR_CONFIG, "algorithm.estimator trajectory with co_grpo.enabled: the "
+                        "trajectory views score at τ_s = 1, Co-GRPO's sampler does not");
     if (j->N > 65536) return GV_ERROR(GV_ERR_CONFIG, "group.size x prompts_per_iteration > 65536");
     /* training puzzles with blanks in [blanks_min, blanks_max] */
     GV_TRY(host_alloc((size_t)j->data.train.n * sizeof(int64_t), (void **)&j->train_rows));
@@ -483,6 +501,10 @@ static gv_status setup(job *j) {
                             E * N * T * 4, mb * VT * 4, mb * T * 4, mb * VT * 4, mb * T * 4,
                             mb * T * 4, mb * 4, mb * T * 4, mb * T, mb};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(host_alloc(sizes[i], bufs[i]));
+    if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY) { /* NULL otherwise: no record kept */
+        GV_TRY(host_alloc(N * T * sizeof(int32_t), (void **)&j->commit_step));
+        GV_TRY(host_alloc(N * sizeof(int32_t), (void **)&j->pos0));
+    }
     gv_masked_config sc = {.N = j->N > cfg->eval.batch ? j->N : cfg->eval.batch, .T = j->T, .V = j->V};
     j->scratch_bytes = gv_masked_scratch_bytes(&sc, 0);
     GV_TRY(host_alloc(j->scratch_bytes, &j->scratch));
@@ -517,7 +539,7 @@ static void job_free(job *j) {
     void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
                  j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
+                 j->mb_valid, j->commit_step, j->pos0, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     gv_mdm_policy_free(&j->pol);
     if (j->co) gv_schedule_free(&j->sched);
