@@ -1,8 +1,10 @@
 /* Policy log-prob estimators for masked-diffusion GRPO (grove/mdm_grpo.h, ALGORITHMS.md §10): the
  * view draw (masks + coefficients), ℓ̂ and its gradient w.r.t. the logits, token aggregation
  * weights, the model's log-prob forward/backward over a measured arena, and the clipped objective
- * with the k3 KL through the shared grpo_objective ops. The softmax arithmetic is fp64 on the host
- * (T·V per view is small), as in samplers/masked.c; a device op for it is left to the CUDA issue.
+ * with the k3 KL through the shared grpo_objective ops. The trajectory estimator's views are the
+ * rollout's own canvases, rebuilt from the sampler record (no draw). The softmax arithmetic is fp64
+ * on the host (T·V per view is small), as in samplers/masked.c; a device op for it is left to the
+ * CUDA issue.
  * Not here: rollouts, rewards, advantages, the run loop. */
 #include "grove/mdm_grpo.h"
 
@@ -14,16 +16,50 @@
 #include "grove/rng.h"
 
 const char *const gv_mdm_estimator_names[GV_MDM_EST_COUNT + 1] = {"diffu_grpo", "coupled",
-                                                                  "coupled_pair", "single_mask", NULL};
+                                                                  "coupled_pair", "single_mask", "trajectory",
+                                                                  NULL};
 const char *const gv_mdm_aggregation_names[GV_MDM_AGG_COUNT + 1] = {"sequence", "token", "balanced",
                                                                     NULL};
 
-int gv_mdm_estimator_views(int estimator) {
+int gv_mdm_estimator_views(int estimator, int steps) {
     switch (estimator) {
     case GV_MDM_EST_COUPLED: return 3;
     case GV_MDM_EST_COUPLED_PAIR: return 2;
+    case GV_MDM_EST_TRAJECTORY: return steps;
     default: return 1;
     }
+}
+
+/* trajectory: view k = the canvas at the start of sampler step k (completion positions with
+   commit_step < k show their token, the rest [MASK]); the token committed at step k counts in view k
+   with coefficient 1. */
+static gv_status trajectory_views(const gv_mdm_view_args *a, const int32_t *tokens,
+                                  const uint8_t *completion, int32_t *ids, float *coef, float *t_out) {
+    const int N = a->N, T = a->T, K = a->steps;
+    if (K < 1 || K > GV_MDM_MAX_VIEWS || !a->commit_step)
+        return GV_ERROR(GV_ERR_INVALID, "mdm views: trajectory needs the rollout's commit steps and "
+                        "1..%d sampler steps (got %d%s)", GV_MDM_MAX_VIEWS, K,
+                        a->commit_step ? "" : ", no record");
+    for (int n = 0; n < N; ++n) {
+        const int32_t *tok = tokens + (int64_t)n * T, *cs = a->commit_step + (int64_t)n * T;
+        const uint8_t *comp = completion + (int64_t)n * T;
+        t_out[n] = NAN;
+        for (int p = 0; p < T; ++p)
+            if (comp[p] && (cs[p] < 0 || cs[p] >= K))
+                return GV_ERROR(GV_ERR_INVALID, "mdm views: sequence %d position %d: commit step %d "
+                                "outside [0, %d) (a position the sampler never committed?)", n, p,
+                                (int)cs[p], K);
+        for (int k = 0; k < K; ++k) {
+            int32_t *id = ids + ((int64_t)n * K + k) * T;
+            float *c = coef + ((int64_t)n * K + k) * T;
+            for (int p = 0; p < T; ++p) {
+                const int shown = !comp[p] || cs[p] < k;
+                id[p] = shown ? tok[p] : a->mask_id;
+                c[p] = comp[p] && cs[p] == k ? 1.0f : 0.0f;
+            }
+        }
+    }
+    return GV_OK;
 }
 
 gv_status gv_mdm_views_draw(const gv_mdm_view_args *a, const int32_t *tokens, const uint8_t *completion,
@@ -31,10 +67,11 @@ gv_status gv_mdm_views_draw(const gv_mdm_view_args *a, const int32_t *tokens, co
     const int N = a->N, T = a->T, e = a->estimator;
     if (N < 1 || T < 1 || e < 0 || e >= GV_MDM_EST_COUNT)
         return GV_ERROR(GV_ERR_INVALID, "mdm views: N %d, T %d, estimator %d", N, T, e);
+    if (e == GV_MDM_EST_TRAJECTORY) return trajectory_views(a, tokens, completion, ids, coef, t_out);
     if (e != GV_MDM_EST_DIFFU_GRPO && !(a->t_lo > 0.0f && a->t_lo <= a->t_hi && a->t_hi < 1.0f))
         return GV_ERROR(GV_ERR_INVALID, "mdm views: t range [%g, %g] must lie in (0, 1)",
                         (double)a->t_lo, (double)a->t_hi);
-    const int views = gv_mdm_estimator_views(e);
+    const int views = gv_mdm_estimator_views(e, 0);
     uint32_t key[2];
     gv_rng_key(a->seed, a->stream, key);
     for (int n = 0; n < N; ++n) {
@@ -177,7 +214,7 @@ gv_status gv_mdm_policy_init(gv_mdm_policy *p, const gv_image_model *model, gv_c
     if (model->kind != GV_MODEL_MDT)
         return GV_ERROR(GV_ERR_INVALID, "%s: a %s is not a masked-diffusion model (mdt)",
                         model->path[0] ? model->path : "model", gv_model_kind_name(model->kind));
-    if (max_seq < 1 || views < 1 || views > 3)
+    if (max_seq < 1 || views < 1 || views > GV_MDM_MAX_VIEWS)
         return GV_ERROR(GV_ERR_INVALID, "mdm policy: %d sequences x %d views", max_seq, views);
     p->model = model;
     p->ctx = ctx;

@@ -41,6 +41,7 @@ typedef struct gv_mdm_job {
     int32_t *ids;                      /* (E, N, views, T) stored views          */
     float *coef, *t;                   /* (E, N, views, T), (E, N)               */
     int32_t *order;                    /* (E, N) minibatch order per epoch       */
+    int32_t *commit_step;              /* trajectory: (N, T) the rollout's record; NULL otherwise */
     float *old, *refl;                 /* (E, N, T) ℓ̂_old and ℓ̂_ref, in order    */
     /* one minibatch, gathered */
     int32_t *mb_ids, *mb_tok;

@@ -53,6 +53,9 @@ static gv_status check_supported(const gv_mdm_train_config *cfg) {
                         known ? "scores images" : "is unknown");
     }
     if (cfg->co_grpo.enabled) {
+        if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY)
+            return GV_ERROR(GV_ERR_CONFIG, "algorithm.estimator trajectory with co_grpo.enabled: the "
+                            "trajectory views score at τ_s = 1, Co-GRPO's sampler does not");
         if (!cfg->sampler.steps)
             return GV_ERROR(GV_ERR_CONFIG, "co_grpo.enabled needs a fixed sampler.steps (> 0): the "
                             "schedule policy is made for a step count");
@@ -144,10 +147,12 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
     j->P = cfg->group.prompts_per_iteration;
     j->G = cfg->group.size;
     j->N = j->P * j->G;
-    j->views = gv_mdm_estimator_views(cfg->algorithm.estimator);
     j->E = cfg->train.inner_epochs;
     j->mb = cfg->train.minibatch < j->N ? cfg->train.minibatch : j->N;
     j->steps = cfg->sampler.steps ? cfg->sampler.steps : cfg->data.blanks_max;
+    /* trajectory: one view per sampler step (with sampler.steps 0, blanks_max of them; an
+       iteration's puzzles with fewer blanks leave the last views without tokens) */
+    j->views = gv_mdm_estimator_views(cfg->algorithm.estimator, j->steps);
     if (j->N > 65536) return GV_ERROR(GV_ERR_CONFIG, "group.size x prompts_per_iteration > 65536");
     /* training puzzles with blanks in [blanks_min, blanks_max] */
     GV_TRY(gv_mdm_host_alloc((size_t)j->data.train.n * sizeof(int64_t), (void **)&j->train_rows));
@@ -183,6 +188,8 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
                             E * N * T * 4, mb * VT * 4, mb * T * 4, mb * VT * 4, mb * T * 4,
                             mb * T * 4, mb * 4, mb * T * 4, mb * T, mb};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(gv_mdm_host_alloc(sizes[i], bufs[i]));
+    if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY) /* zeroed: rows of other ranks' shards stay valid */
+        GV_TRY(gv_mdm_host_alloc(N * T * sizeof(int32_t), (void **)&j->commit_step));
     gv_masked_config sc = {.N = j->N > cfg->eval.batch ? j->N : cfg->eval.batch, .T = j->T, .V = j->V};
     j->scratch_bytes = gv_masked_scratch_bytes(&sc, 0);
     GV_TRY(gv_mdm_host_alloc(j->scratch_bytes, &j->scratch));
@@ -230,7 +237,7 @@ void gv_mdm_job_free(gv_mdm_job *j) {
     void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
                  j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
+                 j->mb_valid, j->commit_step, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     for (int k = 0; j->shards > 1 && k < j->shard_hi - j->shard_lo; ++k) {
         if (j->shard_grads && j->shard_grads[k]) j->be->free(j->shard_grads[k]);

@@ -128,8 +128,11 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
         const int n0 = j->shard_first[sh], n1 = j->shard_first[sh + 1];
         mc.N = n1 - n0;
         mc.slot0 = (uint32_t)n0;
+        /* trajectory's views come from the commit record (other estimators keep none) */
+        gv_masked_record rec = {.commit_step = j->commit_step ? j->commit_step + (int64_t)n0 * j->T : NULL};
         GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
-                                j->tokens + (int64_t)n0 * j->T, NULL, j->scratch, j->scratch_bytes));
+                                j->tokens + (int64_t)n0 * j->T, j->commit_step ? &rec : NULL,
+                                j->scratch, j->scratch_bytes));
     }
     GV_TRY(gv_mdm_score_rollout(j, (uint32_t)st->iteration));
     /* the combined reward per sample (Σ_k w_k r_k; NaN where a weighted component failed) */
@@ -189,7 +192,8 @@ static gv_status prepare_epochs(gv_mdm_job *j, loop_state *st) {
                                .prompt_mask = (float)cfg->algorithm.prompt_mask,
                                .t_lo = (float)cfg->algorithm.t_lo, .t_hi = (float)cfg->algorithm.t_hi,
                                .seed = j->seed, .stream = GV_RNG_STREAM_TRAIN,
-                               .iteration = (uint32_t)st->iteration, .draw = (uint32_t)e};
+                               .iteration = (uint32_t)st->iteration, .draw = (uint32_t)e,
+                               .steps = j->views, .commit_step = j->commit_step};
         GV_TRY(gv_mdm_views_draw(&va, j->tokens, j->completion, j->group,
                                  j->ids + (int64_t)e * j->N * j->views * j->T,
                                  j->coef + (int64_t)e * j->N * j->views * j->T, j->t + (int64_t)e * j->N));

@@ -56,7 +56,7 @@ static const gv_schema sampler_schema = SCHEMA(sampler, gv_mdm_sampler_section, 
 
 static const gv_field algorithm_fields[] = {
     F_ENUM(gv_mdm_algorithm_section, estimator, gv_mdm_estimator_names, "coupled",
-           "diffu_grpo | coupled | coupled_pair | single_mask (ALGORITHMS.md §10)"),
+           "diffu_grpo | coupled | coupled_pair | single_mask | trajectory (ALGORITHMS.md §10)"),
     F_ENUM(gv_mdm_algorithm_section, aggregation, gv_mdm_aggregation_names, "sequence",
            "sequence | token | balanced"),
     F_ENUM(gv_mdm_algorithm_section, advantage, adv_names, "leave_one_out",

@@ -23,7 +23,7 @@
  * calibrated DenseGRPO run resumed under 2 ranks equal to one process straight.
  * `grove train` of a masked-diffusion model (suite dist_mdm, the tiny 4x4 Sudoku task of
  * mdm_test_util.h, 2 uneven shards): `mpirun -np 2` against one process with the same run.shards for
- * diffu_grpo, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
+ * diffu_grpo, trajectory, coupled (balanced aggregation), Co-GRPO (φ, θ, φ phases) and a list of two rewards
  * (built-in sudoku + sudoku_constraints.so), 3 iterations: bitwise the
  * same θ, EMA, Adam moments and φ, the same metrics but for timing; a desynchronized rank caught
  * by the hash check; a Co-GRPO resume from one process to 2 ranks equal to a straight run; a
@@ -994,6 +994,13 @@ Test(dist_mdm, diffu_grpo_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();
     assert_mdm_ranks_agree("diffu", "--set algorithm.estimator=diffu_grpo "
                                     "--set algorithm.advantage=group_mean", 0);
+}
+
+/* trajectory: each rank's views come from its own shards' commit records */
+Test(dist_mdm, trajectory_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_mdm_ranks_agree("trajectory", "--set algorithm.estimator=trajectory "
+                                         "--set algorithm.advantage=group_mean --set sampler.steps=4", 0);
 }
 
 Test(dist_mdm, coupled_two_ranks_equal_one_process_bit_for_bit) {

@@ -3,18 +3,23 @@
  * never masked by the coupled estimators, the diffu_grpo prompt-mask rate, ℓ̂ against hand-computed
  * values from fixed logits, the aggregation weights by hand, ρ == 1 exactly before an update on a
  * tiny mdt, the gradient through estimator + clipped objective against finite differences, and the
- * direction of one small step (dL/dℓ̂ = −A·w by hand; the advantage-weighted log-prob rises). */
+ * direction of one small step (dL/dℓ̂ = −A·w by hand; the advantage-weighted log-prob rises).
+ * trajectory: its views by hand from a commit record, and its ℓ̂ equal to the masked sampler's own
+ * recorded log-probs of a real rollout (samplers/masked.c, an independent code path). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/mdm.h"
 #include "grove/mdm_grpo.h"
 #include "grove/ops.h"
 #include "grove/rng.h"
+#include "samplers/masked.h"
 #include "test_util.h"
 
-enum { T = 16, V = 5, MASK = 4 };
+/* K: the sampler steps of the trajectory estimator's synthetic record; MAXV: views per sequence */
+enum { T = 16, V = 5, MASK = 4, K = 5, MAXV = 5 };
 
 static void canvas(int N, int32_t *tok, uint8_t *comp) {
     for (int n = 0; n < N; ++n)
@@ -31,7 +36,7 @@ Test(mdm_grpo, coupled_views_partition_the_completion_exactly) {
     float coef[N * 3 * T], t[N];
     canvas(N, tok, comp);
     for (int e = GV_MDM_EST_COUPLED; e <= GV_MDM_EST_COUPLED_PAIR; ++e) {
-        const int views = gv_mdm_estimator_views(e), off = e == GV_MDM_EST_COUPLED; /* V1 index */
+        const int views = gv_mdm_estimator_views(e, 0), off = e == GV_MDM_EST_COUPLED; /* V1 index */
         gv_mdm_view_args a = {.N = N, .T = T, .mask_id = MASK, .estimator = e, .prompt_mask = 0.15f,
                               .t_lo = 0.2f, .t_hi = 0.8f, .seed = 3, .stream = GV_RNG_STREAM_TRAIN,
                               .iteration = 7, .draw = 1};
@@ -153,9 +158,9 @@ typedef struct fix {
     gv_image_model m;
     gv_mdm_policy pol;
     int N, views;
-    int32_t tok[4 * T], ids[4 * 3 * T];
+    int32_t tok[4 * T], ids[4 * MAXV * T], commit[4 * T];
     uint8_t comp[4 * T];
-    float coef[4 * 3 * T], t[4], dell[4 * T], ell[4 * T];
+    float coef[4 * MAXV * T], t[4], dell[4 * T], ell[4 * T];
 } fix;
 
 static void fix_setup(fix *f, int estimator) {
@@ -176,11 +181,13 @@ static void fix_setup(fix *f, int estimator) {
     tu_put(ps->values, h, (size_t)ps->total * sizeof(float));
     free(h);
     f->N = 4;
-    f->views = gv_mdm_estimator_views(estimator);
+    f->views = gv_mdm_estimator_views(estimator, K);
     canvas(f->N, f->tok, f->comp);
+    /* a synthetic sampler record for trajectory: every step commits something */
+    for (int i = 0; i < f->N * T; ++i) f->commit[i] = f->comp[i] ? (i * 7 + i / T) % K : -1;
     gv_mdm_view_args a = {.N = f->N, .T = T, .mask_id = MASK, .estimator = estimator,
                           .prompt_mask = 0.15f, .t_lo = 0.2f, .t_hi = 0.8f, .seed = 2,
-                          .stream = GV_RNG_STREAM_TRAIN};
+                          .stream = GV_RNG_STREAM_TRAIN, .steps = K, .commit_step = f->commit};
     cr_assert_eq(gv_mdm_views_draw(&a, f->tok, f->comp, NULL, f->ids, f->coef, f->t), GV_OK);
     cr_assert_eq(gv_mdm_policy_init(&f->pol, &f->m, f->ctx, f->N, f->views, MASK), GV_OK, "%s",
                  gv_last_error());
@@ -228,7 +235,10 @@ static double est_loss(fix *f) {
 }
 
 Test(mdm_grpo, gradient_through_the_estimator_matches_finite_differences) {
-    for (int e = GV_MDM_EST_DIFFU_GRPO; e <= GV_MDM_EST_COUPLED_PAIR; ++e) {
+    static const int kinds[] = {GV_MDM_EST_DIFFU_GRPO, GV_MDM_EST_COUPLED, GV_MDM_EST_COUPLED_PAIR,
+                                GV_MDM_EST_TRAJECTORY};
+    for (size_t ki = 0; ki < sizeof kinds / sizeof kinds[0]; ++ki) {
+        const int e = kinds[ki];
         fix f;
         fix_setup(&f, e);
         uint64_t st = 99;
@@ -320,4 +330,85 @@ Test(mdm_grpo, one_small_step_raises_the_advantage_weighted_log_prob) {
         free(g), free(x);
         fix_teardown(&f);
     }
+}
+
+/* ---- trajectory: the rollout's own canvases ---------------------------------------------------- */
+
+Test(mdm_grpo, trajectory_views_are_the_rollout_canvases_by_hand) {
+    /* T 6: positions 0, 3 prompt; completion 1, 2, 4, 5 committed at steps 2, 0, 1, 2 of K 3 */
+    enum { TT = 6, KK = 3, M = 9 };
+    const int32_t tok[TT] = {1, 0, 3, 2, 1, 2}, commit[TT] = {-1, 2, 0, -1, 1, 2};
+    const uint8_t comp[TT] = {0, 1, 1, 0, 1, 1};
+    const int32_t want_ids[KK][TT] = {{1, M, M, 2, M, M}, {1, M, 3, 2, M, M}, {1, M, 3, 2, 1, M}};
+    const float want_coef[KK][TT] = {{0, 0, 1, 0, 0, 0}, {0, 0, 0, 0, 1, 0}, {0, 1, 0, 0, 0, 1}};
+    int32_t ids[KK * TT];
+    float coef[KK * TT], t;
+    cr_assert_eq(gv_mdm_estimator_views(GV_MDM_EST_TRAJECTORY, KK), KK);
+    gv_mdm_view_args a = {.N = 1, .T = TT, .mask_id = M, .estimator = GV_MDM_EST_TRAJECTORY, .steps = KK,
+                          .commit_step = commit};
+    cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, &t), GV_OK, "%s", gv_last_error());
+    for (int k = 0; k < KK; ++k)
+        for (int p = 0; p < TT; ++p) {
+            cr_assert_eq(ids[k * TT + p], want_ids[k][p], "view %d position %d: id %d, want %d", k, p,
+                         ids[k * TT + p], want_ids[k][p]);
+            cr_assert_eq(coef[k * TT + p], want_coef[k][p], "view %d position %d: coef", k, p);
+        }
+    cr_assert(isnan(t));
+    /* a completion position outside [0, K) (never committed) and a missing record are refused */
+    const int32_t bad[TT] = {-1, 2, 0, -1, 3, 2};
+    a.commit_step = bad;
+    cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, &t), GV_ERR_INVALID);
+    cr_assert(strstr(gv_last_error(), "position 4"), "%s", gv_last_error());
+    a.commit_step = NULL;
+    cr_assert_eq(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, &t), GV_ERR_INVALID);
+}
+
+/* The trajectory estimator against an independent code path: roll out with the masked sampler
+   (its record: per position the commit step and log p_τs of the committed token, τ_s = 1 by
+   default), rebuild the views from the record alone, and ℓ̂ with the rollout's weights equals the
+   sampler's recorded log-prob of every completion token. A view built from the wrong canvas
+   (commit_step <= k shown, the token itself visible) breaks the equality. */
+Test(mdm_grpo, trajectory_log_probs_equal_the_samplers_record) {
+    fix f;
+    fix_setup(&f, GV_MDM_EST_TRAJECTORY);
+    int32_t x[4 * T], commit[4 * T];
+    float rec_logp[4 * T];
+    for (int i = 0; i < f.N * T; ++i) x[i] = f.comp[i] ? MASK : f.tok[i];
+    gv_masked_config mc = {.N = f.N, .T = T, .V = V, .mask_id = MASK, .steps = K, .blocks = 1, .seed = 11,
+                           .stream = GV_RNG_STREAM_SAMPLER,
+                           .addr = {.iteration = 3, .purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
+    gv_mdm_runner r;
+    cr_assert_eq(gv_mdm_runner_init(&r, &f.m, f.ctx, f.N), GV_OK, "%s", gv_last_error());
+    const size_t sb = gv_masked_scratch_bytes(&mc, 0);
+    void *scratch = malloc(sb);
+    gv_masked_record rec = {.commit_step = commit, .logp = rec_logp};
+    cr_assert_eq(gv_masked_sample(&mc, NULL, gv_mdm_logits, &r, x, &rec, scratch, sb), GV_OK, "%s",
+                 gv_last_error());
+    int per_step[K] = {0};
+    for (int i = 0; i < f.N * T; ++i)
+        if (f.comp[i]) {
+            cr_assert(commit[i] >= 0 && commit[i] < K);
+            per_step[commit[i]]++;
+        }
+    for (int k = 0; k < K; ++k) cr_assert(per_step[k] > 0, "step %d committed nothing", k);
+    gv_mdm_view_args a = {.N = f.N, .T = T, .mask_id = MASK, .estimator = GV_MDM_EST_TRAJECTORY,
+                          .steps = K, .commit_step = commit};
+    cr_assert_eq(gv_mdm_views_draw(&a, x, f.comp, NULL, f.ids, f.coef, f.t), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, x, f.coef, f.ell), GV_OK, "%s",
+                 gv_last_error());
+    double worst = 0.0, lo = 0.0;
+    for (int i = 0; i < f.N * T; ++i) {
+        if (!f.comp[i]) {
+            cr_assert_eq(f.ell[i], 0.0f);
+            continue;
+        }
+        worst = fmax(worst, fabs((double)f.ell[i] - rec_logp[i]));
+        lo = fmin(lo, rec_logp[i]);
+    }
+    cr_log_info("trajectory vs sampler record: max |Δ| %.3g, lowest log p %.3f", worst, lo);
+    cr_assert(lo < -0.3, "degenerate: every committed token near-certain (lowest log p %g)", lo);
+    cr_assert(worst < 2e-6, "trajectory ℓ̂ differs from the sampler's record by %g", worst);
+    free(scratch);
+    gv_mdm_runner_free(&r);
+    fix_teardown(&f);
 }

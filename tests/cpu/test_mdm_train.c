@@ -311,3 +311,19 @@ Test(mdm_train, bad_rewards_entry_is_one_line_naming_the_key) {
     e = gv_last_error();
     cr_assert(strstr(e, "rewards[0]") && !strchr(e, '\n'), "%s", e);
 }
+
+/* trajectory scores at τ_s = 1; Co-GRPO's sampler draws other temperatures: the pair is refused */
+Test(mdm_train, trajectory_with_co_grpo_is_refused) {
+    write_setup();
+    const char *sets[3] = {"co_grpo.enabled=true", "sampler.steps=4", "algorithm.estimator=trajectory"};
+    gv_mdm_train_config cfg;
+    cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, 3, &cfg), GV_OK, "%s", gv_last_error());
+    char rd[400];
+    snprintf(rd, sizeof rd, "%s/co-trajectory", dir);
+    free(cfg.run.dir);
+    cfg.run.dir = strdup(rd);
+    gv_mdm_train_options o = {.backend = grove_backend_cpu()};
+    cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_ERR_CONFIG);
+    cr_assert(strstr(gv_last_error(), "algorithm.estimator trajectory"), "%s", gv_last_error());
+    gv_mdm_train_config_free(&cfg);
+}

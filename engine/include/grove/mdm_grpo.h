@@ -11,6 +11,13 @@
  *                 ℓ̂_p = ½ (ℓ⁰_p + (u_p < t ? ℓ¹_p / t : ℓ²_p / (1 − t))).
  *   coupled_pair  V1 and V2 only: ℓ̂_p = ½ (u_p < t ? ℓ¹_p / t : ℓ²_p / (1 − t)).
  *   single_mask   V1 only: ℓ̂_p = (u_p < t ? ℓ¹_p / t : 0) (the variance baseline).
+ *   trajectory    (Ref: TraceRL; grove's definition) one view per sampler step k = 0..K−1, built
+ *                 from the rollout's record (samplers/masked.h: commit_step per position): view k
+ *                 is the canvas at the START of step k — prompt + every completion position with
+ *                 commit_step < k, the rest [MASK] — and ℓ̂_p = ℓ^{k_p}_p with k_p = commit_step[p]:
+ *                 each token scored in the state the sampler committed it from. No randomness (every
+ *                 inner epoch has the same views). It is the sampler's log p at τ_s = 1 (the default
+ *                 schedule); under another τ_s (Co-GRPO) it is not, so the trainer refuses that pair.
  * A draw is stored as the view inputs (ids) and the coefficient of every (view, position) in ℓ̂,
  * so logp_old, the reference and every training forward of an inner epoch read the SAME masks.
  * Randomness: Philox (seed, stream) at (iteration, node = draw, slot = slot0 + group / sample):
@@ -40,6 +47,7 @@ typedef enum gv_mdm_estimator {
     GV_MDM_EST_COUPLED,
     GV_MDM_EST_COUPLED_PAIR,
     GV_MDM_EST_SINGLE_MASK,
+    GV_MDM_EST_TRAJECTORY,
     GV_MDM_EST_COUNT
 } gv_mdm_estimator;
 extern const char *const gv_mdm_estimator_names[GV_MDM_EST_COUNT + 1]; /* NULL-terminated */
@@ -52,8 +60,9 @@ typedef enum gv_mdm_aggregation {
 } gv_mdm_aggregation;
 extern const char *const gv_mdm_aggregation_names[GV_MDM_AGG_COUNT + 1];
 
-/* Forward views per sequence: 1, 3, 2, 1. */
-int gv_mdm_estimator_views(int estimator);
+/* Forward views per sequence: 1, 3, 2, 1, and `steps` (the sampler's step count) for trajectory. */
+int gv_mdm_estimator_views(int estimator, int steps);
+#define GV_MDM_MAX_VIEWS 256 /* > the largest sampler step count a config allows (255) */
 
 typedef struct gv_mdm_view_args {
     int N, T;
@@ -65,11 +74,15 @@ typedef struct gv_mdm_view_args {
     uint32_t iteration;    /* address iteration                             */
     uint32_t draw;         /* address node: the inner epoch                 */
     uint32_t slot0;        /* slot of sample 0 / group 0                    */
+    int steps;             /* trajectory: the rollout's sampler steps K     */
+    const int32_t *commit_step; /* trajectory: (N, T) the sampler record's commit step per position
+                                   (-1 or anything for prompt positions; [0, K) for completion) */
 } gv_mdm_view_args;
 
 /* Draw the views of N sequences. tokens (N, T) the finished canvases; completion (N, T) 1 = a
    completion position; group (N) group ids (t is shared by a group; may be NULL: one group per
-   sample). Outputs: ids (N, views, T), coef (N, views, T), t (N) (NAN for diffu_grpo). */
+   sample). Outputs: ids (N, views, T), coef (N, views, T), t (N) (NAN for diffu_grpo and trajectory).
+   trajectory: GV_ERR_INVALID when a completion position's commit step is outside [0, steps). */
 gv_status gv_mdm_views_draw(const gv_mdm_view_args *a, const int32_t *tokens, const uint8_t *completion,
                             const int32_t *group, int32_t *ids, float *coef, float *t);
 
