@@ -532,6 +532,28 @@ static gv_status run_loop(gv_mdm_job *j, loop_state *st, const gv_mdm_train_opti
     return GV_OK;
 }
 
+/* The dry run's counts (gv_mdm_train_plan) from a set-up job. */
+static void plan_of(const gv_mdm_job *j, gv_mdm_train_plan *p) {
+    const gv_mdm_train_config *cfg = j->cfg;
+    const int64_t N = j->N, E = j->E, V = j->views, T = j->T;
+    memset(p, 0, sizeof *p);
+    p->puzzles = j->P, p->group = j->G, p->samples = j->N;
+    p->steps = j->steps, p->views = j->views, p->T = j->T, p->vocab = j->V;
+    p->inner_epochs = j->E, p->minibatch = j->mb;
+    p->optimizer_steps = j->E * ((j->N + j->mb - 1) / j->mb);
+    p->rollout_rows = N * j->steps;
+    p->logp_old_rows = E * N * V;
+    p->ref_rows = j->have_ref ? E * N * V : 0;
+    p->train_rows = E * N * V;
+    p->eval_rows = cfg->eval.puzzles > 0 ? (int64_t)cfg->eval.puzzles * j->steps : 0;
+    p->train_puzzles = j->n_train_rows;
+    for (int i = 0; i < j->model.params.count; ++i) p->params += j->model.params.items[i].numel;
+    p->param_mib = 6.0 * (double)j->model.params.total * sizeof(float) / 1048576.0;
+    p->views_mib = (double)(E * N * V * T) * (sizeof(int32_t) + sizeof(float)) / 1048576.0;
+    p->co_grpo = j->co;
+    p->shards = j->shards;
+}
+
 gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_options *opt) {
     gv_mdm_train_result local;
     gv_mdm_train_result *res = opt->result ? opt->result : &local;
@@ -555,6 +577,12 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
     j.lead = gv_dist_rank() == 0;
     gv_dist_set_timeout(cfg->dist.timeout_s);
     GV_TRY(gv_dist_use_backend(j.be)); /* CUDA under several ranks: the NCCL transport (dist.h) */
+    if (opt->dry_run) {
+        gv_status s = gv_mdm_job_setup(&j);
+        if (s == GV_OK) plan_of(&j, &res->plan);
+        gv_mdm_job_free(&j);
+        return s;
+    }
     GV_TRY(gv_rundir_mkdir_p(rf.dir));
     const int existing = gv_rundir_exists(rf.config);
     if (existing) GV_TRY(check_existing(cfg, &rf, opt->force));

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "grove/checkpoint.h"
 #include "grove/mdm_train.h"
@@ -326,4 +327,38 @@ Test(mdm_train, trajectory_with_co_grpo_is_refused) {
     cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_ERR_CONFIG);
     cr_assert(strstr(gv_last_error(), "algorithm.estimator trajectory"), "%s", gv_last_error());
     gv_mdm_train_config_free(&cfg);
+}
+
+/* --dry-run: the plan's counts by hand for the tiny setup (P 2 x G 4 = 8 samples of 16 tokens,
+   sampler steps = blanks_max 9, coupled: 3 views, 2 epochs of ceil(8/3) = 3 minibatches, the KL's
+   reference on), then trajectory at 4 steps (4 views); nothing is written, not even the run dir. */
+Test(mdm_train, dry_run_plans_by_hand_and_writes_nothing) {
+    write_setup();
+    char rd[600];
+    snprintf(rd, sizeof rd, "run.dir=%s/dry", dir);
+    const char *sets[3] = {rd, "algorithm.estimator=trajectory", "sampler.steps=4"};
+    for (int variant = 0; variant < 2; ++variant) {
+        gv_mdm_train_config cfg;
+        cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, variant ? 3 : 1, &cfg), GV_OK, "%s",
+                     gv_last_error());
+        gv_mdm_train_result res;
+        gv_mdm_train_options o = {.backend = grove_backend_cpu(), .dry_run = 1, .result = &res};
+        cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_OK, "%s", gv_last_error());
+        gv_mdm_train_config_free(&cfg);
+        const gv_mdm_train_plan *p = &res.plan;
+        const int steps = variant ? 4 : 9, views = variant ? 4 : 3;
+        cr_assert(p->puzzles == 2 && p->group == 4 && p->samples == 8 && p->T == 16 &&
+                  p->vocab == GV_SUDOKU_VOCAB(4));
+        cr_assert(p->steps == steps && p->views == views && p->inner_epochs == 2 && p->minibatch == 3);
+        cr_assert_eq(p->optimizer_steps, 6);
+        cr_assert_eq(p->rollout_rows, 8 * steps);
+        cr_assert_eq(p->logp_old_rows, 2 * 8 * views);
+        cr_assert_eq(p->ref_rows, 2 * 8 * views);
+        cr_assert_eq(p->train_rows, 2 * 8 * views);
+        cr_assert_eq(p->eval_rows, 0);
+        cr_assert(p->params > 0 && p->train_puzzles > 0 && p->shards == 1);
+        char path[700];
+        snprintf(path, sizeof path, "%s/dry", dir);
+        cr_assert_neq(access(path, F_OK), 0, "a dry run made %s", path);
+    }
 }

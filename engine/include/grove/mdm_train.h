@@ -135,8 +135,26 @@ void gv_mdm_train_config_free(gv_mdm_train_config *c);
 gv_status gv_train_config_model_kind(const char *path, const char *const *sets, int nsets,
                                      gv_model_kind *kind);
 
+/* `grove train --dry-run` of a masked-diffusion config: what one iteration costs, from the loaded
+   model and data (nothing is written). Forwards are counted in sequences (rows of T tokens). */
+typedef struct gv_mdm_train_plan {
+    int puzzles, group, samples;      /* P, G, N = P·G per iteration                        */
+    int steps, views, T, vocab;       /* sampler steps; estimator views per sequence         */
+    int inner_epochs, minibatch, optimizer_steps; /* AdamW steps per iteration              */
+    int64_t rollout_rows;             /* N·steps                                             */
+    int64_t logp_old_rows, ref_rows;  /* E·N·views each (ref: 0 without the KL)              */
+    int64_t train_rows;               /* E·N·views, forward and backward                     */
+    int64_t eval_rows;                /* per eval: eval.puzzles·steps (0: no eval)           */
+    int64_t train_puzzles;            /* training puzzles within [blanks_min, blanks_max]    */
+    int64_t params;                   /* θ's parameter count (padding excluded)              */
+    double param_mib, views_mib;      /* θ's buffers (values, grads, Adam m, v, EMA, ref);
+                                         stored views and coefficients (E·N·views·T)         */
+    int co_grpo, shards;
+} gv_mdm_train_plan;
+
 typedef struct gv_mdm_train_result {
     char run_dir[4096];
+    gv_mdm_train_plan plan;            /* filled by a dry run                             */
     int64_t iteration;
     int resumed, finished;
     double first_solve_rate, last_solve_rate; /* evals of this call (NAN when none)       */
@@ -147,6 +165,7 @@ typedef struct gv_mdm_train_options {
     const gv_backend *backend; /* NULL: run.device          */
     int force;                 /* resume under a changed config */
     int64_t stop_after;        /* iterations in this call; 0 = all */
+    int dry_run;               /* set up, fill result->plan, write nothing, run nothing */
     FILE *progress;            /* per-iteration line, or NULL */
     volatile sig_atomic_t *stop_flag;
     gv_mdm_train_result *result;
