@@ -63,6 +63,18 @@ three_ways() {
   fi
 }
 
+# stdin: "seconds comm_seconds" per iteration -> the median iteration, samples/s (64 samples) and
+# the mean communication share
+median_comm() {
+  sort -n | awk '
+    { dt[++k] = $1; cs += $2 }
+    END {
+      med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
+      printf "%8.2f s/iteration  %6.1f samples/s  comm %6.2f s/iteration (%4.1f%%)\n", med,
+             64 / med, cs / k, 100 * (cs / k) / med
+    }'
+}
+
 train_part() {
   # grove train, configs/align/mnist-flowgrpo.yaml: 8 prompts x 8 chains, 10 steps, 8 minibatches
   # of 8 roots per iteration; no evals (they run on rank 0 alone), no checkpoint but last.h5
@@ -77,13 +89,7 @@ train_part() {
         c = 0; if (match($0, /"comm_s":[0-9.e+-]+/)) c = substr($0, RSTART + 9, RLENGTH - 9) + 0
         if (++n > skip) print w - prev, c
         prev = w
-      }' "$1" | sort -n | awk '
-      { dt[++k] = $1; cs += $2 }
-      END {
-        med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
-        printf "%8.2f s/iteration  %6.1f samples/s  comm %6.2f s/iteration (%4.1f%%)\n", med,
-               64 / med, cs / k, 100 * (cs / k) / med
-      }'
+      }' "$1" | median_comm
   }
   echo "grove train (mnist-flowgrpo: 64 samples, 10 steps), 2 shards of 4 prompts, $iterations iterations (median of the last $((iterations - 1)))"
   three_ways tsummarize train "metrics (timing aside)" train "$acfg" "${tcommon[@]}"
@@ -106,13 +112,7 @@ sudoku_part() {
           if (match($0, "\"" keys[i] "\":[0-9.e+-]+")) t += substr($0, RSTART + length(keys[i]) + 3, RLENGTH - length(keys[i]) - 3)
         c = 0; if (match($0, /"comm_s":[0-9.e+-]+/)) c = substr($0, RSTART + 9, RLENGTH - 9) + 0
         if (++n > skip) print t, c
-      }' "$1" | sort -n | awk '
-      { dt[++k] = $1; cs += $2 }
-      END {
-        med = (k % 2) ? dt[(k + 1) / 2] : (dt[k / 2] + dt[k / 2 + 1]) / 2
-        printf "%8.2f s/iteration  %6.1f samples/s  comm %6.2f s/iteration (%4.1f%%)\n", med,
-               64 / med, cs / k, 100 * (cs / k) / med
-      }'
+      }' "$1" | median_comm
   }
   echo "grove train (sudoku-diffu-grpo: 64 samples, 12 steps), 2 shards of 4 puzzles, $sudoku_iterations iterations (median of the last $((sudoku_iterations - 1)))"
   three_ways ssummarize sudoku "metrics (timing aside)" train "$scfg" "${scommon[@]}"

@@ -507,6 +507,27 @@ static const char *line_from(const char *text, const char *needle) {
     return b;
 }
 
+/* The fixture's fail_at "1:1,2:0" with reward_failures.max_consecutive 2, in one process
+   (<tmp>/streak-1) and under 2 ranks (streak-2): the same stop line, printed once, no abort; the
+   masked batch of iteration 1 (`batch` samples) noted once by each. */
+static void assert_streak_stops_alike(int batch) {
+    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
+    const char *stop = "2 consecutive failed batches of reward 'fixture' "
+                       "(reward_failures.max_consecutive 2); last: ";
+    const char *l1 = line_from(e1, stop);
+    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
+    cr_assert_str_eq(l1, line_from(e2, stop));
+    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
+    char note[160];
+    snprintf(note, sizeof note, "fixture: iteration 1 slot 1 fails as configured (batch of %d masked; "
+             "1 in a row)", batch);
+    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
+    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
+    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
+    free(e1);
+    free(e2);
+}
+
 /* reward_failures.max_consecutive counts the batches in shard order over the whole job: the
    fixture plugin fails the batches of (iteration 1, slot 1) and (iteration 2, slot 0) —
    consecutive in shard order, but on different ranks under mpirun -np 2 (shard 1 on rank 1,
@@ -520,19 +541,7 @@ Test(dist_train, reward_failure_streak_is_counted_in_shard_order) {
              "\"1:1,2:0\"}}]'", GROVE_BINARY_DIR);
     cr_assert_neq(train(0, NULL, "streak-1", extra, NULL), 0, "%s", err_of("streak-1"));
     cr_assert_neq(train(2, NULL, "streak-2", extra, NULL), 0, "%s", err_of("streak-2"));
-    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
-    const char *stop = "2 consecutive failed batches of reward 'fixture' "
-                       "(reward_failures.max_consecutive 2); last: ";
-    const char *l1 = line_from(e1, stop);
-    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
-    cr_assert_str_eq(l1, line_from(e2, stop));
-    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
-    const char *note = "fixture: iteration 1 slot 1 fails as configured (batch of 3 masked; 1 in a row)";
-    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
-    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
-    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
-    free(e1);
-    free(e2);
+    assert_streak_stops_alike(3);
     char *m1 = train_metrics("streak-1"), *m2 = train_metrics("streak-2");
     cr_assert_eq(lines_with(m1, "\"optimizer_step\":"), 2, "stopped in iteration 2:\n%s", m1);
     cr_assert_str_eq(m1, m2);
@@ -1048,19 +1057,7 @@ Test(dist_mdm, reward_failure_streak_is_counted_in_shard_order) {
              "%s/test_plugins/fixture_tokens.so, config: {fail_at: \"1:1,2:0\"}}]'", GROVE_BINARY_DIR);
     cr_assert_neq(mdm_train(0, NULL, "streak-1", extra), 0, "%s", err_of("streak-1"));
     cr_assert_neq(mdm_train(2, NULL, "streak-2", extra), 0, "%s", err_of("streak-2"));
-    char *e1 = err_of("streak-1"), *e2 = err_of("streak-2");
-    const char *stop = "2 consecutive failed batches of reward 'fixture' "
-                       "(reward_failures.max_consecutive 2); last: ";
-    const char *l1 = line_from(e1, stop);
-    cr_assert(strstr(l1, "fixture: iteration 2 slot 0 fails as configured"), "%s", l1);
-    cr_assert_str_eq(l1, line_from(e2, stop));
-    cr_assert_eq(lines_with(e2, "consecutive failed batches"), 1, "printed once:\n%s", e2);
-    const char *note = "fixture: iteration 1 slot 1 fails as configured (batch of 8 masked; 1 in a row)";
-    cr_assert_eq(lines_with(e1, note), 1, "%s", e1);
-    cr_assert_eq(lines_with(e2, note), 1, "rank 0 notes every masked batch once:\n%s", e2);
-    cr_assert_null(strstr(e2, "MPI_ABORT"), "an agreed error ends the job cleanly:\n%s", e2);
-    free(e1);
-    free(e2);
+    assert_streak_stops_alike(8);
     char *m1 = mdm_metrics("streak-1"), *m2 = mdm_metrics("streak-2");
     cr_assert_eq(lines_with(m1, "\"optimizer_step\":"), 2, "stopped in the third iteration:\n%s", m1);
     cr_assert_eq(lines_with(m1, "\"fixture\":{\"failed_batches\":0}"), 1, "%s", m1);
