@@ -583,10 +583,10 @@ gv_status gv_mdm_train_run(const gv_mdm_train_config *cfg, const gv_mdm_train_op
         gv_mdm_job_free(&j);
         return s;
     }
-    GV_TRY(gv_rundir_mkdir_p(rf.dir));
     const int existing = gv_rundir_exists(rf.config);
     if (existing) GV_TRY(check_existing(cfg, &rf, opt->force));
     gv_status s = gv_mdm_job_setup(&j);
+    if (s == GV_OK) s = gv_rundir_mkdir_p(rf.dir); /* after setup: a refused config makes no run dir */
     loop_state st;
     memset(&st, 0, sizeof st);
     st.cur.lo = 0;

@@ -311,6 +311,13 @@ Test(mdm_train, bad_rewards_entry_is_one_line_naming_the_key) {
                  GV_ERR_PLUGIN);
     e = gv_last_error();
     cr_assert(strstr(e, "rewards[0]") && !strchr(e, '\n'), "%s", e);
+    /* a refused config writes nothing: no run directory was made for any of the three */
+    const char *names[] = {"missing", "image", "image-plugin"};
+    for (int i = 0; i < 3; ++i) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        cr_assert_neq(access(path, F_OK), 0, "a refused config made %s", path);
+    }
 }
 
 /* trajectory scores at τ_s = 1; Co-GRPO's sampler draws other temperatures: the pair is refused */
