@@ -1,4 +1,4 @@
-/* Comparing two HDF5 files through the HDF5 API (tests/cpu/test_dist.c: rollouts.h5 of one process
+/* Comparing two HDF5 files through the HDF5 API (tests/cpu/test_dist_train.c: rollouts.h5 of one process
  * and of mpirun -np 2): the same links in the same order; every dataset the same type, shape and
  * bytes (the first differing byte is named); every attribute of every object the same type and
  * bytes, variable-length strings as text with one directory replaced (a run's resolved config
