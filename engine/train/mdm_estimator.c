@@ -165,6 +165,25 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
             }
 }
 
+void gv_mdm_cell_advantages(int N, int T, int G, const int32_t *tokens, const int32_t *solution,
+                            const uint8_t *completion, const uint8_t *valid, float *adv) {
+    for (int g0 = 0; g0 < N; g0 += G)
+        for (int p = 0; p < T; ++p) {
+            int members = 0, right = 0;
+            for (int n = g0; n < g0 + G && n < N; ++n) {
+                const int64_t i = (int64_t)n * T + p;
+                if (!valid[n] || !completion[i]) continue;
+                ++members;
+                right += tokens[i] == solution[i];
+            }
+            const double mean = members ? (double)right / members : 0.0;
+            for (int n = g0; n < g0 + G && n < N; ++n) {
+                const int64_t i = (int64_t)n * T + p;
+                adv[i] = valid[n] && completion[i] ? (float)((tokens[i] == solution[i]) - mean) : 0.0f;
+            }
+        }
+}
+
 gv_status gv_mdm_token_weights(int agg, int N, int T, const uint8_t *completion, const float *adv,
                                const uint8_t *valid, float *w) {
     if (agg < 0 || agg >= GV_MDM_AGG_COUNT) return GV_ERROR(GV_ERR_INVALID, "aggregation %d", agg);
@@ -295,7 +314,7 @@ gv_status gv_mdm_grpo_loss(gv_mdm_policy *p, int n, const float *ell, const floa
         if (!(w[i] > 0.0f)) continue;
         h_logp[U] = ell[i];
         h_old[U] = old[i];
-        h_adv[U] = adv[i / T];
+        h_adv[U] = a->token_adv ? a->token_adv[i] : adv[i / T];
         h_w[U] = w[i];
         /* k3 = exp(Δ) − Δ − 1, Δ = ℓ̂_ref − ℓ̂, times the unit weight so the op's β Σ kl / norm is
            the weighted mean */

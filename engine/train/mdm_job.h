@@ -38,6 +38,8 @@ typedef struct gv_mdm_job {
     int32_t *tokens, *group;           /* (N, T), (N)                            */
     uint8_t *completion, *valid;       /* (N, T), (N)                            */
     float *reward, *adv;               /* (N)                                    */
+    float *cell_adv;                   /* credit cell: (N, T) per-token advantages, this rank's
+                                          samples only; NULL under credit sequence */
     int32_t *ids;                      /* (E, N, views, T) stored views          */
     float *coef, *t;                   /* (E, N, views, T), (E, N)               */
     int32_t *order;                    /* (E, N) minibatch order per epoch       */
@@ -46,6 +48,7 @@ typedef struct gv_mdm_job {
     /* one minibatch, gathered */
     int32_t *mb_ids, *mb_tok;
     float *mb_coef, *mb_ell, *mb_w, *mb_adv, *mb_dell;
+    float *mb_cell_adv;                /* credit cell: (mb, T); NULL otherwise   */
     uint8_t *mb_comp, *mb_valid;
     void *scratch;
     size_t scratch_bytes;

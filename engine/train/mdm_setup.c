@@ -52,6 +52,16 @@ static gv_status check_supported(const gv_mdm_train_config *cfg) {
                         "{builtin: sudoku} or a token-batch plugin ({plugin: PATH}, kind tokens)", k, b,
                         known ? "scores images" : "is unknown");
     }
+    if (cfg->algorithm.credit == GV_MDM_CREDIT_CELL) {
+        if (cfg->algorithm.aggregation == GV_MDM_AGG_BALANCED)
+            return GV_ERROR(GV_ERR_CONFIG, "algorithm.credit cell with aggregation balanced: balanced "
+                            "splits by the sign of a sample's advantage, cell credit has one per token");
+        const char *b0 = cfg->n_rewards == 1 && cfg->rewards[0].builtin ? cfg->rewards[0].builtin : "";
+        if (cfg->n_rewards > 1 || (cfg->n_rewards == 1 && strcmp(b0, "sudoku") != 0))
+            return GV_ERROR(GV_ERR_CONFIG, "algorithm.credit cell scores each cell against the "
+                            "solution and would ignore the rewards: list; use {builtin: sudoku} alone "
+                            "or credit sequence");
+    }
     if (cfg->co_grpo.enabled) {
         if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY)
             return GV_ERROR(GV_ERR_CONFIG, "algorithm.estimator trajectory with co_grpo.enabled: the "
@@ -188,6 +198,10 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
                             E * N * T * 4, mb * VT * 4, mb * T * 4, mb * VT * 4, mb * T * 4,
                             mb * T * 4, mb * 4, mb * T * 4, mb * T, mb};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) GV_TRY(gv_mdm_host_alloc(sizes[i], bufs[i]));
+    if (cfg->algorithm.credit == GV_MDM_CREDIT_CELL) {
+        GV_TRY(gv_mdm_host_alloc(N * T * sizeof(float), (void **)&j->cell_adv));
+        GV_TRY(gv_mdm_host_alloc(mb * T * sizeof(float), (void **)&j->mb_cell_adv));
+    }
     if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY) /* zeroed: rows of other ranks' shards stay valid */
         GV_TRY(gv_mdm_host_alloc(N * T * sizeof(int32_t), (void **)&j->commit_step));
     gv_masked_config sc = {.N = j->N > cfg->eval.batch ? j->N : cfg->eval.batch, .T = j->T, .V = j->V};
@@ -237,7 +251,8 @@ void gv_mdm_job_free(gv_mdm_job *j) {
     void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
                  j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->commit_step, j->scratch, j->eval_rows, j->eval_solved, j->eval_reward};
+                 j->mb_valid, j->cell_adv, j->mb_cell_adv, j->commit_step, j->scratch, j->eval_rows,
+                 j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     for (int k = 0; j->shards > 1 && k < j->shard_hi - j->shard_lo; ++k) {
         if (j->shard_grads && j->shard_grads[k]) j->be->free(j->shard_grads[k]);

@@ -103,8 +103,8 @@ void gv_mdm_order_by_shard(gv_mdm_job *j, int e) {
 gv_status gv_mdm_minibatch_parts(gv_mdm_job *j, int e, int b, int n, gv_mdm_shard_part *parts) {
     const gv_mdm_train_config *cfg = j->cfg;
     gv_params *ps = &j->model.params;
-    const gv_mdm_loss_args la = {.clip_eps = (float)cfg->algorithm.clip_range,
-                                 .beta = (float)cfg->algorithm.beta};
+    gv_mdm_loss_args la = {.clip_eps = (float)cfg->algorithm.clip_range,
+                           .beta = (float)cfg->algorithm.beta};
     const int64_t T = j->T, VT = (int64_t)j->views * j->T, at = (int64_t)e * j->N + (int64_t)b * j->mb;
     for (int sh = j->shard_lo; sh < j->shard_hi; ++sh) {
         gv_mdm_shard_part *pt = &parts[sh];
@@ -119,6 +119,7 @@ gv_status gv_mdm_minibatch_parts(gv_mdm_job *j, int e, int b, int n, gv_mdm_shar
                                       j->mb_coef + a * VT, j->mb_ell + a * T));
             float loss;
             int units = 0;
+            la.token_adv = j->mb_cell_adv ? j->mb_cell_adv + a * T : NULL;
             GV_TRY(gv_mdm_grpo_loss(&j->pol, c - a, j->mb_ell + a * T, old, ref, j->mb_adv + a,
                                     j->mb_w + a * T, &la, j->mb_dell + a * T, &loss, pt->stats, &units));
             pt->loss = loss;

@@ -161,7 +161,14 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
     ao.mode = cfg->rewards_mode;
     gv_advantage_input in = {.n_samples = j->N, .n_rewards = j->R, .rewards = j->scores,
                              .status = j->status, .weights = j->weights, .prompt = j->group};
-    return gv_advantage_compute(&in, &ao, j->adv, j->valid, NULL, &is->adv);
+    GV_TRY(gv_advantage_compute(&in, &ao, j->adv, j->valid, NULL, &is->adv));
+    if (j->cell_adv) { /* groups lie within a shard: this rank's samples suffice */
+        const int n0 = j->shard_first[j->shard_lo], n1 = j->shard_first[j->shard_hi];
+        gv_mdm_cell_advantages(n1 - n0, j->T, j->G, j->tokens + (int64_t)n0 * j->T,
+                               j->solution + (int64_t)n0 * j->T, j->completion + (int64_t)n0 * j->T,
+                               j->valid + n0, j->cell_adv + (int64_t)n0 * j->T);
+    }
+    return GV_OK;
 }
 
 /* Gather minibatch b of epoch e (sequences order[e][b·mb ...]) into the mb_* buffers. */
@@ -175,6 +182,8 @@ static int gather(gv_mdm_job *j, int e, int b) {
         memcpy(j->mb_tok + (int64_t)i * T, j->tokens + (int64_t)s * T, T * sizeof(int32_t));
         memcpy(j->mb_comp + (int64_t)i * T, j->completion + (int64_t)s * T, T);
         j->mb_adv[i] = j->adv[s];
+        if (j->cell_adv)
+            memcpy(j->mb_cell_adv + (int64_t)i * T, j->cell_adv + (int64_t)s * T, T * sizeof(float));
         j->mb_valid[i] = j->valid[s];
     }
     return n;

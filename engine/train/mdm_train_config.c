@@ -19,6 +19,7 @@
 static const char *const device_names[] = {"cpu", "cuda", NULL};
 static const char *const dataset_names[] = {"sudoku4", "sudoku9", NULL}; /* +2: gv_dataset_kind */
 static const char *const adv_names[] = {"zscore", "group_mean", "leave_one_out", NULL};
+static const char *const credit_names[] = {"sequence", "cell", NULL}; /* gv_mdm_credit_kind */
 
 static const gv_field run_fields[] = {
     F_STR(gv_mdm_run_section, name, "sudoku-grpo", "run name"),
@@ -61,6 +62,9 @@ static const gv_field algorithm_fields[] = {
            "sequence | token | balanced"),
     F_ENUM(gv_mdm_algorithm_section, advantage, adv_names, "leave_one_out",
            "zscore | group_mean (d1) | leave_one_out (DiffuCoder)"),
+    F_ENUM(gv_mdm_algorithm_section, credit, credit_names, "sequence",
+           "sequence: every token gets the sample's advantage | cell: each token its own cell's "
+           "correctness minus the group's mean there (grove/mdm_train.h)"),
     F_FLOAT(gv_mdm_algorithm_section, clip_range, "0.5", 0, 10, "ε of the clipped ratio"),
     F_FLOAT(gv_mdm_algorithm_section, beta, "0.01", 0, 100, "k3 KL coefficient; 0 = no reference"),
     F_FLOAT(gv_mdm_algorithm_section, prompt_mask, "0.15", 0, 1, "diffu_grpo: prompt masking rate"),

@@ -226,6 +226,12 @@ Test(dist_mdm, diffu_grpo_two_ranks_equal_one_process_bit_for_bit) {
                                     "--set algorithm.advantage=group_mean", 0);
 }
 
+/* credit cell: each rank scores the cells of its own shards' groups (mdm_train.h) */
+Test(dist_mdm, cell_credit_two_ranks_equal_one_process_bit_for_bit) {
+    NEED_MPI();
+    assert_mdm_ranks_agree("cell", "--set algorithm.estimator=diffu_grpo --set algorithm.credit=cell", 0);
+}
+
 /* trajectory: each rank's views come from its own shards' commit records */
 Test(dist_mdm, trajectory_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();

@@ -151,6 +151,33 @@ Test(mdm_grpo, aggregation_weights_by_hand) {
     cr_assert_float_eq(w[0], 0.25f, 1e-7f);
 }
 
+Test(mdm_grpo, cell_advantages_by_hand) {
+    /* 2 groups of 3, T 3; position 0 a given (completion 0) everywhere; solution 5 at every cell */
+    const int32_t sol[18] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
+    const int32_t tok[18] = {5, 5, 5,  5, 4, 5,  5, 4, 4,   /* group 0 */
+                             5, 1, 5,  5, 5, 2,  5, 5, 5};  /* group 1 (its second member invalid) */
+    const uint8_t comp[18] = {0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1};
+    const uint8_t valid[6] = {1, 1, 1, 1, 0, 1};
+    float a[18];
+    for (int i = 0; i < 18; ++i) a[i] = 99.0f;
+    gv_mdm_cell_advantages(6, 3, 3, tok, sol, comp, valid, a);
+    /* group 0, cell 1: right 1 of 3 -> +2/3, -1/3, -1/3; cell 2: right 2 of 3 -> +1/3, +1/3, -2/3 */
+    cr_assert_float_eq(a[1], 2.0f / 3, 1e-7f);
+    cr_assert_float_eq(a[4], -1.0f / 3, 1e-7f);
+    cr_assert_float_eq(a[7], -1.0f / 3, 1e-7f);
+    cr_assert_float_eq(a[2], 1.0f / 3, 1e-7f);
+    cr_assert_float_eq(a[8], -2.0f / 3, 1e-7f);
+    /* group 1: the invalid member counts for nothing and gets 0; cell 1 right 1 of 2 -> -1/2, +1/2;
+       cell 2 both right -> 0 */
+    cr_assert_float_eq(a[10], -0.5f, 1e-7f);
+    cr_assert_float_eq(a[16], 0.5f, 1e-7f);
+    cr_assert_eq(a[13], 0.0f);
+    cr_assert_eq(a[14], 0.0f);
+    cr_assert_eq(a[11], 0.0f);
+    cr_assert_eq(a[17], 0.0f);
+    for (int n = 0; n < 6; ++n) cr_assert_eq(a[n * 3], 0.0f, "a given has no advantage");
+}
+
 /* ---- on a tiny mdt ------------------------------------------------------------------------- */
 
 typedef struct fix {

@@ -320,6 +320,36 @@ Test(mdm_train, bad_rewards_entry_is_one_line_naming_the_key) {
     }
 }
 
+/* credit cell: one advantage per token, scored against the solution, so aggregation balanced (split
+   by a sample's sign) and a rewards: list it would ignore are refused, writing nothing; with
+   the built-in sudoku reward alone it trains */
+Test(mdm_train, cell_credit_refusals_and_a_run) {
+    write_setup();
+    cr_assert_eq(run_rewards("cell-bal", "algorithm={estimator: diffu_grpo, credit: cell, aggregation: balanced}", 1),
+                 GV_ERR_CONFIG);
+    const char *e = gv_last_error();
+    cr_assert(strstr(e, "algorithm.credit cell with aggregation balanced") && !strchr(e, '\n'), "%s", e);
+    const char *list = "rewards=[{builtin: sudoku}, {plugin: " GROVE_BINARY_DIR "/plugins/sudoku_constraints.so}]";
+    gv_mdm_train_config cfg;
+    const char *sets[3] = {"algorithm.credit=cell", list, NULL};
+    char rd[600];
+    snprintf(rd, sizeof rd, "run.dir=%s/cell-list", dir);
+    sets[2] = rd;
+    cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, 3, &cfg), GV_OK, "%s", gv_last_error());
+    gv_mdm_train_options o = {.backend = grove_backend_cpu()};
+    cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_ERR_CONFIG);
+    e = gv_last_error();
+    cr_assert(strstr(e, "algorithm.credit cell") && strstr(e, "rewards") && !strchr(e, '\n'), "%s", e);
+    gv_mdm_train_config_free(&cfg);
+    const char *names[] = {"cell-bal", "cell-list"};
+    for (int i = 0; i < 2; ++i) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        cr_assert_neq(access(path, F_OK), 0, "a refused config made %s", path);
+    }
+    cr_assert_eq(run_rewards("cell-ok", "algorithm.credit=cell", 1), GV_OK, "%s", gv_last_error());
+}
+
 /* trajectory scores at τ_s = 1; Co-GRPO's sampler draws other temperatures: the pair is refused */
 Test(mdm_train, trajectory_with_co_grpo_is_refused) {
     write_setup();

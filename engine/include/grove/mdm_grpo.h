@@ -94,6 +94,13 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
                               const int32_t *tokens, const float *coef, const float *dell,
                               float *dlogits);
 
+/* Per-token advantages of credit cell (mdm_train.h) for N samples in consecutive groups of G:
+   A_np = c_np − mean over the group's valid members of c_·p, c_np = [tokens_np == solution_np], on
+   completion cells of valid samples; 0 elsewhere (an invalid sample, a given, a group where the
+   valid members agree at p). */
+void gv_mdm_cell_advantages(int N, int T, int G, const int32_t *tokens, const int32_t *solution,
+                            const uint8_t *completion, const uint8_t *valid, float *adv);
+
 /* Token weights w (N, T) for aggregation `agg` over the sequences with valid[n] (NULL: all);
    adv (N) decides the balanced split. Zero off completion and for invalid sequences. */
 gv_status gv_mdm_token_weights(int agg, int N, int T, const uint8_t *completion, const float *adv,
@@ -133,6 +140,7 @@ gv_status gv_mdm_policy_backward(gv_mdm_policy *p, const float *theta, float *dt
 typedef struct gv_mdm_loss_args {
     float clip_eps; /* ε of clip(ρ, 1 − ε, 1 + ε)        */
     float beta;     /* k3 KL coefficient (ref may be NULL when 0) */
+    const float *token_adv; /* (n, T) per-token advantages replacing adv (credit cell); NULL: adv */
 } gv_mdm_loss_args;
 
 /* The clipped objective over the completion tokens of n sequences (units = tokens with w > 0, in

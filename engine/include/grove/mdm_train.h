@@ -8,7 +8,8 @@
  *   data       dataset (sudoku4 | sudoku9), path, blanks_min/blanks_max (training puzzles of the
  *              train split with that many blanks)
  *   sampler    steps (0 = one commit per blank: the largest blank count of the iteration)
- *   algorithm  estimator, aggregation, advantage (zscore | group_mean | leave_one_out), clip_range,
+ *   algorithm  estimator, aggregation, advantage (zscore | group_mean | leave_one_out), credit
+ *              (sequence | cell: gv_mdm_credit_kind below), clip_range,
  *              beta (k3 KL to the initial model; 0 = no reference forwards), prompt_mask, t_lo, t_hi,
  *              adv_clip
  *   group      size (samples per puzzle), prompts_per_iteration
@@ -84,7 +85,7 @@ typedef struct gv_mdm_model_section { char *checkpoint; } gv_mdm_model_section;
 typedef struct gv_mdm_data_section { int dataset; char *path; int blanks_min, blanks_max; } gv_mdm_data_section;
 typedef struct gv_mdm_sampler_section { int steps; } gv_mdm_sampler_section;
 typedef struct gv_mdm_algorithm_section {
-    int estimator, aggregation, advantage;
+    int estimator, aggregation, advantage, credit;
     double clip_range, beta, prompt_mask, t_lo, t_hi, adv_clip;
 } gv_mdm_algorithm_section;
 typedef struct gv_mdm_group_section { int size, prompts_per_iteration; } gv_mdm_group_section;
@@ -122,6 +123,13 @@ typedef struct gv_mdm_train_config {
 } gv_mdm_train_config;
 
 typedef enum { GV_MDM_ADV_ZSCORE = 0, GV_MDM_ADV_GROUP_MEAN, GV_MDM_ADV_LEAVE_ONE_OUT } gv_mdm_adv_kind;
+/* algorithm.credit: what a token's advantage is in θ's objective. SEQUENCE: every completion token
+   gets its sample's A (d1, DiffuCoder). CELL: token p of sample n gets c_np − mean over its group of
+   c_·p, c = 1 when the cell holds the solution's digit (the per-cell term of the `sudoku` reward;
+   gv_mdm_cell_advantages): cells the group agrees on train nothing. The samples the advantage step
+   drops (a failed reward, a group of equal rewards) get none either; Co-GRPO's φ keeps the sample's
+   A; a `rewards:` list other than {builtin: sudoku} and aggregation balanced are refused. */
+typedef enum { GV_MDM_CREDIT_SEQUENCE = 0, GV_MDM_CREDIT_CELL } gv_mdm_credit_kind;
 
 gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, int nsets,
                                    gv_mdm_train_config *out);
