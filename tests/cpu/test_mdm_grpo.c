@@ -359,6 +359,30 @@ Test(mdm_grpo, one_small_step_raises_the_advantage_weighted_log_prob) {
     }
 }
 
+/* credit cell: token_adv replaces the sequence advantage per token — at ρ = 1 with ref = old (no KL
+   gradient) dL/dℓ̂ = −A_token·w exactly, whatever the per-sequence adv says */
+Test(mdm_grpo, token_advantages_replace_the_sequence_advantage) {
+    fix f;
+    fix_setup(&f, GV_MDM_EST_DIFFU_GRPO);
+    float old[4 * T], w[4 * T], dell[4 * T], tadv[4 * T], stats[GV_GRPO_STATS], loss;
+    const float adv[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    for (int i = 0; i < 4 * T; ++i) tadv[i] = (float)((i % 5) - 2) * 0.25f; /* −0.5 … +0.5 */
+    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+    cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_TOKEN, f.N, T, f.comp, adv, NULL, w), GV_OK);
+    int units = 0;
+    gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f, .token_adv = tadv};
+    cr_assert_eq(gv_mdm_grpo_loss(&f.pol, f.N, old, old, old, adv, w, &la, dell, &loss, stats, &units), GV_OK,
+                 "%s", gv_last_error());
+    int nonzero = 0;
+    for (int i = 0; i < f.N * T; ++i) {
+        cr_assert_float_eq(dell[i], -tadv[i] * w[i], 1e-7f, "dL/dl[%d] = %g, -A_token w = %g", i,
+                           (double)dell[i], (double)(-tadv[i] * w[i]));
+        nonzero += w[i] > 0.0f && tadv[i] != 0.0f;
+    }
+    cr_assert(nonzero > 0);
+    fix_teardown(&f);
+}
+
 /* ---- trajectory: the rollout's own canvases ---------------------------------------------------- */
 
 Test(mdm_grpo, trajectory_views_are_the_rollout_canvases_by_hand) {

@@ -3,7 +3,8 @@
  * Sudoku puzzles (every iteration rolls out the SAME puzzles, 8 samples each), a high lr. The rollout
  * reward on those puzzles must rise well above a run with lr 0 that sees the same puzzles and the
  * same sampler noise (the run's draws are addressed by iteration, not by the weights), for
- * `diffu_grpo`, `coupled` and `trajectory`. A wrong advantage sign, estimator direction or
+ * `diffu_grpo`, `coupled` and `trajectory`, and for diffu_grpo under per-cell credit
+ * (`algorithm.credit: cell`). A wrong advantage sign, estimator direction or
  * logp_old / logp misalignment makes the trained curve fall to or below the lr-0 one, so this test fails on them.
  * Not here: the estimators' math against hand values and finite differences (test_mdm_grpo.c),
  * resume and config checks (test_mdm_train.c), anything at Sudoku-9x9 scale (bench/mdm). */

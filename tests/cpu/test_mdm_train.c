@@ -347,7 +347,11 @@ Test(mdm_train, cell_credit_refusals_and_a_run) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         cr_assert_neq(access(path, F_OK), 0, "a refused config made %s", path);
     }
+    /* it trains, and the per-cell advantages reach the loss: other weights than sequence credit's
+       from the same rollout */
     cr_assert_eq(run_rewards("cell-ok", "algorithm.credit=cell", 1), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run_rewards("seq-ok", "algorithm.credit=sequence", 1), GV_OK, "%s", gv_last_error());
+    cr_assert(!same_group("cell-ok", "seq-ok", "params"), "credit cell trained the weights of credit sequence");
 }
 
 /* trajectory scores at τ_s = 1; Co-GRPO's sampler draws other temperatures: the pair is refused */
