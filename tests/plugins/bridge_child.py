@@ -6,7 +6,10 @@ Scores are the mean pixel value of each decoded PNG (rewards/plugins/bridge/exam
 decoder). MODE: ok | sleep_once (the first request, while STATE_FILE does not exist, sleeps SECONDS)
 | sleep (every request sleeps SECONDS) | crash_once | crash | bad_json | wrong_length | error
 | judge (a pairwise judge for bridge_judge.so: p_first = 1 / 0 / 0.5 as mean(a) >, <, = mean(b))
-| judge_error (a pairwise judge whose every compare answers {"error": ...}).
+| judge_error (a pairwise judge whose every compare answers {"error": ...})
+| echo (announces "kinds": ["image", "tokens"]; writes each request as parsed, re-dumped with
+json.dumps, to STATE_FILE and scores sample i as i + 0.5) | no_kinds (its hello lists "kinds":
+["images"], a kind grove does not know).
 """
 import json
 import os
@@ -36,7 +39,8 @@ def main():
     mode = sys.argv[1]
     state = sys.argv[2] if len(sys.argv) > 2 else ""
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
-    print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": ["image"],
+    kinds = {"echo": ["image", "tokens"], "no_kinds": ["images"]}.get(mode, ["image"])
+    print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": kinds,
                       "pairwise": mode.startswith("judge")}), flush=True)
     print("child %d started in mode %s" % (os.getpid(), mode), file=sys.stderr, flush=True)
     for line in sys.stdin:
@@ -52,6 +56,11 @@ def main():
             print(json.dumps({"id": req["id"], "p_first": p}), flush=True)
             continue
         n = req["n"]
+        if mode == "echo":
+            with open(state, "w") as f:
+                f.write(json.dumps(req))
+            print(json.dumps({"id": req["id"], "scores": [i + 0.5 for i in range(n)]}), flush=True)
+            continue
         if mode == "sleep" or (mode == "sleep_once" and first_time(state)):
             time.sleep(seconds)
         if mode == "crash" or (mode == "crash_once" and first_time(state)):

@@ -12,7 +12,11 @@
  * 1. hello: the child first writes {"bridge": 1, "name": "...", "kinds": ["image"], "pairwise": false}.
  * 2. request: {"id": 7, "kind": "image", "n": 2, "c": 1, "h": 28, "w": 28, "images": ["<base64 PNG>",
  *    ...], "prompts": [...], "groups": [...], "metadata": [...]}; pairwise: {"id": 8, "op":
- *    "compare", "a": {<batch as above, no id>}, "b": {...}}.
+ *    "compare", "a": {<batch as above, no id>}, "b": {...}}. A token batch (masked-diffusion tasks):
+ *    {"id": 9, "kind": "tokens", "n": 2, "length": 81, "tokens": [[...], ...], "texts": [...] or null,
+ *    "prompts": [...], "prompt_tokens": [[...], ...], "reference_tokens": [[...], ...] or null,
+ *    "mask_id": 9, "groups": [...], "metadata": [...]}: the ABI's field names; the last three only
+ *    when the batch has them (GROVE_REWARD_BATCH_HAS(b, mask_id), reward ABI v1 revision 2).
  * 3. answer: {"id": 7, "scores": [...], "status": [...]} (compare: "p_first"), or {"id": 7, "error":
  *    "message"} (the batch fails with that message; no retry: the child decided).
  * 4. A request without an answer within timeout_s, or a child that died, is resent to a restarted
@@ -24,8 +28,12 @@
  * declares exactly what it does): bridge.so scores (score only, no PAIRWISE flag), and
  * bridge_judge.so (built with GROVE_BRIDGE_JUDGE) is a pairwise judge (PAIRWISE, compare only)
  * whose create fails unless the child's hello says "pairwise": true.
- * Deliberately not here: tokens batches (the kind is refused until the masked-diffusion trainer
- * sends them) and any reward logic. */
+ * Kinds: bridge.so declares image AND tokens (its table is fixed before any child runs); the child's
+ * hello "kinds" says which it scores. create only learns the command (the ABI does not tell it the
+ * kind grove will send), so create refuses a hello naming neither kind, and each batch (also after a
+ * restart) whose kind the child did not announce fails with one line naming both.
+ * Deliberately not here: pairwise token batches (bridge_judge.so declares image only and refuses
+ * them) and any reward logic. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -72,7 +80,8 @@ typedef struct bridge {
     int restart_needed;
     int restarts;
     char name[128];
-    int pairwise, kinds_image;
+    int pairwise;
+    uint32_t kinds; /* GROVE_SAMPLES_* bits the child's hello announced */
 } bridge;
 
 /* ---- growing text ----------------------------------------------------------------------------- */
@@ -122,6 +131,9 @@ static void t_printf(text *t, const char *fmt, ...) {
     va_end(ap);
     t->len += (size_t)n;
 }
+
+/* A string literal, its length from the compiler. */
+#define t_lit(t, literal) t_put((t), (literal), sizeof(literal) - 1)
 
 static void t_json_string(text *t, const char *s) {
     t_put(t, "\"", 1);
@@ -201,35 +213,89 @@ static void t_base64(text *t, const unsigned char *s, size_t n) {
     }
 }
 
-/* The batch fields of a request (no braces): "kind", "n", "c", "h", "w", "images", ... */
-static int put_batch(text *t, const grove_reward_batch *b, char *err, size_t err_len) {
-    if (b->kind != GROVE_SAMPLES_IMAGE)
-        return snprintf(err, err_len, "bridge: only image batches are sent (kind %u)", b->kind), 1;
-    t_printf(t, "\"kind\": \"image\", \"n\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"images\": [",
-             b->n, b->channels, b->height, b->width);
-    text png = {0};
-    for (int i = 0; i < b->n; ++i) {
-        if (encode_png(b, i, &png, err, err_len)) return free(png.s), 1;
-        t_put(t, i ? ", \"" : "\"", i ? 3 : 1);
-        t_base64(t, (const unsigned char *)png.s, png.len);
-        t_put(t, "\"", 1);
+/* n rows of `length` ints as a JSON list of lists, or null when rows is NULL. */
+static void t_int_rows(text *t, const int32_t *rows, int n, int length) {
+    if (!rows) {
+        t_lit(t, "null");
+        return;
     }
-    free(png.s);
-    t_put(t, "], \"prompts\": [", 15);
+    t_lit(t, "[");
+    for (int i = 0; i < n; ++i) {
+        t_put(t, i ? ", [" : "[", i ? 3 : 1);
+        for (int k = 0; k < length; ++k)
+            t_printf(t, "%s%d", k ? ", " : "", (int)rows[(size_t)i * (size_t)length + (size_t)k]);
+        t_lit(t, "]");
+    }
+    t_lit(t, "]");
+}
+
+/* n strings as a JSON list (a NULL entry is null), or null when strings is NULL. */
+static void t_string_list(text *t, const char *const *strings, int n) {
+    if (!strings) {
+        t_lit(t, "null");
+        return;
+    }
+    t_lit(t, "[");
+    for (int i = 0; i < n; ++i) {
+        if (i) t_lit(t, ", ");
+        if (strings[i]) t_json_string(t, strings[i]);
+        else t_lit(t, "null");
+    }
+    t_lit(t, "]");
+}
+
+/* The batch fields of a request (no braces). Image: "kind", "n", "c", "h", "w", "images",
+   "prompts", "groups", "metadata". Tokens: "kind", "n", "length", "tokens", "texts", "prompts",
+   ["prompt_tokens", "reference_tokens", "mask_id" when the batch has them], "groups", "metadata". */
+static int put_batch(text *t, const grove_reward_batch *b, char *err, size_t err_len) {
+    const int tokens = b->kind == GROVE_SAMPLES_TOKENS;
+    if (!tokens && b->kind != GROVE_SAMPLES_IMAGE)
+        return snprintf(err, err_len, "bridge: unknown batch kind %u", b->kind), 1;
+    if (tokens) {
+        if (!b->tokens || b->length <= 0)
+            return snprintf(err, err_len, "bridge: a token batch without tokens (length %d)",
+                            (int)b->length), 1;
+        t_printf(t, "\"kind\": \"tokens\", \"n\": %d, \"length\": %d, \"tokens\": ", b->n,
+                 (int)b->length);
+        t_int_rows(t, b->tokens, b->n, b->length);
+        t_lit(t, ", \"texts\": ");
+        t_string_list(t, b->texts, b->n);
+    } else {
+        t_printf(t, "\"kind\": \"image\", \"n\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"images\": [",
+                 b->n, b->channels, b->height, b->width);
+        text png = {0};
+        for (int i = 0; i < b->n; ++i) {
+            if (encode_png(b, i, &png, err, err_len)) return free(png.s), 1;
+            t_put(t, i ? ", \"" : "\"", i ? 3 : 1);
+            t_base64(t, (const unsigned char *)png.s, png.len);
+            t_lit(t, "\"");
+        }
+        free(png.s);
+        t_lit(t, "]");
+    }
+    t_lit(t, ", \"prompts\": [");
     for (int i = 0; i < b->n; ++i) {
-        if (i) t_put(t, ", ", 2);
+        if (i) t_lit(t, ", ");
         t_json_string(t, b->prompts ? b->prompts[i] : "");
     }
-    t_put(t, "], \"groups\": [", 14);
+    t_lit(t, "]");
+    if (tokens && GROVE_REWARD_BATCH_HAS(b, mask_id)) { /* reward ABI v1 revision 2 */
+        t_lit(t, ", \"prompt_tokens\": ");
+        t_int_rows(t, b->prompt_tokens, b->n, b->length);
+        t_lit(t, ", \"reference_tokens\": ");
+        t_int_rows(t, b->reference_tokens, b->n, b->length);
+        t_printf(t, ", \"mask_id\": %d", (int)b->mask_id);
+    }
+    t_lit(t, ", \"groups\": [");
     for (int i = 0; i < b->n; ++i) t_printf(t, "%s%d", i ? ", " : "", b->groups ? b->groups[i] : i);
-    t_put(t, "], \"metadata\": [", 16);
+    t_lit(t, "], \"metadata\": [");
     for (int i = 0; i < b->n; ++i) {
-        if (i) t_put(t, ", ", 2);
+        if (i) t_lit(t, ", ");
         const char *m = b->metadata ? b->metadata[i] : NULL;
         if (m && *m) t_put(t, m, strlen(m));
-        else t_put(t, "null", 4);
+        else t_lit(t, "null");
     }
-    t_put(t, "]", 1);
+    t_lit(t, "]");
     return t->oom ? (snprintf(err, err_len, "bridge: out of memory"), 1) : 0;
 }
 
@@ -420,13 +486,36 @@ static int handshake(bridge *br, char *err, size_t err_len) {
     }
     if (name && name->type == BJ_STRING) snprintf(br->name, sizeof br->name, "%s", name->string);
     br->pairwise = pw && pw->type == BJ_BOOL && pw->number != 0;
-    br->kinds_image = 0;
+    br->kinds = 0; /* names other than "image" / "tokens" are ignored (a later protocol's kinds) */
     for (int i = 0; i < kinds->n; ++i)
-        if (kinds->items[i]->type == BJ_STRING && strcmp(kinds->items[i]->string, "image") == 0)
-            br->kinds_image = 1;
+        if (kinds->items[i]->type == BJ_STRING)
+            br->kinds |= strcmp(kinds->items[i]->string, "image") == 0    ? GROVE_SAMPLES_IMAGE
+                         : strcmp(kinds->items[i]->string, "tokens") == 0 ? GROVE_SAMPLES_TOKENS
+                                                                          : 0u;
+    if (!br->kinds) {
+        snprintf(err, err_len, "bridge: the child's hello lists neither kind grove sends "
+                 "(\"kinds\": [\"image\"], [\"tokens\"] or both): %s", shown);
+        free(line), bj_free(h);
+        return stop_child(br), 1;
+    }
     free(line);
     bj_free(h);
     return 0;
+}
+
+static const char *kind_name(uint32_t kind) {
+    return kind == GROVE_SAMPLES_IMAGE ? "image" : kind == GROVE_SAMPLES_TOKENS ? "tokens" : "unknown";
+}
+
+/* 0 when the child announced `kind` in its hello, else 1 with the one-line refusal in err. */
+static int refuse_kind(const bridge *br, uint32_t kind, char *err, size_t err_len) {
+    if (br->kinds & kind) return 0;
+    snprintf(err, err_len, "bridge: a%s %s batch, but the child `%s` announced \"kinds\": [%s] "
+             "in its hello", kind == GROVE_SAMPLES_IMAGE ? "n" : "", kind_name(kind), br->command,
+             br->kinds == GROVE_SAMPLES_IMAGE    ? "\"image\""
+             : br->kinds == GROVE_SAMPLES_TOKENS ? "\"tokens\""
+                                                 : "\"image\", \"tokens\"");
+    return 1;
 }
 
 /* Start building a request: the buffers' OOM flags are cleared (a failed allocation fails one
@@ -440,7 +529,8 @@ static void begin_request(bridge *br) {
 
 /* Send br->req (built with id `id`) and parse the answer into *answer. Restarts and resends on a
    timeout or a dead child, up to `retries` times. 0 ok; 1 failed (err set). */
-static int exchange(bridge *br, int64_t id, bj_node **answer, char *err, size_t err_len) {
+static int exchange(bridge *br, int64_t id, uint32_t kind, bj_node **answer, char *err,
+                    size_t err_len) {
     *answer = NULL;
     char jerr[128];
     const char *why = "";
@@ -453,6 +543,7 @@ static int exchange(bridge *br, int64_t id, bj_node **answer, char *err, size_t 
             }
             br->restarts += attempt > 0;
             br->restart_needed = 0;
+            if (refuse_kind(br, kind, err, err_len)) return 1; /* a restart may say otherwise */
         }
         const double deadline = now_s() + br->timeout_s;
         char *line = NULL;
@@ -564,15 +655,14 @@ static int create(const char *config, void **state, char *err, size_t err_len) {
 static int score(void *state, const grove_reward_batch *b, float *scores, uint8_t *status,
                  char *err, size_t err_len) {
     bridge *br = state;
-    if (b->kind == GROVE_SAMPLES_IMAGE && !br->kinds_image)
-        return snprintf(err, err_len, "bridge: the child's kinds do not include \"image\""), 1;
+    if (refuse_kind(br, b->kind, err, err_len)) return 1; /* create could not know the kind */
     const int64_t id = br->next_id++;
     begin_request(br);
     t_printf(&br->req, "{\"id\": %lld, ", (long long)id);
     if (put_batch(&br->req, b, err, err_len)) return 1;
     t_put(&br->req, "}\n", 2);
     bj_node *a;
-    if (exchange(br, id, &a, err, err_len)) return 1;
+    if (exchange(br, id, b->kind, &a, err, err_len)) return 1;
     const int r = read_values(a, "scores", b->n, scores, status, err, err_len);
     bj_free(a);
     return r;
@@ -585,6 +675,10 @@ static int compare(void *state, const grove_reward_batch *a, const grove_reward_
     if (!br->pairwise)
         return snprintf(err, err_len, "bridge_judge: the restarted child is not pairwise (hello "
                         "\"pairwise\": false)"), 1;
+    if (a->kind != GROVE_SAMPLES_IMAGE || b->kind != GROVE_SAMPLES_IMAGE)
+        return snprintf(err, err_len, "bridge_judge: compare requests carry image batches only "
+                        "(protocol v1 has no pairwise token batches)"), 1;
+    if (refuse_kind(br, GROVE_SAMPLES_IMAGE, err, err_len)) return 1;
     const int64_t id = br->next_id++;
     begin_request(br);
     t_printf(&br->req, "{\"id\": %lld, \"op\": \"compare\", \"a\": {", (long long)id);
@@ -593,7 +687,7 @@ static int compare(void *state, const grove_reward_batch *a, const grove_reward_
     if (put_batch(&br->req, b, err, err_len)) return 1;
     t_put(&br->req, "}}\n", 3);
     bj_node *ans;
-    if (exchange(br, id, &ans, err, err_len)) return 1;
+    if (exchange(br, id, GROVE_SAMPLES_IMAGE, &ans, err, err_len)) return 1;
     const int r = read_values(ans, "p_first", a->n, p_first, status, err, err_len);
     bj_free(ans);
     return r;
@@ -606,18 +700,20 @@ static int compare(void *state, const grove_reward_batch *a, const grove_reward_
 #define BRIDGE_FLAGS GROVE_REWARD_PAIRWISE
 #define BRIDGE_SCORE NULL
 #define BRIDGE_COMPARE compare
+#define BRIDGE_KINDS GROVE_SAMPLES_IMAGE /* pairwise token batches: not in protocol v1 */
 #else
 #define BRIDGE_NAME "bridge"
 #define BRIDGE_FLAGS 0u
 #define BRIDGE_SCORE score
 #define BRIDGE_COMPARE NULL
+#define BRIDGE_KINDS (GROVE_SAMPLES_IMAGE | GROVE_SAMPLES_TOKENS) /* the child's hello narrows */
 #endif
 
 GROVE_REWARD_EXPORT const grove_reward_plugin *grove_reward_plugin_v1(void) {
     static const grove_reward_plugin plugin = {
         .abi_version = GROVE_REWARD_ABI_VERSION, .struct_size = sizeof(grove_reward_plugin),
         .name = BRIDGE_NAME, .version = "protocol 1",
-        .flags = BRIDGE_FLAGS, .kinds = GROVE_SAMPLES_IMAGE,
+        .flags = BRIDGE_FLAGS, .kinds = BRIDGE_KINDS,
         .create = create, .score = BRIDGE_SCORE, .compare = BRIDGE_COMPARE, .destroy = destroy};
     return &plugin;
 }
