@@ -5,8 +5,9 @@
  * moments through the next iteration's rollout), and a bad config value is a one-line error.
  * The `rewards:` list: sudoku_constraints.so recomputing the built-in reward (mode reference, from
  * the tokens and from the texts) trains bitwise like the default built-in `sudoku` reward, its
- * reference-free constraints mode trains differently, and a bad entry (a missing plugin, an image
- * built-in) is one line naming rewards[k]. */
+ * reference-free constraints mode trains differently, the python child of the subprocess bridge
+ * (rewards/plugins/bridge/sudoku_reward.py) trains bitwise alike too, and a bad entry (a missing
+ * plugin, an image built-in) is one line naming rewards[k]. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -296,6 +297,38 @@ Test(mdm_train, sudoku_plugin_recomputing_the_builtin_trains_bitwise_alike) {
     cr_assert_str_eq(text[0], text[1]);
     cr_assert(strstr(text[0], "\"reward_mean\":"), "%s", text[0]);
     free(text[0]), free(text[1]);
+}
+
+/* The same through the subprocess bridge: the python child rewards/plugins/bridge/sudoku_reward.py
+   scores every rollout's token batch like the built-in, so 2 iterations train bitwise alike; an
+   image-only child stops the run with the bridge's one line. */
+Test(mdm_train, bridge_child_recomputing_the_builtin_trains_bitwise_alike) {
+    write_setup();
+    cr_assert_eq(run_rewards("builtin", NULL, 2), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run_rewards("bridge", "rewards=[{plugin: " GROVE_BINARY_DIR "/plugins/bridge.so, config: "
+                             "{command: \"python3 '" GROVE_SOURCE_DIR "/rewards/plugins/bridge/sudoku_reward.py'\", "
+                             "retries: 0}}]", 2), GV_OK, "%s", gv_last_error());
+    const char *groups[] = {"params", "optim/m", "optim/v", "ema"};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; ++g)
+        cr_assert(same_group("builtin", "bridge", groups[g]), "%s: the bridge child differs", groups[g]);
+    /* and it was the child that scored: the plugin's counter is in every record */
+    char path[700], *text = NULL;
+    snprintf(path, sizeof path, "%s/bridge/metrics.jsonl", dir);
+    cr_assert_eq(gv_rundir_slurp(path, &text), GV_OK, "%s", gv_last_error());
+    int records = 0;
+    for (char *p = text; (p = strstr(p, "\"reward\":{\"bridge\":{\"failed_batches\":0}}")); ++p) ++records;
+    cr_assert_eq(records, 2, "%s", text);
+    free(text);
+    /* an image-only child: every rollout's batch fails with the bridge's one line, and the default
+       reward_failures.max_consecutive (3) stops the run at the third */
+    gv_status s = run_rewards("bridge-image", "rewards=[{plugin: " GROVE_BINARY_DIR "/plugins/bridge.so, "
+                              "config: {command: \"python3 '" GROVE_SOURCE_DIR "/tests/plugins/bridge_child.py' "
+                              "ok\"}}]", 4);
+    cr_assert_eq(s, GV_ERR_PLUGIN);
+    const char *e = gv_last_error();
+    cr_assert(strstr(e, "3 consecutive failed batches of reward 'bridge'") &&
+              strstr(e, "a tokens batch, but the child `python3 ") &&
+              strstr(e, "announced \"kinds\": [\"image\"] in its hello") && !strchr(e, '\n'), "%s", e);
 }
 
 Test(mdm_train, bad_rewards_entry_is_one_line_naming_the_key) {

@@ -11,8 +11,10 @@
  *                one GV_ERR_PLUGIN line, and still scores images.
  *   reward-check `grove reward-check sudoku_constraints.so --dataset sudoku9` builds a token batch:
  *                in reference mode the printed mean is the hand count of its
- *                constructed completions (puzzle i: the blanks q with q mod 4 < i mod 4 wrong).
- * Not here: the loader's other errors and the bridge (test_plugins.c). */
+ *                constructed completions (puzzle i: the blanks q with q mod 4 < i mod 4 wrong);
+ *                so is bridge.so's with the python child rewards/plugins/bridge/sudoku_reward.py.
+ * Not here: the loader's other errors (test_plugins.c) and the bridge's token requests
+ * (test_bridge_tokens.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -203,31 +205,40 @@ Test(sudoku_plugin, reward_check_scores_a_token_batch) {
         want += (wrong ? 1.0 - (double)wrong / b : 2.0) / 8.0;
     }
     gv_dataset_free(&ds);
-    char cfg[512], out[512], cmd[2048];
-    snprintf(cfg, sizeof cfg, "/tmp/grove-reward-check-%d.yaml", (int)getpid());
-    snprintf(out, sizeof out, "/tmp/grove-reward-check-%d.out", (int)getpid());
-    FILE *f = fopen(cfg, "w");
-    cr_assert(f);
-    fprintf(f, "mode: reference\n");
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s/grove' reward-check %s -n 8 --dataset sudoku9 --config %s >%s 2>&1", GROVE_BINARY_DIR,
-             plugin_path("sudoku_constraints"), cfg, out);
-    const int rc = system(cmd);
-    f = fopen(out, "r");
-    cr_assert(f);
-    char text[8192] = "";
-    const size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
-    remove(cfg);
-    remove(out);
-    cr_assert_eq(rc, 0, "%s", text);
-    cr_assert(strstr(text, "batch:   8 sudoku9 test puzzles (token batch, T = 81)"), "%s", text);
-    cr_assert(strstr(text, "scores: 8 scored, 0 failed"), "%s", text);
-    cr_assert(strstr(text, "determinism: scored twice, bitwise equal"), "%s", text);
-    const char *m = strstr(text, "  mean ");
-    cr_assert(m, "%s", text);
-    const double mean = strtod(m + 7, NULL);
-    cr_assert(fabs(mean - want) < 1e-5, "printed mean %.6g, by hand %.6g\n%s", mean, want, text);
+    /* the C plugin, and the python child of the subprocess bridge (rewards/plugins/bridge/
+       sudoku_reward.py) recomputing the same reward */
+    const struct { const char *so, *config; int deterministic; } cases[] = {
+        {"sudoku_constraints", "mode: reference\n", 1},
+        {"bridge", "command: \"python3 '" GROVE_SOURCE_DIR "/rewards/plugins/bridge/sudoku_reward.py'\"\n", 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        char cfg[512], out[512], cmd[2048];
+        snprintf(cfg, sizeof cfg, "/tmp/grove-reward-check-%d.yaml", (int)getpid());
+        snprintf(out, sizeof out, "/tmp/grove-reward-check-%d.out", (int)getpid());
+        FILE *f = fopen(cfg, "w");
+        cr_assert(f);
+        fputs(cases[c].config, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "'%s/grove' reward-check %s -n 8 --dataset sudoku9 --config %s >%s 2>&1",
+                 GROVE_BINARY_DIR, plugin_path(cases[c].so), cfg, out);
+        const int rc = system(cmd);
+        f = fopen(out, "r");
+        cr_assert(f);
+        char text[8192] = "";
+        const size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+        remove(cfg);
+        remove(out);
+        cr_assert_eq(rc, 0, "%s: %s", cases[c].so, text);
+        cr_assert(strstr(text, "batch:   8 sudoku9 test puzzles (token batch, T = 81)"), "%s", text);
+        cr_assert(strstr(text, "scores: 8 scored, 0 failed"), "%s", text);
+        cr_assert(!cases[c].deterministic || strstr(text, "determinism: scored twice, bitwise equal"),
+                  "%s", text);
+        const char *m = strstr(text, "  mean ");
+        cr_assert(m, "%s", text);
+        const double mean = strtod(m + 7, NULL);
+        cr_assert(fabs(mean - want) < 1e-5, "%s: printed mean %.6g, by hand %.6g\n%s", cases[c].so,
+                  mean, want, text);
+    }
     cr_assert(want > 0.5 && want < 2.0, "a spread batch: %g", want);
 }
