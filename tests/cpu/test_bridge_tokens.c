@@ -7,8 +7,10 @@
  *               with random corruptions bit for bit like the built-in;
  *   kinds       the child's hello decides: an image-only child sent a token batch, and the token
  *               child sent an image batch, each fail with one line naming both kinds (and the
- *               child still scores its own kind afterwards); a hello naming no kind grove sends is
- *               refused at create; bridge_judge.so (image only) does not load for token batches;
+ *               child still scores its own kind afterwards), also when a restarted child narrows
+ *               its kinds; a hello naming no kind grove sends is refused at create;
+ *               bridge_judge.so (image only) does not load for token batches, and its compare
+ *               refuses them when called directly;
  *   round trip  tests/plugins/bridge_child.py echo re-dumps each request as python parsed it:
  *               read back with the bridge's own JSON reader (json.c compiled in, as
  *               test_bridge_json.c does), every field equals the batch (tokens, texts with escapes
@@ -37,6 +39,17 @@ static const char *bridge_path(const char *so) {
     static char path[1024];
     snprintf(path, sizeof path, "%s/plugins/%s", GROVE_BINARY_DIR, so);
     return path;
+}
+
+/* The plugin table of <build>/plugins/<so>, dlopen()ed here (the handle in *handle). */
+static const grove_reward_plugin *open_table(const char *so, void **handle) {
+    *handle = dlopen(bridge_path(so), RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(*handle, "%s", dlerror());
+    void *sym = dlsym(*handle, "grove_reward_plugin_v1");
+    cr_assert_not_null(sym);
+    const grove_reward_plugin *(*get)(void);
+    memcpy(&get, &sym, sizeof get); /* POSIX: dlsym result to a function pointer */
+    return get();
 }
 
 /* bridge.so (or `so`) running `python3 <source>/<script> <args>` for batches of `kind`. */
@@ -200,17 +213,52 @@ Test(bridge_tokens, a_kind_the_child_did_not_announce_is_one_line) {
     cr_assert_eq(gv_reward_score(&r, NULL, &tb, v, st), GV_OK, "%s", gv_last_error());
     cr_assert(v[0] == 2.0f && v[1] == 0.6f, "%g %g", v[0], v[1]);
     gv_reward_destroy(&r);
+    /* the kind is checked again after a restart: a child announcing both kinds crashes on its
+       first token request, and restarted it announces images only */
+    char state[256], args[300];
+    snprintf(state, sizeof state, "/tmp/grove-test-bridge-narrows-%d", (int)getpid());
+    remove(state);
+    snprintf(args, sizeof args, "narrows '%s'", state);
+    char config[2048];
+    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' %s\nretries=1\n",
+             GROVE_SOURCE_DIR, args);
+    cr_assert_eq(gv_reward_load_plugin(&r, bridge_path("bridge.so"), config, 1.0, GROVE_SAMPLES_TOKENS),
+                 GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_reward_score(&r, NULL, &tb, v, st), GV_ERR_PLUGIN);
+    e = gv_last_error();
+    cr_assert(strstr(e, "a tokens batch, but the child `python3 ") &&
+              strstr(e, "announced \"kinds\": [\"image\"] in its hello"), "%s", e);
+    cr_assert_eq(access(state, F_OK), 0, "the first child never saw the request");
+    gv_reward_destroy(&r);
+    remove(state);
     /* a hello naming no kind grove sends: refused at create */
     cr_assert_eq(open_child(&r, "bridge.so", "tests/plugins/bridge_child.py", "no_kinds",
                             GROVE_SAMPLES_TOKENS), GV_ERR_PLUGIN);
     e = gv_last_error();
     cr_assert(strstr(e, "create failed: bridge: the child's hello lists neither kind grove sends") &&
               strstr(e, "\"kinds\": [\"images\"]") && !strchr(e, '\n'), "%s", e);
-    /* the pairwise bridge declares images only: no token judge */
+    /* the pairwise bridge declares images only: no token judge; called directly, its compare
+       refuses token batches with one line too */
     cr_assert_eq(open_child(&r, "bridge_judge.so", "tests/plugins/bridge_child.py", "judge",
                             GROVE_SAMPLES_TOKENS), GV_ERR_PLUGIN);
     cr_assert(strstr(gv_last_error(), "accepts image batches, grove needs tokens batches"), "%s",
               gv_last_error());
+    void *h;
+    const grove_reward_plugin *t = open_table("bridge_judge.so", &h);
+    cr_assert_eq(t->kinds, GROVE_SAMPLES_IMAGE);
+    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' judge\n",
+             GROVE_SOURCE_DIR);
+    void *s = NULL;
+    char err[512] = "";
+    cr_assert_eq(t->create(config, &s, err, sizeof err), 0, "%s", err);
+    const grove_reward_batch tok_batch = {.struct_size = sizeof(grove_reward_batch),
+                                          .kind = GROVE_SAMPLES_TOKENS, .n = 2, .length = 16,
+                                          .tokens = tok, .prompt_tokens = prompt, .mask_id = 4};
+    cr_assert_neq(t->compare(s, &tok_batch, &tok_batch, v, st, err, sizeof err), 0);
+    cr_assert_str_eq(err, "bridge_judge: compare requests carry image batches only (protocol v1 has "
+                     "no pairwise token batches)");
+    t->destroy(s);
+    dlclose(h);
 }
 
 /* ---- the request round trip -------------------------------------------------------------------- */
@@ -327,13 +375,8 @@ Test(bridge_tokens, token_request_round_trips) {
 
     /* a batch of reward ABI v1 revision 1 (a grove built before prompt_tokens): bridge.so called
        directly, the three fields stay out of the request */
-    void *h = dlopen(bridge_path("bridge.so"), RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(h, "%s", dlerror());
-    const grove_reward_plugin *(*get)(void);
-    void *sym = dlsym(h, "grove_reward_plugin_v1");
-    cr_assert_not_null(sym);
-    memcpy(&get, &sym, sizeof get);
-    const grove_reward_plugin *t = get();
+    void *h;
+    const grove_reward_plugin *t = open_table("bridge.so", &h);
     cr_assert_eq(t->kinds, GROVE_SAMPLES_IMAGE | GROVE_SAMPLES_TOKENS);
     char config[1024], err[512] = "";
     snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' echo '%s'\n",

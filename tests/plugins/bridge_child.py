@@ -9,7 +9,9 @@ decoder). MODE: ok | sleep_once (the first request, while STATE_FILE does not ex
 | judge_error (a pairwise judge whose every compare answers {"error": ...})
 | echo (announces "kinds": ["image", "tokens"]; writes each request as parsed, re-dumped with
 json.dumps, to STATE_FILE and scores sample i as i + 0.5) | no_kinds (its hello lists "kinds":
-["images"], a kind grove does not know).
+["images"], a kind grove does not know) | narrows (while STATE_FILE does not exist it announces
+"kinds": ["image", "tokens"] and crashes on its first request, creating STATE_FILE; restarted, it
+announces ["image"] only).
 """
 import json
 import os
@@ -40,6 +42,8 @@ def main():
     state = sys.argv[2] if len(sys.argv) > 2 else ""
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     kinds = {"echo": ["image", "tokens"], "no_kinds": ["images"]}.get(mode, ["image"])
+    if mode == "narrows" and not os.path.exists(state):
+        kinds = ["image", "tokens"]
     print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": kinds,
                       "pairwise": mode.startswith("judge")}), flush=True)
     print("child %d started in mode %s" % (os.getpid(), mode), file=sys.stderr, flush=True)
@@ -63,7 +67,7 @@ def main():
             continue
         if mode == "sleep" or (mode == "sleep_once" and first_time(state)):
             time.sleep(seconds)
-        if mode == "crash" or (mode == "crash_once" and first_time(state)):
+        if mode == "crash" or (mode in ("crash_once", "narrows") and first_time(state)):
             print("crashing on purpose", file=sys.stderr, flush=True)
             os._exit(3)
         if mode == "bad_json":
