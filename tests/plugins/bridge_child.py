@@ -11,7 +11,9 @@ decoder). MODE: ok | sleep_once (the first request, while STATE_FILE does not ex
 json.dumps, to STATE_FILE and scores sample i as i + 0.5) | no_kinds (its hello lists "kinds":
 ["images"], a kind grove does not know) | narrows (while STATE_FILE does not exist it announces
 "kinds": ["image", "tokens"] and crashes on its first request, creating STATE_FILE; restarted, it
-announces ["image"] only).
+announces ["image"] only) | bad_restart (counts its starts in STATE_FILE: the first announces
+"kinds": ["image"] and crashes on its first request, the second sends a hello naming no known kind,
+the third and later are `ok`).
 """
 import json
 import os
@@ -44,6 +46,13 @@ def main():
     kinds = {"echo": ["image", "tokens"], "no_kinds": ["images"]}.get(mode, ["image"])
     if mode == "narrows" and not os.path.exists(state):
         kinds = ["image", "tokens"]
+    start = 0
+    if mode == "bad_restart":
+        start = int(open(state).read()) + 1 if os.path.exists(state) else 1
+        with open(state, "w") as f:
+            f.write(str(start))
+        if start == 2:
+            kinds = ["images"]
     print(json.dumps({"bridge": 1, "name": "child_" + mode, "kinds": kinds,
                       "pairwise": mode.startswith("judge")}), flush=True)
     print("child %d started in mode %s" % (os.getpid(), mode), file=sys.stderr, flush=True)
@@ -67,7 +76,8 @@ def main():
             continue
         if mode == "sleep" or (mode == "sleep_once" and first_time(state)):
             time.sleep(seconds)
-        if mode == "crash" or (mode in ("crash_once", "narrows") and first_time(state)):
+        if mode == "crash" or (mode in ("crash_once", "narrows") and first_time(state)) or \
+                (mode == "bad_restart" and start == 1):
             print("crashing on purpose", file=sys.stderr, flush=True)
             os._exit(3)
         if mode == "bad_json":

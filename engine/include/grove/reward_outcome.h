@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define GV_REWARD_OUTCOME_LEN 240
+#define GV_REWARD_OUTCOME_LEN 1024 /* = gv_last_error's buffer (status.c): a message is kept whole */
 typedef struct gv_reward_outcome {
     int32_t outcome; /* 0 not scored (empty shard), 1 scored, 2 the plugin batch failed (masked) */
     int32_t n;       /* samples in the batch                                                    */

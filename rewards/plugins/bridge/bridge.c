@@ -486,18 +486,19 @@ static int handshake(bridge *br, char *err, size_t err_len) {
     }
     if (name && name->type == BJ_STRING) snprintf(br->name, sizeof br->name, "%s", name->string);
     br->pairwise = pw && pw->type == BJ_BOOL && pw->number != 0;
-    br->kinds = 0; /* names other than "image" / "tokens" are ignored (a later protocol's kinds) */
+    uint32_t found = 0; /* names other than "image" / "tokens" are ignored (a later protocol's kinds) */
     for (int i = 0; i < kinds->n; ++i)
         if (kinds->items[i]->type == BJ_STRING)
-            br->kinds |= strcmp(kinds->items[i]->string, "image") == 0    ? GROVE_SAMPLES_IMAGE
-                         : strcmp(kinds->items[i]->string, "tokens") == 0 ? GROVE_SAMPLES_TOKENS
-                                                                          : 0u;
-    if (!br->kinds) {
+            found |= strcmp(kinds->items[i]->string, "image") == 0    ? GROVE_SAMPLES_IMAGE
+                     : strcmp(kinds->items[i]->string, "tokens") == 0 ? GROVE_SAMPLES_TOKENS
+                                                                      : 0u;
+    if (!found) { /* br->kinds keeps the last good hello's: a failed restart leaves the kinds alone */
         snprintf(err, err_len, "bridge: the child's hello lists neither kind grove sends "
                  "(\"kinds\": [\"image\"], [\"tokens\"] or both): %s", shown);
         free(line), bj_free(h);
         return stop_child(br), 1;
     }
+    br->kinds = found;
     free(line);
     bj_free(h);
     return 0;
@@ -507,14 +508,16 @@ static const char *kind_name(uint32_t kind) {
     return kind == GROVE_SAMPLES_IMAGE ? "image" : kind == GROVE_SAMPLES_TOKENS ? "tokens" : "unknown";
 }
 
-/* 0 when the child announced `kind` in its hello, else 1 with the one-line refusal in err. */
+/* 0 when the child announced `kind` in its last good hello, or when a restart is pending (exchange
+   checks again after the new hello), else 1 with the one-line refusal in err. The child is named by
+   its hello's name, not its command, so the line stays short enough for the trainer's log. */
 static int refuse_kind(const bridge *br, uint32_t kind, char *err, size_t err_len) {
-    if (br->kinds & kind) return 0;
-    snprintf(err, err_len, "bridge: a%s %s batch, but the child `%s` announced \"kinds\": [%s] "
-             "in its hello", kind == GROVE_SAMPLES_IMAGE ? "n" : "", kind_name(kind), br->command,
+    if ((br->kinds & kind) || br->restart_needed || br->pid <= 0) return 0;
+    snprintf(err, err_len, "bridge: a%s %s batch, but the child '%s' announced \"kinds\": [%s] "
+             "in its hello", kind == GROVE_SAMPLES_IMAGE ? "n" : "", kind_name(kind), br->name,
              br->kinds == GROVE_SAMPLES_IMAGE    ? "\"image\""
              : br->kinds == GROVE_SAMPLES_TOKENS ? "\"tokens\""
-                                                 : "\"image\", \"tokens\"");
+                                                 : "");
     return 1;
 }
 

@@ -88,8 +88,13 @@ def main():
     out.write(json.dumps({"bridge": 1, "name": "sudoku_py", "kinds": ["tokens"],
                           "pairwise": False}) + "\n")
     out.flush()
-    for line in sys.stdin:
-        request = json.loads(line)
+    for raw in sys.stdin.buffer:  # bytes: a non-UTF-8 byte in a text must not end the child
+        try:
+            request = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError as e:  # no id to answer: grove fails the batch on the mismatched id
+            out.write(json.dumps({"id": None, "error": "bad request line: %s" % e}) + "\n")
+            out.flush()
+            continue
         try:
             scores, status = score_batch(request)
             answer = {"id": request["id"], "scores": scores, "status": status}
