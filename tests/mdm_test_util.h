@@ -1,6 +1,8 @@
 /* Shared set-up of the masked-diffusion trainer tests (tests/cpu/test_mdm_*.c): a generated 4x4
  * Sudoku dataset and a tiny random-init mdt (1 layer, width 16) exported as a checkpoint, the two
- * files a tiny `grove train` config points at, and a reader of a checkpoint group's tensors. Header-only: each test executable includes it once.
+ * files a tiny `grove train` config points at, a reader of a checkpoint group's tensors, and a batch
+ * of generated 9x9 completions for the Sudoku reward tests (test_sudoku_plugin.c,
+ * test_bridge_tokens.c). Header-only: each test executable includes it once.
  * Deliberately not here: the configs (each test writes the keys it is about). */
 #ifndef GROVE_TESTS_MDM_TEST_UTIL_H
 #define GROVE_TESTS_MDM_TEST_UTIL_H
@@ -8,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "grove/checkpoint.h"
 #include "grove/dataset.h"
@@ -60,6 +63,26 @@ static inline float *mdm_read_group(const char *path, const char *group, int64_t
     gv_ckpt_names_free(names, count);
     gv_ckpt_close(r);
     return all;
+}
+
+/* n generated 9x9 puzzles (gv_sudoku_generate with `seed`, puzzle i at blanks_lo + i % blanks_span)
+   as a token batch: tok = the solution with i % wrong_mod cells overwritten by an LCG from lcg0
+   (a digit, or 0 = left blank), prompt = the puzzle, ref = the solution; each (n, 81). */
+static inline void mdm_sudoku9_batch(int n, uint32_t seed, int blanks_lo, int blanks_span, int wrong_mod,
+                                     uint64_t lcg0, int32_t *tok, int32_t *prompt, int32_t *ref) {
+    uint64_t lcg = lcg0;
+    for (int i = 0; i < n; ++i) {
+        uint8_t puzzle[81], solution[81], filled[81];
+        cr_assert(gv_sudoku_generate(9, seed, (uint32_t)i, blanks_lo + i % blanks_span, puzzle, solution) > 0);
+        memcpy(filled, solution, 81);
+        for (int k = 0; k < i % wrong_mod; ++k) {
+            lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+            filled[(lcg >> 33) % 81] = (uint8_t)((lcg >> 20) % 10);
+        }
+        gv_sudoku_tokens_from_grid(filled, 9, tok + i * 81);
+        gv_sudoku_tokens_from_grid(puzzle, 9, prompt + i * 81);
+        gv_sudoku_tokens_from_grid(solution, 9, ref + i * 81);
+    }
 }
 
 #endif

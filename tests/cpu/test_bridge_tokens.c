@@ -34,6 +34,7 @@
 #include "grove/rewards.h"
 #include "grove/rundir.h"
 #include "grove/sudoku.h"
+#include "mdm_test_util.h"
 
 static const char *bridge_path(const char *so) {
     static char path[1024];
@@ -59,6 +60,18 @@ static gv_status open_child(gv_reward *r, const char *so, const char *script, co
     snprintf(config, sizeof config, "command=python3 '%s/%s'%s%s\ntimeout_s=20\nretries=0\n",
              GROVE_SOURCE_DIR, script, *args ? " " : "", args);
     return gv_reward_load_plugin(r, bridge_path(so), config, 1.0, kind);
+}
+
+/* bridge.so with tests/plugins/bridge_child.py in a mode that keeps state across its restarts in
+   `state` (/tmp/grove-test-bridge-<mode>-<pid>, removed first), retries 1. */
+static void open_stateful_child(gv_reward *r, const char *mode, uint32_t kind, char *state, size_t cap) {
+    snprintf(state, cap, "/tmp/grove-test-bridge-%s-%d", mode, (int)getpid());
+    remove(state);
+    char config[2048];
+    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' %s '%s'\nretries=1\n",
+             GROVE_SOURCE_DIR, mode, state);
+    cr_assert_eq(gv_reward_load_plugin(r, bridge_path("bridge.so"), config, 1.0, kind), GV_OK, "%s",
+                 gv_last_error());
 }
 
 static void open_sudoku_child(gv_reward *r) {
@@ -147,19 +160,7 @@ Test(bridge_tokens, sudoku_child_hand_cases_equal_the_builtin) {
 Test(bridge_tokens, sudoku_child_equals_the_builtin_on_9x9) {
     enum { N = 40 };
     int32_t tok[N * 81], prompt[N * 81], ref[N * 81];
-    uint64_t lcg = 11;
-    for (int i = 0; i < N; ++i) {
-        uint8_t puzzle[81], solution[81], filled[81];
-        cr_assert(gv_sudoku_generate(9, 13u, (uint32_t)i, 20 + i % 30, puzzle, solution) > 0);
-        memcpy(filled, solution, 81);
-        for (int k = 0; k < i % 4; ++k) { /* i % 4 random cells overwritten (0 = left blank) */
-            lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-            filled[(lcg >> 33) % 81] = (uint8_t)((lcg >> 20) % 10);
-        }
-        gv_sudoku_tokens_from_grid(filled, 9, tok + i * 81);
-        gv_sudoku_tokens_from_grid(puzzle, 9, prompt + i * 81);
-        gv_sudoku_tokens_from_grid(solution, 9, ref + i * 81);
-    }
+    mdm_sudoku9_batch(N, 13u, 20, 30, 4, 11, tok, prompt, ref); /* i % 4 cells overwritten */
     const gv_reward_images b = {.n = N, .seq_len = 81, .tokens = tok, .prompt = prompt,
                                 .reference = ref, .mask_id = GV_SUDOKU_MASK(9)};
     gv_reward builtin, child;
@@ -218,15 +219,8 @@ Test(bridge_tokens, a_kind_the_child_did_not_announce_is_one_line) {
     gv_reward_destroy(&r);
     /* the kind is checked again after a restart: a child announcing both kinds crashes on its
        first token request, and restarted it announces images only */
-    char state[256], args[300];
-    snprintf(state, sizeof state, "/tmp/grove-test-bridge-narrows-%d", (int)getpid());
-    remove(state);
-    snprintf(args, sizeof args, "narrows '%s'", state);
-    char config[2048];
-    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' %s\nretries=1\n",
-             GROVE_SOURCE_DIR, args);
-    cr_assert_eq(gv_reward_load_plugin(&r, bridge_path("bridge.so"), config, 1.0, GROVE_SAMPLES_TOKENS),
-                 GV_OK, "%s", gv_last_error());
+    char state[256];
+    open_stateful_child(&r, "narrows", GROVE_SAMPLES_TOKENS, state, sizeof state);
     cr_assert_eq(gv_reward_score(&r, NULL, &tb, v, st), GV_ERR_PLUGIN);
     e = gv_last_error();
     cr_assert(strstr(e, "a tokens batch, but the child 'child_narrows' announced \"kinds\": [\"image\"] in "
@@ -237,13 +231,7 @@ Test(bridge_tokens, a_kind_the_child_did_not_announce_is_one_line) {
     /* a restart whose hello names no known kind fails that batch with the hello's line and leaves
        the kinds alone: the next batch restarts again (a good hello) and scores — it is not refused
        for a kind list the failed hello never set */
-    snprintf(state, sizeof state, "/tmp/grove-test-bridge-badrestart-%d", (int)getpid());
-    remove(state);
-    snprintf(args, sizeof args, "bad_restart '%s'", state);
-    snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' %s\nretries=1\n",
-             GROVE_SOURCE_DIR, args);
-    cr_assert_eq(gv_reward_load_plugin(&r, bridge_path("bridge.so"), config, 1.0, GROVE_SAMPLES_IMAGE),
-                 GV_OK, "%s", gv_last_error());
+    open_stateful_child(&r, "bad_restart", GROVE_SAMPLES_IMAGE, state, sizeof state);
     cr_assert_eq(gv_reward_score(&r, NULL, &ib, v, st), GV_ERR_PLUGIN);
     e = gv_last_error();
     cr_assert(strstr(e, "hello lists neither kind") && !strchr(e, '\n'), "%s", e);
@@ -266,6 +254,7 @@ Test(bridge_tokens, a_kind_the_child_did_not_announce_is_one_line) {
     void *h;
     const grove_reward_plugin *t = open_table("bridge_judge.so", &h);
     cr_assert_eq(t->kinds, GROVE_SAMPLES_IMAGE);
+    char config[2048];
     snprintf(config, sizeof config, "command=python3 '%s/tests/plugins/bridge_child.py' judge\n",
              GROVE_SOURCE_DIR);
     void *s = NULL;

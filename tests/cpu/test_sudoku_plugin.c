@@ -27,6 +27,7 @@
 #include "grove/reward.h"
 #include "grove/rewards.h"
 #include "grove/sudoku.h"
+#include "mdm_test_util.h"
 
 static const char *plugin_path(const char *name) {
     static char path[2][1024];
@@ -126,19 +127,7 @@ Test(sudoku_plugin, hand_cases_match_builtin_and_hand_values) {
 Test(sudoku_plugin, reference_mode_equals_builtin_on_9x9) {
     enum { N = 24 };
     int32_t tok[N * 81], prompt[N * 81], ref[N * 81];
-    uint64_t lcg = 7;
-    for (int i = 0; i < N; ++i) {
-        uint8_t puzzle[81], solution[81], filled[81];
-        cr_assert(gv_sudoku_generate(9, 11u, (uint32_t)i, 30 + i % 10, puzzle, solution) > 0);
-        memcpy(filled, solution, 81);
-        for (int k = 0; k < i % 5; ++k) { /* i % 5 random cells overwritten (0 = left blank) */
-            lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-            filled[(lcg >> 33) % 81] = (uint8_t)((lcg >> 20) % 10);
-        }
-        gv_sudoku_tokens_from_grid(filled, 9, tok + i * 81);
-        gv_sudoku_tokens_from_grid(puzzle, 9, prompt + i * 81);
-        gv_sudoku_tokens_from_grid(solution, 9, ref + i * 81);
-    }
+    mdm_sudoku9_batch(N, 11u, 30, 10, 5, 7, tok, prompt, ref); /* i % 5 cells overwritten */
     const gv_reward_images b = {.n = N, .seq_len = 81, .tokens = tok, .prompt = prompt,
                                 .reference = ref, .mask_id = GV_SUDOKU_MASK(9)};
     gv_reward builtin, refmode, cons;
