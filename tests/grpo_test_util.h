@@ -111,10 +111,10 @@ static inline void strip_timing(char *text) {
     *out = 0;
 }
 
-/* hash (17 bytes) = the /meta model_hash of tmpdir/<run>/last.h5. */
-static inline void last_hash(const char *run, char *hash) {
+/* hash (17 bytes) = the /meta model_hash of <root>/<run>/last.h5. */
+static inline void last_hash_in(const char *root, const char *run, char *hash) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s/last.h5", tmpdir, run);
+    snprintf(path, sizeof path, "%s/%s/last.h5", root, run);
     gv_ckpt_reader *r = NULL;
     cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
     char *h = NULL;
@@ -123,6 +123,9 @@ static inline void last_hash(const char *run, char *hash) {
     free(h);
     gv_ckpt_close(r);
 }
+
+/* the same under this suite's tmpdir */
+static inline void last_hash(const char *run, char *hash) { last_hash_in(tmpdir, run, hash); }
 
 /* A float32 tensor `name` of a rollouts-<k>.h5 dump's /steps group (caller frees). */
 static inline float *read_steps(gv_ckpt_reader *r, const char *name, int rank, const int64_t *dims) {

@@ -226,12 +226,7 @@ Test(dist, killed_rank_stops_the_job_and_last_h5_survives) {
     cr_assert_neq(rc, 0, "%s", err);
     cr_assert(secs < 10.0, "the job took %.1f s, beyond dist.timeout_s", secs);
     free(err);
-    char path[512];
-    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
-    gv_image_model m;
-    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK,
-                 "last.h5 after a killed rank: %s", gv_last_error());
-    gv_image_model_free(&m);
+    assert_last_h5_loads("killed");
 }
 
 Test(dist, stalled_rank_times_out_with_a_rank_tagged_error) {

@@ -392,11 +392,7 @@ Test(dist_mdm, stalled_or_killed_rank_stops_the_job) {
     rc = mdm_train(2, "kill:1:2", "killed", "--set run.shards=2 --set dist.timeout_s=10");
     cr_assert_neq(rc, 0, "a killed rank must fail the job");
     cr_assert(now_s() - t0 < 10.0, "the job took %.1f s, beyond dist.timeout_s", now_s() - t0);
-    char path[512];
-    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
-    gv_image_model m;
-    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK, "%s", gv_last_error());
-    gv_image_model_free(&m);
+    assert_last_h5_loads("killed");
 }
 
 Test(dist_mdm, shard_rules_are_refused_with_their_reason) {

@@ -60,19 +60,6 @@ static char *train_metrics(const char *dir) {
     return m;
 }
 
-/* The /meta model_hash of <tmp_root>/<dir>/last.h5 (17 bytes). */
-static void train_hash(const char *dir, char *hash) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/last.h5", tmp_root, dir);
-    gv_ckpt_reader *r = NULL;
-    cr_assert_eq(gv_ckpt_open(path, &r), GV_OK, "%s", gv_last_error());
-    char *h = NULL;
-    cr_assert_eq(gv_ckpt_get_str(r, GV_CKPT_META, "model_hash", &h), GV_OK);
-    snprintf(hash, 17, "%s", h);
-    free(h);
-    gv_ckpt_close(r);
-}
-
 /* One process and `ranks` ranks with the same run.shards: the same metrics lines (timing aside),
    the same raw and EMA weights; 3 iteration records from rank 0 alone. */
 static void assert_train_n_ranks_agree(const char *name, const char *extra, int ranks) {
@@ -97,8 +84,8 @@ static void assert_train_n_ranks_agree(const char *name, const char *extra, int 
     cr_assert(strstr(m2, "\"ratio_first_max\":1,"), "the on-policy ratio is exactly 1:\n%s", m2);
     free(m1);
     free(m2);
-    train_hash(one, h1);
-    train_hash(two, h2);
+    last_hash_in(tmp_root, one, h1);
+    last_hash_in(tmp_root, two, h2);
     cr_assert_str_eq(h1, h2);
     assert_same_weights(one, two);
 }
@@ -247,12 +234,7 @@ Test(dist_train, killed_rank_stops_the_job_and_last_h5_survives) {
     free(err);
     /* last.h5 (iteration 1 or 2: rank 0 passed iteration 1's collectives after writing it) is
        complete: it loads and resumes in one process */
-    char path[512];
-    snprintf(path, sizeof path, "%s/killed/last.h5", tmp_root);
-    gv_image_model m;
-    cr_assert_eq(gv_image_model_load(path, grove_backend_cpu(), 0, &m), GV_OK,
-                 "last.h5 after a killed rank: %s", gv_last_error());
-    gv_image_model_free(&m);
+    assert_last_h5_loads("killed");
     cr_assert_eq(train(0, NULL, "killed", "--set run.shards=2", NULL), 0, "%s", err_of("killed"));
     char *text = train_metrics("killed");
     cr_assert_eq(lines_with(text, "\"optimizer_step\":"), 3, "resumed to 3 iterations:\n%s", text);

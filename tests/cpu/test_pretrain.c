@@ -14,6 +14,7 @@
 #include "grove/kernels_cpu.h"
 #include "grove/image.h"
 #include "grove/pretrain.h"
+#include "grove/rundir.h"
 
 #define FIXTURES GROVE_SOURCE_DIR "/tests/data/pretrain/"
 
@@ -50,13 +51,8 @@ static gv_status run(const gv_pretrain_config *cfg, int64_t stop_after, int forc
 }
 
 static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    char *s = calloc(1, 1 << 20);
-    cr_assert(s);
-    size_t n = fread(s, 1, (1 << 20) - 1, f);
-    s[n] = 0;
-    fclose(f);
+    char *s = NULL;
+    cr_assert_eq(gv_rundir_slurp(path, &s), GV_OK, "%s", gv_last_error());
     return s;
 }
 
