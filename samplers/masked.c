@@ -95,6 +95,7 @@ size_t gv_masked_scratch_bytes(const gv_masked_config *c, int with_cfg) {
 
 static float knob_at(const gv_masked_knobs *k, int knob, int n, int step, int steps, int j, int s) {
     if (k && k->v[knob]) return k->v[knob][(int64_t)n * steps + step];
+    if (k && k->fixed_mask >> knob & 1u) return k->fixed[knob];
     return gv_masked_default_knob(knob, j, s);
 }
 

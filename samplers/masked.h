@@ -71,10 +71,13 @@ typedef struct gv_masked_config gv_masked_config;
 typedef gv_status (*gv_masked_step_fn)(void *user, const gv_masked_config *c, int step, int j, int s,
                                        const float *masked_frac, const float *mean_conf, float *knobs);
 
-/* Per-sample, per-step schedule knobs, each (N, steps) host floats or NULL (= the default), and the
+/* Per-sample, per-step schedule knobs, each (N, steps) host floats or NULL, else one constant for
+   every sample and step where bit q of fixed_mask is set (fixed[q]), else the default; and the
    optional per-step hook (NULL = the buffer alone). */
 typedef struct gv_masked_knobs {
     const float *v[GV_KNOB_COUNT];
+    uint32_t fixed_mask;
+    float fixed[GV_KNOB_COUNT];
     gv_masked_step_fn step_fn;
     void *step_user;
 } gv_masked_knobs;

@@ -150,10 +150,11 @@ gv_status gv_sudoku_evaluate(gv_mdm_runner *r, const gv_dataset_split *split, co
         c.N = nb;
         c.slot0 = (uint32_t)start;
         gv_masked_knobs k = {.step_fn = NULL};
-        if (o->knobs) k.step_fn = o->knobs->step_fn, k.step_user = o->knobs->step_user;
-        if (o->knobs)
+        if (o->knobs) {
+            k = *o->knobs;
             for (int q = 0; q < GV_KNOB_COUNT; ++q)
                 k.v[q] = o->knobs->v[q] ? o->knobs->v[q] + start * steps : NULL;
+        }
         s = gv_masked_sample_on(r->ctx, &c, &k, gv_mdm_logits_device, r, tokens, NULL, dev, db,
                                 scratch, sb);
         for (int i = 0; i < nb && s == GV_OK; ++i) {

@@ -71,6 +71,9 @@ static gv_status check_supported(const gv_mdm_train_config *cfg) {
                             "schedule policy is made for a step count");
         int learned[GV_KNOB_COUNT] = {0};
         GV_TRY(parse_knobs(cfg->co_grpo.knobs, learned));
+        if (learned[GV_KNOB_TAU_R] && cfg->sampler.tau_r >= 0.0)
+            return GV_ERROR(GV_ERR_CONFIG, "sampler.tau_r %g with co_grpo.knobs learning tau_r: "
+                            "one or the other", cfg->sampler.tau_r);
     }
     return GV_OK;
 }

@@ -37,6 +37,17 @@ typedef struct loop_state {
 } loop_state;
 
 /* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
+/* The knobs of every sampler call (rollouts, evals): Co-GRPO's schedule hook when on, and
+   sampler.tau_r when fixed (check_supported refuses it with a learned tau_r); else the defaults. */
+static gv_masked_knobs sampler_knobs(gv_mdm_job *j) {
+    gv_masked_knobs k = {.step_fn = j->co ? gv_schedule_hook : NULL, .step_user = j->co ? &j->sched : NULL};
+    if (j->cfg->sampler.tau_r >= 0.0) {
+        k.fixed_mask = 1u << GV_KNOB_TAU_R;
+        k.fixed[GV_KNOB_TAU_R] = (float)j->cfg->sampler.tau_r;
+    }
+    return k;
+}
+
 static int phi_phase(const gv_mdm_job *j, int64_t it) {
     return j->co && (it / j->cfg->co_grpo.phase_len) % 2 == 0;
 }
@@ -120,7 +131,7 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
                            .addr = {.iteration = (uint32_t)st->iteration,
                                     .purpose = GV_RNG_PURPOSE_MASK_UNIFORM}};
     j->runner.theta = j->model.params.values; /* rollouts use the raw weights (§3) */
-    gv_masked_knobs joint = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
+    gv_masked_knobs joint = sampler_knobs(j);
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, j->N, st->iteration, 0));
     is->sigma = j->co ? j->sched.sigma : 0.0;
     /* one sampler call per shard of this rank, its samples at their slots (mdm_train.h) */
@@ -130,7 +141,7 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
         mc.slot0 = (uint32_t)n0;
         /* trajectory's views come from the commit record (other estimators keep none) */
         gv_masked_record rec = {.commit_step = j->commit_step ? j->commit_step + (int64_t)n0 * j->T : NULL};
-        GV_TRY(gv_masked_sample(&mc, j->co ? &joint : NULL, gv_mdm_logits, &j->runner,
+        GV_TRY(gv_masked_sample(&mc, &joint, gv_mdm_logits, &j->runner,
                                 j->tokens + (int64_t)n0 * j->T, j->commit_step ? &rec : NULL,
                                 j->scratch, j->scratch_bytes));
     }
@@ -321,9 +332,9 @@ static gv_status write_eval_csv(const gv_mdm_job *j, int64_t iteration) {
 static gv_status evaluate(gv_mdm_job *j, int64_t iteration, gv_metrics *m, FILE *progress, double *rate) {
     if (!j->n_eval) return GV_OK;
     j->runner.theta = j->model.params.ema;
-    gv_masked_knobs mean_schedule = {.step_fn = gv_schedule_hook, .step_user = &j->sched};
+    gv_masked_knobs mean_schedule = sampler_knobs(j);
     gv_sudoku_eval_options o = {.steps = j->cfg->sampler.steps, .batch = j->cfg->eval.batch,
-                                .seed = j->seed, .knobs = j->co ? &mean_schedule : NULL,
+                                .seed = j->seed, .knobs = &mean_schedule,
                                 .solved_each = j->eval_solved, .reward_each = j->eval_reward};
     if (j->co) GV_TRY(gv_schedule_begin(&j->sched, (int)j->n_eval, iteration, 1));
     gv_sudoku_eval_result r;

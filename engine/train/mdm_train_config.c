@@ -52,6 +52,8 @@ static const gv_schema data_schema = SCHEMA(data, gv_mdm_data_section, data_fiel
 
 static const gv_field sampler_fields[] = {
     F_INT(gv_mdm_sampler_section, steps, "0", 0, 255, "masked-sampler steps; 0 = one per blank"),
+    F_FLOAT(gv_mdm_sampler_section, tau_r, "-1", -1, 1e6, "Gumbel scale of the commit order at every "
+            "step (0: by confidence alone; 1e3: a random order); -1 = the schedule 1 - j/s"),
 };
 static const gv_schema sampler_schema = SCHEMA(sampler, gv_mdm_sampler_section, sampler_fields, NULL);
 

@@ -130,25 +130,33 @@ static gv_status increasing_logits(void *u, int rows, const int32_t *t, float *l
 
 Test(masked, zero_remask_temperature_commits_the_most_confident_first) {
     /* with tau_r = 0 the confidence is the token's log-prob, increasing with p: step 0 commits
-       floor(.375*8 + .5) = 3 (positions 7, 6, 5), step 1 floor(.5*5 + .5) = 3 (4, 3, 2), the last 2 */
+       floor(.375*8 + .5) = 3 (positions 7, 6, 5), step 1 floor(.5*5 + .5) = 3 (4, 3, 2), the last 2.
+       tau_r 0 comes from a buffer, then from a fixed constant (the buffer's NULL), then a fixed
+       constant of 5 that a buffer of zeros overrides: the same commits each time. */
     enum { T = 8, V = 3, S = 3 };
     gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
     float tr[S] = {0, 0, 0}, r[S] = {0.375f, 0.5f, 1.0f};
-    gv_masked_knobs k = {.v = {r, NULL, tr, NULL}};
-    int32_t tok[T], cs[T];
-    for (int i = 0; i < T; ++i) tok[i] = 2;
-    gv_masked_record rec = {.commit_step = cs};
-    int t_len = T;
-    size_t sb;
-    void *scr = scratch_for(&c, 0, &sb);
-    cr_assert_eq(gv_masked_sample(&c, &k, increasing_logits, &t_len, tok, &rec, scr, sb), GV_OK, "%s",
-                 gv_last_error());
-    for (int p = 0; p < T; ++p) {
-        cr_assert_eq(tok[p], 0, "token 0 expected at %d", p);
-        const int want = p >= 5 ? 0 : p >= 2 ? 1 : 2;
-        cr_assert_eq(cs[p], want, "position %d committed at step %d, expected %d", p, cs[p], want);
+    const gv_masked_knobs ks[3] = {
+        {.v = {r, NULL, tr, NULL}},
+        {.v = {r, NULL, NULL, NULL}, .fixed_mask = 1u << GV_KNOB_TAU_R},
+        {.v = {r, NULL, tr, NULL}, .fixed_mask = 1u << GV_KNOB_TAU_R, .fixed = {[GV_KNOB_TAU_R] = 5.0f}}};
+    for (int kk = 0; kk < 3; ++kk) {
+        int32_t tok[T], cs[T];
+        for (int i = 0; i < T; ++i) tok[i] = 2;
+        gv_masked_record rec = {.commit_step = cs};
+        int t_len = T;
+        size_t sb;
+        void *scr = scratch_for(&c, 0, &sb);
+        cr_assert_eq(gv_masked_sample(&c, &ks[kk], increasing_logits, &t_len, tok, &rec, scr, sb),
+                     GV_OK, "%s", gv_last_error());
+        for (int p = 0; p < T; ++p) {
+            cr_assert_eq(tok[p], 0, "knobs %d: token 0 expected at %d", kk, p);
+            const int want = p >= 5 ? 0 : p >= 2 ? 1 : 2;
+            cr_assert_eq(cs[p], want, "knobs %d: position %d committed at step %d, expected %d", kk,
+                         p, cs[p], want);
+        }
+        free(scr);
     }
-    free(scr);
 }
 
 /* CFG fake: conditional rows (prompt visible) favour token 0, null rows (every prompt position

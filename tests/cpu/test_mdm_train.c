@@ -392,6 +392,17 @@ Test(mdm_train, trajectory_with_co_grpo_is_refused) {
     assert_refused(sets, 3, "co-trajectory", "algorithm.estimator trajectory");
 }
 
+/* sampler.tau_r reaches the rollouts: a random commit order (1e3) trains other weights than the
+   default schedule from the same puzzles and draws; with Co-GRPO learning tau_r it is refused. */
+Test(mdm_train, fixed_tau_r_drives_the_rollouts) {
+    write_setup();
+    cr_assert_eq(run_rewards("tau-default", NULL, 1), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(run_rewards("tau-fixed", "sampler.tau_r=1000", 1), GV_OK, "%s", gv_last_error());
+    cr_assert(!same_group("tau-default", "tau-fixed", "params"), "sampler.tau_r changed nothing");
+    const char *sets[3] = {"co_grpo.enabled=true", "sampler.steps=4", "sampler.tau_r=0"};
+    assert_refused(sets, 3, "co-tau", "sampler.tau_r");
+}
+
 /* --dry-run: the plan's counts by hand for the tiny setup (P 2 x G 4 = 8 samples of 16 tokens,
    sampler steps = blanks_max 9, coupled: 3 views, 2 epochs of ceil(8/3) = 3 minibatches, the KL's
    reference on), then trajectory at 4 steps (4 views); nothing is written, not even the run dir. */

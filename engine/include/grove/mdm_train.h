@@ -83,7 +83,10 @@ extern "C" {
 typedef struct gv_mdm_run_section { char *name, *dir; int64_t seed; int threads, device, shards; } gv_mdm_run_section;
 typedef struct gv_mdm_model_section { char *checkpoint; } gv_mdm_model_section;
 typedef struct gv_mdm_data_section { int dataset; char *path; int blanks_min, blanks_max; } gv_mdm_data_section;
-typedef struct gv_mdm_sampler_section { int steps; } gv_mdm_sampler_section;
+typedef struct gv_mdm_sampler_section {
+    int steps;
+    double tau_r; /* < 0: the hand-made schedule 1 - j/s; else this Gumbel scale at every step */
+} gv_mdm_sampler_section;
 typedef struct gv_mdm_algorithm_section {
     int estimator, aggregation, advantage, credit;
     double clip_range, beta, prompt_mask, t_lo, t_hi, adv_clip;
