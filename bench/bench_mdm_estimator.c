@@ -85,14 +85,14 @@ int main(int argc, char **argv) {
                               .t_lo = 0.2f, .t_hi = 0.8f, .seed = 11, .stream = GV_RNG_STREAM_TRAIN,
                               .iteration = (uint32_t)d, .draw = 0};
         CHECK(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, t));
-        CHECK(gv_mdm_policy_logp(&pair, m.params.values, K, ids, tok, coef, ell));
+        CHECK(gv_mdm_policy_logp(&pair, m.params.values, K, ids, tok, coef, NULL, ell));
         for (int k = 0; k < K; ++k) x[(int64_t)k * D + d] = seq_sum(ell + (int64_t)k * T, comp + (int64_t)k * T, T);
         a.estimator = GV_MDM_EST_SINGLE_MASK;
         for (int k = 0; k < K; ++k) y[(int64_t)k * D + d] = 0.0;
         for (int r = 1; r <= 2; ++r) { /* two independent draws: nodes 1 and 2 */
             a.draw = (uint32_t)r;
             CHECK(gv_mdm_views_draw(&a, tok, comp, NULL, ids, coef, t));
-            CHECK(gv_mdm_policy_logp(&single, m.params.values, K, ids, tok, coef, ell));
+            CHECK(gv_mdm_policy_logp(&single, m.params.values, K, ids, tok, coef, NULL, ell));
             for (int k = 0; k < K; ++k)
                 y[(int64_t)k * D + d] += 0.5 * seq_sum(ell + (int64_t)k * T, comp + (int64_t)k * T, T);
         }

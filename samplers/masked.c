@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "grove/kernels_cpu.h"
+#include "gv_masked_items.h"
 
 const char *const gv_knob_names[GV_KNOB_COUNT] = {"r", "tau_s", "tau_r", "w"};
 
@@ -65,6 +66,10 @@ static size_t dev_layout(const gv_masked_config *c, int with_cfg, char *base, ma
 typedef struct masked_host {
     float *kn, *feat_frac, *feat_conf;
     void *stage;
+    /* the order record (gv_masked_record.drawn / commit_rank): the step's draw redone on the host */
+    float *logits;     /* (rows_max, T, V) */
+    int32_t *tok;      /* (N, T)           */
+    double *dr;        /* (N, T, GV_HD_MASKED_DRAW) */
 } masked_host;
 
 static size_t host_layout(const gv_masked_config *c, int with_cfg, char *base, masked_host *h) {
@@ -73,13 +78,19 @@ static size_t host_layout(const gv_masked_config *c, int with_cfg, char *base, m
     size_t stage = (rows + N) * T * sizeof(int32_t);
     const size_t stats = N * GV_MASKED_STATS * sizeof(float);
     if (stats > stage) stage = stats;
+    const size_t lb = round_up(rows * T * (size_t)c->V * sizeof(float)),
+                 tb = round_up(N * T * sizeof(int32_t)), db = N * T * GV_HD_MASKED_DRAW * sizeof(double);
+    const size_t off = round_up(knob_bytes) + round_up(stage);
     if (base) {
         h->kn = (float *)base;
         h->feat_frac = h->kn + N * GV_KNOB_COUNT;
         h->feat_conf = h->feat_frac + N;
         h->stage = base + round_up(knob_bytes);
+        h->logits = (float *)(base + off);
+        h->tok = (int32_t *)(base + off + lb);
+        h->dr = (double *)(base + off + lb + tb);
     }
-    return round_up(knob_bytes) + stage;
+    return off + lb + tb + db;
 }
 
 size_t gv_masked_device_bytes(const gv_masked_config *c, int with_cfg) {
@@ -194,6 +205,53 @@ static gv_status step_knobs(gv_ctx *ctx, const gv_masked_config *c, const gv_mas
     return ctx->backend->copy_from_host(d->knobs, kn, (size_t)N * GV_MASKED_KNOBS * sizeof(float));
 }
 
+/* The order record of step k, part 1 (before the step's commits): the draw of every block position
+   still masked, redone on the host by the op's own per-item arithmetic (gv_masked_items.h, equal
+   bit for bit to the CPU op) from the step's logits, canvas and knobs. */
+static gv_status order_draw(const gv_backend *be, const gv_masked_config *c, int cfg_now,
+                            const gv_masked_args *a, const masked_dev *d, const masked_host *h) {
+    const int64_t NT = (int64_t)c->N * c->T;
+    int32_t *tokens = h->stage, *commit = tokens + NT;
+    GV_TRY(be->copy_to_host(tokens, d->tokens, (size_t)NT * sizeof(int32_t)));
+    GV_TRY(be->copy_to_host(commit, d->commit, (size_t)NT * sizeof(int32_t)));
+    GV_TRY(be->copy_to_host(h->logits, d->logits,
+                            (size_t)(cfg_now ? 2 : 1) * NT * c->V * sizeof(float)));
+    for (int64_t i = 0; i < NT; ++i) h->tok[i] = -1;
+    for (int64_t np = 0; np < NT; ++np)
+        gv_item_masked_draw(np, h->tok, h->dr, tokens, commit, h->logits,
+                            cfg_now ? h->logits + NT * c->V : NULL, h->kn, *a);
+    return GV_OK;
+}
+
+/* Part 2 (after the commits): the draws into rec->drawn, the committed positions' places in the
+   confidence order (the op's sort: higher first, ties to the lower position), the step's τ_r. */
+static gv_status order_record(const gv_backend *be, const gv_masked_config *c, int k,
+                              const masked_dev *d, const masked_host *h, gv_masked_record *rec) {
+    const int N = c->N, T = c->T;
+    int32_t *commit = h->stage;
+    GV_TRY(be->copy_to_host(commit, d->commit, (size_t)N * T * sizeof(int32_t)));
+    for (int n = 0; n < N; ++n) {
+        const int32_t *cr = commit + (int64_t)n * T, *tk = h->tok + (int64_t)n * T;
+        const double *dr = h->dr + (int64_t)n * T * GV_HD_MASKED_DRAW;
+        if (rec->tau_r) rec->tau_r[(int64_t)n * c->steps + k] = h->kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_R];
+        if (rec->drawn) memcpy(rec->drawn + ((int64_t)n * c->steps + k) * T, tk, (size_t)T * sizeof(int32_t));
+        if (!rec->commit_rank) continue;
+        for (int p = 0; p < T; ++p) {
+            if (cr[p] == -1) rec->commit_rank[(int64_t)n * T + p] = -1;
+            if (cr[p] != k || tk[p] < 0) continue;
+            const double cp = dr[p * GV_HD_MASKED_DRAW + GV_HD_MASKED_CONF];
+            int before = 0;
+            for (int q = 0; q < T; ++q) {
+                if (q == p || cr[q] != k || tk[q] < 0) continue;
+                const double cq = dr[q * GV_HD_MASKED_DRAW + GV_HD_MASKED_CONF];
+                before += cq > cp || (cq == cp && q < p);
+            }
+            rec->commit_rank[(int64_t)n * T + p] = before;
+        }
+    }
+    return GV_OK;
+}
+
 _Static_assert((int)GV_MASKED_KNOBS == (int)GV_KNOB_COUNT && GV_KNOB_R == 0 && GV_KNOB_TAU_S == 1 &&
                    GV_KNOB_TAU_R == 2 && GV_KNOB_W == 3,
                "the masked_select op reads the knobs in the sampler's order");
@@ -244,11 +302,14 @@ gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_m
         a.step = k;
         a.last = j == s - 1;
         GV_TRY(step_knobs(ctx, c, knobs, k, j, s, &a, &d, &h));
+        const int order = rec && (rec->drawn || rec->commit_rank || rec->tau_r);
+        if (order) GV_TRY(order_draw(be, c, cfg_now, &a, &d, &h));
         GV_TRY(be->ops->masked_select(ctx, d.tokens, d.commit, rec && rec->logp ? d.logp : NULL,
                                       d.stats,
                                       with_cfg ? d.tokens + NT : NULL, d.logits,
                                       cfg_now ? d.logits + NT * V : NULL, d.knobs, &a));
         GV_TRY(record_step(be, c, &d, rec, k, h.stage));
+        if (order) GV_TRY(order_record(be, c, k, &d, &h, rec));
     }
     return download(be, c, &d, tokens, rec);
 }

@@ -104,6 +104,13 @@ typedef struct gv_masked_record {
     int32_t *commits;      /* (N, steps) positions committed at the step                 */
     float *masked_frac;    /* (N, steps) completion fraction masked at the step's start  */
     float *mean_conf;      /* (N, steps) mean max-probability over the block's masked   */
+    /* The commit order's randomness, for a policy log-prob that includes it (grove/mdm_grpo.h,
+       gv_mdm_order): */
+    int32_t *drawn;        /* (N, steps, T) the token drawn at step k at every position of the
+                              step's block still masked (committed or not), -1 elsewhere     */
+    int32_t *commit_rank;  /* (N, T) a committed position's place in its step's order by
+                              perturbed confidence (0 = first); -1 prompt                   */
+    float *tau_r;          /* (N, steps) the Gumbel scale τ_r each step used                 */
 } gv_masked_record;
 
 /* Bytes of host scratch gv_masked_sample needs (with_cfg = 1: room for CFG's doubled batch). */

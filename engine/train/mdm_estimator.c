@@ -55,7 +55,8 @@ static gv_status trajectory_views(const gv_mdm_view_args *a, const int32_t *toke
             for (int p = 0; p < T; ++p) {
                 const int shown = !comp[p] || cs[p] < k;
                 id[p] = shown ? tok[p] : a->mask_id;
-                c[p] = comp[p] && cs[p] == k ? 1.0f : 0.0f;
+                /* the commit, or with the order every draw of the step */
+                c[p] = comp[p] && (a->order ? cs[p] >= k : cs[p] == k) ? 1.0f : 0.0f;
             }
         }
     }
@@ -130,8 +131,60 @@ static double lse_no_mask(const float *l, int V, int32_t mask_id) {
     return mx + log(z);
 }
 
+/* The token scored at (sequence n, view v, position p): the sequence's own, or with an order the
+   step's draw except at the commit view. */
+static int32_t scored_token(const gv_mdm_order *o, int views, int T, int n, int v, int p,
+                            const int32_t *tokens) {
+    const int64_t i = (int64_t)n * T + p;
+    if (!o || o->commit_step[i] == v) return tokens[i];
+    return o->drawn[((int64_t)n * views + v) * T + p];
+}
+
+/* The commit order's choice factor of unit (n, p) (gv_mdm_order): p was committed at step k with
+   place i; R = the step's candidates (coef != 0 in view k) less those committed before p. Returns
+   0 when the step has no choice (all candidates committed, or τ_k = 0); else *k_out, *tau, and the
+   max-shifted Σ_R exp(s_j − *mx) for the factor s_p − (mx + log Σ). */
+static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t mask_id,
+                      const float *logits, const int32_t *tokens, const float *coef, int n, int p,
+                      int *k_out, double *tau, double *mx, double *sum) {
+    const int64_t i = (int64_t)n * T + p;
+    const int k = o->commit_step[i], place = o->commit_rank[i];
+    const int64_t row = (int64_t)n * views + k;
+    *tau = (double)o->tau_r[row];
+    int m = 0, c = 0;
+    for (int q = 0; q < T; ++q)
+        if (coef[row * T + q] != 0.0f) ++m, c += o->commit_step[(int64_t)n * T + q] == k;
+    if (!(*tau > 0.0) || c >= m) return 0;
+    *k_out = k;
+    *mx = -INFINITY;
+    for (int pass = 0; pass < 2; ++pass) {
+        *sum = 0.0;
+        for (int q = 0; q < T; ++q) {
+            const int64_t iq = (int64_t)n * T + q;
+            if (coef[row * T + q] == 0.0f || (o->commit_step[iq] == k && o->commit_rank[iq] < place))
+                continue;
+            const float *l = logits + (row * T + q) * V;
+            const double s = ((double)l[scored_token(o, views, T, n, k, q, tokens)] -
+                              lse_no_mask(l, V, mask_id)) / *tau;
+            if (pass == 0) *mx = s > *mx ? s : *mx;
+            else *sum += exp(s - *mx);
+        }
+    }
+    return 1;
+}
+
+/* choice_set for a completion unit (scored at its commit view) of an order; 0 otherwise. */
+static int has_choice(const gv_mdm_order *o, int views, int T, int V, int32_t mask_id,
+                      const float *logits, const int32_t *tokens, const float *coef, int n, int p,
+                      int *k, double *tau, double *mx, double *sum) {
+    if (!o) return 0;
+    const int ks = o->commit_step[(int64_t)n * T + p];
+    if (ks < 0 || ks >= views || coef[((int64_t)n * views + ks) * T + p] == 0.0f) return 0;
+    return choice_set(o, views, T, V, mask_id, logits, tokens, coef, n, p, k, tau, mx, sum);
+}
+
 void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const float *logits,
-                     const int32_t *tokens, const float *coef, float *ell) {
+                     const int32_t *tokens, const float *coef, const gv_mdm_order *order, float *ell) {
     for (int n = 0; n < N; ++n)
         for (int p = 0; p < T; ++p) {
             double s = 0.0;
@@ -140,29 +193,64 @@ void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const floa
                 const float c = coef[row * T + p];
                 if (c == 0.0f) continue;
                 const float *l = logits + (row * T + p) * V;
-                s += (double)c * ((double)l[tokens[(int64_t)n * T + p]] - lse_no_mask(l, V, mask_id));
+                s += (double)c * ((double)l[scored_token(order, views, T, n, v, p, tokens)] -
+                                  lse_no_mask(l, V, mask_id));
+            }
+            int k;
+            double tau, mx, sum;
+            if (has_choice(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &mx, &sum)) {
+                const float *l = logits + (((int64_t)n * views + k) * T + p) * V;
+                s += ((double)l[tokens[(int64_t)n * T + p]] - lse_no_mask(l, V, mask_id)) / tau -
+                     (mx + log(sum));
             }
             ell[(int64_t)n * T + p] = (float)s;
         }
 }
 
+/* dlogits[row, p] += g · (onehot(tok) − softmax(l)) over the non-[MASK] classes */
+static void add_logp_grad(const float *l, float *d, int V, int32_t mask_id, int32_t tok, double g) {
+    const double lse = lse_no_mask(l, V, mask_id);
+    for (int q = 0; q < V; ++q)
+        if (q != mask_id) d[q] += (float)(g * ((q == tok) - exp((double)l[q] - lse)));
+}
+
 void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, const float *logits,
-                              const int32_t *tokens, const float *coef, const float *dell,
-                              float *dlogits) {
+                              const int32_t *tokens, const float *coef, const gv_mdm_order *order,
+                              const float *dell, float *dlogits) {
     memset(dlogits, 0, (size_t)N * views * T * V * sizeof(float));
     for (int n = 0; n < N; ++n)
-        for (int p = 0; p < T; ++p)
+        for (int p = 0; p < T; ++p) {
+            const double gp = (double)dell[(int64_t)n * T + p];
+            if (gp == 0.0) continue;
             for (int v = 0; v < views; ++v) {
                 const int64_t row = (int64_t)n * views + v;
-                const double g = (double)coef[row * T + p] * (double)dell[(int64_t)n * T + p];
+                const double g = (double)coef[row * T + p] * gp;
                 if (g == 0.0) continue;
-                const float *l = logits + (row * T + p) * V;
-                float *d = dlogits + (row * T + p) * V;
-                const double lse = lse_no_mask(l, V, mask_id);
-                const int32_t tok = tokens[(int64_t)n * T + p];
-                for (int q = 0; q < V; ++q)
-                    if (q != mask_id) d[q] = (float)(g * ((q == tok) - exp((double)l[q] - lse)));
+                add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id,
+                              scored_token(order, views, T, n, v, p, tokens), g);
             }
+            int k;
+            double tau, mx, sum;
+            if (!has_choice(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &mx, &sum))
+                continue;
+            /* d(s_p − LSE_R s)/dℓ_kj = ([j = p] − π_j) / τ, π = softmax over R */
+            const int64_t row = (int64_t)n * views + k;
+            const int place = order->commit_rank[(int64_t)n * T + p];
+            add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id,
+                          tokens[(int64_t)n * T + p], gp / tau);
+            for (int q = 0; q < T; ++q) {
+                const int64_t iq = (int64_t)n * T + q;
+                if (coef[row * T + q] == 0.0f ||
+                    (order->commit_step[iq] == k && order->commit_rank[iq] < place))
+                    continue;
+                const float *l = logits + (row * T + q) * V;
+                const double s = ((double)l[scored_token(order, views, T, n, k, q, tokens)] -
+                                  lse_no_mask(l, V, mask_id)) / tau;
+                add_logp_grad(l, dlogits + (row * T + q) * V, V, mask_id,
+                              scored_token(order, views, T, n, k, q, tokens),
+                              -gp * exp(s - mx) / sum / tau);
+            }
+        }
 }
 
 void gv_mdm_cell_advantages(int N, int T, int G, const int32_t *tokens, const int32_t *solution,
@@ -274,7 +362,8 @@ void gv_mdm_policy_free(gv_mdm_policy *p) {
 }
 
 gv_status gv_mdm_policy_logp(gv_mdm_policy *p, const float *theta, int n, const int32_t *ids,
-                             const int32_t *tokens, const float *coef, float *ell) {
+                             const int32_t *tokens, const float *coef, const gv_mdm_order *order,
+                             float *ell) {
     if (n < 1 || n > p->max_seq)
         return GV_ERROR(GV_ERR_INVALID, "mdm policy: %d sequences (1..%d)", n, p->max_seq);
     const gv_backend *be = p->ctx->backend;
@@ -284,7 +373,8 @@ gv_status gv_mdm_policy_logp(gv_mdm_policy *p, const float *theta, int n, const 
     gv_arena_reset_to(&p->arena, p->mark);
     GV_TRY(gv_mdt_forward(&p->model->mdt, p->ctx, &p->arena, theta, rows, p->ids, p->logits, &p->saved));
     GV_TRY(be->copy_to_host(p->hlogits, p->logits, nl * sizeof(float)));
-    gv_mdm_estimate(n, p->views, p->T, p->V, p->mask_id, p->hlogits, tokens, coef, ell);
+    gv_mdm_estimate(n, p->views, p->T, p->V, p->mask_id, p->hlogits, tokens, coef, order, ell);
+    p->last_order = order ? *order : (gv_mdm_order){0};
     memcpy(p->last_tokens, tokens, (size_t)n * p->T * sizeof(int32_t));
     p->last_coef = coef;
     p->last_n = n;
@@ -296,7 +386,8 @@ gv_status gv_mdm_policy_backward(gv_mdm_policy *p, const float *theta, float *dt
     const int rows = p->last_n * p->views;
     const size_t nl = (size_t)rows * p->T * p->V;
     gv_mdm_estimate_backward(p->last_n, p->views, p->T, p->V, p->mask_id, p->hlogits, p->last_tokens,
-                             p->last_coef, dell, p->hdlogits);
+                             p->last_coef, p->last_order.drawn ? &p->last_order : NULL, dell,
+                             p->hdlogits);
     GV_TRY(p->ctx->backend->copy_from_host(p->dlogits, p->hdlogits, nl * sizeof(float)));
     return gv_mdt_backward(&p->model->mdt, p->ctx, &p->arena, theta, dtheta, &p->saved, p->dlogits);
 }

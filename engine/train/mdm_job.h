@@ -44,6 +44,11 @@ typedef struct gv_mdm_job {
     float *coef, *t;                   /* (E, N, views, T), (E, N)               */
     int32_t *order;                    /* (E, N) minibatch order per epoch       */
     int32_t *commit_step;              /* trajectory: (N, T) the rollout's record; NULL otherwise */
+    /* order_logp: the rest of the record (gv_mdm_order), per sequence and gathered per minibatch */
+    int32_t *drawn, *commit_rank;      /* (N, views, T), (N, T); NULL otherwise  */
+    float *tau_r;                      /* (N, views)                             */
+    int32_t *mb_drawn, *mb_rank, *mb_cs; /* (mb, views, T), (mb, T), (mb, T)     */
+    float *mb_tau;                     /* (mb, views)                            */
     float *old, *refl;                 /* (E, N, T) ℓ̂_old and ℓ̂_ref, in order    */
     /* one minibatch, gathered */
     int32_t *mb_ids, *mb_tok;
@@ -93,6 +98,10 @@ typedef struct gv_mdm_shard_part {
     double ratio_sum;            /* a φ step: Σ of the shard's unit ratios (its loss: Σ of the
                                     unit losses)                                              */
 } gv_mdm_shard_part;
+
+/* The commit order of the gathered minibatch rows from row a on (order_logp), else none: *o is
+   filled and returned, or NULL. */
+const gv_mdm_order *gv_mdm_mb_order(const gv_mdm_job *j, int a, gv_mdm_order *o);
 
 /* calloc of at least one byte, an OOM error naming the size otherwise. */
 gv_status gv_mdm_host_alloc(size_t bytes, void **out);

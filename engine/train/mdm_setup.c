@@ -62,6 +62,11 @@ static gv_status check_supported(const gv_mdm_train_config *cfg) {
                             "solution and would ignore the rewards: list; use {builtin: sudoku} alone "
                             "or credit sequence");
     }
+    if (cfg->algorithm.order_logp && (cfg->algorithm.estimator != GV_MDM_EST_TRAJECTORY ||
+                                      !cfg->sampler.steps))
+        return GV_ERROR(GV_ERR_CONFIG, "algorithm.order_logp scores the sampler's commit order in the "
+                        "rollout's own canvases: it needs algorithm.estimator trajectory and a fixed "
+                        "sampler.steps (> 0)");
     if (cfg->co_grpo.enabled) {
         if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY)
             return GV_ERROR(GV_ERR_CONFIG, "algorithm.estimator trajectory with co_grpo.enabled: the "
@@ -207,6 +212,14 @@ gv_status gv_mdm_job_setup(gv_mdm_job *j) {
     }
     if (cfg->algorithm.estimator == GV_MDM_EST_TRAJECTORY) /* zeroed: rows of other ranks' shards stay valid */
         GV_TRY(gv_mdm_host_alloc(N * T * sizeof(int32_t), (void **)&j->commit_step));
+    if (cfg->algorithm.order_logp) {
+        void **ob[] = {(void **)&j->drawn, (void **)&j->commit_rank, (void **)&j->tau_r,
+                       (void **)&j->mb_drawn, (void **)&j->mb_rank, (void **)&j->mb_cs,
+                       (void **)&j->mb_tau};
+        const size_t os[] = {N * VT * 4, N * T * 4, N * j->views * 4, mb * VT * 4, mb * T * 4,
+                             mb * T * 4, mb * j->views * 4};
+        for (size_t i = 0; i < sizeof os / sizeof os[0]; ++i) GV_TRY(gv_mdm_host_alloc(os[i], ob[i]));
+    }
     gv_masked_config sc = {.N = j->N > cfg->eval.batch ? j->N : cfg->eval.batch, .T = j->T, .V = j->V};
     j->scratch_bytes = gv_masked_scratch_bytes(&sc, 0);
     GV_TRY(gv_mdm_host_alloc(j->scratch_bytes, &j->scratch));
@@ -254,7 +267,8 @@ void gv_mdm_job_free(gv_mdm_job *j) {
     void *h[] = {j->train_rows, j->prompt_rows, j->tokens, j->group, j->completion, j->valid,
                  j->reward, j->adv, j->ids, j->coef, j->t, j->order, j->old, j->refl, j->mb_ids,
                  j->mb_tok, j->mb_coef, j->mb_ell, j->mb_w, j->mb_adv, j->mb_dell, j->mb_comp,
-                 j->mb_valid, j->cell_adv, j->mb_cell_adv, j->commit_step, j->scratch, j->eval_rows,
+                 j->mb_valid, j->cell_adv, j->mb_cell_adv, j->commit_step, j->drawn, j->commit_rank,
+                 j->tau_r, j->mb_drawn, j->mb_rank, j->mb_cs, j->mb_tau, j->scratch, j->eval_rows,
                  j->eval_solved, j->eval_reward};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; ++i) free(h[i]);
     for (int k = 0; j->shards > 1 && k < j->shard_hi - j->shard_lo; ++k) {

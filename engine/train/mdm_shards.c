@@ -115,8 +115,10 @@ gv_status gv_mdm_minibatch_parts(gv_mdm_job *j, int e, int b, int n, gv_mdm_shar
         if (c > a) {
             const float *old = j->old + (at + a) * T;
             const float *ref = j->have_ref ? j->refl + (at + a) * T : NULL;
+            gv_mdm_order ob;
             GV_TRY(gv_mdm_policy_logp(&j->pol, ps->values, c - a, j->mb_ids + a * VT, j->mb_tok + a * T,
-                                      j->mb_coef + a * VT, j->mb_ell + a * T));
+                                      j->mb_coef + a * VT, gv_mdm_mb_order(j, a, &ob),
+                                      j->mb_ell + a * T));
             float loss;
             int units = 0;
             la.token_adv = j->mb_cell_adv ? j->mb_cell_adv + a * T : NULL;

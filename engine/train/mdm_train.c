@@ -141,6 +141,11 @@ static gv_status rollout(gv_mdm_job *j, loop_state *st, iter_stats *is) {
         mc.slot0 = (uint32_t)n0;
         /* trajectory's views come from the commit record (other estimators keep none) */
         gv_masked_record rec = {.commit_step = j->commit_step ? j->commit_step + (int64_t)n0 * j->T : NULL};
+        if (j->drawn) { /* order_logp: sampler.steps is fixed, so steps == j->views */
+            rec.drawn = j->drawn + (int64_t)n0 * j->views * j->T;
+            rec.commit_rank = j->commit_rank + (int64_t)n0 * j->T;
+            rec.tau_r = j->tau_r + (int64_t)n0 * j->views;
+        }
         GV_TRY(gv_masked_sample(&mc, &joint, gv_mdm_logits, &j->runner,
                                 j->tokens + (int64_t)n0 * j->T, j->commit_step ? &rec : NULL,
                                 j->scratch, j->scratch_bytes));
@@ -196,8 +201,24 @@ static int gather(gv_mdm_job *j, int e, int b) {
         if (j->cell_adv)
             memcpy(j->mb_cell_adv + (int64_t)i * T, j->cell_adv + (int64_t)s * T, T * sizeof(float));
         j->mb_valid[i] = j->valid[s];
+        if (j->drawn) {
+            memcpy(j->mb_drawn + (int64_t)i * VT, j->drawn + (int64_t)s * VT, VT * sizeof(int32_t));
+            memcpy(j->mb_rank + (int64_t)i * T, j->commit_rank + (int64_t)s * T, T * sizeof(int32_t));
+            memcpy(j->mb_cs + (int64_t)i * T, j->commit_step + (int64_t)s * T, T * sizeof(int32_t));
+            memcpy(j->mb_tau + (int64_t)i * j->views, j->tau_r + (int64_t)s * j->views,
+                   (size_t)j->views * sizeof(float));
+        }
     }
     return n;
+}
+
+const gv_mdm_order *gv_mdm_mb_order(const gv_mdm_job *j, int a, gv_mdm_order *o) {
+    if (!j->drawn) return NULL;
+    *o = (gv_mdm_order){.drawn = j->mb_drawn + (int64_t)a * j->views * j->T,
+                        .commit_rank = j->mb_rank + (int64_t)a * j->T,
+                        .commit_step = j->mb_cs + (int64_t)a * j->T,
+                        .tau_r = j->mb_tau + (int64_t)a * j->views};
+    return o;
 }
 
 /* Views, minibatch orders, ℓ̂_old and ℓ̂_ref for every inner epoch, right after the rollout; the
@@ -213,7 +234,8 @@ static gv_status prepare_epochs(gv_mdm_job *j, loop_state *st) {
                                .t_lo = (float)cfg->algorithm.t_lo, .t_hi = (float)cfg->algorithm.t_hi,
                                .seed = j->seed, .stream = GV_RNG_STREAM_TRAIN,
                                .iteration = (uint32_t)st->iteration, .draw = (uint32_t)e,
-                               .steps = j->views, .commit_step = j->commit_step};
+                               .steps = j->views, .commit_step = j->commit_step,
+                               .order = cfg->algorithm.order_logp};
         GV_TRY(gv_mdm_views_draw(&va, j->tokens, j->completion, j->group,
                                  j->ids + (int64_t)e * j->N * j->views * j->T,
                                  j->coef + (int64_t)e * j->N * j->views * j->T, j->t + (int64_t)e * j->N));
@@ -239,12 +261,14 @@ static gv_status prepare_epochs(gv_mdm_job *j, loop_state *st) {
                 gv_mdm_shard_rows(j, e, b, n, sh, &a, &c);
                 if (c == a) continue;
                 float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
+                gv_mdm_order ob;
+                const gv_mdm_order *ord = gv_mdm_mb_order(j, a, &ob);
                 GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, c - a, j->mb_ids + a * VT,
-                                          j->mb_tok + a * T, j->mb_coef + a * VT, old));
+                                          j->mb_tok + a * T, j->mb_coef + a * VT, ord, old));
                 if (j->have_ref) {
                     float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
                     GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, c - a, j->mb_ids + a * VT,
-                                              j->mb_tok + a * T, j->mb_coef + a * VT, ref));
+                                              j->mb_tok + a * T, j->mb_coef + a * VT, ord, ref));
                 }
             }
         }

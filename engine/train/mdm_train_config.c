@@ -67,6 +67,9 @@ static const gv_field algorithm_fields[] = {
     F_ENUM(gv_mdm_algorithm_section, credit, credit_names, "sequence",
            "sequence: every token gets the sample's advantage | cell: each token its own cell's "
            "correctness minus the group's mean there (grove/mdm_train.h)"),
+    {.key = "order_logp", .type = GV_CFG_BOOL, .offset = offsetof(gv_mdm_algorithm_section, order_logp),
+     .def = "false", .help = "trajectory: the log-prob includes the commit order (every draw of a "
+     "step and the confidence-ordered choice of its commits; grove/mdm_grpo.h gv_mdm_order)"},
     F_FLOAT(gv_mdm_algorithm_section, clip_range, "0.5", 0, 10, "ε of the clipped ratio"),
     F_FLOAT(gv_mdm_algorithm_section, beta, "0.01", 0, 100, "k3 KL coefficient; 0 = no reference"),
     F_FLOAT(gv_mdm_algorithm_section, prompt_mask, "0.15", 0, 1, "diffu_grpo: prompt masking rate"),

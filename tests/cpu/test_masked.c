@@ -53,7 +53,8 @@ Test(masked, default_schedule_commits_the_hand_computed_counts) {
     memcpy(orig, tok, sizeof tok);
     int32_t commit_step[N * T], commits[N * S];
     float logp[N * T], frac[N * S], conf[N * S];
-    gv_masked_record rec = {commit_step, logp, commits, frac, conf};
+    gv_masked_record rec = {.commit_step = commit_step, .logp = logp, .commits = commits,
+                            .masked_frac = frac, .mean_conf = conf};
     fake f = {.T = T, .V = V, .mask_id = 3};
     size_t sb;
     void *scr = scratch_for(&c, 0, &sb);
@@ -156,6 +157,68 @@ Test(masked, zero_remask_temperature_commits_the_most_confident_first) {
                          p, cs[p], want);
         }
         free(scr);
+    }
+}
+
+/* The order record (drawn, commit_rank, tau_r): by hand at τ_r 0 on increasing logits (the commits
+   of the test above, most confident first), then its invariants under the default schedule. */
+Test(masked, order_record_by_hand_and_under_the_default_schedule) {
+    enum { T = 8, V = 3, S = 3 };
+    gv_masked_config c = {.N = 1, .T = T, .V = V, .mask_id = 2, .steps = S, .blocks = 1};
+    float tr[S] = {0, 0, 0}, r[S] = {0.375f, 0.5f, 1.0f};
+    gv_masked_knobs k = {.v = {r, NULL, tr, NULL}};
+    int32_t tok[T], cs[T], drawn[S * T], rank[T];
+    float tau[S];
+    for (int i = 0; i < T; ++i) tok[i] = 2;
+    gv_masked_record rec = {.commit_step = cs, .drawn = drawn, .commit_rank = rank, .tau_r = tau};
+    int t_len = T;
+    size_t sb;
+    void *scr = scratch_for(&c, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c, &k, increasing_logits, &t_len, tok, &rec, scr, sb), GV_OK, "%s",
+                 gv_last_error());
+    free(scr);
+    /* step 0 commits 7, 6, 5 in that order; step 1 4, 3, 2; step 2 (all that is left) 1, 0 */
+    const int want_rank[T] = {1, 0, 2, 1, 0, 2, 1, 0};
+    for (int p = 0; p < T; ++p) {
+        cr_assert_eq(rank[p], want_rank[p], "position %d: place %d, expected %d", p, rank[p], want_rank[p]);
+        for (int s = 0; s < S; ++s) /* drawn wherever the position was still masked: token 0 */
+            cr_assert_eq(drawn[s * T + p], cs[p] >= s ? 0 : -1, "step %d position %d drew %d", s, p,
+                         drawn[s * T + p]);
+    }
+    for (int s = 0; s < S; ++s) cr_assert_eq(tau[s], 0.0f);
+
+    /* the default schedule (τ_r = 1 − j/s > 0: a random order), 2 samples with prompt positions */
+    enum { N = 2, T2 = 12, V2 = 4, S2 = 4 };
+    gv_masked_config c2 = {.N = N, .T = T2, .V = V2, .mask_id = 3, .steps = S2, .blocks = 1, .seed = 5,
+                           .stream = GV_RNG_STREAM_SAMPLER};
+    int32_t t2[N * T2], cs2[N * T2], d2[N * S2 * T2], rk2[N * T2];
+    float tau2[N * S2];
+    for (int i = 0; i < N * T2; ++i) t2[i] = i % 5 == 0 ? 1 : 3;
+    gv_masked_record rec2 = {.commit_step = cs2, .drawn = d2, .commit_rank = rk2, .tau_r = tau2};
+    fake f = {.T = T2, .V = V2, .mask_id = 3};
+    scr = scratch_for(&c2, 0, &sb);
+    cr_assert_eq(gv_masked_sample(&c2, NULL, fake_logits, &f, t2, &rec2, scr, sb), GV_OK, "%s",
+                 gv_last_error());
+    free(scr);
+    for (int n = 0; n < N; ++n) {
+        for (int s = 0; s < S2; ++s) {
+            cr_assert_float_eq(tau2[n * S2 + s], gv_masked_default_knob(GV_KNOB_TAU_R, s, S2), 1e-7f);
+            int count = 0, seen = 0;
+            for (int p = 0; p < T2; ++p) {
+                const int i = n * T2 + p, d = d2[(n * S2 + s) * T2 + p];
+                const int candidate = cs2[i] >= s; /* prompt: -1 */
+                cr_assert_eq(d >= 0, candidate, "sample %d step %d position %d: drawn %d", n, s, p, d);
+                if (cs2[i] == s) {
+                    cr_assert_eq(d, t2[i], "the draw at the commit step is the committed token");
+                    cr_assert(rk2[i] >= 0 && rk2[i] < T2);
+                    seen |= 1 << rk2[i];
+                    ++count;
+                }
+            }
+            cr_assert_eq(seen, (1 << count) - 1, "step %d: the places are 0..%d", s, count - 1);
+        }
+        for (int p = 0; p < T2; ++p)
+            if (cs2[n * T2 + p] < 0) cr_assert_eq(rk2[n * T2 + p], -1, "a prompt position has no place");
     }
 }
 
@@ -290,7 +353,8 @@ Test(masked, a_hook_that_writes_nothing_leaves_the_sampler_bit_identical) {
     int32_t a[N * T], b[N * T], csa[N * T], csb[N * T], ca[N * S], cb[N * S];
     float la[N * T], lb[N * T], fa[N * S], fb[N * S], ma[N * S], mb[N * S];
     for (int i = 0; i < N * T; ++i) a[i] = b[i] = i % 3 == 0 ? i % 4 : 4;
-    gv_masked_record ra = {csa, la, ca, fa, ma}, rb = {csb, lb, cb, fb, mb};
+    gv_masked_record ra = {.commit_step = csa, .logp = la, .commits = ca, .masked_frac = fa, .mean_conf = ma},
+                     rb = {.commit_step = csb, .logp = lb, .commits = cb, .masked_frac = fb, .mean_conf = mb};
     fake f = {.T = T, .V = V, .mask_id = 4};
     hook_log h = {.N = N, .steps = S};
     gv_masked_knobs k = {.step_fn = record_hook, .step_user = &h};
@@ -358,7 +422,8 @@ Test(masked, sampling_on_a_backend_context_equals_the_host_api) {
     int32_t a[N * T], b[N * T], csa[N * T], csb[N * T], ca[N * S], cb[N * S];
     float la[N * T], lb[N * T], fa[N * S], fb[N * S], ma[N * S], mb[N * S];
     for (int i = 0; i < N * T; ++i) a[i] = b[i] = i % 4 == 1 ? i % 3 : 4;
-    gv_masked_record ra = {csa, la, ca, fa, ma}, rb = {csb, lb, cb, fb, mb};
+    gv_masked_record ra = {.commit_step = csa, .logp = la, .commits = ca, .masked_frac = fa, .mean_conf = ma},
+                     rb = {.commit_step = csb, .logp = lb, .commits = cb, .masked_frac = fb, .mean_conf = mb};
     fake f = {.T = T, .V = V, .mask_id = 4};
     hook_log ha = {.N = N, .steps = S}, hb = {.N = N, .steps = S};
     gv_masked_knobs ka = {.v = {[GV_KNOB_W] = w}, .step_fn = record_hook, .step_user = &ha};

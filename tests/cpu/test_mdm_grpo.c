@@ -114,18 +114,124 @@ Test(mdm_grpo, estimate_equals_hand_computed_values) {
     const int32_t tok[2] = {1, 0};
     const float coef[3 * 2] = {0, 0.5f, 0, 0.5f / 0.25f, 0, 0};
     float ell[2];
-    gv_mdm_estimate(1, 3, 2, 3, 2, L, tok, coef, ell);
+    gv_mdm_estimate(1, 3, 2, 3, 2, L, tok, coef, NULL, ell);
     const double want = 0.5 * (log(0.25) + log(0.5) / 0.25);
     cr_assert_float_eq(ell[1], want, 1e-6, "%g vs %g", (double)ell[1], want);
     cr_assert_eq(ell[0], 0.0f, "a prompt position has no log-prob");
     /* gradient w.r.t. the V0 logits at position 1: ½ (onehot(0) − softmax) = ½ (3/4, −3/4, 0) */
     float dl[3 * 2 * 3], dell[2] = {0, 1};
-    gv_mdm_estimate_backward(1, 3, 2, 3, 2, L, tok, coef, dell, dl);
+    gv_mdm_estimate_backward(1, 3, 2, 3, 2, L, tok, coef, NULL, dell, dl);
     cr_assert_float_eq(dl[3], 0.375f, 1e-6f);
     cr_assert_float_eq(dl[4], -0.375f, 1e-6f);
     cr_assert_eq(dl[5], 0.0f, "[MASK] gets no gradient");
     cr_assert_float_eq(dl[9], 2.0f * 0.5f, 1e-6f); /* V1: 2 (1 − 1/2) */
     cr_assert_eq(dl[15], 0.0f, "V2 does not count this position");
+}
+
+/* ---- the commit order (gv_mdm_order) -------------------------------------------------------- */
+
+/* log softmax over classes 0..1 (class 2 = [MASK], excluded) of a V = 3 logit row */
+static double lsm2(const float *l, int tok) {
+    return (double)l[tok] - log(exp((double)l[0]) + exp((double)l[1]));
+}
+
+Test(mdm_grpo, order_logp_by_hand) {
+    /* one sequence, T 3 (all completion), V 3 ([MASK] = 2), 2 steps. Step 0 draws (1, 0, 1) at
+       positions 0, 1, 2 and commits position 2 then 0 (ranks 1, -, 0) at τ 0.5; step 1 (the last)
+       commits position 1 (token 0): no choice there. By hand, with ℓ_kq = lsm2(logits[k][q], x):
+       ℓ̂_0 = ℓ_00 + [s_0 − log(e^{s_0} + e^{s_1})] (position 2 went first),
+       ℓ̂_1 = ℓ_01(draw 0) + ℓ_11(token 0), ℓ̂_2 = ℓ_02 + [s_2 − log(e^{s_0} + e^{s_1} + e^{s_2})],
+       s_q = ℓ_0q / 0.5. */
+    const float L[2 * 3 * 3] = {0.3f, -0.2f, 50, 1.0f, 0.1f, 50, -0.4f, 0.6f, 50, /* view 0 */
+                                0.0f, 0.0f, 50, 0.7f, -0.5f, 50, 0.0f, 0.0f, 50}; /* view 1 */
+    const int32_t tok[3] = {1, 0, 1}, drawn[2 * 3] = {1, 0, 1, -1, 0, -1};
+    const int32_t cs[3] = {0, 1, 0}, rank[3] = {1, 0, 0};
+    const float tau[2] = {0.5f, 0.25f};
+    /* the views' coefficients with the order: view 0 every position, view 1 position 1 only */
+    const float coef[2 * 3] = {1, 1, 1, 0, 1, 0};
+    const gv_mdm_order o = {.drawn = drawn, .commit_rank = rank, .commit_step = cs, .tau_r = tau};
+    float ell[3];
+    gv_mdm_estimate(1, 2, 3, 3, 2, L, tok, coef, &o, ell);
+    const double l00 = lsm2(L + 0, 1), l01 = lsm2(L + 3, 0), l02 = lsm2(L + 6, 1), l11 = lsm2(L + 12, 0);
+    const double s0 = l00 / 0.5, s1 = l01 / 0.5, s2 = l02 / 0.5;
+    const double want[3] = {l00 + s0 - log(exp(s0) + exp(s1)), l01 + l11,
+                            l02 + s2 - log(exp(s0) + exp(s1) + exp(s2))};
+    for (int p = 0; p < 3; ++p)
+        cr_assert_float_eq(ell[p], want[p], 1e-6, "position %d: %g vs %g", p, (double)ell[p], want[p]);
+    /* without the order the same coefficients would score the sequence's tokens only */
+    gv_mdm_estimate(1, 2, 3, 3, 2, L, tok, coef, NULL, ell);
+    cr_assert_float_eq(ell[1], lsm2(L + 3, 0) + l11, 1e-6);
+}
+
+/* The choice factors are a distribution: over all m!/(m−c)! ordered choices of c commits from m
+   candidates (fixed draws), Σ exp(choice log-prob) = 1. The choice part is ℓ̂ minus ℓ̂ at τ 0 (no
+   choice: the same token terms). */
+Test(mdm_grpo, order_choice_probabilities_sum_to_one) {
+    enum { T = 4, V = 3, K = 2 };
+    float L[K * T * V];
+    for (int i = 0; i < K * T * V; ++i) L[i] = i % 3 == 2 ? 50.0f : (float)sin(1.7 * i) * 1.5f;
+    int32_t tok[T], drawn[K * T];
+    for (int p = 0; p < T; ++p) tok[p] = drawn[p] = p % 2, drawn[T + p] = p % 2;
+    float coef[K * T];
+    double total = 0.0;
+    int orders = 0;
+    for (int a = 0; a < T; ++a)
+        for (int b = 0; b < T; ++b) {
+            if (a == b) continue;
+            int32_t cs[T], rank[T];
+            for (int p = 0; p < T; ++p) cs[p] = 1, rank[p] = 0;
+            cs[a] = 0, rank[a] = 0, cs[b] = 0, rank[b] = 1; /* a first, then b, at step 0 */
+            for (int p = 0; p < T; ++p) coef[p] = 1.0f, coef[T + p] = cs[p] == 1 ? 1.0f : 0.0f;
+            const float tau[K] = {0.7f, 0.5f}, none[K] = {0.0f, 0.0f};
+            const gv_mdm_order o = {.drawn = drawn, .commit_rank = rank, .commit_step = cs, .tau_r = tau};
+            const gv_mdm_order o0 = {.drawn = drawn, .commit_rank = rank, .commit_step = cs, .tau_r = none};
+            float e1[T], e0[T];
+            gv_mdm_estimate(1, K, T, V, 2, L, tok, coef, &o, e1);
+            gv_mdm_estimate(1, K, T, V, 2, L, tok, coef, &o0, e0);
+            double choice = 0.0;
+            for (int p = 0; p < T; ++p) choice += (double)e1[p] - (double)e0[p];
+            total += exp(choice);
+            ++orders;
+        }
+    cr_assert_eq(orders, 12);
+    cr_assert_float_eq(total, 1.0, 1e-5, "Σ over the 12 ordered choices = %.9f", total);
+}
+
+/* The backward with an order against central differences of Σ_p dell_p ℓ̂_p. */
+Test(mdm_grpo, order_backward_matches_finite_differences) {
+    enum { T = 5, V = 4, K = 3 };
+    float L[K * T * V], dl[K * T * V];
+    for (int i = 0; i < K * T * V; ++i) L[i] = i % V == 3 ? 40.0f : (float)cos(0.9 * i + 0.3);
+    /* positions 0 prompt; step 0 commits 3 then 1 of {1..4}, step 1 commits 4 of {2, 4}, step 2 (the
+       last) commits 2 */
+    const int32_t tok[T] = {1, 2, 0, 1, 2}, cs[T] = {-1, 0, 2, 0, 1}, rank[T] = {-1, 1, 0, 0, 0};
+    int32_t drawn[K * T];
+    for (int k = 0; k < K; ++k)
+        for (int p = 0; p < T; ++p) drawn[k * T + p] = p && cs[p] >= k ? (p + k) % 3 : -1;
+    float coef[K * T];
+    for (int k = 0; k < K; ++k)
+        for (int p = 0; p < T; ++p) coef[k * T + p] = p && cs[p] >= k ? 1.0f : 0.0f;
+    const float tau[K] = {0.8f, 0.3f, 0.5f}, dell[T] = {0.0f, 0.7f, -1.1f, 0.4f, 1.3f};
+    const gv_mdm_order o = {.drawn = drawn, .commit_rank = rank, .commit_step = cs, .tau_r = tau};
+    gv_mdm_estimate_backward(1, K, T, V, 3, L, tok, coef, &o, dell, dl);
+    double worst = 0.0;
+    for (int i = 0; i < K * T * V; ++i) {
+        if (i % V == 3) continue;
+        const float keep = L[i], h = 1e-2f;
+        float e[T];
+        double f[2];
+        for (int sgn = 0; sgn < 2; ++sgn) {
+            L[i] = keep + (sgn ? -h : h);
+            gv_mdm_estimate(1, K, T, V, 3, L, tok, coef, &o, e);
+            f[sgn] = 0.0;
+            for (int p = 0; p < T; ++p) f[sgn] += (double)dell[p] * e[p];
+        }
+        L[i] = keep;
+        const double fd = (f[0] - f[1]) / (2.0 * h), err = fabs(fd - (double)dl[i]);
+        worst = err > worst ? err : worst;
+        cr_assert(err < 2e-3, "logit %d: analytic %g, finite difference %g", i, (double)dl[i], fd);
+    }
+    cr_log_info("order backward vs central differences: worst |Δ| %.3g", worst);
 }
 
 Test(mdm_grpo, aggregation_weights_by_hand) {
@@ -232,10 +338,10 @@ Test(mdm_grpo, ratio_is_exactly_one_before_the_first_update) {
         fix_setup(&f, e);
         float old[4 * T], ref[4 * T], w[4 * T], dell[4 * T], stats[GV_GRPO_STATS], loss;
         const float adv[4] = {1.0f, -0.5f, 0.25f, 0.75f};
-        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, NULL, old), GV_OK);
         memcpy(ref, old, sizeof ref);
         cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, f.N, T, f.comp, adv, NULL, w), GV_OK);
-        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, NULL, f.ell), GV_OK);
         int units = 0;
         gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f};
         cr_assert_eq(gv_mdm_grpo_loss(&f.pol, f.N, f.ell, old, ref, adv, w, &la, dell, &loss, stats, &units),
@@ -254,7 +360,7 @@ Test(mdm_grpo, ratio_is_exactly_one_before_the_first_update) {
 
 /* loss(θ) = Σ dell · ℓ̂(θ) */
 static double est_loss(fix *f) {
-    cr_assert_eq(gv_mdm_policy_logp(&f->pol, f->m.params.values, f->N, f->ids, f->tok, f->coef, f->ell),
+    cr_assert_eq(gv_mdm_policy_logp(&f->pol, f->m.params.values, f->N, f->ids, f->tok, f->coef, NULL, f->ell),
                  GV_OK);
     double s = 0.0;
     for (int i = 0; i < f->N * T; ++i) s += (double)f->dell[i] * f->ell[i];
@@ -324,10 +430,10 @@ Test(mdm_grpo, one_small_step_raises_the_advantage_weighted_log_prob) {
         gv_params *ps = &f.m.params;
         float old[4 * T], w[4 * T], dell[4 * T], stats[GV_GRPO_STATS], loss;
         const float adv[4] = {1.0f, -1.0f, 0.5f, -0.25f};
-        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, NULL, old), GV_OK);
         cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_SEQUENCE, f.N, T, f.comp, adv, NULL, w), GV_OK);
         cr_assert_eq(gv_params_zero_grads(ps), GV_OK);
-        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, NULL, f.ell), GV_OK);
         int units = 0;
         gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f};
         cr_assert_eq(gv_mdm_grpo_loss(&f.pol, f.N, f.ell, old, old, adv, w, &la, dell, &loss, stats, &units),
@@ -348,7 +454,7 @@ Test(mdm_grpo, one_small_step_raises_the_advantage_weighted_log_prob) {
         const double eta = 1e-3 / sqrt(g2); /* a step of length 1e-3 */
         for (int64_t i = 0; i < ps->total; ++i) x[i] -= (float)(eta * g[i]);
         tu_put(ps->values, x, (size_t)ps->total * sizeof(float));
-        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, f.ell), GV_OK);
+        cr_assert_eq(gv_mdm_policy_logp(&f.pol, ps->values, f.N, f.ids, f.tok, f.coef, NULL, f.ell), GV_OK);
         double J1 = 0.0;
         for (int i = 0; i < f.N * T; ++i) J1 += (double)adv[i / T] * w[i] * f.ell[i];
         const double want = eta * g2, got = J1 - J0;
@@ -367,7 +473,7 @@ Test(mdm_grpo, token_advantages_replace_the_sequence_advantage) {
     float old[4 * T], w[4 * T], dell[4 * T], tadv[4 * T], stats[GV_GRPO_STATS], loss;
     const float adv[4] = {1.0f, 1.0f, 1.0f, 1.0f};
     for (int i = 0; i < 4 * T; ++i) tadv[i] = (float)((i % 5) - 2) * 0.25f; /* −0.5 … +0.5 */
-    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, old), GV_OK);
+    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, f.tok, f.coef, NULL, old), GV_OK);
     cr_assert_eq(gv_mdm_token_weights(GV_MDM_AGG_TOKEN, f.N, T, f.comp, adv, NULL, w), GV_OK);
     int units = 0;
     gv_mdm_loss_args la = {.clip_eps = 0.2f, .beta = 0.04f, .token_adv = tadv};
@@ -445,7 +551,7 @@ Test(mdm_grpo, trajectory_log_probs_equal_the_samplers_record) {
     gv_mdm_view_args a = {.N = f.N, .T = T, .mask_id = MASK, .estimator = GV_MDM_EST_TRAJECTORY,
                           .steps = K, .commit_step = commit};
     cr_assert_eq(gv_mdm_views_draw(&a, x, f.comp, NULL, f.ids, f.coef, f.t), GV_OK, "%s", gv_last_error());
-    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, x, f.coef, f.ell), GV_OK, "%s",
+    cr_assert_eq(gv_mdm_policy_logp(&f.pol, f.m.params.values, f.N, f.ids, x, f.coef, NULL, f.ell), GV_OK, "%s",
                  gv_last_error());
     double worst = 0.0, lo = 0.0;
     for (int i = 0; i < f.N * T; ++i) {

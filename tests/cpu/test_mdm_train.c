@@ -64,6 +64,23 @@ static void run(const char *run_dir, int64_t stop_after, gv_mdm_train_result *re
     gv_mdm_train_config_free(&cfg);
 }
 
+/* The iteration records of <run_dir>/metrics.jsonl, asserting each has its first minibatch's ratio
+   exactly 1 (ρ == 1 before the first update of every iteration). */
+static int first_ratios_one(const char *run_dir) {
+    char mpath[400], *text = NULL;
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", run_dir);
+    cr_assert_eq(gv_rundir_slurp(mpath, &text), GV_OK);
+    int lines = 0;
+    for (char *p = text; (p = strstr(p, "\"iteration\":")); ++p) {
+        lines++;
+        char *q = strstr(p, "\"first_ratio_min\":1,\"first_ratio_max\":1,");
+        char *next = strstr(p + 1, "\"iteration\":");
+        cr_assert(q && (!next || q < next), "an iteration's first ratio is not exactly 1: %.200s", p);
+    }
+    free(text);
+    return lines;
+}
+
 Test(mdm_train, stopped_and_resumed_run_is_bit_identical) {
     write_setup();
     gv_model_kind k = GV_MODEL_UNET;
@@ -105,18 +122,7 @@ Test(mdm_train, stopped_and_resumed_run_is_bit_identical) {
     free(v0), free(v1);
     gv_image_model_free(&m0);
     gv_image_model_free(&m1);
-    char mpath[400], *text = NULL;
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", b);
-    cr_assert_eq(gv_rundir_slurp(mpath, &text), GV_OK);
-    int lines = 0;
-    for (char *p = text; (p = strstr(p, "\"iteration\":")); ++p) {
-        lines++;
-        char *q = strstr(p, "\"first_ratio_min\":1,\"first_ratio_max\":1,");
-        char *next = strstr(p + 1, "\"iteration\":");
-        cr_assert(q && (!next || q < next), "an iteration's first ratio is not exactly 1: %.200s", p);
-    }
-    cr_assert_eq(lines, 4, "metrics of the resumed run: %d records, 4 expected", lines);
-    free(text);
+    cr_assert_eq(first_ratios_one(b), 4, "metrics of the resumed run: 4 records expected");
 }
 
 Test(mdm_train, co_grpo_alternates_phases_moves_phi_and_resumes_bit_identical) {
@@ -401,6 +407,32 @@ Test(mdm_train, fixed_tau_r_drives_the_rollouts) {
     cr_assert(!same_group("tau-default", "tau-fixed", "params"), "sampler.tau_r changed nothing");
     const char *sets[3] = {"co_grpo.enabled=true", "sampler.steps=4", "sampler.tau_r=0"};
     assert_refused(sets, 3, "co-tau", "sampler.tau_r");
+}
+
+/* algorithm.order_logp: a trajectory run whose log-prob includes the commit order trains (ρ == 1
+   before every iteration's first update, other weights than plain trajectory's from the same
+   rollouts); refused with another estimator or without a fixed sampler.steps. */
+Test(mdm_train, order_logp_trains_and_is_refused_elsewhere) {
+    write_setup();
+    char rd[600], it[64];
+    snprintf(it, sizeof it, "train.iterations=%d", 2);
+    const char *sets[5] = {rd, it, "algorithm.estimator=trajectory", "sampler.steps=4", "algorithm.order_logp=true"};
+    gv_mdm_train_config cfg;
+    gv_mdm_train_options o = {.backend = grove_backend_cpu()};
+    for (int order = 0; order < 2; ++order) { /* plain trajectory, then with the order */
+        snprintf(rd, sizeof rd, "run.dir=%s/traj%s", dir, order ? "-order" : "");
+        cr_assert_eq(gv_mdm_train_config_load(cfgpath, sets, 4 + order, &cfg), GV_OK, "%s", gv_last_error());
+        cr_assert_eq(gv_mdm_train_run(&cfg, &o), GV_OK, "%s", gv_last_error());
+        gv_mdm_train_config_free(&cfg);
+    }
+    char run_dir[600];
+    snprintf(run_dir, sizeof run_dir, "%s/traj-order", dir);
+    cr_assert_eq(first_ratios_one(run_dir), 2);
+    cr_assert(!same_group("traj", "traj-order", "params"), "order_logp trained plain trajectory's weights");
+    const char *bad[2] = {"algorithm.estimator=diffu_grpo", "algorithm.order_logp=true"};
+    assert_refused(bad, 2, "order-diffu", "algorithm.order_logp");
+    const char *nosteps[3] = {"algorithm.estimator=trajectory", "algorithm.order_logp=true", "sampler.steps=0"};
+    assert_refused(nosteps, 3, "order-steps", "algorithm.order_logp");
 }
 
 /* --dry-run: the plan's counts by hand for the tiny setup (P 2 x G 4 = 8 samples of 16 tokens,

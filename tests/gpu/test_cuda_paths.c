@@ -207,7 +207,8 @@ static void sample_on(const gv_backend *be, masked_run *out) {
     const size_t db = gv_masked_device_bytes(&c, 1), hb = gv_masked_host_bytes(&c, 1);
     void *dev = dev_copy(be, NULL, db), *host = malloc(hb);
     philox_logits pl = {.ctx = ctx};
-    gv_masked_record rec = {out->commit_step, out->logp, out->commits, out->frac, out->conf};
+    gv_masked_record rec = {.commit_step = out->commit_step, .logp = out->logp, .commits = out->commits,
+                            .masked_frac = out->frac, .mean_conf = out->conf};
     cr_assert_eq(gv_masked_sample_on(ctx, &c, &k, logits_fill, &pl, out->tokens, &rec, dev, db,
                                      host, hb),
                  GV_OK, "%s: %s", be->name, gv_last_error());

@@ -77,6 +77,8 @@ typedef struct gv_mdm_view_args {
     int steps;             /* trajectory: the rollout's sampler steps K     */
     const int32_t *commit_step; /* trajectory: (N, T) the sampler record's commit step per position
                                    (-1 or anything for prompt positions; [0, K) for completion) */
+    int order;             /* trajectory with the commit order (gv_mdm_order): view k scores every
+                              completion position still masked at step k, not only its commits */
 } gv_mdm_view_args;
 
 /* Draw the views of N sequences. tokens (N, T) the finished canvases; completion (N, T) 1 = a
@@ -86,13 +88,31 @@ typedef struct gv_mdm_view_args {
 gv_status gv_mdm_views_draw(const gv_mdm_view_args *a, const int32_t *tokens, const uint8_t *completion,
                             const int32_t *group, int32_t *ids, float *coef, float *t);
 
-/* ℓ̂ (N, T) = Σ_v coef[n,v,p] · ℓ^v_p from logits (N, views, T, V) [host]; fp64 inside. */
+/* The trajectory policy's commit order (`algorithm.order_logp`, ALGORITHMS.md §10 as amended in
+ * bench/mdm/README.md): at sampler step k every block position q still masked draws a token x_q^k
+ * (ℓ_kq = its log-prob at τ_s 1), and the step commits the c_k with the highest ℓ_kq + τ_k·Gumbel —
+ * a Plackett–Luce draw without replacement with scores s_q = ℓ_kq / τ_k. The rollout's probability
+ * is therefore Π_k [Π_q p(x_q^k) · Π_i exp(s_σi) / Σ_{j not yet chosen} exp(s_j)] (σ the commit
+ * order), and scoring only the committed tokens (plain `trajectory`) leaves out the discarded draws
+ * and the choice, both of which depend on θ. With an order, view k scores every candidate's draw
+ * (coef 1 where the views say so) and adds the choice's factors: factor i goes to unit σ_i. A step
+ * that commits all its candidates (or has τ_k = 0) has no choice to score. Rows n as the caller's. */
+typedef struct gv_mdm_order {
+    const int32_t *drawn;       /* (N, views, T) x_q^k (the sampler record's `drawn`)             */
+    const int32_t *commit_rank; /* (N, T) σ: place in the step's order (record `commit_rank`)     */
+    const int32_t *commit_step; /* (N, T) the step of each commit (record `commit_step`)          */
+    const float *tau_r;         /* (N, views) τ_k (record `tau_r`)                                */
+} gv_mdm_order;
+
+/* ℓ̂ (N, T) = Σ_v coef[n,v,p] · ℓ^v_p from logits (N, views, T, V) [host]; fp64 inside. With an
+   order (else NULL): ℓ^v_p scores drawn[n,v,p] except at p's commit view (tokens[n,p]), plus the
+   choice factors above. */
 void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const float *logits,
-                     const int32_t *tokens, const float *coef, float *ell);
+                     const int32_t *tokens, const float *coef, const gv_mdm_order *order, float *ell);
 /* dlogits (N, views, T, V) = d(Σ_p dell[n,p] ℓ̂[n,p]) / dlogits, overwritten. */
 void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, const float *logits,
-                              const int32_t *tokens, const float *coef, const float *dell,
-                              float *dlogits);
+                              const int32_t *tokens, const float *coef, const gv_mdm_order *order,
+                              const float *dell, float *dlogits);
 
 /* Per-token advantages of credit cell (mdm_train.h) for N samples in consecutive groups of G:
    A_np = c_np − mean over the group's valid members of c_·p, c_np = [tokens_np == solution_np], on
@@ -125,15 +145,18 @@ typedef struct gv_mdm_policy {
     float *h_units;        /* host (6·max_seq·T)                   */
     int32_t *last_tokens;  /* host (max_seq, T) inputs of the last forward */
     const float *last_coef;
+    gv_mdm_order last_order; /* its order (drawn NULL: none)       */
     int last_n;
 } gv_mdm_policy;
 
 gv_status gv_mdm_policy_init(gv_mdm_policy *p, const gv_image_model *model, gv_ctx *ctx, int max_seq,
                              int views, int32_t mask_id);
 void gv_mdm_policy_free(gv_mdm_policy *p);
-/* ℓ̂ (n, T) [host] of n <= max_seq sequences under weights theta: views ids / coef as drawn. */
+/* ℓ̂ (n, T) [host] of n <= max_seq sequences under weights theta: views ids / coef as drawn; order
+   NULL or the commit order of these n rows (kept, with coef, until the backward). */
 gv_status gv_mdm_policy_logp(gv_mdm_policy *p, const float *theta, int n, const int32_t *ids,
-                             const int32_t *tokens, const float *coef, float *ell);
+                             const int32_t *tokens, const float *coef, const gv_mdm_order *order,
+                             float *ell);
 /* dtheta += d(Σ dell·ℓ̂)/dθ for the inputs of the LAST gv_mdm_policy_logp (its activations). */
 gv_status gv_mdm_policy_backward(gv_mdm_policy *p, const float *theta, float *dtheta, const float *dell);
 

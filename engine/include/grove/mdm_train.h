@@ -9,7 +9,9 @@
  *              train split with that many blanks)
  *   sampler    steps (0 = one commit per blank: the largest blank count of the iteration)
  *   algorithm  estimator, aggregation, advantage (zscore | group_mean | leave_one_out), credit
- *              (sequence | cell: gv_mdm_credit_kind below), clip_range,
+ *              (sequence | cell: gv_mdm_credit_kind below), order_logp (trajectory only, with a
+ *              fixed sampler.steps: the policy log-prob includes the sampler's discarded draws and
+ *              its Plackett–Luce choice of the commits, gv_mdm_order), clip_range,
  *              beta (k3 KL to the initial model; 0 = no reference forwards), prompt_mask, t_lo, t_hi,
  *              adv_clip
  *   group      size (samples per puzzle), prompts_per_iteration
@@ -89,6 +91,7 @@ typedef struct gv_mdm_sampler_section {
 } gv_mdm_sampler_section;
 typedef struct gv_mdm_algorithm_section {
     int estimator, aggregation, advantage, credit;
+    int order_logp; /* trajectory: score the commit order too (grove/mdm_grpo.h gv_mdm_order) */
     double clip_range, beta, prompt_mask, t_lo, t_hi, adv_clip;
 } gv_mdm_algorithm_section;
 typedef struct gv_mdm_group_section { int size, prompts_per_iteration; } gv_mdm_group_section;
