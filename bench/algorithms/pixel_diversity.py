@@ -10,17 +10,17 @@ group whose members are all right still has something to rank: how different the
               {plugin: <build>/plugins/bridge.so, weight: 1.0,
                config: {command: "python3 bench/algorithms/pixel_diversity.py"}}]
 
-Standard library only (PNG decoding from rewards/plugins/bridge/example_reward.py).
+Standard library only (PNG decoding and the protocol loop from
+rewards/plugins/bridge/example_reward.py).
 """
 import base64
-import json
 import math
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "rewards",
                                 "plugins", "bridge"))
-from example_reward import decode_png  # noqa: E402
+from example_reward import decode_png, serve  # noqa: E402
 
 
 def scores(request):
@@ -38,18 +38,11 @@ def scores(request):
 
 
 def main():
-    out = sys.stdout
-    out.write(json.dumps({"bridge": 1, "name": "pixel_diversity", "kinds": ["image"]}) + "\n")
-    out.flush()
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            s = scores(request)
-            answer = {"id": request["id"], "scores": s, "status": [0] * len(s)}
-        except Exception as e:  # the batch fails with this message; grove masks it
-            answer = {"id": request["id"], "error": "%s: %s" % (type(e).__name__, e)}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+    def answer(request):
+        s = scores(request)
+        return {"scores": s, "status": [0] * len(s)}
+
+    serve({"bridge": 1, "name": "pixel_diversity", "kinds": ["image"]}, answer)
 
 
 if __name__ == "__main__":

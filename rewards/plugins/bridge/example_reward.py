@@ -66,31 +66,39 @@ def reward(png_b64, target):
     return -abs(sum(values) / len(values) - target)
 
 
+def serve(hello, answer):
+    """The protocol loop: the hello line, then one answer line per request line. answer(request)
+    returns the reply's fields; an exception fails that batch with its message (grove masks it)."""
+    out = sys.stdout
+    out.write(json.dumps(hello) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            reply = {"id": request["id"], **answer(request)}
+        except Exception as e:
+            reply = {"id": request["id"], "error": "%s: %s" % (type(e).__name__, e)}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
 def main():
     target = 0.2
     args = sys.argv[1:]
     if "--target" in args:
         target = float(args[args.index("--target") + 1])
-    out = sys.stdout
-    out.write(json.dumps({"bridge": 1, "name": "ink_target_py", "kinds": ["image"],
-                          "pairwise": True}) + "\n")
-    out.flush()
     print("ready, target %g" % target, file=sys.stderr, flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            if request.get("op") == "compare":
-                fa = [reward(x, target) for x in request["a"]["images"]]
-                fb = [reward(x, target) for x in request["b"]["images"]]
-                p = [1.0 / (1.0 + math.exp(-(a - b) / 0.01)) for a, b in zip(fa, fb)]
-                answer = {"id": request["id"], "p_first": p, "status": [0] * len(p)}
-            else:
-                scores = [reward(x, target) for x in request["images"]]
-                answer = {"id": request["id"], "scores": scores, "status": [0] * len(scores)}
-        except Exception as e:  # the batch fails with this message; grove masks it
-            answer = {"id": request["id"], "error": "%s: %s" % (type(e).__name__, e)}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+
+    def answer(request):
+        if request.get("op") == "compare":
+            fa = [reward(x, target) for x in request["a"]["images"]]
+            fb = [reward(x, target) for x in request["b"]["images"]]
+            p = [1.0 / (1.0 + math.exp(-(a - b) / 0.01)) for a, b in zip(fa, fb)]
+            return {"p_first": p, "status": [0] * len(p)}
+        scores = [reward(x, target) for x in request["images"]]
+        return {"scores": scores, "status": [0] * len(scores)}
+
+    serve({"bridge": 1, "name": "ink_target_py", "kinds": ["image"], "pairwise": True}, answer)
 
 
 if __name__ == "__main__":
