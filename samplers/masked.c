@@ -6,6 +6,7 @@
  * masked_kernels.c, kernels/shared/gv_masked_items.h). */
 #include "masked.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "grove/kernels_cpu.h"
@@ -66,11 +67,16 @@ static size_t dev_layout(const gv_masked_config *c, int with_cfg, char *base, ma
 typedef struct masked_host {
     float *kn, *feat_frac, *feat_conf;
     void *stage;
-    /* the order record (gv_masked_record.drawn / commit_rank): the step's draw redone on the host */
+} masked_host;
+
+/* The order record's host memory (gv_masked_record.drawn / commit_rank / tau_r: the step's draw
+   redone on the host), allocated by the call that asks for the record, so other callers' scratch
+   sizes are unchanged. */
+typedef struct masked_order {
     float *logits;     /* (rows_max, T, V) */
     int32_t *tok;      /* (N, T)           */
     double *dr;        /* (N, T, GV_HD_MASKED_DRAW) */
-} masked_host;
+} masked_order;
 
 static size_t host_layout(const gv_masked_config *c, int with_cfg, char *base, masked_host *h) {
     const size_t rows = (size_t)c->N * (with_cfg ? 2 : 1), N = (size_t)c->N, T = (size_t)c->T;
@@ -78,19 +84,13 @@ static size_t host_layout(const gv_masked_config *c, int with_cfg, char *base, m
     size_t stage = (rows + N) * T * sizeof(int32_t);
     const size_t stats = N * GV_MASKED_STATS * sizeof(float);
     if (stats > stage) stage = stats;
-    const size_t lb = round_up(rows * T * (size_t)c->V * sizeof(float)),
-                 tb = round_up(N * T * sizeof(int32_t)), db = N * T * GV_HD_MASKED_DRAW * sizeof(double);
-    const size_t off = round_up(knob_bytes) + round_up(stage);
     if (base) {
         h->kn = (float *)base;
         h->feat_frac = h->kn + N * GV_KNOB_COUNT;
         h->feat_conf = h->feat_frac + N;
         h->stage = base + round_up(knob_bytes);
-        h->logits = (float *)(base + off);
-        h->tok = (int32_t *)(base + off + lb);
-        h->dr = (double *)(base + off + lb + tb);
     }
-    return off + lb + tb + db;
+    return round_up(knob_bytes) + stage;
 }
 
 size_t gv_masked_device_bytes(const gv_masked_config *c, int with_cfg) {
@@ -209,30 +209,32 @@ static gv_status step_knobs(gv_ctx *ctx, const gv_masked_config *c, const gv_mas
    still masked, redone on the host by the op's own per-item arithmetic (gv_masked_items.h, equal
    bit for bit to the CPU op) from the step's logits, canvas and knobs. */
 static gv_status order_draw(const gv_backend *be, const gv_masked_config *c, int cfg_now,
-                            const gv_masked_args *a, const masked_dev *d, const masked_host *h) {
+                            const gv_masked_args *a, const masked_dev *d, const masked_host *h,
+                            const masked_order *o) {
     const int64_t NT = (int64_t)c->N * c->T;
     int32_t *tokens = h->stage, *commit = tokens + NT;
     GV_TRY(be->copy_to_host(tokens, d->tokens, (size_t)NT * sizeof(int32_t)));
     GV_TRY(be->copy_to_host(commit, d->commit, (size_t)NT * sizeof(int32_t)));
-    GV_TRY(be->copy_to_host(h->logits, d->logits,
+    GV_TRY(be->copy_to_host(o->logits, d->logits,
                             (size_t)(cfg_now ? 2 : 1) * NT * c->V * sizeof(float)));
-    for (int64_t i = 0; i < NT; ++i) h->tok[i] = -1;
+    for (int64_t i = 0; i < NT; ++i) o->tok[i] = -1;
     for (int64_t np = 0; np < NT; ++np)
-        gv_item_masked_draw(np, h->tok, h->dr, tokens, commit, h->logits,
-                            cfg_now ? h->logits + NT * c->V : NULL, h->kn, *a);
+        gv_item_masked_draw(np, o->tok, o->dr, tokens, commit, o->logits,
+                            cfg_now ? o->logits + NT * c->V : NULL, h->kn, *a);
     return GV_OK;
 }
 
 /* Part 2 (after the commits): the draws into rec->drawn, the committed positions' places in the
    confidence order (the op's sort: higher first, ties to the lower position), the step's τ_r. */
 static gv_status order_record(const gv_backend *be, const gv_masked_config *c, int k,
-                              const masked_dev *d, const masked_host *h, gv_masked_record *rec) {
+                              const masked_dev *d, const masked_host *h, const masked_order *o,
+                              gv_masked_record *rec) {
     const int N = c->N, T = c->T;
     int32_t *commit = h->stage;
     GV_TRY(be->copy_to_host(commit, d->commit, (size_t)N * T * sizeof(int32_t)));
     for (int n = 0; n < N; ++n) {
-        const int32_t *cr = commit + (int64_t)n * T, *tk = h->tok + (int64_t)n * T;
-        const double *dr = h->dr + (int64_t)n * T * GV_HD_MASKED_DRAW;
+        const int32_t *cr = commit + (int64_t)n * T, *tk = o->tok + (int64_t)n * T;
+        const double *dr = o->dr + (int64_t)n * T * GV_HD_MASKED_DRAW;
         if (rec->tau_r) rec->tau_r[(int64_t)n * c->steps + k] = h->kn[(int64_t)n * GV_KNOB_COUNT + GV_KNOB_TAU_R];
         if (rec->drawn) memcpy(rec->drawn + ((int64_t)n * c->steps + k) * T, tk, (size_t)T * sizeof(int32_t));
         if (!rec->commit_rank) continue;
@@ -256,12 +258,42 @@ _Static_assert((int)GV_MASKED_KNOBS == (int)GV_KNOB_COUNT && GV_KNOB_R == 0 && G
                    GV_KNOB_TAU_R == 2 && GV_KNOB_W == 3,
                "the masked_select op reads the knobs in the sampler's order");
 
+/* One sampler step k: the logits, the step's knobs, the order record's draw (ord, when asked), the
+   commits, the records. a: the call's op arguments, completed here for the step. */
+static gv_status masked_step(gv_ctx *ctx, const gv_masked_config *c, const gv_masked_knobs *knobs,
+                             gv_masked_logits_fn logits_fn, void *user, gv_masked_record *rec,
+                             gv_masked_args *a, const masked_dev *d, const masked_host *h,
+                             const masked_order *ord, int with_cfg, int k) {
+    const gv_backend *be = ctx->backend;
+    const int N = c->N, steps = c->steps, s = steps / c->blocks, j = k % s;
+    const int64_t NT = (int64_t)N * c->T;
+    int cfg_now = 0;
+    for (int n = 0; n < N && with_cfg; ++n)
+        cfg_now |= knob_at(knobs, GV_KNOB_W, n, k, steps, j, s) != 1.0f;
+    GV_TRY(logits_fn(user, cfg_now ? 2 * N : N, d->tokens, d->logits));
+    gv_rng_addr addr = c->addr;
+    addr.step = (uint32_t)k;
+    addr.slot = c->slot0;
+    GV_TRY(gv_rng_addr_pack(&addr, a->ctr_hi));
+    a->block = k / s;
+    a->step = k;
+    a->last = j == s - 1;
+    GV_TRY(step_knobs(ctx, c, knobs, k, j, s, a, d, h));
+    if (ord) GV_TRY(order_draw(be, c, cfg_now, a, d, h, ord));
+    GV_TRY(be->ops->masked_select(ctx, d->tokens, d->commit, rec && rec->logp ? d->logp : NULL,
+                                  d->stats, with_cfg ? d->tokens + NT : NULL, d->logits,
+                                  cfg_now ? d->logits + NT * c->V : NULL, d->knobs, a));
+    GV_TRY(record_step(be, c, d, rec, k, h->stage));
+    if (ord) GV_TRY(order_record(be, c, k, d, h, ord, rec));
+    return GV_OK;
+}
+
 gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_masked_knobs *knobs,
                               gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
                               gv_masked_record *rec, void *dev, size_t dev_bytes, void *scratch,
                               size_t scratch_bytes) {
     GV_TRY(check_config(c));
-    const int N = c->N, T = c->T, V = c->V, steps = c->steps, B = c->blocks, s = steps / B;
+    const int N = c->N, T = c->T, V = c->V, steps = c->steps, B = c->blocks;
     const int with_cfg = uses_cfg(c, knobs);
     if (!dev || dev_bytes < gv_masked_device_bytes(c, with_cfg))
         return GV_ERROR(GV_ERR_INVALID, "masked sampler: device memory of %zu bytes, %zu needed",
@@ -288,31 +320,27 @@ gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_m
     const int64_t NT = (int64_t)N * T;
     GV_TRY(upload_canvas(be, c, with_cfg, tokens, &d, h.stage));
     if (rec && rec->logp) GV_TRY(be->memset_zero(d.logp, (size_t)NT * sizeof(float)));
-    for (int k = 0; k < steps; ++k) {
-        const int j = k % s;
-        int cfg_now = 0;
-        for (int n = 0; n < N && with_cfg; ++n)
-            cfg_now |= knob_at(knobs, GV_KNOB_W, n, k, steps, j, s) != 1.0f;
-        GV_TRY(logits_fn(user, cfg_now ? 2 * N : N, d.tokens, d.logits));
-        gv_rng_addr addr = c->addr;
-        addr.step = (uint32_t)k;
-        addr.slot = c->slot0;
-        GV_TRY(gv_rng_addr_pack(&addr, a.ctr_hi));
-        a.block = k / s;
-        a.step = k;
-        a.last = j == s - 1;
-        GV_TRY(step_knobs(ctx, c, knobs, k, j, s, &a, &d, &h));
-        const int order = rec && (rec->drawn || rec->commit_rank || rec->tau_r);
-        if (order) GV_TRY(order_draw(be, c, cfg_now, &a, &d, &h));
-        GV_TRY(be->ops->masked_select(ctx, d.tokens, d.commit, rec && rec->logp ? d.logp : NULL,
-                                      d.stats,
-                                      with_cfg ? d.tokens + NT : NULL, d.logits,
-                                      cfg_now ? d.logits + NT * V : NULL, d.knobs, &a));
-        GV_TRY(record_step(be, c, &d, rec, k, h.stage));
-        if (order) GV_TRY(order_record(be, c, k, &d, &h, rec));
+    masked_order ord = {0};
+    const int order = rec && (rec->drawn || rec->commit_rank || rec->tau_r);
+    if (order) {
+        ord.logits = malloc((size_t)(with_cfg ? 2 : 1) * NT * V * sizeof(float));
+        ord.tok = malloc((size_t)NT * sizeof(int32_t));
+        ord.dr = malloc((size_t)NT * GV_HD_MASKED_DRAW * sizeof(double));
     }
+    gv_status st = order && !(ord.logits && ord.tok && ord.dr)
+                       ? GV_ERROR(GV_ERR_OOM, "masked sampler: no memory for the order record "
+                                  "(%d x %d x %d)", N, T, V)
+                       : GV_OK;
+    for (int k = 0; k < steps && st == GV_OK; ++k)
+        st = masked_step(ctx, c, knobs, logits_fn, user, rec, &a, &d, &h, order ? &ord : NULL,
+                         with_cfg, k);
+    free(ord.logits);
+    free(ord.tok);
+    free(ord.dr);
+    GV_TRY(st);
     return download(be, c, &d, tokens, rec);
 }
+
 
 gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
                            gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,

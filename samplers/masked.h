@@ -105,7 +105,9 @@ typedef struct gv_masked_record {
     float *masked_frac;    /* (N, steps) completion fraction masked at the step's start  */
     float *mean_conf;      /* (N, steps) mean max-probability over the block's masked   */
     /* The commit order's randomness, for a policy log-prob that includes it (grove/mdm_grpo.h,
-       gv_mdm_order): */
+       gv_mdm_order). The step's draw is redone on the host by the op's own per-item code: equal
+       bit for bit to the CPU op's; on a GPU backend a near-tie in exp/log may resolve otherwise
+       (then a recorded draw or place can differ from the device's). */
     int32_t *drawn;        /* (N, steps, T) the token drawn at step k at every position of the
                               step's block still masked (committed or not), -1 elsewhere     */
     int32_t *commit_rank;  /* (N, T) a committed position's place in its step's order by

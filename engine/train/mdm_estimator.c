@@ -132,7 +132,8 @@ static double lse_no_mask(const float *l, int V, int32_t mask_id) {
 }
 
 /* The token scored at (sequence n, view v, position p): the sequence's own, or with an order the
-   step's draw except at the commit view. */
+   step's draw except at the commit view (-1: the step drew nothing there, e.g. another block's
+   position; such a position is not scored in that view). */
 static int32_t scored_token(const gv_mdm_order *o, int views, int T, int n, int v, int p,
                             const int32_t *tokens) {
     const int64_t i = (int64_t)n * T + p;
@@ -153,7 +154,8 @@ static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t ma
     *tau = (double)o->tau_r[row];
     int m = 0, c = 0;
     for (int q = 0; q < T; ++q)
-        if (coef[row * T + q] != 0.0f) ++m, c += o->commit_step[(int64_t)n * T + q] == k;
+        if (coef[row * T + q] != 0.0f && scored_token(o, views, T, n, k, q, tokens) >= 0)
+            ++m, c += o->commit_step[(int64_t)n * T + q] == k;
     if (!(*tau > 0.0) || c >= m) return 0;
     *k_out = k;
     *mx = -INFINITY;
@@ -161,11 +163,12 @@ static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t ma
         *sum = 0.0;
         for (int q = 0; q < T; ++q) {
             const int64_t iq = (int64_t)n * T + q;
-            if (coef[row * T + q] == 0.0f || (o->commit_step[iq] == k && o->commit_rank[iq] < place))
+            const int32_t x = scored_token(o, views, T, n, k, q, tokens);
+            if (coef[row * T + q] == 0.0f || x < 0 ||
+                (o->commit_step[iq] == k && o->commit_rank[iq] < place))
                 continue;
             const float *l = logits + (row * T + q) * V;
-            const double s = ((double)l[scored_token(o, views, T, n, k, q, tokens)] -
-                              lse_no_mask(l, V, mask_id)) / *tau;
+            const double s = ((double)l[x] - lse_no_mask(l, V, mask_id)) / *tau;
             if (pass == 0) *mx = s > *mx ? s : *mx;
             else *sum += exp(s - *mx);
         }
@@ -193,8 +196,9 @@ void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const floa
                 const float c = coef[row * T + p];
                 if (c == 0.0f) continue;
                 const float *l = logits + (row * T + p) * V;
-                s += (double)c * ((double)l[scored_token(order, views, T, n, v, p, tokens)] -
-                                  lse_no_mask(l, V, mask_id));
+                const int32_t x = scored_token(order, views, T, n, v, p, tokens);
+                if (x < 0) continue;
+                s += (double)c * ((double)l[x] - lse_no_mask(l, V, mask_id));
             }
             int k;
             double tau, mx, sum;
@@ -207,11 +211,17 @@ void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const floa
         }
 }
 
-/* dlogits[row, p] += g · (onehot(tok) − softmax(l)) over the non-[MASK] classes */
-static void add_logp_grad(const float *l, float *d, int V, int32_t mask_id, int32_t tok, double g) {
+/* dlogits[row, p] (+)= g · (onehot(tok) − softmax(l)) over the non-[MASK] classes: added with an
+   order (several units reach one view's position), else set (one unit per (view, position), so
+   the result is bit for bit what it was before orders existed, signed zeros included) */
+static void add_logp_grad(const float *l, float *d, int V, int32_t mask_id, int32_t tok, double g,
+                          int add) {
     const double lse = lse_no_mask(l, V, mask_id);
     for (int q = 0; q < V; ++q)
-        if (q != mask_id) d[q] += (float)(g * ((q == tok) - exp((double)l[q] - lse)));
+        if (q != mask_id) {
+            const float v = (float)(g * ((q == tok) - exp((double)l[q] - lse)));
+            d[q] = add ? d[q] + v : v;
+        }
 }
 
 void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, const float *logits,
@@ -225,9 +235,10 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
             for (int v = 0; v < views; ++v) {
                 const int64_t row = (int64_t)n * views + v;
                 const double g = (double)coef[row * T + p] * gp;
-                if (g == 0.0) continue;
-                add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id,
-                              scored_token(order, views, T, n, v, p, tokens), g);
+                const int32_t x = scored_token(order, views, T, n, v, p, tokens);
+                if (g == 0.0 || x < 0) continue;
+                add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id, x, g,
+                              order != NULL);
             }
             int k;
             double tau, mx, sum;
@@ -237,18 +248,17 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
             const int64_t row = (int64_t)n * views + k;
             const int place = order->commit_rank[(int64_t)n * T + p];
             add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id,
-                          tokens[(int64_t)n * T + p], gp / tau);
+                          tokens[(int64_t)n * T + p], gp / tau, 1);
             for (int q = 0; q < T; ++q) {
                 const int64_t iq = (int64_t)n * T + q;
-                if (coef[row * T + q] == 0.0f ||
+                const int32_t x = scored_token(order, views, T, n, k, q, tokens);
+                if (coef[row * T + q] == 0.0f || x < 0 ||
                     (order->commit_step[iq] == k && order->commit_rank[iq] < place))
                     continue;
                 const float *l = logits + (row * T + q) * V;
-                const double s = ((double)l[scored_token(order, views, T, n, k, q, tokens)] -
-                                  lse_no_mask(l, V, mask_id)) / tau;
-                add_logp_grad(l, dlogits + (row * T + q) * V, V, mask_id,
-                              scored_token(order, views, T, n, k, q, tokens),
-                              -gp * exp(s - mx) / sum / tau);
+                const double s = ((double)l[x] - lse_no_mask(l, V, mask_id)) / tau;
+                add_logp_grad(l, dlogits + (row * T + q) * V, V, mask_id, x,
+                              -gp * exp(s - mx) / sum / tau, 1);
             }
         }
 }

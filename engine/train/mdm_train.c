@@ -262,13 +262,13 @@ static gv_status prepare_epochs(gv_mdm_job *j, loop_state *st) {
                 if (c == a) continue;
                 float *old = j->old + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
                 gv_mdm_order ob;
-                const gv_mdm_order *ord = gv_mdm_mb_order(j, a, &ob);
+                const gv_mdm_order *mo = gv_mdm_mb_order(j, a, &ob);
                 GV_TRY(gv_mdm_policy_logp(&j->pol, j->model.params.values, c - a, j->mb_ids + a * VT,
-                                          j->mb_tok + a * T, j->mb_coef + a * VT, ord, old));
+                                          j->mb_tok + a * T, j->mb_coef + a * VT, mo, old));
                 if (j->have_ref) {
                     float *ref = j->refl + ((int64_t)e * j->N + (int64_t)b * j->mb + a) * T;
                     GV_TRY(gv_mdm_policy_logp(&j->pol, j->ref.params.values, c - a, j->mb_ids + a * VT,
-                                              j->mb_tok + a * T, j->mb_coef + a * VT, ord, ref));
+                                              j->mb_tok + a * T, j->mb_coef + a * VT, mo, ref));
                 }
             }
         }

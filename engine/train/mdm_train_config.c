@@ -55,7 +55,11 @@ static const gv_field sampler_fields[] = {
     F_FLOAT(gv_mdm_sampler_section, tau_r, "-1", -1, 1e6, "Gumbel scale of the commit order at every "
             "step (0: by confidence alone; 1e3: a random order); -1 = the schedule 1 - j/s"),
 };
-static const gv_schema sampler_schema = SCHEMA(sampler, gv_mdm_sampler_section, sampler_fields, NULL);
+static const char *check_sampler(const void *obj) {
+    const gv_mdm_sampler_section *s = obj;
+    return s->tau_r < 0.0 && s->tau_r != -1.0 ? "tau_r must be -1 (the schedule) or >= 0" : NULL;
+}
+static const gv_schema sampler_schema = SCHEMA(sampler, gv_mdm_sampler_section, sampler_fields, check_sampler);
 
 static const gv_field algorithm_fields[] = {
     F_ENUM(gv_mdm_algorithm_section, estimator, gv_mdm_estimator_names, "coupled",

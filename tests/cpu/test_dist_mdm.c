@@ -220,6 +220,25 @@ Test(dist_mdm, one_or_three_shards_differ_only_in_rounding) {
     mdm_assert_group_close("theta-1", "theta-3", "params", 1e-6, "optim/m");
 }
 
+/* algorithm.order_logp: the sampler's order record is written per shard at the shard's rows (and
+   gathered per minibatch row): one shard and three shards train the same θ step up to rounding, and
+   2 ranks equal one process bit for bit. */
+Test(dist_mdm, order_logp_one_or_three_shards_and_two_ranks) {
+    const char *theta = "--set train.inner_epochs=1 --set train.minibatch=12 --set eval.puzzles=0 "
+                        "--set algorithm.advantage=zscore --set algorithm.estimator=trajectory "
+                        "--set sampler.steps=4 --set algorithm.order_logp=true --stop-after 1";
+    char args[1024];
+    snprintf(args, sizeof args, "--set run.shards=1 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, "ordsh-1", args), 0, "%s", err_of("ordsh-1"));
+    snprintf(args, sizeof args, "--set run.shards=3 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, "ordsh-3", args), 0, "%s", err_of("ordsh-3"));
+    cr_assert(mdm_assert_group_close("ordsh-1", "ordsh-3", "optim/m", 1e-6, NULL) > 0.0, "θ had a gradient");
+    mdm_assert_group_close("ordsh-1", "ordsh-3", "params", 1e-6, "optim/m");
+    NEED_MPI();
+    assert_mdm_ranks_agree("order", "--set algorithm.estimator=trajectory --set algorithm.order_logp=true "
+                                    "--set algorithm.advantage=group_mean --set sampler.steps=4", 0);
+}
+
 Test(dist_mdm, diffu_grpo_two_ranks_equal_one_process_bit_for_bit) {
     NEED_MPI();
     assert_mdm_ranks_agree("diffu", "--set algorithm.estimator=diffu_grpo "

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "grove/kernels_cpu.h"
+#include "grove/rng.h"
 #include "samplers/masked.h"
 
 /* Logits that depend on the position only: l[p][v] = a * ((p * 7 + v * 3) % 5) + bias for v = p%V' */
@@ -220,6 +221,42 @@ Test(masked, order_record_by_hand_and_under_the_default_schedule) {
         for (int p = 0; p < T2; ++p)
             if (cs2[n * T2 + p] < 0) cr_assert_eq(rk2[n * T2 + p], -1, "a prompt position has no place");
     }
+    /* the places against the perturbed confidences recomputed here from the record's draws, the
+       fake logits and the sampler's Philox addresses (draw u at element 2p, Gumbel at 2p + 1):
+       every commit outranks every candidate left, and the places follow the confidence */
+    uint32_t key[2];
+    gv_rng_key(c2.seed, c2.stream, key);
+    float lg[T2 * V2];
+    fake_logits(&f, 1, NULL, lg);
+    for (int n = 0; n < N; ++n)
+        for (int s = 0; s < S2; ++s) {
+            uint32_t ctr[3];
+            cr_assert_eq(gv_rng_addr_pack(&(gv_rng_addr){.step = (uint32_t)s, .slot = (uint32_t)n}, ctr), GV_OK);
+            double conf[T2];
+            const double tau = tau2[n * S2 + s];
+            for (int p = 0; p < T2; ++p) {
+                const int d = d2[(n * S2 + s) * T2 + p];
+                if (d < 0) continue;
+                const float *l = lg + p * V2;
+                double z = 0.0;
+                for (int v = 0; v < V2; ++v) z += v == 3 ? 0.0 : exp((double)l[v]);
+                const double g = -log(-log((double)gv_rng_uniform_at(key, ctr, 2 * (uint64_t)p + 1)));
+                conf[p] = (double)l[d] - log(z) + tau * g;
+            }
+            for (int p = 0; p < T2; ++p) {
+                if (cs2[n * T2 + p] != s) continue;
+                for (int q = 0; q < T2; ++q) {
+                    if (q == p || d2[(n * S2 + s) * T2 + q] < 0) continue;
+                    if (cs2[n * T2 + q] == s) /* both committed: the more confident has the lower place */
+                        cr_assert_eq(rk2[n * T2 + p] < rk2[n * T2 + q], conf[p] > conf[q],
+                                     "sample %d step %d: places %d, %d vs confidences %g, %g", n, s,
+                                     rk2[n * T2 + p], rk2[n * T2 + q], conf[p], conf[q]);
+                    else
+                        cr_assert(conf[p] > conf[q], "sample %d step %d: commit %d (%g) below %d (%g)",
+                                  n, s, p, conf[p], q, conf[q]);
+                }
+            }
+        }
 }
 
 /* CFG fake: conditional rows (prompt visible) favour token 0, null rows (every prompt position

@@ -91,7 +91,7 @@ typedef struct gv_mdm_sampler_section {
 } gv_mdm_sampler_section;
 typedef struct gv_mdm_algorithm_section {
     int estimator, aggregation, advantage, credit;
-    int order_logp; /* trajectory: score the commit order too (grove/mdm_grpo.h gv_mdm_order) */
+    bool order_logp; /* trajectory: score the commit order too (grove/mdm_grpo.h gv_mdm_order) */
     double clip_range, beta, prompt_mask, t_lo, t_hi, adv_clip;
 } gv_mdm_algorithm_section;
 typedef struct gv_mdm_group_section { int size, prompts_per_iteration; } gv_mdm_group_section;
