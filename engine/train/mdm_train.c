@@ -594,6 +594,9 @@ static void plan_of(const gv_mdm_job *j, gv_mdm_train_plan *p) {
     for (int i = 0; i < j->model.params.count; ++i) p->params += j->model.params.items[i].numel;
     p->param_mib = 6.0 * (double)j->model.params.total * sizeof(float) / 1048576.0;
     p->views_mib = (double)(E * N * V * T) * (sizeof(int32_t) + sizeof(float)) / 1048576.0;
+    if (j->drawn) /* order_logp: the order record, per sequence and per minibatch */
+        p->views_mib += (double)((N + j->mb) * (V * T * (int64_t)sizeof(int32_t) + 2 * T * sizeof(int32_t) +
+                                                V * sizeof(float))) / 1048576.0;
     p->co_grpo = j->co;
     p->shards = j->shards;
 }

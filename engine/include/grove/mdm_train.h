@@ -162,7 +162,8 @@ typedef struct gv_mdm_train_plan {
     int64_t train_puzzles;            /* training puzzles within [blanks_min, blanks_max]    */
     int64_t params;                   /* θ's parameter count (padding excluded)              */
     double param_mib, views_mib;      /* θ's buffers (values, grads, Adam m, v, EMA, ref);
-                                         stored views and coefficients (E·N·views·T)         */
+                                         stored views and coefficients (E·N·views·T), with
+                                         order_logp the order record too                     */
     int co_grpo, shards;
 } gv_mdm_train_plan;
 
