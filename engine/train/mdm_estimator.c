@@ -141,6 +141,20 @@ static int32_t scored_token(const gv_mdm_order *o, int views, int T, int n, int 
     return o->drawn[((int64_t)n * views + v) * T + p];
 }
 
+/* Candidate q's score s_q = ℓ_kq / τ in the choice of the unit at place `place` of step k (its draw
+   in *x), or NAN when q is not among the candidates left then (not a candidate of view k, or
+   committed at k before that place). */
+static double choice_score(const gv_mdm_order *o, int views, int T, int V, int32_t mask_id,
+                           const float *logits, const int32_t *tokens, const float *coef, int n,
+                           int k, int place, int q, double tau, int32_t *x) {
+    const int64_t row = (int64_t)n * views + k, iq = (int64_t)n * T + q;
+    *x = scored_token(o, views, T, n, k, q, tokens);
+    if (coef[row * T + q] == 0.0f || *x < 0 || (o->commit_step[iq] == k && o->commit_rank[iq] < place))
+        return NAN;
+    const float *l = logits + (row * T + q) * V;
+    return ((double)l[*x] - lse_no_mask(l, V, mask_id)) / tau;
+}
+
 /* The commit order's choice factor of unit (n, p) (gv_mdm_order): p was committed at step k with
    place i; R = the step's candidates (coef != 0 in view k) less those committed before p. Returns
    0 when the step has no choice (all candidates committed, or τ_k = 0); else *k_out, *tau, and the
@@ -162,13 +176,10 @@ static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t ma
     for (int pass = 0; pass < 2; ++pass) {
         *sum = 0.0;
         for (int q = 0; q < T; ++q) {
-            const int64_t iq = (int64_t)n * T + q;
-            const int32_t x = scored_token(o, views, T, n, k, q, tokens);
-            if (coef[row * T + q] == 0.0f || x < 0 ||
-                (o->commit_step[iq] == k && o->commit_rank[iq] < place))
-                continue;
-            const float *l = logits + (row * T + q) * V;
-            const double s = ((double)l[x] - lse_no_mask(l, V, mask_id)) / *tau;
+            int32_t x;
+            const double s = choice_score(o, views, T, V, mask_id, logits, tokens, coef, n, k, place,
+                                          q, *tau, &x);
+            if (isnan(s)) continue;
             if (pass == 0) *mx = s > *mx ? s : *mx;
             else *sum += exp(s - *mx);
         }
@@ -250,14 +261,11 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
             add_logp_grad(logits + (row * T + p) * V, dlogits + (row * T + p) * V, V, mask_id,
                           tokens[(int64_t)n * T + p], gp / tau, 1);
             for (int q = 0; q < T; ++q) {
-                const int64_t iq = (int64_t)n * T + q;
-                const int32_t x = scored_token(order, views, T, n, k, q, tokens);
-                if (coef[row * T + q] == 0.0f || x < 0 ||
-                    (order->commit_step[iq] == k && order->commit_rank[iq] < place))
-                    continue;
-                const float *l = logits + (row * T + q) * V;
-                const double s = ((double)l[x] - lse_no_mask(l, V, mask_id)) / tau;
-                add_logp_grad(l, dlogits + (row * T + q) * V, V, mask_id, x,
+                int32_t x;
+                const double s = choice_score(order, views, T, V, mask_id, logits, tokens, coef, n, k,
+                                              place, q, tau, &x);
+                if (isnan(s)) continue;
+                add_logp_grad(logits + (row * T + q) * V, dlogits + (row * T + q) * V, V, mask_id, x,
                               -gp * exp(s - mx) / sum / tau, 1);
             }
         }

@@ -197,6 +197,20 @@ static double mdm_assert_group_close(const char *a, const char *b, const char *g
    normaliser that used each shard's own acted units instead of all shards' scales the shards'
    gradients unevenly and fails here), and θ after one θ step (the whole batch in one minibatch:
    the values, and optim/m = 0.1 × the gradient summed over the shards). */
+/* One θ step (`theta`: the settings) with 1 shard and with 3 (runs <name>-1, <name>-3): the Adam
+   moments (a gradient there) and the weights agree to 1e-6. */
+static void theta_step_shards_agree(const char *name, const char *theta) {
+    char args[1024], r1[64], r3[64];
+    snprintf(r1, sizeof r1, "%s-1", name);
+    snprintf(r3, sizeof r3, "%s-3", name);
+    snprintf(args, sizeof args, "--set run.shards=1 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, r1, args), 0, "%s", err_of(r1));
+    snprintf(args, sizeof args, "--set run.shards=3 %s", theta);
+    cr_assert_eq(mdm_train(0, NULL, r3, args), 0, "%s", err_of(r3));
+    cr_assert(mdm_assert_group_close(r1, r3, "optim/m", 1e-6, NULL) > 0.0, "θ had a gradient");
+    mdm_assert_group_close(r1, r3, "params", 1e-6, "optim/m");
+}
+
 Test(dist_mdm, one_or_three_shards_differ_only_in_rounding) {
     const char *co = "--set co_grpo.enabled=true --set co_grpo.phase_len=1 --set co_grpo.lr=0.05 "
                      "--set sampler.steps=4 --set algorithm.advantage=zscore --set eval.puzzles=0 "
@@ -212,28 +226,17 @@ Test(dist_mdm, one_or_three_shards_differ_only_in_rounding) {
     cr_assert(strstr(m, "\"phase\":\"phi\"") && strstr(m, "\"phi_step\":2"), "a φ phase:\n%s", m);
     free(m);
     cr_assert(mdm_assert_group_close("phi-1", "phi-3", "schedule", 1e-6, NULL) > 0.0);
-    snprintf(args, sizeof args, "--set run.shards=1 %s", theta);
-    cr_assert_eq(mdm_train(0, NULL, "theta-1", args), 0, "%s", err_of("theta-1"));
-    snprintf(args, sizeof args, "--set run.shards=3 %s", theta);
-    cr_assert_eq(mdm_train(0, NULL, "theta-3", args), 0, "%s", err_of("theta-3"));
-    cr_assert(mdm_assert_group_close("theta-1", "theta-3", "optim/m", 1e-6, NULL) > 0.0, "θ had a gradient");
-    mdm_assert_group_close("theta-1", "theta-3", "params", 1e-6, "optim/m");
+    theta_step_shards_agree("theta", theta);
 }
 
 /* algorithm.order_logp: the sampler's order record is written per shard at the shard's rows (and
    gathered per minibatch row): one shard and three shards train the same θ step up to rounding, and
    2 ranks equal one process bit for bit. */
 Test(dist_mdm, order_logp_one_or_three_shards_and_two_ranks) {
-    const char *theta = "--set train.inner_epochs=1 --set train.minibatch=12 --set eval.puzzles=0 "
-                        "--set algorithm.advantage=zscore --set algorithm.estimator=trajectory "
-                        "--set sampler.steps=4 --set algorithm.order_logp=true --stop-after 1";
-    char args[1024];
-    snprintf(args, sizeof args, "--set run.shards=1 %s", theta);
-    cr_assert_eq(mdm_train(0, NULL, "ordsh-1", args), 0, "%s", err_of("ordsh-1"));
-    snprintf(args, sizeof args, "--set run.shards=3 %s", theta);
-    cr_assert_eq(mdm_train(0, NULL, "ordsh-3", args), 0, "%s", err_of("ordsh-3"));
-    cr_assert(mdm_assert_group_close("ordsh-1", "ordsh-3", "optim/m", 1e-6, NULL) > 0.0, "θ had a gradient");
-    mdm_assert_group_close("ordsh-1", "ordsh-3", "params", 1e-6, "optim/m");
+    theta_step_shards_agree("ordsh", "--set train.inner_epochs=1 --set train.minibatch=12 "
+                            "--set eval.puzzles=0 --set algorithm.advantage=zscore "
+                            "--set algorithm.estimator=trajectory --set sampler.steps=4 "
+                            "--set algorithm.order_logp=true --stop-after 1");
     NEED_MPI();
     assert_mdm_ranks_agree("order", "--set algorithm.estimator=trajectory --set algorithm.order_logp=true "
                                     "--set algorithm.advantage=group_mean --set sampler.steps=4", 0);
