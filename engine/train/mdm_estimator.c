@@ -155,15 +155,18 @@ static double choice_score(const gv_mdm_order *o, int views, int T, int V, int32
     return ((double)l[*x] - lse_no_mask(l, V, mask_id)) / tau;
 }
 
-/* The commit order's choice factor of unit (n, p) (gv_mdm_order): p was committed at step k with
-   place i; R = the step's candidates (coef != 0 in view k) less those committed before p. Returns
-   0 when the step has no choice (all candidates committed, or τ_k = 0); else *k_out, *tau, and the
-   max-shifted Σ_R exp(s_j − *mx) for the factor s_p − (mx + log Σ). */
+/* The commit order's choice factor of unit (n, p) (gv_mdm_order): for a completion position
+   committed at step k with place i, R = the step's candidates (coef != 0 in view k) less those
+   committed before it. Returns 0 without an order, for a unit not scored at its commit view, or
+   when the step has no choice (all candidates committed, or τ_k = 0); else *k_out, *tau, the unit's
+   own score *sp and the max-shifted Σ_R exp(s_j − *mx), for the factor *sp − (*mx + log Σ). */
 static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t mask_id,
                       const float *logits, const int32_t *tokens, const float *coef, int n, int p,
-                      int *k_out, double *tau, double *mx, double *sum) {
+                      int *k_out, double *tau, double *sp, double *mx, double *sum) {
+    if (!o) return 0;
     const int64_t i = (int64_t)n * T + p;
     const int k = o->commit_step[i], place = o->commit_rank[i];
+    if (k < 0 || k >= views || coef[((int64_t)n * views + k) * T + p] == 0.0f) return 0;
     const int64_t row = (int64_t)n * views + k;
     *tau = (double)o->tau_r[row];
     int m = 0, c = 0;
@@ -180,21 +183,12 @@ static int choice_set(const gv_mdm_order *o, int views, int T, int V, int32_t ma
             const double s = choice_score(o, views, T, V, mask_id, logits, tokens, coef, n, k, place,
                                           q, *tau, &x);
             if (isnan(s)) continue;
+            if (q == p) *sp = s;
             if (pass == 0) *mx = s > *mx ? s : *mx;
             else *sum += exp(s - *mx);
         }
     }
     return 1;
-}
-
-/* choice_set for a completion unit (scored at its commit view) of an order; 0 otherwise. */
-static int has_choice(const gv_mdm_order *o, int views, int T, int V, int32_t mask_id,
-                      const float *logits, const int32_t *tokens, const float *coef, int n, int p,
-                      int *k, double *tau, double *mx, double *sum) {
-    if (!o) return 0;
-    const int ks = o->commit_step[(int64_t)n * T + p];
-    if (ks < 0 || ks >= views || coef[((int64_t)n * views + ks) * T + p] == 0.0f) return 0;
-    return choice_set(o, views, T, V, mask_id, logits, tokens, coef, n, p, k, tau, mx, sum);
 }
 
 void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const float *logits,
@@ -212,12 +206,9 @@ void gv_mdm_estimate(int N, int views, int T, int V, int32_t mask_id, const floa
                 s += (double)c * ((double)l[x] - lse_no_mask(l, V, mask_id));
             }
             int k;
-            double tau, mx, sum;
-            if (has_choice(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &mx, &sum)) {
-                const float *l = logits + (((int64_t)n * views + k) * T + p) * V;
-                s += ((double)l[tokens[(int64_t)n * T + p]] - lse_no_mask(l, V, mask_id)) / tau -
-                     (mx + log(sum));
-            }
+            double tau, sp, mx, sum;
+            if (choice_set(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &sp, &mx, &sum))
+                s += sp - (mx + log(sum));
             ell[(int64_t)n * T + p] = (float)s;
         }
 }
@@ -252,8 +243,8 @@ void gv_mdm_estimate_backward(int N, int views, int T, int V, int32_t mask_id, c
                               order != NULL);
             }
             int k;
-            double tau, mx, sum;
-            if (!has_choice(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &mx, &sum))
+            double tau, sp, mx, sum;
+            if (!choice_set(order, views, T, V, mask_id, logits, tokens, coef, n, p, &k, &tau, &sp, &mx, &sum))
                 continue;
             /* d(s_p − LSE_R s)/dℓ_kj = ([j = p] − π_j) / τ, π = softmax over R */
             const int64_t row = (int64_t)n * views + k;
