@@ -152,7 +152,8 @@ static gv_status score_jpeg_incompressibility(gv_reward *r, gv_ctx *ctx,
 
 /* ---- classifier (DESIGN.md §7: probability of the prompt's class) ------------------------------
    score prob: p = softmax(z)[label]; score log_prob: max(log p, log 1e-4), so one hopeless sample
-   weighs at most -9.21 in its group's statistics. */
+   weighs at most -9.21 in its group's statistics; score correct: 1 when z[label] is the largest
+   logit (a tie counts), else 0, so samples that are already right are not ranked among themselves. */
 
 static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
                                   float *scores, uint8_t *status) {
@@ -192,7 +193,9 @@ static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_ima
             }
             double denom = 0.0; /* softmax in fp64, max-shifted */
             for (int c = 0; c < classes; ++c) denom += exp((double)z[c] - zmax);
-            if (k->score == GV_CLASSIFIER_SCORE_LOG_PROB) { /* log-sum-exp, floored */
+            if (k->score == GV_CLASSIFIER_SCORE_CORRECT)
+                scores[i] = (double)z[label] == zmax ? 1.0f : 0.0f;
+            else if (k->score == GV_CLASSIFIER_SCORE_LOG_PROB) { /* log-sum-exp, floored */
                 const double lp = (double)z[label] - zmax - log(denom);
                 const double floor_lp = log(GV_CLASSIFIER_LOG_PROB_FLOOR);
                 scores[i] = (float)(lp > floor_lp ? lp : floor_lp);

@@ -81,7 +81,8 @@ gv_status gv_reward_set_score(gv_reward *r, gv_classifier_score score) {
          !gv_builtin_rewards[r->id].needs_classifier))
         return GV_ERROR(GV_ERR_CONFIG, "reward '%s': 'score' applies to the classifier reward only",
                         r->name ? r->name : "?");
-    if (score != GV_CLASSIFIER_SCORE_PROB && score != GV_CLASSIFIER_SCORE_LOG_PROB)
+    if (score != GV_CLASSIFIER_SCORE_PROB && score != GV_CLASSIFIER_SCORE_LOG_PROB &&
+        score != GV_CLASSIFIER_SCORE_CORRECT)
         return GV_ERROR(GV_ERR_CONFIG, "reward '%s': unknown score %d", r->name, (int)score);
     r->clf.score = score;
     return GV_OK;

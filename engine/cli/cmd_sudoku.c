@@ -1,12 +1,13 @@
-/* grove sudoku --ckpt FILE [--blanks B] [-n N] [--steps S] [--seed S] [--batch B] [--data FILE]
- *              [--raw] [--per-puzzle FILE] [--device KIND]
+/* grove sudoku --ckpt FILE [--blanks B] [-n N] [--steps S] [--seed S] [--tau-r T] [--batch B]
+ *              [--data FILE] [--raw] [--per-puzzle FILE] [--device KIND]
  * Solve-rate evaluation of a masked-diffusion model (kind mdt) on held-out Sudoku puzzles with the
  * hand-made default schedule of ALGORITHMS.md §10 (grove/mdm.h). Takes the first n test puzzles at
  * exactly B blanks (a test level of the model's dataset) and prints ONE JSON line:
  *   {"checkpoint", "dataset", "blanks", "n", "steps", "seed", "solved", "solve_rate",
  *    "solve_rate_ci95": [lo, hi] (Wilson), "mean_reward", "cell_accuracy", "nfe", "seconds"}
  * Defaults: B = the middle test level, n = every puzzle of that level, steps = B (one commit per
- * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. --per-puzzle FILE
+ * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. --tau-r T fixes the
+ * Gumbel scale of the commit order at every step (the trainer's sampler.tau_r: 0 = greedy order). --per-puzzle FILE
  * also writes one CSV line per puzzle (test_row, solved, reward), the format of the trainer's
  * <run dir>/eval-<iteration>.csv, for paired before/after comparisons (bench/mdm/paired_gain.py). */
 #include <stdio.h>
@@ -20,11 +21,12 @@
 typedef struct sudoku_args {
     const char *ckpt, *data, *device, *per_puzzle;
     long blanks, n, steps, seed, batch;
+    double tau_r; /* < 0: the schedule's default */
     int raw;
 } sudoku_args;
 
 static gv_status sudoku_parse(const gv_command *cmd, const gv_cli_args *args, sudoku_args *a) {
-    *a = (sudoku_args){.batch = 64};
+    *a = (sudoku_args){.batch = 64, .tau_r = -1.0};
     a->ckpt = gv_cli_option_value(cmd, args, "ckpt");
     a->data = gv_cli_option_value(cmd, args, "data");
     a->device = gv_cli_option_value(cmd, args, "device");
@@ -37,6 +39,7 @@ static gv_status sudoku_parse(const gv_command *cmd, const gv_cli_args *args, su
     if ((v = gv_cli_option_value(cmd, args, "steps")))
         GV_TRY(gv_cli_parse_long("steps", v, 1, GV_MASKED_MAX_STEPS, &a->steps));
     if ((v = gv_cli_option_value(cmd, args, "seed"))) GV_TRY(gv_cli_parse_long("seed", v, 0, 4294967295L, &a->seed));
+    if ((v = gv_cli_option_value(cmd, args, "tau-r"))) GV_TRY(gv_cli_parse_double("tau-r", v, 0.0, 1e6, &a->tau_r));
     if ((v = gv_cli_option_value(cmd, args, "batch"))) GV_TRY(gv_cli_parse_long("batch", v, 1, 4096, &a->batch));
     return GV_OK;
 }
@@ -67,7 +70,9 @@ static gv_status sudoku_run(sudoku_args *a, gv_ctx *c, gv_image_model *m, gv_dat
     float *reward = calloc((size_t)a->n, sizeof *reward);
     gv_status s = solved && reward ? gv_mdm_runner_init(r, m, c, batch)
                                    : GV_ERROR(GV_ERR_OOM, "grove sudoku: out of memory");
+    gv_masked_knobs fixed = {.fixed_mask = 1u << GV_KNOB_TAU_R, .fixed[GV_KNOB_TAU_R] = (float)a->tau_r};
     gv_sudoku_eval_options o = {.steps = (int)a->steps, .batch = batch, .seed = (uint32_t)a->seed,
+                                .knobs = a->tau_r >= 0.0 ? &fixed : NULL,
                                 .solved_each = solved, .reward_each = reward};
     if (s == GV_OK) s = gv_sudoku_evaluate(r, &ds->test, rows, a->n, &o, res);
     if (s == GV_OK && a->per_puzzle) {

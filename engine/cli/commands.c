@@ -100,6 +100,8 @@ const gv_command gv_commands[] = {
                  {"n", 'n', "N", "puzzles (default: all of the level)"},
                  {"steps", 0, "S", "sampler steps (default: B, one commit per blank)"},
                  {"seed", 0, "S", "seed (default 0)"},
+                 {"tau-r", 0, "T", "fixed commit-order Gumbel scale at every step, as sampler.tau_r "
+                                   "(default: the schedule 1 - j/s; 0 = greedy)"},
                  {"batch", 0, "B", "puzzles per forward (default 64)"},
                  {"data", 0, "FILE", "dataset file (default data/<the model's dataset>.h5)"},
                  {"raw", 0, NULL, "use the raw weights instead of the EMA"},

@@ -213,7 +213,7 @@ static const char *check_reward(const void *obj) {
 }
 
 /* gv_classifier_score order (rewards.h) */
-static const char *const reward_score_names[] = {"prob", "log_prob", NULL};
+static const char *const reward_score_names[] = {"prob", "log_prob", "correct", NULL};
 
 static const gv_field reward_fields[] = {
     F_STR(gv_reward_spec, builtin, NULL, 0, "built-in reward name"),
@@ -222,7 +222,8 @@ static const gv_field reward_fields[] = {
     F_FLOAT(gv_reward_spec, weight, "1.0", -1e6, 1e6, 0, "weight w_k in r = sum_k w_k r_k"),
     F_MAP(gv_reward_spec, config, "passed to the reward as key=value lines"),
     F_ENUM(gv_reward_spec, score, reward_score_names, "prob",
-           "classifier: prob = p(prompt's class) | log_prob = max(log p, log 1e-4)"),
+           "classifier: prob = p(prompt's class) | log_prob = max(log p, log 1e-4) | correct = "
+           "1 if the prompt's class has the largest logit, else 0"),
 };
 const gv_schema gv_reward_spec_schema = SCHEMA(reward, gv_reward_spec, reward_fields, check_reward);
 

@@ -108,7 +108,7 @@ Test(config, struct_check_names_the_list_item) {
    that has no probability to take the log of. */
 Test(config, reward_score_values_and_owner) {
     expect_error("bad_score.yaml", NULL, 0, GV_ERR_CONFIG,
-                 "bad_score.yaml:5: rewards.1.score: expected one of prob, log_prob; got 'logprob'");
+                 "bad_score.yaml:5: rewards.1.score: expected one of prob, log_prob, correct; got 'logprob'");
     const char *ink[] = {"rewards=[{builtin: ink, score: log_prob}]"};
     expect_error("base.yaml", ink, 1, GV_ERR_CONFIG,
                  "--set rewards: rewards.0: 'score' applies to the classifier reward only");
@@ -122,6 +122,10 @@ Test(config, reward_score_values_and_owner) {
     const char *lp[] = {"rewards.0.score=log_prob"};
     load_ok("base.yaml", lp, 1, &cfg, NULL);
     cr_expect_eq(cfg.rewards[0].score, 1, "log_prob");
+    gv_run_config_free(&cfg);
+    const char *cor[] = {"rewards.0.score=correct"};
+    load_ok("base.yaml", cor, 1, &cfg, NULL);
+    cr_expect_eq(cfg.rewards[0].score, 2, "correct");
     gv_run_config_free(&cfg);
 }
 

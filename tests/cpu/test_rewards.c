@@ -174,6 +174,37 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     gv_reward_destroy(&ink);
 }
 
+/* score correct: 1 exactly when the prompt's class has the largest logit. Biases {0.5, 2, 2}: class 0
+   scores 0 although p = 0.10 > 0, classes 1 and 2 tie for the maximum and both score 1; an
+   out-of-range label still fails. */
+Test(rewards, classifier_correct_is_argmax_indicator) {
+    gv_image_model m;
+    const float bias[3] = {0.5f, 2.0f, 2.0f};
+    bias_classifier(&m, bias);
+    gv_reward r;
+    cr_assert_eq(gv_reward_create(&r, "classifier", 1.0, &m, 4, ctx), GV_OK, "%s", gv_last_error());
+    cr_assert_eq(gv_reward_set_score(&r, GV_CLASSIFIER_SCORE_CORRECT), GV_OK);
+    static float px[4 * 28 * 28];
+    const int32_t labels[4] = {0, 1, 2, 7};
+    gv_reward_images b = {.n = 4, .channels = 1, .height = 28, .width = 28,
+                          .pixels = px, .labels = labels};
+    float s[4];
+    uint8_t st[4];
+    cr_assert_eq(gv_reward_score(&r, ctx, &b, s, st), GV_OK, "%s", gv_last_error());
+    cr_expect_eq(s[0], 0.0f);
+    cr_expect_eq(s[1], 1.0f);
+    cr_expect_eq(s[2], 1.0f);
+    for (int i = 0; i < 3; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
+    cr_expect_eq(st[3], GV_REWARD_ITEM_FAILED);
+    gv_reward_destroy(&r);
+    gv_params_free(&m.params);
+
+    gv_reward ink; /* like log_prob, a classifier-only mode */
+    cr_assert_eq(gv_reward_create(&ink, "ink", 1.0, NULL, 0, ctx), GV_OK);
+    cr_expect_eq(gv_reward_set_score(&ink, GV_CLASSIFIER_SCORE_CORRECT), GV_ERR_CONFIG);
+    gv_reward_destroy(&ink);
+}
+
 /* log_prob is floored at log 1e-4: a class 30 logits behind (log p = -30 - log(1 + e^-30 + ...))
    scores log(1e-4) = -9.2103..., while one 5 behind (log p ~ -5.0134) is left alone. */
 Test(rewards, classifier_log_prob_floor) {

@@ -93,17 +93,19 @@ extern const gv_builtin_reward gv_builtin_rewards[GV_BUILTIN_REWARD_COUNT];
 gv_status gv_builtin_reward_find(const char *name, gv_builtin_reward_id *id);
 
 /* What the `classifier` reward returns for p = softmax(logits)[label] (a reward entry's `score:`).
-   log_prob is floored at log(GV_CLASSIFIER_LOG_PROB_FLOOR) = -9.21. */
+   log_prob is floored at log(GV_CLASSIFIER_LOG_PROB_FLOOR) = -9.21; correct is 1 when the
+   prompt's class has the largest logit (ties count as correct), else 0. */
 typedef enum gv_classifier_score {
     GV_CLASSIFIER_SCORE_PROB = 0, /* p (the default)                        */
-    GV_CLASSIFIER_SCORE_LOG_PROB  /* max(log p, log 1e-4), log-sum-exp in fp64 */
+    GV_CLASSIFIER_SCORE_LOG_PROB, /* max(log p, log 1e-4), log-sum-exp in fp64 */
+    GV_CLASSIFIER_SCORE_CORRECT   /* 1[z_label == max_c z_c]                 */
 } gv_classifier_score;
 #define GV_CLASSIFIER_LOG_PROB_FLOOR 1e-4
 
 /* Classifier state of a `classifier` reward (backend buffers in its own arena). */
 typedef struct gv_reward_classifier {
     const gv_image_model *model; /* borrowed; kind GV_MODEL_CLASSIFIER       */
-    gv_classifier_score score;   /* p or floored log p (gv_reward_set_score) */
+    gv_classifier_score score;   /* p, floored log p or 0/1 (gv_reward_set_score) */
     int micro_batch;             /* rows per forward (tail padded)           */
     gv_arena arena;              /* input, logits and activations            */
     float *x, *logits;           /* backend (micro_batch, c, h, w), (micro_batch, classes) */
