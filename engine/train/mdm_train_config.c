@@ -157,8 +157,13 @@ static const gv_schema mdm_train_schema = SCHEMA(mdm_train, gv_mdm_train_config,
 
 gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, int nsets,
                                    gv_mdm_train_config *out) {
+    return gv_mdm_train_config_load_origins(path, sets, nsets, out, NULL);
+}
+
+gv_status gv_mdm_train_config_load_origins(const char *path, const char *const *sets, int nsets,
+                                           gv_mdm_train_config *out, gv_config_result *res) {
     gv_config_request req = {.schema = &mdm_train_schema, .path = path, .sets = sets, .nsets = nsets};
-    return gv_config_load(&req, out, NULL);
+    return gv_config_load(&req, out, res);
 }
 
 gv_status gv_mdm_train_config_load_resolved(const char *text, const char *label,
@@ -169,7 +174,12 @@ gv_status gv_mdm_train_config_load_resolved(const char *text, const char *label,
 }
 
 gv_status gv_mdm_train_config_dump(const gv_mdm_train_config *c, char **out) {
-    return gv_config_dump(&mdm_train_schema, c, NULL, out);
+    return gv_mdm_train_config_dump_origins(c, NULL, out);
+}
+
+gv_status gv_mdm_train_config_dump_origins(const gv_mdm_train_config *c,
+                                           const gv_config_result *res, char **out) {
+    return gv_config_dump(&mdm_train_schema, c, res, out);
 }
 
 void gv_mdm_train_config_free(gv_mdm_train_config *c) { gv_config_free(&mdm_train_schema, c); }
@@ -184,8 +194,21 @@ gv_status gv_train_config_model_kind(const char *path, const char *const *sets, 
         if (strncmp(sets[i], "model.checkpoint=", 17) == 0)
             snprintf(ckpt, sizeof ckpt, "%s", sets[i] + 17), from_set = 1;
     if (!from_set) {
-        struct fy_document *fyd = fy_document_build_from_file(NULL, path);
-        if (!fyd) return GV_ERROR(GV_ERR_IO, "%s: not readable as YAML", path);
+        /* silent diagnostics: a missing or broken file is reported once, by the binder that
+           reads it next (gv_cnode_parse), not also by libfyaml on stderr */
+        struct fy_diag_cfg dcfg;
+        fy_diag_cfg_default(&dcfg);
+        dcfg.fp = NULL;
+        dcfg.output_fn = NULL;
+        struct fy_diag *diag = fy_diag_create(&dcfg);
+        if (!diag) return GV_ERROR(GV_ERR_OOM, "%s: cannot create the YAML diagnostics", path);
+        fy_diag_set_collect_errors(diag, true);
+        const struct fy_parse_cfg quiet = {.flags = FYPCF_QUIET, .diag = diag};
+        struct fy_document *fyd = fy_document_build_from_file(&quiet, path);
+        if (!fyd) {
+            fy_diag_destroy(diag);
+            return GV_ERROR(GV_ERR_IO, "%s: not readable as YAML", path);
+        }
         struct fy_node *n = fy_node_by_path(fy_document_root(fyd), "/model/checkpoint", FY_NT,
                                             FYNWF_DONT_FOLLOW);
         const char *v = n ? fy_node_get_scalar0(n) : NULL;
@@ -195,6 +218,7 @@ gv_status gv_train_config_model_kind(const char *path, const char *const *sets, 
             snprintf(ckpt, sizeof ckpt, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, v);
         }
         fy_document_destroy(fyd);
+        fy_diag_destroy(diag);
         if (!v) return GV_ERROR(GV_ERR_CONFIG, "%s: no model.checkpoint", path);
     }
     gv_ckpt_reader *r = NULL;

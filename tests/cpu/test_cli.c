@@ -102,6 +102,28 @@ Test(cli, config_error_names_file_line_and_key) {
     cr_assert_str_eq(r.out, "grove config: --set train.lr: expected a number, got 'abc'\n");
 }
 
+/* A config whose model is a masked-diffusion model is bound by the mdm trainer's schema, as
+   `grove train` binds it: its own keys with their origins, its own errors. */
+Test(cli, config_prints_a_masked_diffusion_config) {
+    run_result r = run_grove("config configs/align/sudoku-diffu-grpo.yaml --set sampler.tau_r=0");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_expect(strstr(r.out, "  estimator: diffu_grpo  # config\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  tau_r: 0.0  # --set\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "  order_logp: false  # default\n") != NULL, "%s", r.out);
+    r = run_grove("config configs/align/sudoku-diffu-grpo.yaml --set algorithm.estimatr=x");
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    cr_expect_eq(count_lines(r.out), 1, "%s", r.out);
+    cr_expect(strstr(r.out, "algorithm.estimatr: unknown key") != NULL, "%s", r.out);
+    /* a missing file is one line from config and train alike (no libfyaml diagnostic besides) */
+    const char *missing[] = {"config tests/data/config/no_such.yaml", "train tests/data/config/no_such.yaml"};
+    for (int i = 0; i < 2; ++i) {
+        r = run_grove(missing[i]);
+        cr_expect_eq(r.rc, 1, "%s", r.out);
+        cr_expect_eq(count_lines(r.out), 1, "%s", r.out);
+        cr_expect(strstr(r.out, "no_such.yaml: cannot read config") != NULL, "%s", r.out);
+    }
+}
+
 Test(cli, set_needs_key_and_value) {
     run_result r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr");
     cr_assert_eq(r.rc, 2);

@@ -142,6 +142,12 @@ gv_status gv_mdm_train_config_load(const char *path, const char *const *sets, in
 gv_status gv_mdm_train_config_load_resolved(const char *text, const char *label,
                                             gv_mdm_train_config *out);
 gv_status gv_mdm_train_config_dump(const gv_mdm_train_config *c, char **out);
+/* The same load, with the origin of every value in *res (free with gv_config_result_free), and
+   the dump with each value's origin as a comment: what `grove config` prints for an mdt model. */
+gv_status gv_mdm_train_config_load_origins(const char *path, const char *const *sets, int nsets,
+                                           gv_mdm_train_config *out, gv_config_result *res);
+gv_status gv_mdm_train_config_dump_origins(const gv_mdm_train_config *c,
+                                           const gv_config_result *res, char **out);
 void gv_mdm_train_config_free(gv_mdm_train_config *c);
 
 /* The kind of the model a `grove train` config names in model.checkpoint (after --set edits of
