@@ -83,13 +83,22 @@ Test(cli, version_names_commit_and_cpu_backend) {
     cr_assert(strstr(r.out, "  cuda  ") != NULL, "%s", r.out);
 }
 
-Test(cli, config_prints_resolved_values_with_origins) {
-    run_result r = run_grove("config configs/align/mnist-flowgrpo.yaml --set train.lr=1e-4");
+/* `grove <args>` succeeds and prints each of the NULL-terminated `lines` (each a whole line). */
+static void expect_output_lines(const char *args, const char *const *lines) {
+    run_result r = run_grove(args);
     cr_assert_eq(r.rc, 0, "%s", r.out);
-    cr_expect(strstr(r.out, "  lr: 0.0001  # --set\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  size: 8  # preset\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  weight_decay: 0.0001  # default\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  iterations: 20  # config\n") != NULL, "%s", r.out);
+    for (; *lines; ++lines) {
+        char want[256];
+        snprintf(want, sizeof want, "\n%s\n", *lines);
+        cr_expect(strstr(r.out, want) != NULL, "missing '%s' in:\n%s", *lines, r.out);
+    }
+}
+
+Test(cli, config_prints_resolved_values_with_origins) {
+    const char *const lines[] = {"  lr: 0.0001  # --set", "  size: 8  # preset",
+                                 "  weight_decay: 0.0001  # default", "  iterations: 20  # config",
+                                 NULL};
+    expect_output_lines("config configs/align/mnist-flowgrpo.yaml --set train.lr=1e-4", lines);
 }
 
 Test(cli, config_error_names_file_line_and_key) {
@@ -105,12 +114,10 @@ Test(cli, config_error_names_file_line_and_key) {
 /* A config whose model is a masked-diffusion model is bound by the mdm trainer's schema, as
    `grove train` binds it: its own keys with their origins, its own errors. */
 Test(cli, config_prints_a_masked_diffusion_config) {
-    run_result r = run_grove("config configs/align/sudoku-diffu-grpo.yaml --set sampler.tau_r=0");
-    cr_assert_eq(r.rc, 0, "%s", r.out);
-    cr_expect(strstr(r.out, "  estimator: diffu_grpo  # config\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  tau_r: 0.0  # --set\n") != NULL, "%s", r.out);
-    cr_expect(strstr(r.out, "  order_logp: false  # default\n") != NULL, "%s", r.out);
-    r = run_grove("config configs/align/sudoku-diffu-grpo.yaml --set algorithm.estimatr=x");
+    const char *const lines[] = {"  estimator: diffu_grpo  # config", "  tau_r: 0.0  # --set",
+                                 "  order_logp: false  # default", NULL};
+    expect_output_lines("config configs/align/sudoku-diffu-grpo.yaml --set sampler.tau_r=0", lines);
+    run_result r = run_grove("config configs/align/sudoku-diffu-grpo.yaml --set algorithm.estimatr=x");
     cr_assert_eq(r.rc, 1, "%s", r.out);
     cr_expect_eq(count_lines(r.out), 1, "%s", r.out);
     cr_expect(strstr(r.out, "algorithm.estimatr: unknown key") != NULL, "%s", r.out);
