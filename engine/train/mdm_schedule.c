@@ -172,17 +172,33 @@ gv_status gv_schedule_hook(void *user, const gv_masked_config *c, int step, int 
     return GV_OK;
 }
 
-void gv_schedule_mean_knobs(gv_schedule *p, int k, float frac, float conf, float *knobs) {
+void gv_schedule_mean_knobs(gv_schedule *p, const gv_masked_knobs *held, int k, float frac,
+                            float conf, float *knobs) {
     const int s = p->cfg.steps / p->cfg.blocks, j = k % s;
     double x[GV_SCHEDULE_IN], h[256], mu[GV_KNOB_COUNT];
     features(j, s, frac, conf, x);
     forward(p, x, h, mu);
-    for (int q = 0; q < GV_KNOB_COUNT; ++q) knobs[q] = gv_masked_default_knob(q, j, s);
-    for (int i = 0; i < p->K; ++i) {
+    for (int q = 0; q < GV_KNOB_COUNT; ++q)
+        knobs[q] = held && held->fixed_mask >> q & 1u ? held->fixed[q] : gv_masked_default_knob(q, j, s);
+    for (int i = 0; i < p->K; ++i) { /* a learned knob is never fixed (mdm_setup.c refuses it) */
         const int q = p->knob_of[i];
         if (!has_action(q, j, s)) continue;
-        knobs[q] = (float)gv_schedule_squash(q, (double)(float)mu[i] + gv_schedule_unsquash(q, knobs[q]));
+        const double bias = gv_schedule_unsquash(q, gv_masked_default_knob(q, j, s));
+        knobs[q] = (float)gv_schedule_squash(q, (double)(float)mu[i] + bias);
     }
+}
+
+void gv_schedule_rollout_mean_knobs(gv_schedule *p, const gv_masked_knobs *held, int k,
+                                    float *frac, float *conf, float *knobs) {
+    const int S = p->cfg.steps;
+    double fr = 0.0, cf = 0.0;
+    for (int n = 0; n < p->N; ++n) {
+        fr += p->feat[((int64_t)n * S + k) * 2];
+        cf += p->feat[((int64_t)n * S + k) * 2 + 1];
+    }
+    if (p->N) fr /= p->N, cf /= p->N;
+    *frac = (float)fr, *conf = (float)cf;
+    gv_schedule_mean_knobs(p, held, k, *frac, *conf, knobs);
 }
 
 double gv_schedule_logp(gv_schedule *p, int n, int k) {
@@ -291,21 +307,15 @@ gv_status gv_schedule_update(gv_schedule *p, const float *adv, double *loss, dou
     return gv_schedule_step(p);
 }
 
-gv_status gv_schedule_write_csv(gv_schedule *p, FILE *f) {
+gv_status gv_schedule_write_csv(gv_schedule *p, const gv_masked_knobs *held, FILE *f) {
     const int S = p->cfg.steps, s = S / p->cfg.blocks;
     fprintf(f, "step,block_step,masked_frac,mean_conf");
     for (int q = 0; q < GV_KNOB_COUNT; ++q) fprintf(f, ",%s", gv_knob_names[q]);
     fprintf(f, "\n");
     for (int k = 0; k < S; ++k) {
-        double fr = 0.0, cf = 0.0;
-        for (int n = 0; n < p->N; ++n) {
-            fr += p->feat[((int64_t)n * S + k) * 2];
-            cf += p->feat[((int64_t)n * S + k) * 2 + 1];
-        }
-        if (p->N) fr /= p->N, cf /= p->N;
-        float kn[GV_KNOB_COUNT];
-        gv_schedule_mean_knobs(p, k, (float)fr, (float)cf, kn);
-        fprintf(f, "%d,%d,%.6f,%.6f", k, k % s, fr, cf);
+        float fr, cf, kn[GV_KNOB_COUNT];
+        gv_schedule_rollout_mean_knobs(p, held, k, &fr, &cf, kn);
+        fprintf(f, "%d,%d,%.6f,%.6f", k, k % s, (double)fr, (double)cf);
         for (int q = 0; q < GV_KNOB_COUNT; ++q) fprintf(f, ",%.6g", (double)kn[q]);
         fprintf(f, "\n");
     }

@@ -367,19 +367,15 @@ static gv_status evaluate(gv_mdm_job *j, int64_t iteration, gv_metrics *m, FILE 
     if (j->co) { /* the learned mean schedule at the held-out puzzles' mean features */
         FILE *f = fopen(j->schedule_csv, "w");
         if (!f) return GV_ERROR(GV_ERR_IO, "%s: cannot write", j->schedule_csv);
-        gv_status s = gv_schedule_write_csv(&j->sched, f);
+        gv_status s = gv_schedule_write_csv(&j->sched, &mean_schedule, f);
         if (fclose(f) && s == GV_OK) s = GV_ERROR(GV_ERR_IO, "%s: write failed", j->schedule_csv);
         GV_TRY(s);
         if (progress) {
             fprintf(progress, "mdm train: iteration %lld learned schedule (step: r tau_s tau_r):",
                     (long long)iteration);
             for (int k = 0; k < j->sched.cfg.steps; ++k) {
-                float kn[GV_KNOB_COUNT], fr = 0.0f, cf = 0.0f;
-                for (int n = 0; n < j->sched.N; ++n) {
-                    fr += j->sched.feat[((int64_t)n * j->sched.cfg.steps + k) * 2] / (float)j->sched.N;
-                    cf += j->sched.feat[((int64_t)n * j->sched.cfg.steps + k) * 2 + 1] / (float)j->sched.N;
-                }
-                gv_schedule_mean_knobs(&j->sched, k, fr, cf, kn);
+                float kn[GV_KNOB_COUNT], fr, cf;
+                gv_schedule_rollout_mean_knobs(&j->sched, &mean_schedule, k, &fr, &cf, kn);
                 fprintf(progress, " %d: %.3f %.3f %.3f;", k, (double)kn[GV_KNOB_R],
                         (double)kn[GV_KNOB_TAU_S], (double)kn[GV_KNOB_TAU_R]);
             }

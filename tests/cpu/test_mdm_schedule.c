@@ -52,6 +52,32 @@ static void run_sampler(gv_schedule *p, int N, int steps, int blocks, int64_t it
     free(scr);
 }
 
+/* An unlearned knob that the sampler holds fixed (sampler.tau_r) is reported at its fixed value,
+   the learned ones and the other defaults unchanged: the exported schedule is the one sampled. */
+Test(mdm_schedule, mean_knobs_report_a_held_knob) {
+    enum { S = 6, B = 2 };
+    gv_schedule_config c = cfg_of(S, B);
+    c.learned[GV_KNOB_TAU_R] = 0;
+    gv_schedule p;
+    cr_assert_eq(gv_schedule_create(&c, &p), GV_OK, "%s", gv_last_error());
+    float *b2 = gv_params_find(&p.phi, "b2")->value; /* move the learned knobs off their defaults */
+    for (int i = 0; i < p.K; ++i) b2[i] = 0.3f * (float)(i + 1);
+    const gv_masked_knobs held = {.fixed_mask = 1u << GV_KNOB_TAU_R, .fixed[GV_KNOB_TAU_R] = 0.375f};
+    for (int k = 0; k < S; ++k) {
+        float free_kn[GV_KNOB_COUNT], held_kn[GV_KNOB_COUNT];
+        gv_schedule_mean_knobs(&p, NULL, k, 0.5f, 0.7f, free_kn);
+        gv_schedule_mean_knobs(&p, &held, k, 0.5f, 0.7f, held_kn);
+        const int j = k % (S / B);
+        cr_expect_eq(free_kn[GV_KNOB_TAU_R], gv_masked_default_knob(GV_KNOB_TAU_R, j, S / B));
+        cr_expect_eq(held_kn[GV_KNOB_TAU_R], 0.375f, "step %d", k);
+        for (int q = 0; q < GV_KNOB_COUNT; ++q)
+            if (q != GV_KNOB_TAU_R) cr_expect_eq(held_kn[q], free_kn[q], "step %d knob %s", k, gv_knob_names[q]);
+        if (j < S / B - 1) /* a block's last step has no action */
+            cr_expect_neq(held_kn[GV_KNOB_R], gv_masked_default_knob(GV_KNOB_R, j, S / B), "step %d", k);
+    }
+    gv_schedule_free(&p);
+}
+
 Test(mdm_schedule, zero_init_head_gives_the_defaults_exactly) {
     enum { N = 3, S = 6, B = 2 };
     gv_schedule p;
@@ -61,7 +87,7 @@ Test(mdm_schedule, zero_init_head_gives_the_defaults_exactly) {
     for (int k = 0; k < S; ++k)
         for (int f = 0; f < 4; ++f) {
             float kn[GV_KNOB_COUNT];
-            gv_schedule_mean_knobs(&p, k, 0.25f * (float)f, 0.9f - 0.2f * (float)f, kn);
+            gv_schedule_mean_knobs(&p, NULL, k, 0.25f * (float)f, 0.9f - 0.2f * (float)f, kn);
             for (int q = 0; q < GV_KNOB_COUNT; ++q)
                 cr_assert_eq(kn[q], gv_masked_default_knob(q, k % (S / B), S / B), "step %d knob %s: %.9g",
                              k, gv_knob_names[q], (double)kn[q]);
@@ -170,7 +196,7 @@ Test(mdm_schedule, phi_moves_toward_the_schedule_a_constructed_reward_prefers) {
     c.sigma_decay_iterations = 40;
     cr_assert_eq(gv_schedule_create(&c, &p), GV_OK, "%s", gv_last_error());
     float before[GV_KNOB_COUNT], after[GV_KNOB_COUNT];
-    gv_schedule_mean_knobs(&p, 0, 1.0f, 0.5f, before);
+    gv_schedule_mean_knobs(&p, NULL, 0, 1.0f, 0.5f, before);
     for (int it = 0; it < 40; ++it) {
         cr_assert_eq(gv_schedule_begin(&p, N, it, 0), GV_OK);
         int32_t tok[N * T], cm[N * S];
@@ -185,7 +211,7 @@ Test(mdm_schedule, phi_moves_toward_the_schedule_a_constructed_reward_prefers) {
         for (int n = 0; n < N; ++n) adv[n] = (float)((rew[n] - mean) / (sd + 1e-4));
         for (int e = 0; e < 2; ++e) cr_assert_eq(gv_schedule_update(&p, adv, NULL, NULL), GV_OK);
     }
-    gv_schedule_mean_knobs(&p, 0, 1.0f, 0.5f, after);
+    gv_schedule_mean_knobs(&p, NULL, 0, 1.0f, 0.5f, after);
     cr_assert_eq(before[GV_KNOB_R], 0.25f);
     cr_assert(after[GV_KNOB_R] > 0.4f, "r_0 %.4f -> %.4f: expected a clear rise", (double)before[GV_KNOB_R],
               (double)after[GV_KNOB_R]);

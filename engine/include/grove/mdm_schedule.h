@@ -85,9 +85,14 @@ gv_status gv_schedule_begin(gv_schedule *p, int N, int64_t iteration, int mean_o
 gv_status gv_schedule_hook(void *user, const gv_masked_config *c, int step, int j, int s,
                            const float *masked_frac, const float *mean_conf, float *knobs);
 
-/* The mean knobs (GV_KNOB_COUNT) at global step k with features (frac, conf); unlearned knobs
-   keep their defaults. */
-void gv_schedule_mean_knobs(gv_schedule *p, int k, float frac, float conf, float *knobs);
+/* The mean knobs (GV_KNOB_COUNT) at global step k with features (frac, conf). Unlearned knobs
+   are what the sampler uses for them: held's fixed value where its fixed_mask has the knob's bit
+   (sampler.tau_r), else the default (held may be NULL). */
+void gv_schedule_mean_knobs(gv_schedule *p, const gv_masked_knobs *held, int k, float frac,
+                            float conf, float *knobs);
+/* The same at the last rollout's mean features of step k (*frac, *conf receive them). */
+void gv_schedule_rollout_mean_knobs(gv_schedule *p, const gv_masked_knobs *held, int k,
+                                    float *frac, float *conf, float *knobs);
 
 /* log π_φ of the recorded actions of (sample n, step k) under the current φ and σ. */
 double gv_schedule_logp(gv_schedule *p, int n, int k);
@@ -111,8 +116,8 @@ gv_status gv_schedule_step(gv_schedule *p);
 gv_status gv_schedule_update(gv_schedule *p, const float *adv, double *loss, double *mean_ratio);
 
 /* The learned mean schedule, one row per global step at the rollout's mean features:
-   "step,block_step,masked_frac,mean_conf,<knob>..." (all four knobs). */
-gv_status gv_schedule_write_csv(gv_schedule *p, FILE *f);
+   "step,block_step,masked_frac,mean_conf,<knob>..." (all four knobs; unlearned ones as held). */
+gv_status gv_schedule_write_csv(gv_schedule *p, const gv_masked_knobs *held, FILE *f);
 
 #ifdef __cplusplus
 }
