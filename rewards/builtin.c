@@ -152,8 +152,9 @@ static gv_status score_jpeg_incompressibility(gv_reward *r, gv_ctx *ctx,
 
 /* ---- classifier (DESIGN.md §7: probability of the prompt's class) ------------------------------
    score prob: p = softmax(z)[label]; score log_prob: max(log p, log 1e-4), so one hopeless sample
-   weighs at most -9.21 in its group's statistics; score correct: 1 when z[label] is the largest
-   logit (a tie counts), else 0, so samples that are already right are not ranked among themselves. */
+   weighs at most -9.21 in its group's statistics; score correct: 1 when the label is the top class
+   (the first largest logit, as the eval's accuracy counts a tie), else 0, so samples that are
+   already right are not ranked among themselves. */
 
 static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_images *b,
                                   float *scores, uint8_t *status) {
@@ -181,27 +182,29 @@ static gv_status score_classifier(gv_reward *r, gv_ctx *ctx, const gv_reward_ima
             const float *z = k->host_logits + (int64_t)j * classes;
             const int32_t label = b->labels ? b->labels[i] : -1;
             double zmax = -INFINITY;
-            int finite = 1;
+            int finite = 1, top = 0; /* top: the first class with the largest logit */
             for (int c = 0; c < classes; ++c) {
                 finite &= isfinite(z[c]) != 0;
-                if (z[c] > zmax) zmax = z[c];
+                if (z[c] > zmax) zmax = z[c], top = c;
             }
             if (label < 0 || label >= classes || !finite) {
                 scores[i] = 0.0f;
                 status[i] = GV_REWARD_ITEM_FAILED;
                 continue;
             }
+            status[i] = GV_REWARD_ITEM_OK;
+            if (k->score == GV_CLASSIFIER_SCORE_CORRECT) {
+                scores[i] = top == label ? 1.0f : 0.0f;
+                continue;
+            }
             double denom = 0.0; /* softmax in fp64, max-shifted */
             for (int c = 0; c < classes; ++c) denom += exp((double)z[c] - zmax);
-            if (k->score == GV_CLASSIFIER_SCORE_CORRECT)
-                scores[i] = (double)z[label] == zmax ? 1.0f : 0.0f;
-            else if (k->score == GV_CLASSIFIER_SCORE_LOG_PROB) { /* log-sum-exp, floored */
+            if (k->score == GV_CLASSIFIER_SCORE_LOG_PROB) { /* log-sum-exp, floored */
                 const double lp = (double)z[label] - zmax - log(denom);
                 const double floor_lp = log(GV_CLASSIFIER_LOG_PROB_FLOOR);
                 scores[i] = (float)(lp > floor_lp ? lp : floor_lp);
             } else
                 scores[i] = (float)(exp((double)z[label] - zmax) / denom);
-            status[i] = GV_REWARD_ITEM_OK;
         }
     }
     return GV_OK;

@@ -39,12 +39,10 @@ static gv_status dump_image(const gv_cli_args *args, char **text) {
 }
 
 int gv_cmd_config(const gv_command *cmd, const gv_cli_args *args) {
-    gv_model_kind mk;
-    const int mdm = gv_train_config_model_kind(args->positional[0], args->sets, args->nsets, &mk) ==
-                        GV_OK && mk == GV_MODEL_MDT;
-    gv_clear_error(); /* an unreadable checkpoint is the image binder's error to report */
+    int mdm = 0;
     char *text = NULL;
-    gv_status s = mdm ? dump_mdm(args, &text) : dump_image(args, &text);
+    gv_status s = gv_train_config_is_mdm(args->positional[0], args->sets, args->nsets, &mdm);
+    if (s == GV_OK) s = mdm ? dump_mdm(args, &text) : dump_image(args, &text);
     if (s == GV_OK) fputs(text, stdout);
     free(text);
     return s == GV_OK ? GV_EXIT_OK : gv_cli_fail(cmd);

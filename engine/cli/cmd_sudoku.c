@@ -3,7 +3,8 @@
  * Solve-rate evaluation of a masked-diffusion model (kind mdt) on held-out Sudoku puzzles with the
  * hand-made default schedule of ALGORITHMS.md §10 (grove/mdm.h). Takes the first n test puzzles at
  * exactly B blanks (a test level of the model's dataset) and prints ONE JSON line:
- *   {"checkpoint", "dataset", "blanks", "n", "steps", "seed", "solved", "solve_rate",
+ *   {"checkpoint", "dataset", "blanks", "n", "steps", "seed", "tau_r" (null: the schedule's),
+ *    "solved", "solve_rate",
  *    "solve_rate_ci95": [lo, hi] (Wilson), "mean_reward", "cell_accuracy", "nfe", "seconds"}
  * Defaults: B = the middle test level, n = every puzzle of that level, steps = B (one commit per
  * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. --tau-r T fixes the
@@ -103,12 +104,14 @@ int gv_cmd_sudoku(const gv_command *cmd, const gv_cli_args *args) {
     gv_sudoku_eval_result res;
     gv_status s = gv_cli_open_device(a.device, 0, &c);
     if (s == GV_OK) s = sudoku_run(&a, c, &m, &ds, &r, &res);
+    char tau_r[32] = "null";
+    if (a.tau_r >= 0.0) snprintf(tau_r, sizeof tau_r, "%g", a.tau_r);
     if (s == GV_OK)
         printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"blanks\": %ld, \"n\": %lld, "
-               "\"steps\": %d, \"seed\": %ld, \"solved\": %lld, \"solve_rate\": %.6f, "
+               "\"steps\": %d, \"seed\": %ld, \"tau_r\": %s, \"solved\": %lld, \"solve_rate\": %.6f, "
                "\"solve_rate_ci95\": [%.6f, %.6f], \"mean_reward\": %.6f, \"cell_accuracy\": %.6f, "
                "\"nfe\": %lld, \"seconds\": %.3f}\n",
-               m.hash, m.dataset, a.blanks, (long long)res.n, res.steps, a.seed,
+               m.hash, m.dataset, a.blanks, (long long)res.n, res.steps, a.seed, tau_r,
                (long long)res.solved, res.solve_rate, res.ci_lo, res.ci_hi, res.mean_reward,
                res.cell_accuracy, (long long)res.nfe, res.seconds);
     gv_mdm_runner_free(&r);

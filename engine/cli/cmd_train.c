@@ -87,15 +87,11 @@ static int run_train(const gv_command *cmd, const gv_cli_args *args);
 
 int gv_cmd_train(const gv_command *cmd, const gv_cli_args *args) {
     if (gv_dist_init() != GV_OK) return gv_cli_fail(cmd);
-    gv_model_kind mk; /* a masked-diffusion model has its own trainer (mdm_train.h) */
-    if (gv_train_config_model_kind(args->positional[0], args->sets, args->nsets, &mk) == GV_OK &&
-        mk == GV_MODEL_MDT) {
-        int code = gv_cmd_train_mdm(cmd, args); /* data parallel too (mdm_train.h) */
-        if (code == GV_EXIT_OK) gv_dist_finalize();
-        return code;
-    }
-    gv_clear_error();
-    int code = run_train(cmd, args);
+    int mdm = 0; /* a masked-diffusion model has its own trainer (mdm_train.h) */
+    if (gv_train_config_is_mdm(args->positional[0], args->sets, args->nsets, &mdm) != GV_OK)
+        return gv_cli_fail(cmd);
+    int code = mdm ? gv_cmd_train_mdm(cmd, args) /* data parallel too (mdm_train.h) */
+                   : run_train(cmd, args);
     if (code == GV_EXIT_OK) gv_dist_finalize();
     return code;
 }

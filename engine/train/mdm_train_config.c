@@ -186,41 +186,44 @@ void gv_mdm_train_config_free(gv_mdm_train_config *c) { gv_config_free(&mdm_trai
 
 /* ---- which trainer ------------------------------------------------------------------------- */
 
-gv_status gv_train_config_model_kind(const char *path, const char *const *sets, int nsets,
-                                     gv_model_kind *kind) {
-    char ckpt[4096] = "";
+/* The checkpoint path a config names in model.checkpoint (the last --set of it wins; else the
+   file's, relative to the config file as the binder resolves paths). */
+static gv_status named_checkpoint(const char *path, const char *const *sets, int nsets, char *ckpt,
+                                  size_t cap) {
     int from_set = 0;
-    for (int i = 0; i < nsets; ++i) /* the last --set model.checkpoint wins */
+    for (int i = 0; i < nsets; ++i)
         if (strncmp(sets[i], "model.checkpoint=", 17) == 0)
-            snprintf(ckpt, sizeof ckpt, "%s", sets[i] + 17), from_set = 1;
-    if (!from_set) {
-        /* silent diagnostics: a missing or broken file is reported once, by the binder that
-           reads it next (gv_cnode_parse), not also by libfyaml on stderr */
-        struct fy_diag_cfg dcfg;
-        fy_diag_cfg_default(&dcfg);
-        dcfg.fp = NULL;
-        dcfg.output_fn = NULL;
-        struct fy_diag *diag = fy_diag_create(&dcfg);
-        if (!diag) return GV_ERROR(GV_ERR_OOM, "%s: cannot create the YAML diagnostics", path);
-        fy_diag_set_collect_errors(diag, true);
-        const struct fy_parse_cfg quiet = {.flags = FYPCF_QUIET, .diag = diag};
-        struct fy_document *fyd = fy_document_build_from_file(&quiet, path);
-        if (!fyd) {
-            fy_diag_destroy(diag);
-            return GV_ERROR(GV_ERR_IO, "%s: not readable as YAML", path);
-        }
+            snprintf(ckpt, cap, "%s", sets[i] + 17), from_set = 1;
+    if (from_set) return GV_OK;
+    /* silent diagnostics: a missing or broken file is reported once, by the binder that reads it
+       next (gv_cnode_parse), not also by libfyaml on stderr */
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = NULL;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) return GV_ERROR(GV_ERR_OOM, "%s: cannot create the YAML diagnostics", path);
+    const struct fy_parse_cfg quiet = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_document *fyd = fy_document_build_from_file(&quiet, path);
+    int named = 0;
+    if (fyd) {
         struct fy_node *n = fy_node_by_path(fy_document_root(fyd), "/model/checkpoint", FY_NT,
                                             FYNWF_DONT_FOLLOW);
         const char *v = n ? fy_node_get_scalar0(n) : NULL;
-        if (v && v[0] == '/') snprintf(ckpt, sizeof ckpt, "%s", v);
-        else if (v) { /* relative to the config file, as the binder resolves paths */
+        if (v && v[0] == '/') snprintf(ckpt, cap, "%s", v);
+        else if (v) {
             const char *slash = strrchr(path, '/');
-            snprintf(ckpt, sizeof ckpt, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, v);
+            snprintf(ckpt, cap, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, v);
         }
+        named = v != NULL;
         fy_document_destroy(fyd);
-        fy_diag_destroy(diag);
-        if (!v) return GV_ERROR(GV_ERR_CONFIG, "%s: no model.checkpoint", path);
     }
+    fy_diag_destroy(diag);
+    if (!fyd) return GV_ERROR(GV_ERR_IO, "%s: not readable as YAML", path);
+    return named ? GV_OK : GV_ERROR(GV_ERR_CONFIG, "%s: no model.checkpoint", path);
+}
+
+static gv_status checkpoint_kind(const char *ckpt, gv_model_kind *kind) {
     gv_ckpt_reader *r = NULL;
     GV_TRY(gv_ckpt_open(ckpt, &r));
     char *k = NULL;
@@ -230,5 +233,25 @@ gv_status gv_train_config_model_kind(const char *path, const char *const *sets, 
     *kind = strcmp(k, "mdt") == 0 ? GV_MODEL_MDT : strcmp(k, "classifier") == 0 ? GV_MODEL_CLASSIFIER
                                                                                : GV_MODEL_UNET;
     free(k);
+    return GV_OK;
+}
+
+gv_status gv_train_config_model_kind(const char *path, const char *const *sets, int nsets,
+                                     gv_model_kind *kind) {
+    char ckpt[4096];
+    GV_TRY(named_checkpoint(path, sets, nsets, ckpt, sizeof ckpt));
+    return checkpoint_kind(ckpt, kind);
+}
+
+gv_status gv_train_config_is_mdm(const char *path, const char *const *sets, int nsets, int *mdm) {
+    *mdm = 0;
+    char ckpt[4096];
+    if (named_checkpoint(path, sets, nsets, ckpt, sizeof ckpt) != GV_OK) {
+        gv_clear_error(); /* the image binder reports a file it cannot bind */
+        return GV_OK;
+    }
+    gv_model_kind k;
+    GV_TRY(checkpoint_kind(ckpt, &k));
+    *mdm = k == GV_MODEL_MDT;
     return GV_OK;
 }

@@ -174,9 +174,9 @@ Test(rewards, classifier_probability_is_softmax_of_known_logits) {
     gv_reward_destroy(&ink);
 }
 
-/* score correct: 1 exactly when the prompt's class has the largest logit. Biases {0.5, 2, 2}: class 0
-   scores 0 although p = 0.10 > 0, classes 1 and 2 tie for the maximum and both score 1; an
-   out-of-range label still fails. */
+/* score correct: 1 exactly when the prompt's class is the top class. Biases {0.5, 2, 2}: class 0
+   scores 0 although p = 0.10 > 0; classes 1 and 2 tie for the maximum and, as the eval's accuracy
+   counts a tie, only the first (1) scores 1; an out-of-range label still fails. */
 Test(rewards, classifier_correct_is_argmax_indicator) {
     gv_image_model m;
     const float bias[3] = {0.5f, 2.0f, 2.0f};
@@ -193,7 +193,7 @@ Test(rewards, classifier_correct_is_argmax_indicator) {
     cr_assert_eq(gv_reward_score(&r, ctx, &b, s, st), GV_OK, "%s", gv_last_error());
     cr_expect_eq(s[0], 0.0f);
     cr_expect_eq(s[1], 1.0f);
-    cr_expect_eq(s[2], 1.0f);
+    cr_expect_eq(s[2], 0.0f);
     for (int i = 0; i < 3; ++i) cr_expect_eq(st[i], GV_REWARD_ITEM_OK);
     cr_expect_eq(st[3], GV_REWARD_ITEM_FAILED);
     gv_reward_destroy(&r);

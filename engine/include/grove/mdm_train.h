@@ -154,6 +154,10 @@ void gv_mdm_train_config_free(gv_mdm_train_config *c);
    model.checkpoint), without binding the rest of the file. */
 gv_status gv_train_config_model_kind(const char *path, const char *const *sets, int nsets,
                                      gv_model_kind *kind);
+/* Which trainer binds a `grove train` / `grove config` config: *mdm = 1 when its model.checkpoint
+   is an mdt. A file that is not YAML or names no checkpoint is left to the image binder, which
+   reports it (*mdm = 0, GV_OK); a named checkpoint that cannot be read is this call's error. */
+gv_status gv_train_config_is_mdm(const char *path, const char *const *sets, int nsets, int *mdm);
 
 /* `grove train --dry-run` of a masked-diffusion config: what one iteration costs, from the loaded
    model and data (nothing is written). Forwards are counted in sequences (rows of T tokens). */

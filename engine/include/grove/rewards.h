@@ -94,11 +94,11 @@ gv_status gv_builtin_reward_find(const char *name, gv_builtin_reward_id *id);
 
 /* What the `classifier` reward returns for p = softmax(logits)[label] (a reward entry's `score:`).
    log_prob is floored at log(GV_CLASSIFIER_LOG_PROB_FLOOR) = -9.21; correct is 1 when the
-   prompt's class has the largest logit (ties count as correct), else 0. */
+   prompt's class is the top class (the first largest logit on a tie, as the eval's accuracy), else 0. */
 typedef enum gv_classifier_score {
     GV_CLASSIFIER_SCORE_PROB = 0, /* p (the default)                        */
     GV_CLASSIFIER_SCORE_LOG_PROB, /* max(log p, log 1e-4), log-sum-exp in fp64 */
-    GV_CLASSIFIER_SCORE_CORRECT   /* 1[z_label == max_c z_c]                 */
+    GV_CLASSIFIER_SCORE_CORRECT   /* 1[label == first argmax_c z_c]          */
 } gv_classifier_score;
 #define GV_CLASSIFIER_LOG_PROB_FLOOR 1e-4
 
