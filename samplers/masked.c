@@ -341,7 +341,6 @@ gv_status gv_masked_sample_on(gv_ctx *ctx, const gv_masked_config *c, const gv_m
     return download(be, c, &d, tokens, rec);
 }
 
-
 gv_status gv_masked_sample(const gv_masked_config *c, const gv_masked_knobs *knobs,
                            gv_masked_logits_fn logits_fn, void *user, int32_t *tokens,
                            gv_masked_record *rec, void *scratch, size_t scratch_bytes) {

@@ -4,13 +4,14 @@
  * hand-made default schedule of ALGORITHMS.md §10 (grove/mdm.h). Takes the first n test puzzles at
  * exactly B blanks (a test level of the model's dataset) and prints ONE JSON line:
  *   {"checkpoint", "dataset", "blanks", "n", "steps", "seed", "tau_r" (null: the schedule's),
- *    "solved", "solve_rate",
- *    "solve_rate_ci95": [lo, hi] (Wilson), "mean_reward", "cell_accuracy", "nfe", "seconds"}
+ *    "solved", "solve_rate", "solve_rate_ci95": [lo, hi] (Wilson), "mean_reward", "cell_accuracy",
+ *    "nfe", "seconds"}
  * Defaults: B = the middle test level, n = every puzzle of that level, steps = B (one commit per
  * blank), seed 0, batch 64, EMA weights, the dataset file under the grove root. --tau-r T fixes the
- * Gumbel scale of the commit order at every step (the trainer's sampler.tau_r: 0 = greedy order). --per-puzzle FILE
- * also writes one CSV line per puzzle (test_row, solved, reward), the format of the trainer's
- * <run dir>/eval-<iteration>.csv, for paired before/after comparisons (bench/mdm/paired_gain.py). */
+ * Gumbel scale of the commit order at every step (the trainer's sampler.tau_r: 0 = greedy order).
+ * --per-puzzle FILE also writes one CSV line per puzzle (test_row, solved, reward), the format of
+ * the trainer's <run dir>/eval-<iteration>.csv, for paired before/after comparisons
+ * (bench/mdm/paired_gain.py). */
 #include <stdio.h>
 #include <stdlib.h>
 

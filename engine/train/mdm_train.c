@@ -36,7 +36,6 @@ typedef struct loop_state {
     gv_data_cursor cur;
 } loop_state;
 
-/* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
 /* The knobs of every sampler call (rollouts, evals): Co-GRPO's schedule hook when on, and
    sampler.tau_r when fixed (check_supported refuses it with a learned tau_r); else the defaults. */
 static gv_masked_knobs sampler_knobs(gv_mdm_job *j) {
@@ -48,6 +47,7 @@ static gv_masked_knobs sampler_knobs(gv_mdm_job *j) {
     return k;
 }
 
+/* Co-GRPO: the phase of iteration it (0-based): 1 = φ, 0 = θ (φ first). */
 static int phi_phase(const gv_mdm_job *j, int64_t it) {
     return j->co && (it / j->cfg->co_grpo.phase_len) % 2 == 0;
 }
@@ -591,8 +591,7 @@ static void plan_of(const gv_mdm_job *j, gv_mdm_train_plan *p) {
     p->param_mib = 6.0 * (double)j->model.params.total * sizeof(float) / 1048576.0;
     p->views_mib = (double)(E * N * V * T) * (sizeof(int32_t) + sizeof(float)) / 1048576.0;
     if (j->drawn) /* order_logp: the order record, per sequence and per minibatch */
-        p->views_mib += (double)((N + j->mb) * (V * T * (int64_t)sizeof(int32_t) + 2 * T * sizeof(int32_t) +
-                                                V * sizeof(float))) / 1048576.0;
+        p->views_mib += (double)((N + j->mb) * (V * T + T + V) + (int64_t)j->mb * T) * 4.0 / 1048576.0;
     p->co_grpo = j->co;
     p->shards = j->shards;
 }

@@ -191,12 +191,6 @@ static double mdm_assert_group_close(const char *a, const char *b, const char *g
     return total;
 }
 
-/* In one process, run.shards only changes rounding (as dist/shards_change_only_rounding_in_one_
-   process for pretraining): 3 shards of 1 puzzle each against 1 shard. φ after one φ phase of
-   Co-GRPO (2 φ steps: values and Adam moments — m holds 0.1 × the first gradient, so a φ
-   normaliser that used each shard's own acted units instead of all shards' scales the shards'
-   gradients unevenly and fails here), and θ after one θ step (the whole batch in one minibatch:
-   the values, and optim/m = 0.1 × the gradient summed over the shards). */
 /* One θ step (`theta`: the settings) with 1 shard and with 3 (runs <name>-1, <name>-3): the Adam
    moments (a gradient there) and the weights agree to 1e-6. */
 static void theta_step_shards_agree(const char *name, const char *theta) {
@@ -211,6 +205,12 @@ static void theta_step_shards_agree(const char *name, const char *theta) {
     mdm_assert_group_close(r1, r3, "params", 1e-6, "optim/m");
 }
 
+/* In one process, run.shards only changes rounding (as dist/shards_change_only_rounding_in_one_
+   process for pretraining): 3 shards of 1 puzzle each against 1 shard. φ after one φ phase of
+   Co-GRPO (2 φ steps: values and Adam moments — m holds 0.1 × the first gradient, so a φ
+   normaliser that used each shard's own acted units instead of all shards' scales the shards'
+   gradients unevenly and fails here), and θ after one θ step (the whole batch in one minibatch:
+   the values, and optim/m = 0.1 × the gradient summed over the shards). */
 Test(dist_mdm, one_or_three_shards_differ_only_in_rounding) {
     const char *co = "--set co_grpo.enabled=true --set co_grpo.phase_len=1 --set co_grpo.lr=0.05 "
                      "--set sampler.steps=4 --set algorithm.advantage=zscore --set eval.puzzles=0 "
